@@ -1,0 +1,1 @@
+export const reverse = (text) => [...text].reverse().join("")

@@ -1,0 +1,63 @@
+import { Schema } from "effect"
+import { PluginId } from "./Ids.js"
+import { relativePathProblem } from "./PluginPath.js"
+import { decodeJsonText } from "./JsonText.js"
+import type { Either } from "effect"
+
+const semverPattern =
+  /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$/
+
+export const SemVer = Schema.String.pipe(
+  Schema.pattern(semverPattern, { message: () => "expected a semantic version such as 1.2.3" }),
+)
+
+/** The module the plugin starts from: a relative `.js`/`.mjs` path that stays inside the plugin folder. */
+export const EntryPath = Schema.String.pipe(
+  Schema.filter((path) => relativePathProblem(path) ?? true, { identifier: "EntryPath" }),
+  Schema.filter((path) => /\.(m?js)$/.test(path) || "the entry must be an ESM .js or .mjs file"),
+)
+
+/** A JSON Schema document, as produced by `JSONSchema.make`. */
+export const JsonSchemaDocument = Schema.Record({ key: Schema.String, value: Schema.Unknown })
+
+export const ActionName = Schema.String.pipe(
+  Schema.pattern(/^[a-zA-Z][a-zA-Z0-9_-]{0,63}$/, { message: () => "an action name is 1-64 characters: a letter, then letters, digits, '_' or '-'" }),
+)
+
+/** What a plugin declares about one action: the manifest copy of its live declaration. */
+export const ActionDeclaration = Schema.Struct({
+  description: Schema.String,
+  input: JsonSchemaDocument,
+  output: JsonSchemaDocument,
+  streaming: Schema.optional(Schema.Boolean),
+})
+export type ActionDeclaration = typeof ActionDeclaration.Type
+
+/** An environment variable name a plugin's worker may read. */
+export const EnvVarName = Schema.String.pipe(Schema.pattern(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/))
+
+/** What the sandbox grants the plugin's worker; everything not granted is denied. */
+export const Permissions = Schema.Struct({
+  env: Schema.optional(Schema.Array(EnvVarName)),
+  dataDir: Schema.optional(Schema.Boolean),
+  childProcess: Schema.optional(Schema.Boolean),
+  workerThreads: Schema.optional(Schema.Boolean),
+})
+export type Permissions = typeof Permissions.Type
+
+export const PluginManifest = Schema.Struct({
+  id: PluginId,
+  version: SemVer,
+  description: Schema.String.pipe(Schema.maxLength(2000)),
+  entry: EntryPath,
+  actions: Schema.optional(Schema.Record({ key: ActionName, value: ActionDeclaration })),
+  config: Schema.optional(JsonSchemaDocument),
+  permissions: Schema.optional(Permissions),
+}).annotations({ identifier: "PluginManifest", parseOptions: { onExcessProperty: "error" } })
+export type PluginManifest = typeof PluginManifest.Type
+
+export const manifestCaps = { maxChars: 1024 * 1024, maxDepth: 64 } as const
+
+/** Decodes `plugin.json` text; never throws. */
+export const decodeManifest = (text: string): Either.Either<PluginManifest, string> =>
+  decodeJsonText(PluginManifest, text, manifestCaps)

@@ -1,0 +1,88 @@
+import { Path } from "@effect/platform"
+import { Effect } from "effect"
+import {
+  MissingPluginDirectory,
+  UnlockedPlugin,
+  type LoadReport,
+  type LockFile,
+  type PluginId,
+} from "@plinth/domain"
+import { LockStore } from "./LockStore.js"
+import { readManifest } from "./Manifests.js"
+import { discoverPluginFolders } from "./PluginFiles.js"
+import { PluginModuleLoader } from "./PluginModuleLoader.js"
+import { PluginVerifier, type DiscoveredPlugin } from "./PluginVerifier.js"
+import { DuplicatePlugin, Registry, type RegisteredPlugin } from "./Registry.js"
+
+export interface LoadOptions {
+  /** The folder holding one sub-folder per plugin. */
+  readonly root: string
+  /** The `PLUGINS.lock` to verify against. */
+  readonly lock: string
+}
+
+/**
+ * Discover → Verify all → Import all → Register.
+ *
+ * Nothing is imported until every plugin has passed every check, so a
+ * tampered plugin anywhere means no plugin module body runs and the registry
+ * is unchanged. Checks run cheapest first and fail fast.
+ */
+export const discoverAndVerify = (options: LoadOptions) =>
+  Effect.gen(function* () {
+    const path = yield* Path.Path
+    const verifier = yield* PluginVerifier
+    const lock: LockFile = yield* (yield* LockStore).read(options.lock)
+
+    // Discover.
+    const folders = yield* discoverPluginFolders(options.root)
+
+    // Verify all: manifests, lock membership, lock coverage, then digests.
+    const discovered: Array<DiscoveredPlugin> = []
+    for (const folder of folders) {
+      const dir = path.join(options.root, folder)
+      const manifest = yield* readManifest(dir, folder)
+      discovered.push({ id: folder, dir, manifest })
+    }
+    for (const plugin of discovered) {
+      if (!Object.hasOwn(lock.plugins, plugin.id)) return yield* new UnlockedPlugin({ plugin: plugin.id })
+    }
+    const found = new Set(folders)
+    for (const locked of Object.keys(lock.plugins)) {
+      if (!found.has(locked)) return yield* new MissingPluginDirectory({ plugin: locked })
+    }
+    for (const plugin of discovered) {
+      yield* verifier.verify(plugin, lock.plugins[plugin.id as PluginId]!)
+    }
+    return { lock, discovered, totalWalked: folders.length }
+  }).pipe(Effect.withSpan("plinth.discoverAndVerify"))
+
+export const loadPlugins = (options: LoadOptions) =>
+  Effect.gen(function* () {
+    const registry = yield* Registry
+    const loader = yield* PluginModuleLoader
+    const { lock, discovered, totalWalked } = yield* discoverAndVerify(options)
+
+    // A second load of the same id is refused before any module body runs.
+    for (const plugin of discovered) {
+      if (yield* registry.has(plugin.id)) return yield* new DuplicatePlugin({ plugin: plugin.id })
+    }
+
+    // Import all, in discovery order.
+    const registered: Array<RegisteredPlugin> = []
+    for (const plugin of discovered) {
+      const module = yield* loader.load(plugin)
+      registered.push({
+        id: plugin.manifest.id,
+        dir: plugin.dir,
+        manifest: plugin.manifest,
+        digest: lock.plugins[plugin.manifest.id]!.digest,
+        module,
+      })
+    }
+
+    // Register all or none.
+    yield* registry.registerAll(registered)
+    const report: LoadReport = { loaded: registered.map((p) => p.id), totalWalked }
+    return report
+  }).pipe(Effect.withSpan("plinth.loadPlugins"))

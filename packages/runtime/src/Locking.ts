@@ -1,0 +1,48 @@
+import { FileSystem, Path } from "@effect/platform"
+import { Effect } from "effect"
+import { diffLocks, emptyLock, isUpToDate, LOCK_VERSION, type LockChanges, type LockEntry, type LockFile, type PluginId } from "@plinth/domain"
+import { LockStore } from "./LockStore.js"
+import { readManifest } from "./Manifests.js"
+import { discoverPluginFolders } from "./PluginFiles.js"
+import { measureTree } from "./PluginVerifier.js"
+
+/** The lock that pins the plugins as they are on disk now. Every manifest must decode. */
+export const computeLock = (root: string) =>
+  Effect.gen(function* () {
+    const path = yield* Path.Path
+    const folders = yield* discoverPluginFolders(root)
+    const plugins: Record<string, LockEntry> = {}
+    for (const folder of folders) {
+      const dir = path.join(root, folder)
+      yield* readManifest(dir, folder)
+      const { entries, digest } = yield* measureTree(dir, folder)
+      plugins[folder] = { digest, files: Object.fromEntries(entries.map((e) => [e.path, e.sha256])) }
+    }
+    const lock: LockFile = { lockVersion: LOCK_VERSION, plugins: plugins as Record<PluginId, LockEntry> }
+    return lock
+  })
+
+export interface LockOutcome {
+  readonly changes: LockChanges
+  readonly upToDate: boolean
+  readonly written: boolean
+}
+
+/**
+ * Re-pins the plugins after review. With `check`, writes nothing and only
+ * reports whether the lock on disk is current. A missing lock counts as empty.
+ */
+export const lockPlugins = (options: { readonly root: string; readonly lock: string; readonly check: boolean }) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const store = yield* LockStore
+    const exists = yield* fs.exists(options.lock).pipe(Effect.orElseSucceed(() => false))
+    const before = exists ? yield* store.read(options.lock) : emptyLock
+    const after = yield* computeLock(options.root)
+    const changes = diffLocks(before, after)
+    const upToDate = isUpToDate(changes) && exists
+    const written = !options.check && !upToDate
+    if (written) yield* store.write(options.lock, after)
+    const outcome: LockOutcome = { changes, upToDate, written }
+    return outcome
+  })

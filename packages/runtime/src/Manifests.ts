@@ -1,0 +1,28 @@
+import { FileSystem, Path } from "@effect/platform"
+import { Effect, Either } from "effect"
+import { decodeManifest, manifestCaps, MissingManifest, SchemaViolation, type PluginManifest } from "@plinth/domain"
+
+export const MANIFEST_FILE = "plugin.json"
+
+/**
+ * Reads and decodes `<dir>/plugin.json` and checks it against its folder:
+ * the id must equal the folder name and the entry must be a file in the folder.
+ */
+export const readManifest = (dir: string, folderName: string) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const violation = (detail: string) => new SchemaViolation({ plugin: folderName, detail })
+    const file = path.join(dir, MANIFEST_FILE)
+    const info = yield* fs.stat(file).pipe(Effect.catchAll(() => Effect.fail(new MissingManifest({ plugin: folderName }))))
+    if (info.type !== "File") return yield* violation(`${MANIFEST_FILE} is not a regular file`)
+    if (Number(info.size) > manifestCaps.maxChars) return yield* violation(`${MANIFEST_FILE} is larger than ${manifestCaps.maxChars} bytes`)
+    const text = yield* fs.readFileString(file, "utf-8").pipe(Effect.mapError((e) => violation(`${MANIFEST_FILE} cannot be read (${e.message})`)))
+    const manifest: PluginManifest = yield* Either.mapLeft(decodeManifest(text), violation)
+    if (manifest.id !== folderName) return yield* violation(`the id '${manifest.id}' does not equal the folder name '${folderName}'`)
+    const entryInfo = yield* fs.stat(path.join(dir, manifest.entry)).pipe(Effect.option)
+    if (entryInfo._tag === "None" || entryInfo.value.type !== "File") {
+      return yield* violation(`the entry '${manifest.entry}' is not a file in the plugin folder`)
+    }
+    return manifest
+  })
