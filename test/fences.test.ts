@@ -1,0 +1,47 @@
+import { readdirSync, readFileSync } from "node:fs"
+import { join } from "node:path"
+import { describe, expect, it } from "vitest"
+
+const root = join(import.meta.dirname, "..")
+const sources = (pkg: string) =>
+  readdirSync(join(root, "packages", pkg, "src"), { recursive: true, encoding: "utf8" })
+    .filter((f) => f.endsWith(".ts"))
+    .map((f) => ({ file: `packages/${pkg}/src/${f}`, text: readFileSync(join(root, "packages", pkg, "src", f), "utf8") }))
+
+const imports = (text: string) => [...text.matchAll(/(?:^|\n)\s*(?:import|export)[^"']*?from\s*["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/g)].map((m) => m[1] ?? m[2])
+
+describe("architecture fences", () => {
+  it("the loader neither imports node:crypto nor calls JSON.parse", () => {
+    for (const file of ["Loader.ts", "Manifests.ts", "LockStore.ts", "PluginVerifier.ts"]) {
+      const text = readFileSync(join(root, "packages/runtime/src", file), "utf8")
+      expect(imports(text), file).not.toContain("node:crypto")
+      expect(imports(text), file).not.toContain("crypto")
+      expect(text, file).not.toMatch(/JSON\s*\.\s*parse/)
+    }
+  })
+
+  it("only the Hashing module imports node:crypto in the runtime", () => {
+    const offenders = sources("runtime")
+      .filter(({ file, text }) => !/\/Hashing[A-Za-z]*\.ts$/.test(file) && imports(text).some((i) => i === "node:crypto" || i === "crypto"))
+      .map(({ file }) => file)
+    expect(offenders).toEqual([])
+  })
+
+  it("the domain imports nothing from node:* and nothing from runtime or cli", () => {
+    for (const { file, text } of sources("domain")) {
+      for (const specifier of imports(text)) {
+        expect(specifier, file).not.toMatch(/^node:|^@plinth\/(runtime|cli)/)
+        expect(specifier, file).toMatch(/^effect(\/|$)|^\.\//)
+      }
+    }
+  })
+
+  it("the runtime never imports the cli", () => {
+    for (const { file, text } of sources("runtime")) expect(imports(text).filter((i) => i?.startsWith("@plinth/cli")), file).toEqual([])
+  })
+
+  it("the fence sees imports at all (it would catch a violation)", () => {
+    expect(imports('import { createHash } from "node:crypto"\nconst x = 1')).toEqual(["node:crypto"])
+    expect(imports('const m = await import("node:crypto")')).toEqual(["node:crypto"])
+  })
+})
