@@ -1,0 +1,42 @@
+import { join } from "node:path"
+import { readdirSync } from "node:fs"
+import { describe, expect, it } from "vitest"
+import { createPlinth } from "@plinth/runtime"
+import { lockNow, witnessModule, workspace, writeFile, writePlugin } from "./support/plugins.js"
+
+describe("the Promise facade", () => {
+  it("loads verified plugins and exposes the registry", async () => {
+    const ws = workspace()
+    writePlugin(ws.root, { id: "hello", files: { "index.js": witnessModule(ws.witnesses, "hello") } })
+    await lockNow(ws.root, ws.lock)
+    const plinth = createPlinth()
+    try {
+      const outcome = await plinth.loadPlugins({ root: ws.root, lock: ws.lock })
+      expect(outcome).toEqual({ ok: true, report: { loaded: ["hello"], totalWalked: 1 } })
+      const plugins = await plinth.plugins()
+      expect(plugins.map((p) => [p.id, (p.module as { default: { id: string } }).default.id])).toEqual([["hello", "hello"]])
+      await plinth.reset()
+      expect(await plinth.plugins()).toEqual([])
+    } finally {
+      await plinth.dispose()
+    }
+  })
+
+  it("resolves a rejection as a typed value, not a thrown string", async () => {
+    const ws = workspace()
+    writePlugin(ws.root, { id: "hello", files: { "index.js": witnessModule(ws.witnesses, "hello") } })
+    await lockNow(ws.root, ws.lock)
+    writeFile(join(ws.root, "hello", "index.js"), "export default 'changed'\n")
+    const plinth = createPlinth()
+    try {
+      const outcome = await plinth.loadPlugins({ root: ws.root, lock: ws.lock })
+      if (outcome.ok) throw new Error("a tampered plugin was loaded")
+      expect(outcome.rejection._tag).toBe("IntegrityMismatch")
+      expect(outcome.rejection).toMatchObject({ plugin: "hello", changed: ["index.js"], added: [], removed: [] })
+      expect(await plinth.plugins()).toEqual([])
+      expect(readdirSync(ws.witnesses)).toEqual([])
+    } finally {
+      await plinth.dispose()
+    }
+  })
+})
