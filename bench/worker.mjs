@@ -1,0 +1,174 @@
+// Worker benchmarks: each number is set against a raw baseline measured in the same run.
+// Standalone: `node bench/worker.mjs` (after `npm run build`).
+import { fork } from "node:child_process"
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import http from "node:http"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { pathToFileURL } from "node:url"
+import { Effect, Layer } from "effect"
+import {
+  forkProcess,
+  HashingLive,
+  measureTree,
+  PluginFilesLive,
+  ProcessSpawnerLive,
+  sandboxFor,
+  startInstance,
+  workerEntryPath,
+} from "@plinth/runtime"
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+const rssKiB = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))[1])
+
+const rawChildSource = `process.on("message", (m) => process.send(m)); process.on("disconnect", () => process.exit(0)); process.send("ready")`
+const httpChildSource = `import http from "node:http"
+const server = http.createServer((req, res) => { const c = []; req.on("data", (d) => c.push(d)); req.on("end", () => res.end(Buffer.concat(c))) })
+server.keepAliveTimeout = 60000
+server.listen(0, "127.0.0.1", () => process.send(server.address().port)); process.on("disconnect", () => process.exit(0))`
+const pluginSource = `import { Effect, Schema } from "effect"
+import { definePlugin } from "@plinth/domain"
+export default definePlugin({ config: Schema.Struct({}), actions: ({ action }) => ({
+  echo: action({ description: "echo", input: Schema.Struct({ text: Schema.String }), output: Schema.Struct({ text: Schema.String }), handler: (input) => Effect.succeed(input) }),
+}) })`
+
+const forkRaw = (file, serialization = "json") =>
+  new Promise((resolve) => {
+    const child = fork(file, [], { serialization, stdio: ["ignore", "ignore", "inherit", "ipc"] })
+    child.once("message", (m) => resolve({ child, first: m }))
+  })
+
+const echoClient = (child) => {
+  const pending = new Map()
+  let next = 0
+  child.on("message", (m) => {
+    const resolve = pending.get(m.id)
+    pending.delete(m.id)
+    resolve?.(m)
+  })
+  return (input) => new Promise((resolve) => { const id = next++; pending.set(id, resolve); child.send({ id, input }) })
+}
+
+const roundTrips = async (call, n) => {
+  for (let i = 0; i < 200; i++) await call({ text: "hi" })
+  const samples = []
+  for (let i = 0; i < n; i++) {
+    const t = performance.now()
+    await call({ text: "hi" })
+    samples.push(performance.now() - t)
+  }
+  return median(samples)
+}
+
+const throughput = async (call, total, inFlight = 64) => {
+  let started = 0
+  const t = performance.now()
+  await Promise.all(Array.from({ length: inFlight }, async () => { while (started < total) { started++; await call({ text: "hi" }) } }))
+  return total / ((performance.now() - t) / 1000)
+}
+
+export async function runWorkerBench({ rounds = 15, calls = 2000, log = console.log } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), "plinth-bench-"))
+  try {
+    const rawFile = join(dir, "raw.mjs")
+    const httpFile = join(dir, "http.mjs")
+    writeFileSync(rawFile, rawChildSource)
+    writeFileSync(httpFile, httpChildSource)
+    const pluginDir = join(dir, "echo")
+    mkdirSync(pluginDir)
+    writeFileSync(join(pluginDir, "index.js"), pluginSource)
+    const manifest = { id: "echo", version: "1.0.0", description: "echo", entry: "index.js" }
+    writeFileSync(join(pluginDir, "plugin.json"), JSON.stringify(manifest))
+    const Live = Layer.mergeAll(HashingLive, PluginFilesLive, ProcessSpawnerLive)
+    const locked = await Effect.runPromise(
+      measureTree(pluginDir, "echo").pipe(
+        Effect.map(({ entries, digest }) => ({ digest, files: Object.fromEntries(entries.map((e) => [e.path, e.sha256])) })),
+        Effect.provide(Live),
+      ),
+    )
+
+    // spawn -> ready
+    const rawStart = [], workerReady = [], workerLoaded = []
+    const sandbox = sandboxFor({ permissions: undefined, pluginDir, dataDir: undefined, hostEnv: {} })
+    for (let i = 0; i < rounds; i++) {
+      let t = performance.now()
+      const { child } = await forkRaw(rawFile)
+      rawStart.push(performance.now() - t)
+      child.disconnect()
+      t = performance.now()
+      await new Promise((resolve) => {
+        const worker = forkProcess({ modulePath: workerEntryPath, execArgv: sandbox.execArgv, env: sandbox.env, cwd: pluginDir })
+        worker.onMessage(() => { workerReady.push(performance.now() - t); worker.kill("SIGKILL"); resolve() })
+      })
+    }
+    for (let i = 0; i < Math.ceil(rounds / 3); i++) {
+      const t = performance.now()
+      await Effect.runPromise(Effect.scoped(Effect.tap(startInstance({ plugin: { id: "echo", dir: pluginDir, manifest }, locked, drift: "ignore" }), () => Effect.sync(() => workerLoaded.push(performance.now() - t)))).pipe(Effect.provide(Live)))
+    }
+
+    // calls
+    const { child: raw } = await forkRaw(rawFile)
+    const rawCall = echoClient(raw)
+    const { child: httpChild, first: port } = await forkRaw(httpFile)
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 64 })
+    const httpCall = (input) => new Promise((resolve, reject) => {
+      const body = JSON.stringify(input)
+      const request = http.request({ host: "127.0.0.1", port, method: "POST", agent, headers: { "content-length": Buffer.byteLength(body) } }, (response) => {
+        const chunks = []
+        response.on("data", (d) => chunks.push(d))
+        response.on("end", () => resolve(JSON.parse(Buffer.concat(chunks).toString())))
+      })
+      request.on("error", reject)
+      request.end(body)
+    })
+    const { child: rawAdvanced } = await forkRaw(rawFile, "advanced")
+    const results = await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const instance = yield* startInstance({ plugin: { id: "echo", dir: pluginDir, manifest }, locked, drift: "ignore" })
+          const workerCall = (input) => Effect.runPromise(instance.invoke("echo", input))
+          const rawP50 = yield* Effect.promise(() => roundTrips(rawCall, calls))
+          const workerP50 = yield* Effect.promise(() => roundTrips(workerCall, calls))
+          const httpP50 = yield* Effect.promise(() => roundTrips(httpCall, calls))
+          const rawThroughput = yield* Effect.promise(() => throughput(rawCall, calls * 3))
+          const workerThroughput = yield* Effect.promise(() => throughput(workerCall, calls * 3))
+          const httpThroughput = yield* Effect.promise(() => throughput(httpCall, calls))
+          const big = { text: "x".repeat(10 * 1024 * 1024) }
+          const rawBig = [], workerBig = []
+          const advancedCall = echoClient(rawAdvanced)
+          for (let i = 0; i < 7; i++) {
+            let t = performance.now()
+            yield* Effect.promise(() => advancedCall(big))
+            rawBig.push(performance.now() - t)
+            t = performance.now()
+            yield* Effect.promise(() => workerCall(big))
+            workerBig.push(performance.now() - t)
+          }
+          yield* Effect.sleep("500 millis")
+          const workerRss = rssKiB(yield* instance.pid)
+          const rawRss = rssKiB(raw.pid)
+          return { rawP50, workerP50, httpP50, rawThroughput, workerThroughput, httpThroughput, rawBig: median(rawBig.slice(2)), workerBig: median(workerBig.slice(2)), rawRss, workerRss }
+        }),
+      ).pipe(Effect.provide(Live)),
+    )
+    raw.disconnect(); httpChild.disconnect(); rawAdvanced.disconnect(); agent.destroy()
+
+    const r = (x) => Math.round(x * 100) / 100
+    const report = {
+      startup: { rawForkMs: r(median(rawStart)), workerReadyMs: r(median(workerReady)), ratio: r(median(workerReady) / median(rawStart)), target: "<= 1.5", workerLoadedMs: r(median(workerLoaded)) },
+      roundTrip: { rawP50Ms: r(results.rawP50 * 1000) / 1000, workerP50Ms: r(results.workerP50 * 1000) / 1000, ratio: r(results.workerP50 / results.rawP50), target: "<= 2" },
+      inFlight64: { rawPerSecond: Math.round(results.rawThroughput), workerPerSecond: Math.round(results.workerThroughput), ratio: r(results.workerThroughput / results.rawThroughput), target: ">= 0.5" },
+      versusHttp: { httpP50Ms: r(results.httpP50 * 1000) / 1000, httpPerSecond: Math.round(results.httpThroughput), p50Speedup: r(results.httpP50 / results.workerP50), throughputSpeedup: r(results.workerThroughput / results.httpThroughput), target: ">= 3" },
+      payload10MiB: { rawAdvancedMs: r(results.rawBig), workerMs: r(results.workerBig), ratio: r(results.workerBig / results.rawBig), target: "<= 1.2" },
+      idleRss: { rawKiB: results.rawRss, workerKiB: results.workerRss, ratio: r(results.workerRss / results.rawRss), target: "<= 1.5" },
+    }
+    log(JSON.stringify(report, null, 2))
+    return report
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  runWorkerBench().then(() => process.exit(0), (error) => { console.error(error); process.exit(1) })
+}

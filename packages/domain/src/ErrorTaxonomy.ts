@@ -1,0 +1,240 @@
+import { Match, Predicate, Schema } from "effect"
+
+/*
+ * How a plugin call can fail, sorted into four categories that decide what a
+ * caller (or a job queue) does next:
+ *   input     the caller must change something; retrying the same call fails again
+ *   transient it may work next time (a timeout, a crash that a restart cures)
+ *   resource  the machine ran short (memory, disk); retry after freeing it
+ *   fatal     a bug or a refusal; retrying will not help
+ * Every error is a Schema.TaggedError so that it crosses the worker boundary
+ * with its structured fields intact.
+ */
+
+export const ErrorCategory = Schema.Literal("input", "transient", "resource", "fatal")
+export type ErrorCategory = typeof ErrorCategory.Type
+
+/** Whether a failure of each category is worth retrying without a change. */
+export const retriableByDefault: { readonly [C in ErrorCategory]: boolean } = {
+  input: false,
+  transient: true,
+  resource: true,
+  fatal: false,
+}
+
+export const ResourceShortfall = Schema.Struct({
+  resource: Schema.Literal("memory_mb", "disk_mb", "gpu_memory_mb"),
+  needed: Schema.Number,
+  available: Schema.Number,
+})
+export type ResourceShortfall = typeof ResourceShortfall.Type
+
+// ---- Raised by plugin code -------------------------------------------------
+
+/** The input or the config cannot be used; the caller must fix it. */
+export class PluginInputError extends Schema.TaggedError<PluginInputError>()("PluginInputError", {
+  message: Schema.String,
+  fieldsInvalid: Schema.optional(Schema.Array(Schema.String)),
+}) {}
+
+/** A temporary failure the plugin expects to go away. */
+export class PluginTransientError extends Schema.TaggedError<PluginTransientError>()("PluginTransientError", {
+  message: Schema.String,
+  retryAfterSeconds: Schema.optional(Schema.Number),
+}) {}
+
+/** The plugin ran short of a resource. */
+export class PluginResourceError extends Schema.TaggedError<PluginResourceError>()("PluginResourceError", {
+  message: Schema.String,
+  shortfall: Schema.optional(ResourceShortfall),
+}) {}
+
+/** A permanent failure for these inputs. Also what any unrecognised failure becomes. */
+export class PluginFatalError extends Schema.TaggedError<PluginFatalError>()("PluginFatalError", {
+  message: Schema.String,
+}) {}
+
+// ---- Raised by the runtime around the plugin -------------------------------
+
+/** The call did not finish in time; the worker was asked to stop it (and killed if it did not). */
+export class InvokeTimeout extends Schema.TaggedError<InvokeTimeout>()("InvokeTimeout", {
+  plugin: Schema.String,
+  action: Schema.String,
+  timeoutMillis: Schema.Number,
+}) {
+  override get message() {
+    return `${this.plugin}.${this.action} did not finish within ${this.timeoutMillis} ms`
+  }
+}
+
+/** The worker was killed by a signal nobody in the host sent: most often the kernel's out-of-memory killer. */
+export class WorkerKilled extends Schema.TaggedError<WorkerKilled>()("WorkerKilled", {
+  plugin: Schema.String,
+  exitCode: Schema.NullOr(Schema.Number),
+  signal: Schema.NullOr(Schema.String),
+}) {
+  override get message() {
+    return `the worker of '${this.plugin}' was killed (signal ${this.signal}, exit code ${this.exitCode}), likely out of memory`
+  }
+}
+
+/** The worker process ended unexpectedly (not by SIGKILL); a restart usually cures it. */
+export class WorkerExited extends Schema.TaggedError<WorkerExited>()("WorkerExited", {
+  plugin: Schema.String,
+  exitCode: Schema.NullOr(Schema.Number),
+  signal: Schema.NullOr(Schema.String),
+  detail: Schema.String,
+}) {
+  override get message() {
+    return `the worker of '${this.plugin}' exited (code ${this.exitCode}, signal ${this.signal}): ${this.detail}`
+  }
+}
+
+/** A worker crashed, hung, or could not load its plugin before it was ready. */
+export class WorkerStartFailed extends Schema.TaggedError<WorkerStartFailed>()("WorkerStartFailed", {
+  plugin: Schema.String,
+  reason: Schema.String,
+  stderrTail: Schema.String,
+  exitCode: Schema.optional(Schema.NullOr(Schema.Number)),
+  signal: Schema.optional(Schema.NullOr(Schema.String)),
+}) {
+  override get message() {
+    return `the worker of '${this.plugin}' failed to start: ${this.reason}`
+  }
+}
+
+/** The instance used up its restart budget and stays stopped. */
+export class InstanceFailed extends Schema.TaggedError<InstanceFailed>()("InstanceFailed", {
+  plugin: Schema.String,
+  instance: Schema.String,
+  restarts: Schema.Number,
+  lastError: Schema.String,
+}) {
+  override get message() {
+    return `instance '${this.instance}' of '${this.plugin}' failed after ${this.restarts} restarts: ${this.lastError}`
+  }
+}
+
+/** The sandbox refused something the manifest does not grant. */
+export class SandboxDenied extends Schema.TaggedError<SandboxDenied>()("SandboxDenied", {
+  permission: Schema.Literal("fs-read", "fs-write", "child-process", "worker-threads", "env", "import", "other"),
+  resource: Schema.String,
+}) {
+  override get message() {
+    return `the sandbox denied ${this.permission} access to ${this.resource || "a resource"}`
+  }
+}
+
+/** The action is not declared by the plugin. */
+export class ActionNotFound extends Schema.TaggedError<ActionNotFound>()("ActionNotFound", {
+  plugin: Schema.String,
+  action: Schema.String,
+}) {}
+
+/** A message across the worker boundary was not what the protocol allows. */
+export class ProtocolError extends Schema.TaggedError<ProtocolError>()("ProtocolError", {
+  detail: Schema.String,
+}) {}
+
+/** What the plugin declares at run time differs from its manifest. */
+export class DeclarationDrift extends Schema.TaggedError<DeclarationDrift>()("DeclarationDrift", {
+  plugin: Schema.String,
+  differences: Schema.Array(Schema.String),
+}) {
+  override get message() {
+    return `the plugin '${this.plugin}' declares something other than its manifest:\n  ${this.differences.join("\n  ")}`
+  }
+}
+
+/** Every failure a plugin call can surface; this union is what crosses the worker boundary. */
+export const PluginFailure = Schema.Union(
+  PluginInputError,
+  PluginTransientError,
+  PluginResourceError,
+  PluginFatalError,
+  InvokeTimeout,
+  WorkerKilled,
+  WorkerExited,
+  WorkerStartFailed,
+  InstanceFailed,
+  SandboxDenied,
+  ActionNotFound,
+  ProtocolError,
+  DeclarationDrift,
+)
+export type PluginFailure = typeof PluginFailure.Type
+
+const pluginFailureTags: ReadonlySet<string> = new Set(PluginFailure.members.map((member) => member._tag))
+
+export const isPluginFailure = (u: unknown): u is PluginFailure =>
+  Predicate.hasProperty(u, "_tag") && typeof u._tag === "string" && pluginFailureTags.has(u._tag) && Schema.is(PluginFailure)(u)
+
+export const categoryOf: (failure: PluginFailure) => ErrorCategory = Match.type<PluginFailure>().pipe(
+  Match.tagsExhaustive({
+    PluginInputError: () => "input" as const,
+    ActionNotFound: () => "input" as const,
+    PluginTransientError: () => "transient" as const,
+    InvokeTimeout: () => "transient" as const,
+    WorkerExited: () => "transient" as const,
+    PluginResourceError: () => "resource" as const,
+    WorkerKilled: () => "resource" as const,
+    PluginFatalError: () => "fatal" as const,
+    WorkerStartFailed: () => "fatal" as const,
+    InstanceFailed: () => "fatal" as const,
+    SandboxDenied: () => "fatal" as const,
+    ProtocolError: () => "fatal" as const,
+    DeclarationDrift: () => "fatal" as const,
+  }),
+)
+
+/** A flat summary of any failure, enough for a UI to show a failure card and a retry button. */
+export class JobError extends Schema.Class<JobError>("JobError")({
+  category: ErrorCategory,
+  tag: Schema.String,
+  message: Schema.String,
+  retriable: Schema.Boolean,
+  plugin: Schema.String,
+  instance: Schema.String,
+  time: Schema.DateFromString,
+  retryAfterSeconds: Schema.optional(Schema.Number),
+  fieldsInvalid: Schema.optional(Schema.Array(Schema.String)),
+  shortfall: Schema.optional(ResourceShortfall),
+}) {}
+
+const describeUnknown = (u: unknown): string => {
+  if (u instanceof Error) return `${u.name}: ${u.message}`
+  if (Predicate.hasProperty(u, "message") && typeof u.message === "string") return u.message
+  try {
+    return JSON.stringify(u) ?? String(u)
+  } catch {
+    return String(u)
+  }
+}
+
+/**
+ * Classifies anything that went wrong: taxonomy errors keep their category and
+ * structured fields; anything else (a defect, a foreign error) is fatal,
+ * because auto-retrying the unknown hides bugs.
+ */
+export const toJobError = (
+  failure: unknown,
+  context: { readonly plugin: string; readonly instance: string; readonly time: Date },
+): JobError => {
+  if (!isPluginFailure(failure)) {
+    return new JobError({ category: "fatal", tag: "Unknown", message: describeUnknown(failure), retriable: false, ...context })
+  }
+  const category = categoryOf(failure)
+  const retriable = failure._tag === "InvokeTimeout" || failure._tag === "WorkerExited" ? true : retriableByDefault[category]
+  return new JobError({
+    category,
+    tag: failure._tag,
+    message: failure.message,
+    retriable,
+    ...context,
+    ...(failure._tag === "PluginTransientError" && failure.retryAfterSeconds !== undefined
+      ? { retryAfterSeconds: failure.retryAfterSeconds }
+      : {}),
+    ...(failure._tag === "PluginInputError" && failure.fieldsInvalid !== undefined ? { fieldsInvalid: failure.fieldsInvalid } : {}),
+    ...(failure._tag === "PluginResourceError" && failure.shortfall !== undefined ? { shortfall: failure.shortfall } : {}),
+  })
+}

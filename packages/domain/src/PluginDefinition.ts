@@ -1,0 +1,164 @@
+import { Effect, JSONSchema, Predicate, Schema, type Stream } from "effect"
+import type { ActionDeclaration, PluginManifest } from "./Manifest.js"
+
+/*
+ * What a plugin's entry module default-exports. Pure data plus functions that
+ * return Effects: the worker runtime decides how and where they run.
+ */
+
+/** What a running action can ask of the runtime. */
+export interface ActionContext<Config> {
+  /** The instance's config, decoded with the plugin's config Schema (defaults applied). */
+  readonly config: Config
+  /** Reports how far the call has come; 0 ≤ fraction ≤ 1. */
+  readonly progress: (fraction: number, message?: string) => Effect.Effect<void>
+  /** The folder the manifest's `dataDir` grant lets the plugin write to, if granted. */
+  readonly dataDir: string | undefined
+}
+
+interface ActionCommon<I, II, O, OI> {
+  readonly description: string
+  readonly input: Schema.Schema<I, II, never>
+  readonly output: Schema.Schema<O, OI, never>
+}
+
+export interface UnaryAction<Config, I, II, O, OI, E> extends ActionCommon<I, II, O, OI> {
+  readonly _kind: "unary"
+  readonly handler: (input: I, context: ActionContext<Config>) => Effect.Effect<O, E>
+}
+
+export interface StreamingAction<Config, I, II, O, OI, E> extends ActionCommon<I, II, O, OI> {
+  readonly _kind: "streaming"
+  readonly stream: (input: I, context: ActionContext<Config>) => Stream.Stream<O, E>
+}
+
+/* The erased form the runtime works with; `any` is confined to these two aliases. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyAction = UnaryAction<any, any, any, any, any, any> | StreamingAction<any, any, any, any, any, any>
+
+export const PluginDefinitionTypeId: unique symbol = Symbol.for("@plinth/domain/PluginDefinition")
+
+export interface PluginDefinition<Config, ConfigIn> {
+  readonly [PluginDefinitionTypeId]: typeof PluginDefinitionTypeId
+  readonly config: Schema.Schema<Config, ConfigIn, never>
+  readonly actions: Readonly<Record<string, AnyAction>>
+  readonly setup?: ((config: Config) => Effect.Effect<void, unknown>) | undefined
+  readonly teardown?: ((config: Config) => Effect.Effect<void>) | undefined
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyPluginDefinition = PluginDefinition<any, any>
+
+/** Builds the action table against a config type, so handlers see `context.config` typed. */
+export interface ActionBuilder<Config> {
+  readonly action: <I, II, O, OI, E>(spec: {
+    readonly description: string
+    readonly input: Schema.Schema<I, II, never>
+    readonly output: Schema.Schema<O, OI, never>
+    readonly handler: (input: I, context: ActionContext<Config>) => Effect.Effect<O, E>
+  }) => UnaryAction<Config, I, II, O, OI, E>
+  readonly streaming: <I, II, O, OI, E>(spec: {
+    readonly description: string
+    readonly input: Schema.Schema<I, II, never>
+    readonly output: Schema.Schema<O, OI, never>
+    readonly stream: (input: I, context: ActionContext<Config>) => Stream.Stream<O, E>
+  }) => StreamingAction<Config, I, II, O, OI, E>
+}
+
+const builder: ActionBuilder<unknown> = {
+  action: (spec) => ({ _kind: "unary", ...spec }),
+  streaming: (spec) => ({ _kind: "streaming", ...spec }),
+}
+
+/**
+ * Defines a plugin.
+ *
+ * ```js
+ * export default definePlugin({
+ *   config: Schema.Struct({ greeting: Schema.optionalWith(Schema.String, { default: () => "Hello" }) }),
+ *   actions: ({ action }) => ({
+ *     greet: action({ description: "…", input: …, output: …, handler: (input, { config }) => Effect.succeed(…) }),
+ *   }),
+ * })
+ * ```
+ */
+export const definePlugin = <Config, ConfigIn>(spec: {
+  readonly config: Schema.Schema<Config, ConfigIn, never>
+  readonly actions: (build: ActionBuilder<Config>) => Readonly<Record<string, AnyAction>>
+  readonly setup?: (config: Config) => Effect.Effect<void, unknown>
+  readonly teardown?: (config: Config) => Effect.Effect<void>
+}): PluginDefinition<Config, ConfigIn> => ({
+  [PluginDefinitionTypeId]: PluginDefinitionTypeId,
+  config: spec.config,
+  actions: spec.actions(builder as unknown as ActionBuilder<Config>),
+  setup: spec.setup,
+  teardown: spec.teardown,
+})
+
+export const isPluginDefinition = (u: unknown): u is AnyPluginDefinition =>
+  Predicate.hasProperty(u, PluginDefinitionTypeId) &&
+  Predicate.hasProperty(u, "actions") &&
+  Predicate.hasProperty(u, "config") &&
+  Schema.isSchema(u.config)
+
+/** What a plugin declares about itself: the part of `plugin.json` generated from its Schemas. */
+export interface PluginDeclaration {
+  readonly actions: Readonly<Record<string, ActionDeclaration>>
+  readonly config: Readonly<Record<string, unknown>>
+}
+
+const jsonSchemaOf = (schema: Schema.Schema.AnyNoContext): Record<string, unknown> =>
+  JSONSchema.make(schema) as unknown as Record<string, unknown>
+
+/** The declaration of a definition, with JSON Schemas made by `JSONSchema.make`. */
+export const declarationOf = (definition: AnyPluginDefinition): PluginDeclaration => {
+  const actions: Record<string, ActionDeclaration> = {}
+  for (const name of Object.keys(definition.actions).sort()) {
+    const action = definition.actions[name]!
+    actions[name] = {
+      description: action.description,
+      input: jsonSchemaOf(action.input),
+      output: jsonSchemaOf(action.output),
+      ...(action._kind === "streaming" ? { streaming: true } : {}),
+    }
+  }
+  return { actions, config: jsonSchemaOf(definition.config) }
+}
+
+/** JSON text with object keys sorted at every level, so equal documents compare equal. */
+export const canonicalJson = (value: unknown): string =>
+  JSON.stringify(value, (_key, v: unknown) =>
+    Predicate.isRecord(v) && !Array.isArray(v)
+      ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, v[k]]))
+      : v,
+  )
+
+/** How a live declaration differs from the manifest: one readable line per difference, empty when none. */
+export const declarationDrift = (manifest: PluginManifest, live: PluginDeclaration): ReadonlyArray<string> => {
+  const differences: Array<string> = []
+  const declared = manifest.actions ?? {}
+  for (const name of Object.keys(live.actions).sort()) {
+    const liveAction = live.actions[name]!
+    const manifestAction = declared[name]
+    if (manifestAction === undefined) {
+      differences.push(`action '${name}' is defined by the plugin but missing from the manifest`)
+      continue
+    }
+    for (const part of ["description", "input", "output"] as const) {
+      if (canonicalJson(manifestAction[part]) !== canonicalJson(liveAction[part])) {
+        differences.push(`action '${name}': ${part} differs from the manifest`)
+      }
+    }
+    if ((manifestAction.streaming ?? false) !== (liveAction.streaming ?? false)) {
+      differences.push(`action '${name}': streaming differs from the manifest`)
+    }
+  }
+  for (const name of Object.keys(declared).sort()) {
+    if (!Object.hasOwn(live.actions, name)) differences.push(`action '${name}' is in the manifest but not defined by the plugin`)
+  }
+  if (canonicalJson(manifest.config ?? {}) !== canonicalJson(live.config)) differences.push("config schema differs from the manifest")
+  return differences
+}
+
+/** A no-op progress reporter, for running handlers outside a worker (tests, in-process hosts). */
+export const ignoreProgress: ActionContext<unknown>["progress"] = () => Effect.void

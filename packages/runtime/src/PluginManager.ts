@@ -1,0 +1,208 @@
+import { mkdirSync } from "node:fs"
+import { join, resolve } from "node:path"
+import { Clock, Deferred, Duration, Effect, Exit, Option, Scope, Stream } from "effect"
+import {
+  DeclarationDrift,
+  declarationDrift,
+  InstanceFailed,
+  InvokeTimeout,
+  WorkerStartFailed,
+  type IntegrityMismatch,
+  type LockEntry,
+  type PluginDeclaration,
+  type PluginFailure,
+  type PluginManifest,
+  type SchemaViolation,
+  type SymlinkEscape,
+} from "@plinth/domain"
+import type { Hashing } from "./Hashing.js"
+import type { PluginFiles } from "./PluginFiles.js"
+import { ProcessSpawner } from "./worker/ProcessSpawner.js"
+import { sandboxFor, workerEntryPath } from "./worker/Sandbox.js"
+import { readVerifiedFiles } from "./worker/VerifiedFiles.js"
+import { startWorker, type ProgressReport, type WorkerConnection } from "./worker/WorkerConnection.js"
+
+/*
+ * Plugin instances: one worker process each, started from verified bytes,
+ * restarted within a budget, and stopped when the scope that started them closes.
+ */
+
+export interface RestartPolicy {
+  /** Restarts allowed within `window`; one more failure marks the instance failed. */
+  readonly maxRestarts: number
+  readonly window: Duration.DurationInput
+}
+
+export const defaultRestartPolicy: RestartPolicy = { maxRestarts: 3, window: "5 minutes" }
+
+export interface StartOptions {
+  readonly plugin: { readonly id: string; readonly dir: string; readonly manifest: PluginManifest }
+  /** The lock entry the plugin was verified against; the bytes that run are checked against it again. */
+  readonly locked: LockEntry
+  readonly config?: unknown
+  readonly instanceId?: string
+  /** Where `dataDir` grants are created: `<dataRoot>/<plugin id>`. Default `.plinth/data`. */
+  readonly dataRoot?: string
+  readonly startTimeout?: Duration.DurationInput
+  /** How long a cancelled call may take to stop before its worker is killed. */
+  readonly interruptGrace?: Duration.DurationInput
+  readonly restartPolicy?: RestartPolicy
+  /**
+   * "refuse" (the default) fails the start with DeclarationDrift when the live
+   * declaration differs from the manifest: the manifest is what was reviewed and
+   * locked and what `plugins show` prints, so running anything else would make
+   * it lie. "ignore" exists for `describePlugin`, which produces the manifest.
+   */
+  readonly drift?: "refuse" | "ignore"
+}
+
+export interface InvokeOptions {
+  readonly timeout?: Duration.DurationInput
+  readonly onProgress?: (report: ProgressReport) => void
+}
+
+export interface PluginInstance {
+  readonly id: string
+  readonly plugin: string
+  readonly declaration: PluginDeclaration
+  /** The pid of the current worker process, if one is running. */
+  readonly pid: Effect.Effect<number | undefined>
+  readonly invoke: (action: string, input: unknown, options?: InvokeOptions) => Effect.Effect<unknown, PluginFailure>
+  readonly stream: (action: string, input: unknown, options?: Omit<InvokeOptions, "timeout">) => Stream.Stream<unknown, PluginFailure>
+}
+
+export type StartFailure = WorkerStartFailed | DeclarationDrift | IntegrityMismatch | SymlinkEscape | SchemaViolation
+
+let instanceCounter = 0
+
+/** Starts an instance inside the current scope; closing the scope stops its worker. */
+export const startInstance = (
+  options: StartOptions,
+): Effect.Effect<PluginInstance, StartFailure, Scope.Scope | ProcessSpawner | PluginFiles | Hashing> =>
+  Effect.gen(function* () {
+    const { plugin } = options
+    const instanceId = options.instanceId ?? `${plugin.id}#${++instanceCounter}`
+    const files = yield* readVerifiedFiles(plugin, options.locked)
+    const permissions = plugin.manifest.permissions
+    const dataDir =
+      permissions?.dataDir === true ? resolve(options.dataRoot ?? join(".plinth", "data"), plugin.id) : undefined
+    if (dataDir !== undefined) mkdirSync(dataDir, { recursive: true })
+    const sandbox = yield* Effect.try({
+      try: () => sandboxFor({ permissions, pluginDir: resolve(plugin.dir), dataDir, hostEnv: process.env }),
+      catch: (error) => new WorkerStartFailed({ plugin: plugin.id, reason: String(error), stderrTail: "" }),
+    })
+    const interruptGrace = options.interruptGrace ?? "2 seconds"
+    const policy = options.restartPolicy ?? defaultRestartPolicy
+    const spawnContext = yield* Effect.context<ProcessSpawner>()
+
+    const launch = Effect.gen(function* () {
+      const scope = yield* Scope.make()
+      const connection = yield* startWorker({
+        plugin: plugin.id,
+        entry: plugin.manifest.entry,
+        files,
+        config: options.config ?? {},
+        env: permissions?.env ?? [],
+        dataDir,
+        spawn: { modulePath: workerEntryPath, execArgv: sandbox.execArgv, env: sandbox.env, cwd: resolve(plugin.dir) },
+        startTimeout: options.startTimeout ?? "10 seconds",
+        interruptGrace,
+      }).pipe(
+        Scope.extend(scope),
+        Effect.provide(spawnContext),
+        Effect.onExit((exit) => (Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void)),
+      )
+      return { connection, scope }
+    })
+
+    let current = yield* launch
+    yield* Effect.addFinalizer(() => Scope.close(current.scope, Exit.void))
+    const declaration = current.connection.declaration
+    if (options.drift !== "ignore") {
+      const differences = declarationDrift(plugin.manifest, declaration)
+      if (differences.length > 0) return yield* new DeclarationDrift({ plugin: plugin.id, differences })
+    }
+
+    const restarts: Array<number> = []
+    let failed: InstanceFailed | undefined
+    const lock = yield* Effect.makeSemaphore(1)
+
+    /** The live worker, after restarting a dead one if the budget allows. */
+    const acquire: Effect.Effect<WorkerConnection, WorkerStartFailed | InstanceFailed> = lock.withPermits(1)(
+      Effect.gen(function* () {
+        if (failed !== undefined) return yield* failed
+        yield* current.connection.cancellationsSettled
+        if (!(yield* current.connection.hasExited)) return current.connection
+        const exit = yield* current.connection.exited
+        const now = yield* Clock.currentTimeMillis
+        const windowStart = now - Duration.toMillis(policy.window)
+        while (restarts.length > 0 && restarts[0]! < windowStart) restarts.shift()
+        if (restarts.length >= policy.maxRestarts) {
+          failed = new InstanceFailed({
+            plugin: plugin.id,
+            instance: instanceId,
+            restarts: restarts.length,
+            lastError: `the worker exited (code ${exit.exitCode}, signal ${exit.signal})`,
+          })
+          return yield* failed
+        }
+        restarts.push(now)
+        yield* Scope.close(current.scope, Exit.void)
+        const next = yield* launch
+        current = next
+        return next.connection
+      }),
+    )
+
+    // The common case (a live worker, nothing being cancelled) skips the restart lock.
+    const acquireFast = Effect.suspend(() =>
+      failed === undefined && current.connection.isIdleAndAlive() ? Effect.succeed(current.connection) : acquire,
+    )
+
+    const invoke = (action: string, input: unknown, invokeOptions?: InvokeOptions) =>
+      Effect.gen(function* () {
+        const connection = yield* acquireFast
+        const { id, result } = yield* connection.begin(action, input, invokeOptions?.onProgress)
+        const awaited = Deferred.await(result)
+        if (invokeOptions?.timeout === undefined) {
+          return yield* awaited.pipe(Effect.onInterrupt(() => connection.cancel(id)))
+        }
+        const timeout = invokeOptions.timeout
+        return yield* awaited.pipe(
+          Effect.timeoutFail({
+            duration: timeout,
+            onTimeout: () => new InvokeTimeout({ plugin: plugin.id, action, timeoutMillis: Duration.toMillis(timeout) }),
+          }),
+          // The caller learns of the timeout at once; stopping the call (or its worker) goes on in the background.
+          Effect.tapErrorTag("InvokeTimeout", () => connection.cancel(id)),
+          Effect.onInterrupt(() => connection.cancel(id)),
+        )
+      }).pipe(Effect.withSpan("plinth.invoke", { attributes: { plugin: plugin.id, instance: instanceId, action } }))
+
+    const stream = (action: string, input: unknown, streamOptions?: Omit<InvokeOptions, "timeout">) =>
+      Stream.unwrap(Effect.map(acquire, (connection) => connection.stream(action, input, streamOptions?.onProgress)))
+
+    return {
+      id: instanceId,
+      plugin: plugin.id,
+      declaration,
+      pid: Effect.map(Effect.option(Effect.suspend(() => Effect.succeed(current.connection.pid))), Option.getOrUndefined),
+      invoke,
+      stream,
+    } satisfies PluginInstance
+  })
+
+/** Calls an action; bad input fails typed before plugin code runs. */
+export const invoke = (instance: PluginInstance, action: string, input: unknown, options?: InvokeOptions) =>
+  instance.invoke(action, input, options)
+
+/** Calls a streaming action; chunks arrive as the plugin produces them. */
+export const invokeStream = (instance: PluginInstance, action: string, input: unknown, options?: Omit<InvokeOptions, "timeout">) =>
+  instance.stream(action, input, options)
+
+/**
+ * Loads a plugin in a sandboxed worker and returns what it declares: the
+ * `actions` and `config` parts of its `plugin.json`, generated from its Schemas.
+ */
+export const describePlugin = (options: Omit<StartOptions, "drift">) =>
+  Effect.scoped(Effect.map(startInstance({ ...options, drift: "ignore" }), (instance) => instance.declaration))

@@ -1,0 +1,79 @@
+import { fork } from "node:child_process"
+import { Context, Effect, Layer } from "effect"
+
+/** What the host needs from a started child process; tests can hand back their own. */
+export interface ChildProcessHandle {
+  readonly pid: number | undefined
+  /** Sends one message over the IPC channel; a closed channel drops it (the exit listener reports why). */
+  readonly send: (message: unknown) => void
+  readonly onMessage: (listener: (message: unknown) => void) => void
+  /** Called once, when the process has exited (immediately if it already has). */
+  readonly onExit: (listener: (exit: ProcessExit) => void) => void
+  /** The last few KiB the process wrote to stderr. */
+  readonly stderrTail: () => string
+  readonly kill: (signal: NodeJS.Signals) => void
+}
+
+export interface ProcessExit {
+  readonly exitCode: number | null
+  readonly signal: string | null
+}
+
+export interface SpawnRequest {
+  readonly modulePath: string
+  readonly execArgv: ReadonlyArray<string>
+  readonly env: Readonly<Record<string, string>>
+  readonly cwd: string
+}
+
+/** Starts worker processes. A service so that tests (and other hosts) can substitute how. */
+export class ProcessSpawner extends Context.Tag("@plinth/runtime/ProcessSpawner")<
+  ProcessSpawner,
+  { readonly spawn: (request: SpawnRequest) => Effect.Effect<ChildProcessHandle> }
+>() {}
+
+const STDERR_TAIL_BYTES = 4096
+
+/** `child_process.fork` with an IPC channel using structured-clone ("advanced") serialization. */
+export const forkProcess = (request: SpawnRequest): ChildProcessHandle => {
+  const child = fork(request.modulePath, [], {
+    execArgv: [...request.execArgv],
+    env: { ...request.env },
+    cwd: request.cwd,
+    serialization: "advanced",
+    stdio: ["ignore", "pipe", "pipe", "ipc"],
+  })
+  let stderr = ""
+  child.stderr?.setEncoding("utf8")
+  child.stderr?.on("data", (chunk: string) => {
+    stderr = (stderr + chunk).slice(-STDERR_TAIL_BYTES)
+  })
+  child.stdout?.resume()
+  let exit: ProcessExit | undefined
+  const exitListeners: Array<(exit: ProcessExit) => void> = []
+  const settle = (value: ProcessExit) => {
+    if (exit !== undefined) return
+    exit = value
+    for (const listener of exitListeners.splice(0)) listener(value)
+  }
+  // 'close' (not 'exit') so that stderr is fully read before anyone asks for its tail.
+  child.on("close", (exitCode, signal) => settle({ exitCode, signal }))
+  child.on("error", (error) => {
+    stderr += `\n${error.message}`
+    if (child.pid === undefined) settle({ exitCode: null, signal: null })
+  })
+  return {
+    pid: child.pid,
+    send: (message) => {
+      if (child.connected) child.send(message as never, (error) => void error)
+    },
+    onMessage: (listener) => void child.on("message", listener),
+    onExit: (listener) => (exit !== undefined ? listener(exit) : void exitListeners.push(listener)),
+    stderrTail: () => stderr,
+    kill: (signal) => void (exit === undefined && child.kill(signal)),
+  }
+}
+
+export const ProcessSpawnerLive = Layer.succeed(ProcessSpawner, {
+  spawn: (request) => Effect.sync(() => forkProcess(request)),
+})

@@ -1,0 +1,62 @@
+import { realpathSync } from "node:fs"
+import { createRequire } from "node:module"
+import { dirname, sep } from "node:path"
+import { fileURLToPath } from "node:url"
+import type { Permissions } from "@plinth/domain"
+
+/*
+ * Node's permission model as the sandbox of a worker. It is a seat belt, not a
+ * jail: it stops a plugin from reading outside its folder, writing without a
+ * grant, spawning processes or threads, by mistake or by simple malice, but
+ * code running in the process shares its memory and the IPC channel with the
+ * runtime, native addons are simply refused, and Node documents the model as
+ * experimental with known gaps (for example, file descriptors already open).
+ * Isolation from a determined attacker needs an OS boundary (user, container).
+ */
+
+/** The compiled worker entry; from `src/worker` and `dist/worker` alike, the built one. */
+export const workerEntryPath = fileURLToPath(new URL("../../dist/worker/bootstrap.js", import.meta.url))
+
+/** Folders the worker runtime itself must read: its own code and the shared libraries it links plugins to. */
+export const runtimeReadPaths = (): ReadonlyArray<string> => {
+  const require = createRequire(import.meta.url)
+  const effectEntry = realpathSync(require.resolve("effect"))
+  const nodeModules = effectEntry.slice(0, effectEntry.lastIndexOf(`${sep}node_modules${sep}`) + `${sep}node_modules`.length)
+  const domainDir = dirname(realpathSync(require.resolve("@plinth/domain")))
+  return [dirname(workerEntryPath), nodeModules, domainDir]
+}
+
+/** A folder and everything below it, in the permission model's syntax. */
+// Node 20 wants the wildcard form; listing the bare folder as well breaks the grant.
+const folderGrant = (folder: string) => [`${folder}${sep}*`]
+
+export interface SandboxPlan {
+  readonly execArgv: ReadonlyArray<string>
+  readonly env: Readonly<Record<string, string>>
+}
+
+export const sandboxFor = (options: {
+  readonly permissions: Permissions | undefined
+  readonly pluginDir: string
+  readonly dataDir: string | undefined
+  readonly hostEnv: Readonly<Record<string, string | undefined>>
+}): SandboxPlan => {
+  const permissions = options.permissions ?? {}
+  const reads = [...runtimeReadPaths(), options.pluginDir, ...(options.dataDir !== undefined ? [options.dataDir] : [])]
+  const execArgv = [
+    "--experimental-permission",
+    // One flag per path: Node 20.20 no longer accepts a comma-separated list.
+    ...reads.flatMap(folderGrant).map((grant) => `--allow-fs-read=${grant}`),
+    ...(options.dataDir !== undefined ? folderGrant(options.dataDir).map((grant) => `--allow-fs-write=${grant}`) : []),
+    ...(permissions.childProcess === true ? ["--allow-child-process"] : []),
+    ...(permissions.workerThreads === true ? ["--allow-worker"] : []),
+    "--experimental-vm-modules",
+    "--disable-warning=ExperimentalWarning",
+  ]
+  const env: Record<string, string> = {}
+  for (const name of permissions.env ?? []) {
+    const value = options.hostEnv[name]
+    if (value !== undefined) env[name] = value
+  }
+  return { execArgv, env }
+}

@@ -1,0 +1,31 @@
+import { readFileSync } from "node:fs"
+import { Effect } from "effect"
+import { diffFileMaps, IntegrityMismatch, SchemaViolation, type LockEntry, type TreeEntry } from "@plinth/domain"
+import { Hashing } from "../Hashing.js"
+import { PluginFiles } from "../PluginFiles.js"
+import type { VerifiedFile } from "./Protocol.js"
+
+/**
+ * Reads a plugin's files into memory once and checks those very bytes against
+ * the lock (each file's SHA-256 and the tree digest). The worker runs these
+ * bytes and never opens the files itself, so a file swapped after this check
+ * cannot run.
+ */
+export const readVerifiedFiles = (plugin: { readonly id: string; readonly dir: string }, locked: LockEntry) =>
+  Effect.gen(function* () {
+    const files = yield* PluginFiles
+    const hashing = yield* Hashing
+    const walked = yield* files.walk(plugin.dir, plugin.id)
+    const contents = yield* Effect.try({
+      try: () => walked.map((file): VerifiedFile => ({ path: file.path, bytes: readFileSync(file.absolutePath) })),
+      catch: (error) => new SchemaViolation({ plugin: plugin.id, detail: `a file cannot be read (${String(error)})` }),
+    })
+    const entries: Array<TreeEntry> = contents.map((file) => ({ path: file.path, sha256: hashing.sha256Hex(file.bytes) }))
+    const digest = hashing.treeDigest(entries)
+    const actual = Object.fromEntries(entries.map((e) => [e.path, e.sha256]))
+    const diff = diffFileMaps(locked.files, actual)
+    if (digest !== locked.digest || diff.added.length + diff.removed.length + diff.changed.length > 0) {
+      return yield* new IntegrityMismatch({ plugin: plugin.id, expected: locked.digest, actual: digest, ...diff })
+    }
+    return contents
+  })

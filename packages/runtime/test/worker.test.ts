@@ -1,0 +1,307 @@
+import { execFileSync, spawn } from "node:child_process"
+import { existsSync, readFileSync, writeFileSync } from "node:fs"
+import { join, resolve } from "node:path"
+import { afterAll, describe, expect, it } from "@effect/vitest"
+import { Chunk, Effect, Either, Layer, Stream } from "effect"
+import { toJobError } from "@plinth/domain"
+import { describePlugin, startInstance } from "../src/PluginManager.js"
+import { forkProcess, ProcessSpawner } from "../src/worker/ProcessSpawner.js"
+import { lockOf, makeTempDir, pluginSource, readManifest, removeDir, WorkerTestLive, writePlugin } from "./workerFixtures.js"
+
+const root = makeTempDir("worker")
+afterAll(() => removeDir(root))
+
+const showcaseDir = resolve(import.meta.dirname, "../../../examples/plugins/showcase")
+const showcase = { id: "showcase", dir: showcaseDir, manifest: readManifest(showcaseDir) }
+
+const fixture = (id: string, actions: string, prelude = "", manifest = {}) =>
+  writePlugin(root, id, { "index.js": pluginSource(actions, prelude) }, manifest)
+
+const slowAction = `slow: action({ description: "", input: Schema.Struct({ millis: Schema.Number }), output: Schema.Number,
+  handler: ({ millis }) => Effect.as(Effect.sleep(Duration.millis(millis)), millis) }),
+  spin: action({ description: "", input: Schema.Struct({}), output: Schema.Number, handler: () => Effect.sync(() => { for (;;) {} }) }),
+  pid: action({ description: "", input: Schema.Struct({}), output: Schema.Number, handler: () => Effect.sync(() => process.pid) }),`
+
+const isAlive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+describe("worker instances", () => {
+  it.scopedLive("run the showcase example: config defaults, typed input errors, every error category, streaming with progress", () =>
+    Effect.gen(function* () {
+      const locked = yield* lockOf(showcase)
+      // drift "refuse" is the default: the generated manifest must match the live declaration.
+      const instance = yield* startInstance({ plugin: showcase, locked, config: { punctuation: "?" } })
+      expect(yield* instance.invoke("greet", { name: "Ann" })).toEqual({ text: "Hello, Ann?" })
+
+      const badInput = yield* Effect.flip(instance.invoke("greet", { name: "" }))
+      expect(badInput._tag).toBe("PluginInputError")
+      expect(badInput._tag === "PluginInputError" && badInput.fieldsInvalid).toEqual(["name"])
+
+      const categories: Record<string, string> = {}
+      for (const category of ["input", "transient", "resource", "fatal", "defect"]) {
+        const failure = yield* Effect.flip(instance.invoke("fail", { category }))
+        categories[category] = toJobError(failure, { plugin: "showcase", instance: instance.id, time: new Date(0) }).category
+      }
+      expect(categories).toEqual({ input: "input", transient: "transient", resource: "resource", fatal: "fatal", defect: "fatal" })
+      const transient = yield* Effect.flip(instance.invoke("fail", { category: "transient" }))
+      expect(toJobError(transient, { plugin: "showcase", instance: instance.id, time: new Date(0) })).toMatchObject({
+        retriable: true,
+        retryAfterSeconds: 5,
+      })
+
+      const progress: Array<number> = []
+      const chunks = yield* Stream.runCollect(
+        instance.stream("count", { to: 4 }, { onProgress: (report) => progress.push(report.fraction) }),
+      )
+      expect(Chunk.toArray(chunks)).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }, { n: 4 }])
+      expect(progress).toEqual([0.25, 0.5, 0.75, 1])
+
+      const slowProgress: Array<number> = []
+      yield* instance.invoke("slow", { millis: 50 }, { onProgress: (r) => slowProgress.push(r.fraction) })
+      expect(slowProgress).toHaveLength(10)
+      expect(yield* Effect.flip(instance.invoke("nope", {}))).toMatchObject({ _tag: "ActionNotFound", action: "nope" })
+    }).pipe(Effect.provide(WorkerTestLive)),
+  )
+
+  it.scopedLive("a call that overruns its timeout fails typed at once; the stuck worker is killed and the next call runs on a new one", () =>
+    Effect.gen(function* () {
+      const plugin = fixture("hang-in-call", slowAction)
+      const instance = yield* startInstance({ plugin, locked: yield* lockOf(plugin), drift: "ignore", interruptGrace: "300 millis" })
+      const firstPid = yield* instance.invoke("pid", {})
+      const timedOut = yield* Effect.flip(instance.invoke("spin", {}, { timeout: "200 millis" }))
+      expect(timedOut).toMatchObject({ _tag: "InvokeTimeout", action: "spin", timeoutMillis: 200 })
+      const secondPid = yield* instance.invoke("pid", {})
+      expect(secondPid).not.toBe(firstPid)
+      expect(isAlive(firstPid as number)).toBe(false)
+      // A cooperative interruption keeps the worker.
+      yield* Effect.flip(instance.invoke("slow", { millis: 60_000 }, { timeout: "100 millis" }))
+      expect(yield* instance.invoke("pid", {})).toBe(secondPid)
+    }).pipe(Effect.provide(WorkerTestLive)),
+  )
+
+  it.scopedLive("SIGKILL mid-call fails every call in flight as a resource error naming the signal; the next call restarts", () =>
+    Effect.gen(function* () {
+      const plugin = fixture("killed", slowAction)
+      const instance = yield* startInstance({ plugin, locked: yield* lockOf(plugin), drift: "ignore" })
+      const pid = (yield* instance.invoke("pid", {})) as number
+      const inFlight = yield* Effect.fork(
+        Effect.all([0, 1, 2].map(() => Effect.either(instance.invoke("slow", { millis: 60_000 }))), { concurrency: "unbounded" }),
+      )
+      yield* Effect.sleep("200 millis")
+      process.kill(pid, "SIGKILL")
+      const outcomes = yield* inFlight.await.pipe(Effect.flatten)
+      for (const outcome of outcomes) {
+        expect(Either.isLeft(outcome) && outcome.left).toMatchObject({ _tag: "WorkerKilled", signal: "SIGKILL" })
+        expect(toJobError(Either.getLeft(outcome).pipe((o) => o._tag === "Some" ? o.value : undefined), { plugin: "killed", instance: "i", time: new Date(0) }).category).toBe("resource")
+      }
+      expect(yield* instance.invoke("pid", {})).not.toBe(pid)
+    }).pipe(Effect.provide(WorkerTestLive)),
+  )
+
+  it.scopedLive("restarts are bounded: past the budget the instance is marked failed", () =>
+    Effect.gen(function* () {
+      const plugin = fixture("budget", slowAction)
+      const instance = yield* startInstance({
+        plugin,
+        locked: yield* lockOf(plugin),
+        drift: "ignore",
+        restartPolicy: { maxRestarts: 1, window: "1 minute" },
+      })
+      process.kill((yield* instance.invoke("pid", {})) as number, "SIGTERM")
+      yield* Effect.sleep("300 millis")
+      process.kill((yield* instance.invoke("pid", {})) as number, "SIGTERM")
+      yield* Effect.sleep("300 millis")
+      expect(yield* Effect.flip(instance.invoke("pid", {}))).toMatchObject({ _tag: "InstanceFailed", restarts: 1 })
+      expect(yield* Effect.flip(instance.invoke("pid", {}))).toMatchObject({ _tag: "InstanceFailed" })
+    }).pipe(Effect.provide(WorkerTestLive)),
+  )
+
+  it.scopedLive("a process exiting by itself mid-call is a transient error", () =>
+    Effect.gen(function* () {
+      const plugin = fixture("exits", `exit: action({ description: "", input: Schema.Struct({}), output: Schema.Number, handler: () => Effect.sync(() => process.exit(3)) }),`)
+      const instance = yield* startInstance({ plugin, locked: yield* lockOf(plugin), drift: "ignore" })
+      const failure = yield* Effect.flip(instance.invoke("exit", {}))
+      expect(failure).toMatchObject({ _tag: "WorkerExited", exitCode: 3 })
+      expect(toJobError(failure, { plugin: "exits", instance: "i", time: new Date(0) }).category).toBe("transient")
+    }).pipe(Effect.provide(WorkerTestLive)),
+  )
+})
+
+describe("worker start-up", () => {
+  it.scopedLive("a plugin that throws while loading is WorkerStartFailed naming the error", () =>
+    Effect.gen(function* () {
+      const plugin = writePlugin(root, "crash-at-load", { "index.js": `throw new Error("broken on purpose")` })
+      const failure = yield* Effect.flip(startInstance({ plugin, locked: yield* lockOf(plugin), drift: "ignore" }))
+      expect(failure._tag).toBe("WorkerStartFailed")
+      expect(failure.message).toContain("broken on purpose")
+    }).pipe(Effect.provide(WorkerTestLive)),
+  )
+
+  it.scopedLive("a plugin that hangs while loading is WorkerStartFailed at the deadline", () =>
+    Effect.gen(function* () {
+      const plugin = writePlugin(root, "hang-at-load", { "index.js": `globalThis.__hangPid = process.pid; await new Promise(() => setInterval(() => {}, 1000))` })
+      const failure = yield* Effect.flip(startInstance({ plugin, locked: yield* lockOf(plugin), drift: "ignore", startTimeout: "1500 millis" }))
+      expect(failure).toMatchObject({ _tag: "WorkerStartFailed" })
+      expect(failure.message).toContain("not ready within")
+    }).pipe(Effect.provide(WorkerTestLive)),
+  )
+
+  it.scopedLive("a process that crashes before it is ready is WorkerStartFailed with its stderr tail and exit code (substituted spawner)", () =>
+    Effect.gen(function* () {
+      const crasher = join(root, "crasher.mjs")
+      writeFileSync(crasher, `process.stderr.write("cannot start: missing thing\\n"); process.exit(7)`)
+      const CrashingSpawner = Layer.succeed(ProcessSpawner, {
+        spawn: (request) => Effect.sync(() => forkProcess({ ...request, modulePath: crasher, execArgv: [] })),
+      })
+      const plugin = fixture("never-ready", slowAction)
+      const failure = yield* Effect.flip(
+        startInstance({ plugin, locked: yield* lockOf(plugin), drift: "ignore" }).pipe(Effect.provide(CrashingSpawner)),
+      )
+      expect(failure).toMatchObject({ _tag: "WorkerStartFailed", exitCode: 7, reason: "the worker exited before it was ready" })
+      expect(failure._tag === "WorkerStartFailed" && failure.stderrTail).toContain("cannot start: missing thing")
+    }).pipe(Effect.provide(WorkerTestLive)),
+  )
+
+  it.scopedLive("the live declaration is compared with the manifest: a difference refuses the start with DeclarationDrift", () =>
+    Effect.gen(function* () {
+      const locked = yield* lockOf(showcase)
+      const declaration = yield* describePlugin({ plugin: showcase, locked })
+      expect(declaration.actions).toEqual(showcase.manifest.actions)
+      const drifted = {
+        ...showcase,
+        manifest: { ...showcase.manifest, actions: { ...showcase.manifest.actions!, greet: { ...showcase.manifest.actions!["greet"]!, description: "old words" } } },
+      }
+      const failure = yield* Effect.flip(startInstance({ plugin: drifted, locked }))
+      expect(failure).toMatchObject({ _tag: "DeclarationDrift", differences: ["action 'greet': description differs from the manifest"] })
+    }).pipe(Effect.provide(WorkerTestLive)),
+  )
+})
+
+describe("sandbox", () => {
+  const secretFile = join(root, "outside-secret.txt")
+  const probes = `
+    read: action({ description: "", input: Schema.Struct({ path: Schema.String }), output: Schema.String, handler: ({ path }) => Effect.sync(() => readFileSync(path, "utf8")) }),
+    write: action({ description: "", input: Schema.Struct({ path: Schema.String }), output: Schema.String, handler: ({ path }) => Effect.sync(() => { writeFileSync(path, "x"); return "written" }) }),
+    dataWrite: action({ description: "", input: Schema.Struct({}), output: Schema.String, handler: (_, { dataDir }) => Effect.sync(() => { writeFileSync(dataDir + "/note.txt", "kept"); return dataDir }) }),
+    spawn: action({ description: "", input: Schema.Struct({}), output: Schema.Number, handler: () => Effect.sync(() => spawnSync("true").status) }),
+    env: action({ description: "", input: Schema.Struct({ name: Schema.String }), output: Schema.String, handler: ({ name }) => Effect.sync(() => String(process.env[name])) }),
+    importAny: action({ description: "", input: Schema.Struct({ specifier: Schema.String }), output: Schema.String, handler: ({ specifier }) => Effect.promise(() => import(specifier)).pipe(Effect.as("imported")) }),`
+  const prelude = `import { readFileSync, writeFileSync } from "node:fs"; import { spawnSync } from "node:child_process"`
+
+  it.scopedLive("denies reads outside the plugin, writes without a grant, spawning and undeclared variables, each typed; the host is unaffected", () =>
+    Effect.gen(function* () {
+      writeFileSync(secretFile, "host secret")
+      process.env["PLINTH_TEST_DECLARED"] = "visible"
+      process.env["PLINTH_TEST_SECRET"] = "hidden"
+      const plugin = fixture("sandboxed", probes, prelude, { permissions: { env: ["PLINTH_TEST_DECLARED"] } })
+      const instance = yield* startInstance({ plugin, locked: yield* lockOf(plugin), drift: "ignore" })
+      expect(yield* Effect.flip(instance.invoke("read", { path: secretFile }))).toMatchObject({ _tag: "SandboxDenied", permission: "fs-read", resource: secretFile })
+      expect(yield* instance.invoke("read", { path: join(plugin.dir, "plugin.json") })).toContain("sandboxed")
+      expect(yield* Effect.flip(instance.invoke("write", { path: join(plugin.dir, "evil.txt") }))).toMatchObject({ _tag: "SandboxDenied", permission: "fs-write" })
+      expect(yield* Effect.flip(instance.invoke("spawn", {}))).toMatchObject({ _tag: "SandboxDenied", permission: "child-process" })
+      expect(yield* Effect.flip(instance.invoke("env", { name: "PLINTH_TEST_SECRET" }))).toMatchObject({ _tag: "SandboxDenied", permission: "env", resource: "PLINTH_TEST_SECRET" })
+      expect(yield* instance.invoke("env", { name: "PLINTH_TEST_DECLARED" })).toBe("visible")
+      expect(yield* Effect.flip(instance.invoke("importAny", { specifier: "vitest" }))).toMatchObject({ _tag: "SandboxDenied", permission: "import", resource: "vitest" })
+      // The worker survived every denial, and so did the host.
+      expect(existsSync(join(plugin.dir, "evil.txt"))).toBe(false)
+      expect(readFileSync(secretFile, "utf8")).toBe("host secret")
+      expect(yield* instance.invoke("env", { name: "PLINTH_TEST_DECLARED" })).toBe("visible")
+    }).pipe(Effect.provide(WorkerTestLive)),
+  )
+
+  it.scopedLive("a dataDir grant allows writes in the plugin's data folder only", () =>
+    Effect.gen(function* () {
+      const plugin = fixture("with-data", probes, prelude, { permissions: { dataDir: true } })
+      const dataRoot = join(root, "data")
+      const instance = yield* startInstance({ plugin, locked: yield* lockOf(plugin), drift: "ignore", dataRoot })
+      const dataDir = (yield* instance.invoke("dataWrite", {})) as string
+      expect(readFileSync(join(dataDir, "note.txt"), "utf8")).toBe("kept")
+      expect(yield* Effect.flip(instance.invoke("write", { path: join(root, "escaped.txt") }))).toMatchObject({ _tag: "SandboxDenied", permission: "fs-write" })
+    }).pipe(Effect.provide(WorkerTestLive)),
+  )
+
+  it.scopedLive("a plugin importing a package it may not use is refused before it runs", () =>
+    Effect.gen(function* () {
+      const plugin = writePlugin(root, "bad-import", { "index.js": `import x from "vitest"; export default x` })
+      const failure = yield* Effect.flip(startInstance({ plugin, locked: yield* lockOf(plugin), drift: "ignore" }))
+      expect(failure.message).toContain("SandboxDenied")
+    }).pipe(Effect.provide(WorkerTestLive)),
+  )
+})
+
+describe("the bytes that run are the bytes that were verified", () => {
+  it.scopedLive("a file swapped after verification never runs, however the swap races the start", () =>
+    Effect.gen(function* () {
+      const dataRoot = join(root, "swap-data")
+      const good = pluginSource(`which: action({ description: "", input: Schema.Struct({}), output: Schema.String, handler: () => Effect.succeed("good") }),`)
+      const evil = good.replace(`"good"`, `"evil"`).replace("export default", `import { writeFileSync } from "node:fs"; writeFileSync(${JSON.stringify(join(dataRoot, "swap", "witness"))}, "ran");\nexport default`)
+      const plugin = writePlugin(root, "swap", { "index.js": good }, { permissions: { dataDir: true } })
+      const locked = yield* lockOf(plugin)
+      const entry = join(plugin.dir, "index.js")
+      let outcomes = { good: 0, refused: 0 }
+      let swapping = true
+      // Flip the file between the verified and the evil content as fast as the disk allows.
+      const swapper = yield* Effect.fork(
+        Effect.gen(function* () {
+          let flip = false
+          while (swapping) {
+            writeFileSync(entry, (flip = !flip) ? evil : good)
+            yield* Effect.sleep("1 millis")
+          }
+          writeFileSync(entry, good)
+        }),
+      )
+      for (let round = 0; round < 12; round++) {
+        const started = yield* Effect.either(
+          Effect.scoped(Effect.flatMap(startInstance({ plugin, locked, drift: "ignore", dataRoot }), (i) => i.invoke("which", {}))),
+        )
+        if (Either.isRight(started)) {
+          expect(started.right).toBe("good")
+          outcomes = { ...outcomes, good: outcomes.good + 1 }
+        } else {
+          expect(started.left._tag).toBe("IntegrityMismatch")
+          outcomes = { ...outcomes, refused: outcomes.refused + 1 }
+        }
+      }
+      swapping = false
+      yield* swapper.await
+      // Deterministically: evil bytes on disk at start are refused.
+      writeFileSync(entry, evil)
+      const refused = yield* Effect.flip(Effect.scoped(startInstance({ plugin, locked, drift: "ignore", dataRoot })))
+      expect(refused).toMatchObject({ _tag: "IntegrityMismatch", changed: ["index.js"] })
+      writeFileSync(entry, good)
+      expect(outcomes.good + outcomes.refused).toBe(12)
+      expect(existsSync(join(dataRoot, "swap", "witness"))).toBe(false)
+    }).pipe(Effect.provide(WorkerTestLive)),
+  )
+})
+
+describe("host death", () => {
+  it("a worker exits within 2 s after its host is killed with SIGKILL", async () => {
+    const plugin = fixture("orphan", slowAction)
+    const locked = await Effect.runPromise(lockOf(plugin))
+    const host = spawn(process.execPath, [join(import.meta.dirname, "fixtures", "workerHost.mjs"), plugin.dir, JSON.stringify(locked)], {
+      stdio: ["ignore", "pipe", "inherit"],
+    })
+    const workerPid = await new Promise<number>((resolvePid, reject) => {
+      host.stdout.on("data", (chunk: Buffer) => {
+        const match = /worker-pid (\d+)/.exec(chunk.toString())
+        if (match) resolvePid(Number(match[1]))
+      })
+      host.on("exit", (code) => reject(new Error(`the host exited early with ${code}`)))
+    })
+    expect(isAlive(workerPid)).toBe(true)
+    host.kill("SIGKILL")
+    const deadline = Date.now() + 2000
+    while (isAlive(workerPid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+    const orphaned = isAlive(workerPid)
+    if (orphaned) execFileSync("kill", ["-9", String(workerPid)])
+    expect(orphaned).toBe(false)
+  })
+})
