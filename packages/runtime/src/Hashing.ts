@@ -1,7 +1,21 @@
 import { createHash } from "node:crypto"
-import { closeSync, openSync, readSync } from "node:fs"
 import { Context, Data, Effect, Layer } from "effect"
 import { digestSummary, formatDigest, type Digest, type Sha256Hex, type TreeEntry } from "@plinth/domain"
+import {
+  batchComplete,
+  DIGEST_BYTES,
+  digestsHex,
+  hashClaimedFiles,
+  hashFileInto,
+  makeReadBuffer,
+  makeSharedBatch,
+  type ReadFailure,
+  type SharedBatch,
+  type ThreadShare,
+} from "./HashingCore.js"
+import { enlistHelpers, poolAvailable, type HelpedBatch, type HelperOutcome } from "./HashingPool.js"
+
+export { poolAvailable as hashingHelpersAvailable, terminateHashingPool } from "./HashingPool.js"
 
 export class FileReadFailed extends Data.TaggedError("FileReadFailed")<{
   readonly path: string
@@ -10,7 +24,9 @@ export class FileReadFailed extends Data.TaggedError("FileReadFailed")<{
 
 /**
  * The only place that computes SHA-256. Everything that needs a digest asks
- * this service, so the algorithm and its fast paths live in one module.
+ * this service, so the algorithm and its fast paths live in one module
+ * (`Hashing*.ts`: this file, the shared hashing loop, the worker pool and the
+ * worker thread entry).
  */
 export class Hashing extends Context.Tag("@plinth/runtime/Hashing")<
   Hashing,
@@ -24,45 +40,132 @@ export class Hashing extends Context.Tag("@plinth/runtime/Hashing")<
   }
 >() {}
 
-const CHUNK = 1 << 20
-
 /**
- * Hashes files with synchronous reads into one reused buffer. Per-file async
- * reads cost a trip through the libuv pool per call and top out at a few
- * thousand small files a second; a tight synchronous loop does tens of thousands.
+ * Hashes files on the calling thread with synchronous reads into one reused
+ * buffer. Per-file async reads cost a trip through the libuv pool per call and
+ * top out at a few thousand small files a second; a tight synchronous loop does
+ * tens of thousands. Throws the file system error of the first unreadable file.
  */
 export const hashFilesSync = (paths: ReadonlyArray<string>): ReadonlyArray<Sha256Hex> => {
-  const buffer = Buffer.allocUnsafe(CHUNK)
-  const out: Array<Sha256Hex> = new Array(paths.length)
-  for (let i = 0; i < paths.length; i++) {
-    const fd = openSync(paths[i]!, "r")
-    try {
-      const hash = createHash("sha256")
-      for (;;) {
-        const n = readSync(fd, buffer, 0, CHUNK, null)
-        if (n === 0) break
-        hash.update(n === CHUNK ? buffer : buffer.subarray(0, n))
-      }
-      out[i] = hash.digest("hex") as Sha256Hex
-    } finally {
-      closeSync(fd)
-    }
-  }
-  return out
+  const buffer = mainThreadBuffer()
+  const digests = new Uint8Array(paths.length * DIGEST_BYTES)
+  for (let i = 0; i < paths.length; i++) hashFileInto(paths[i]!, buffer, digests, i * DIGEST_BYTES)
+  return hexDigests(digests, paths.length)
 }
 
+export interface HashFilesOptions {
+  /**
+   * Helper threads are called once the main thread has spent this long on a
+   * batch with files still unclaimed: small batches never pay for a thread
+   * hand-off, and the caller need not know file sizes up front.
+   */
+  readonly engageHelpersAfterMs?: number
+  /** When false the main thread only coordinates and the helpers hash every file (to exercise that path). */
+  readonly mainThreadHashes?: boolean
+}
+
+export interface HashedFiles {
+  readonly hashes: ReadonlyArray<Sha256Hex>
+  /** How many of the files helper threads hashed (0 when the batch stayed on the main thread). */
+  readonly hashedByHelpers: number
+}
+
+const DEFAULT_ENGAGE_HELPERS_AFTER_MS = 3
+
+/**
+ * Hashes files on the main thread and, for batches that take long enough, on
+ * helper worker threads at the same time. Every thread claims the next file
+ * from a shared counter and writes its digest into a shared buffer, so the
+ * split follows the bytes actually read, not the file count.
+ */
+export const hashFilesInParallel = (
+  paths: ReadonlyArray<string>,
+  options: HashFilesOptions = {},
+): Effect.Effect<HashedFiles, FileReadFailed> =>
+  Effect.suspend(() => {
+    const fileCount = paths.length
+    const batch = makeSharedBatch(fileCount)
+    const helpersPossible = fileCount > 1 && poolAvailable()
+    let helped: HelpedBatch | undefined
+    let mainShare: ThreadShare = { hashed: 0, failure: undefined }
+    if (options.mainThreadHashes === false && helpersPossible) {
+      helped = enlistHelpers(paths, batch)
+    } else {
+      const engageAfterMs = options.engageHelpersAfterMs ?? DEFAULT_ENGAGE_HELPERS_AFTER_MS
+      const started = performance.now()
+      const callForHelp = () => {
+        if (helped === undefined && performance.now() - started >= engageAfterMs) helped = enlistHelpers(paths, batch)
+      }
+      mainShare = hashClaimedFiles(paths, batch, mainThreadBuffer(), helpersPossible ? callForHelp : undefined)
+    }
+    if (mainShare.failure !== undefined) return Effect.fail(fileReadFailed(mainShare.failure))
+    if (batchComplete(batch, fileCount)) return Effect.succeed(finished(batch, fileCount, mainShare.hashed))
+    if (helped === undefined) return hashAllOnMainThread(paths)
+    const helpers = helped
+    return Effect.async<HashedFiles, FileReadFailed>((resume) => {
+      const stopWaiting = helpers.awaitHelpers((outcomes) => resume(afterHelpersLeft(paths, batch, mainShare, outcomes)))
+      return Effect.sync(stopWaiting)
+    })
+  })
+
+const afterHelpersLeft = (
+  paths: ReadonlyArray<string>,
+  batch: SharedBatch,
+  mainShare: ThreadShare,
+  outcomes: ReadonlyArray<HelperOutcome>,
+): Effect.Effect<HashedFiles, FileReadFailed> => {
+  const failures = outcomes.flatMap((o) => (o !== "lost" && o.failure !== undefined ? [o.failure] : []))
+  if (failures.length > 0) return Effect.fail(fileReadFailed(failures.reduce((a, b) => (b.index < a.index ? b : a))))
+  // A helper that died may have claimed files it never finished: redo the batch here rather than guess.
+  if (outcomes.includes("lost") || !batchComplete(batch, paths.length)) return hashAllOnMainThread(paths)
+  return Effect.succeed(finished(batch, paths.length, mainShare.hashed))
+}
+
+const hashAllOnMainThread = (paths: ReadonlyArray<string>): Effect.Effect<HashedFiles, FileReadFailed> =>
+  Effect.suspend(() => {
+    const batch = makeSharedBatch(paths.length)
+    const share = hashClaimedFiles(paths, batch, mainThreadBuffer())
+    return share.failure !== undefined
+      ? Effect.fail(fileReadFailed(share.failure))
+      : Effect.succeed(finished(batch, paths.length, paths.length))
+  })
+
+const finished = (batch: SharedBatch, fileCount: number, hashedByMain: number): HashedFiles => ({
+  hashes: hexDigests(batch.digests, fileCount),
+  hashedByHelpers: fileCount - hashedByMain,
+})
+
+const hexDigests = (digests: Uint8Array, fileCount: number): ReadonlyArray<Sha256Hex> =>
+  digestsHex(digests, fileCount) as Array<Sha256Hex>
+
+const fileReadFailed = (failure: ReadFailure) => new FileReadFailed({ path: failure.path, detail: failure.code })
+
+// Hashing on the main thread never re-enters (the loop is synchronous), so one buffer serves every batch.
+let sharedMainBuffer: Buffer | undefined
+const mainThreadBuffer = () => (sharedMainBuffer ??= makeReadBuffer())
+
 const sha256 = (data: Uint8Array | string): Uint8Array => createHash("sha256").update(data).digest()
+
+// UTF-16 order equals UTF-8 byte order unless a surrogate pair meets a code unit in U+E000..U+FFFF.
+const surrogate = /[\uD800-\uDFFF]/
+const byCodeUnits = (a: TreeEntry, b: TreeEntry) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
+
+/**
+ * The same text as the domain's `digestSummary`, without encoding both paths
+ * to UTF-8 on every comparison when plain string order already is byte order.
+ */
+const summaryText = (entries: Iterable<TreeEntry>): string => {
+  const sorted = Array.from(entries)
+  if (sorted.some((e) => surrogate.test(e.path))) return digestSummary(sorted)
+  sorted.sort(byCodeUnits)
+  let text = ""
+  for (const e of sorted) text += `${e.sha256}  ${e.path}\n`
+  return text
+}
 
 export const HashingLive = Layer.succeed(Hashing, {
   sha256,
   sha256Hex: (data) => createHash("sha256").update(data).digest("hex") as Sha256Hex,
-  hashFiles: (paths) =>
-    Effect.try({
-      try: () => hashFilesSync(paths),
-      catch: (error) => {
-        const e = error as NodeJS.ErrnoException
-        return new FileReadFailed({ path: e.path ?? "?", detail: e.code ?? String(error) })
-      },
-    }),
-  treeDigest: (entries) => formatDigest(sha256(digestSummary(entries))),
+  hashFiles: (paths) => Effect.map(hashFilesInParallel(paths), (hashed) => hashed.hashes),
+  treeDigest: (entries) => formatDigest(sha256(summaryText(entries))),
 })

@@ -1,0 +1,66 @@
+// `npm run bench`: every Plinth benchmark, with a readable report (or one JSON object with --json).
+//
+//   node bench/run.mjs [--json] [--repeats N] [--data-dir DIR]
+import { existsSync } from "node:fs"
+import { dirname, join } from "node:path"
+import { fileURLToPath, pathToFileURL } from "node:url"
+import { parseArgs } from "node:util"
+
+const here = dirname(fileURLToPath(import.meta.url))
+
+const usage = "usage: node bench/run.mjs [--json] [--repeats N] [--data-dir DIR]"
+let options
+try {
+  options = parseArgs({
+    options: {
+      json: { type: "boolean", default: false },
+      repeats: { type: "string", default: "5" },
+      "data-dir": { type: "string" },
+      help: { type: "boolean", default: false },
+    },
+  }).values
+} catch (error) {
+  console.error(`${error.message}\n${usage}`)
+  process.exit(2)
+}
+if (options.help) {
+  console.log(usage)
+  process.exit(0)
+}
+const repeats = Number(options.repeats)
+if (!Number.isInteger(repeats) || repeats < 1) {
+  console.error(`--repeats must be a positive integer\n${usage}`)
+  process.exit(2)
+}
+
+// Progress goes to stderr so that --json leaves stdout to the one JSON object.
+const log = (line) => process.stderr.write(`${line}\n`)
+
+let treeDigest
+try {
+  treeDigest = await import("./tree-digest.mjs")
+} catch (error) {
+  console.error(`cannot load the benchmark (is the workspace built? run \`npm run build\`): ${error.message}`)
+  process.exit(1)
+}
+
+const report = { treeDigest: null, worker: null }
+report.treeDigest = await treeDigest.runTreeDigestBench({
+  repeats,
+  log,
+  ...(options["data-dir"] !== undefined ? { dataDir: options["data-dir"] } : {}),
+})
+if (!options.json) console.log(`\n${treeDigest.formatTreeDigestReport(report.treeDigest)}\n`)
+
+// The worker benchmark is optional: it runs when its module is present.
+const workerBenchPath = join(here, "worker.mjs")
+if (existsSync(workerBenchPath)) {
+  const workerBench = await import(pathToFileURL(workerBenchPath).href)
+  if (typeof workerBench.runWorkerBench === "function") {
+    // Its own report goes to stdout, unless stdout is reserved for --json.
+    const workerLog = options.json ? log : (line) => console.log(line)
+    report.worker = (await workerBench.runWorkerBench({ log: workerLog })) ?? null
+  }
+}
+
+if (options.json) console.log(JSON.stringify(report, null, 2))
