@@ -1,0 +1,102 @@
+import { Cause, Clock, Data, Duration, Effect, Exit, Option, Stream } from "effect"
+import { categoryOf, isPluginFailure, type PluginId } from "@plinth/domain"
+import { CallTrace, type CallRecord } from "./CallTrace.js"
+import { discoverAndVerify } from "./Loader.js"
+import { startInstance, type StartOptions } from "./PluginManager.js"
+import type { ProgressReport } from "./worker/WorkerConnection.js"
+
+export class PluginNotFound extends Data.TaggedError("PluginNotFound")<{ readonly plugin: string; readonly known: ReadonlyArray<string> }> {
+  override get message() {
+    return `no plugin '${this.plugin}' under the plugin root (found: ${this.known.join(", ") || "none"})`
+  }
+}
+
+export interface InvokePluginOptions {
+  readonly root: string
+  readonly lock: string
+  readonly plugin: string
+  readonly action: string
+  readonly input: unknown
+  readonly config?: unknown
+  readonly timeout?: Duration.DurationInput
+  readonly onProgress?: (report: ProgressReport) => void
+  /** Receives each item of a streaming action as it arrives. */
+  readonly onItem?: (item: unknown) => Effect.Effect<void>
+  readonly startOptions?: Partial<Pick<StartOptions, "dataRoot" | "startTimeout" | "interruptGrace">>
+}
+
+export type InvocationResult =
+  | { readonly kind: "value"; readonly value: unknown }
+  | { readonly kind: "stream"; readonly items: number }
+
+/**
+ * The whole operation behind `plinth plugins invoke`: verify every plugin
+ * (the same contract as loading), start the one named in a sandboxed worker
+ * from its verified bytes, call the action (streaming ones item by item),
+ * stop the worker, and record the call in the CallTrace when one is provided.
+ */
+export const invokePlugin = (options: InvokePluginOptions) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const { lock, discovered } = yield* discoverAndVerify({ root: options.root, lock: options.lock })
+      const plugin = discovered.find((p) => p.id === options.plugin)
+      if (plugin === undefined) return yield* new PluginNotFound({ plugin: options.plugin, known: discovered.map((p) => p.id) })
+      const instance = yield* startInstance({
+        plugin,
+        locked: lock.plugins[plugin.id as PluginId]!,
+        config: options.config,
+        ...options.startOptions,
+      })
+      const streaming = instance.declaration.actions[options.action]?.streaming === true
+      const started = yield* Clock.currentTimeMillis
+      let items = 0
+      const call: Effect.Effect<InvocationResult, unknown> = streaming
+        ? Stream.runForEach(instance.stream(options.action, options.input, progressOption(options)), (item) => {
+            items++
+            return options.onItem?.(item) ?? Effect.void
+          }).pipe(Effect.map(() => ({ kind: "stream" as const, items })))
+        : Effect.map(
+            instance.invoke(options.action, options.input, {
+              ...progressOption(options),
+              ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
+            }),
+            (value) => ({ kind: "value" as const, value }),
+          )
+      return yield* call.pipe(
+        Effect.onExit((exit) =>
+          Effect.gen(function* () {
+            const trace = yield* Effect.serviceOption(CallTrace)
+            if (Option.isNone(trace)) return
+            const finished = yield* Clock.currentTimeMillis
+            yield* trace.value.record(callRecord(options, instance.id, started, finished, exit, streaming ? items : undefined)).pipe(Effect.ignore)
+          }),
+        ),
+      )
+    }),
+  )
+
+const progressOption = (options: InvokePluginOptions) => (options.onProgress !== undefined ? { onProgress: options.onProgress } : {})
+
+const callRecord = (
+  options: InvokePluginOptions,
+  instance: string,
+  started: number,
+  finished: number,
+  exit: Exit.Exit<unknown, unknown>,
+  items: number | undefined,
+): CallRecord => {
+  const base = {
+    at: new Date(started).toISOString(),
+    plugin: options.plugin,
+    instance,
+    action: options.action,
+    durationMs: finished - started,
+    ...(items !== undefined ? { items } : {}),
+  }
+  if (Exit.isSuccess(exit)) return { ...base, outcome: "ok" }
+  if (Exit.isInterrupted(exit)) return { ...base, outcome: "interrupted" }
+  const failure = Cause.squash(exit.cause)
+  return isPluginFailure(failure)
+    ? { ...base, outcome: "failed", category: categoryOf(failure), message: failure.message }
+    : { ...base, outcome: "failed", category: "fatal", message: String(failure) }
+}
