@@ -1,0 +1,23 @@
+#!/usr/bin/env node
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import { Effect } from "effect"
+import { runToExitCode } from "./Cli.js"
+import { terminalLayer } from "./Colour.js"
+import { exitWithCode } from "./ExitCode.js"
+
+const terminal = terminalLayer({
+  env: process.env,
+  stdoutIsTTY: process.stdout.isTTY === true,
+  stderrIsTTY: process.stderr.isTTY === true,
+  base: globalThis.console,
+})
+
+runToExitCode(process.argv, { interactive: process.stdin.isTTY === true }).pipe(
+  Effect.provide(terminal),
+  Effect.provide(NodeContext.layer),
+  NodeRuntime.runMain({
+    disableErrorReporting: true,
+    teardown: exitWithCode,
+  }),
+)

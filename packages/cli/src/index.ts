@@ -1,0 +1,7 @@
+export * from "./Cli.js"
+export * from "./Colour.js"
+export * from "./ExitCode.js"
+export * from "./Failures.js"
+export * from "./Output.js"
+export * from "./Render.js"
+export * from "./CommandTree.js"
