@@ -1,19 +1,22 @@
 // The demo host: verifies and loads the example plugins through the public API,
+// runs them in sandboxed worker processes, shows the sandbox refusing an escape,
 // then shows what a user sees when one byte of a plugin changes after review.
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, relative } from "node:path"
-import { Effect, Either } from "effect"
-import { explainRejection, exitCodeFor } from "@plinth/domain"
-import { loadPlugins, PlinthLive, Registry } from "@plinth/runtime"
+import { Console, Effect, Either, Stream } from "effect"
+import { explainRejection, exitCodeFor, toJobError } from "@plinth/domain"
+import { discoverAndVerify, loadPlugins, PlinthLive, Registry, startInstance } from "@plinth/runtime"
 
 const here = import.meta.dirname
 const root = join(here, "plugins")
 const lock = join(here, "..", "PLUGINS.lock")
+const shown = (path) => relative(process.cwd(), path) || "."
 
 const heading = (text) => console.log(`\n== ${text}`)
+const show = (value) => JSON.stringify(value)
 
-heading(`Verifying and loading ${relative(process.cwd(), root) || "."} against PLUGINS.lock`)
+heading(`Verifying and loading ${shown(root)} against ${shown(lock)}`)
 const report = await Effect.runPromise(
   Effect.gen(function* () {
     const loaded = yield* loadPlugins({ root, lock })
@@ -23,9 +26,71 @@ const report = await Effect.runPromise(
 )
 console.log(`loaded ${report.loaded.loaded.length} of ${report.loaded.totalWalked} plugin folders:`)
 for (const plugin of report.registered) {
-  const exports = Object.keys(plugin.module.default ?? {}).join(", ")
-  console.log(`  ${plugin.id}@${plugin.manifest.version}  ${plugin.digest}  exports: ${exports}`)
+  const actions = Object.keys(plugin.module.default?.actions ?? {}).join(", ")
+  console.log(`  ${plugin.id}@${plugin.manifest.version}  ${plugin.digest}  actions: ${actions}`)
 }
+
+heading("Running the plugins in sandboxed worker processes")
+const workerPids = []
+await Effect.runPromise(
+  Effect.scoped(
+    Effect.gen(function* () {
+      const verified = yield* discoverAndVerify({ root, lock })
+      const start = (id, config) => {
+        const plugin = verified.discovered.find((p) => p.id === id)
+        return startInstance({ plugin, locked: verified.lock.plugins[id], config })
+      }
+      const call = (instance, action, input, options) =>
+        instance.invoke(action, input, options).pipe(
+          Effect.tap((output) => Console.log(`  ` + `${instance.plugin}.${action}(${show(input)}) -> ${show(output)}`)),
+          Effect.catchAll((failure) => {
+            const summary = toJobError(failure, { plugin: instance.plugin, instance: instance.id, time: new Date() })
+            return Console.log(`  ` + 
+              `${instance.plugin}.${action}(${show(input)}) failed: ${failure._tag} [${summary.category}, ${summary.retriable ? "retriable" : "not retriable"}] ${summary.message.replaceAll("\n", "\n      ")}`,
+            )
+          }),
+        )
+
+      const greeter = yield* start("greeter", { greeting: "Welcome" })
+      const textTools = yield* start("text-tools")
+      const wordCount = yield* start("word-count")
+      const showcase = yield* start("showcase", { greeting: "Hi" })
+      for (const instance of [greeter, textTools, wordCount, showcase]) {
+        const pid = yield* instance.pid
+        workerPids.push(pid)
+        console.log(`  ${instance.id} runs in worker pid ${pid}`)
+      }
+      yield* call(greeter, "greet", { name: "Ada" })
+      yield* call(textTools, "slugify", { text: "Plugins You Can Trust!" })
+      yield* call(textTools, "words", { text: "verify all, then import all" })
+      yield* call(wordCount, "count", { text: "one two three" })
+      yield* call(showcase, "greet", { name: "Grace" })
+      yield* call(showcase, "greet", { name: "" })
+      yield* call(showcase, "fail", { category: "resource" })
+      yield* call(showcase, "slow", { millis: 5000 }, { timeout: "300 millis" })
+      yield* call(showcase, "greet", { name: "again, after the timeout" })
+      yield* showcase.stream("count", { to: 3, delayMillis: 50 }).pipe(
+        Stream.runForEach((item) => Console.log(`  ` + `showcase.count streamed ${show(item)}`)),
+      )
+
+      heading("The sandbox refuses an escape")
+      yield* call(showcase, "probe", { attempt: "read-outside", target: "/etc/hostname" })
+      yield* call(showcase, "probe", { attempt: "spawn", target: "/bin/sh" })
+      yield* call(showcase, "probe", { attempt: "env", target: "HOME" })
+    }),
+  ).pipe(Effect.provide(PlinthLive)),
+)
+const isRunning = (pid) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+const stillRunning = workerPids.filter(isRunning)
+if (stillRunning.length > 0) throw new Error(`workers still running after their scope closed: ${stillRunning.join(", ")}`)
+console.log(`the scope closed: all ${workerPids.length} worker processes have exited`)
 
 heading("Tampering: one byte changed in a copy of text-tools")
 const scratch = mkdtempSync(join(tmpdir(), "plinth-demo-"))

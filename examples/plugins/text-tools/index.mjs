@@ -1,5 +1,32 @@
+// Text transforms spread over nested modules; every one of them is pinned by the lock.
+import { Effect, Schema } from "effect"
+import { definePlugin } from "@plinth/domain"
 import { slugify } from "./lib/transforms/slug.mjs"
 import { reverse } from "./lib/transforms/reverse.mjs"
 import { wordsOf } from "./lib/words.mjs"
 
-export default { slugify, reverse, wordsOf }
+const Text = Schema.Struct({ text: Schema.String })
+
+export default definePlugin({
+  config: Schema.Struct({}),
+  actions: ({ action }) => ({
+    slugify: action({
+      description: "Turns text into a URL slug.",
+      input: Text,
+      output: Schema.String,
+      handler: ({ text }) => Effect.succeed(slugify(text)),
+    }),
+    reverse: action({
+      description: "Reverses text by code point.",
+      input: Text,
+      output: Schema.String,
+      handler: ({ text }) => Effect.succeed(reverse(text)),
+    }),
+    words: action({
+      description: "Splits text into words.",
+      input: Text,
+      output: Schema.Array(Schema.String),
+      handler: ({ text }) => Effect.succeed(wordsOf(text)),
+    }),
+  }),
+})

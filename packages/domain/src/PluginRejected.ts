@@ -92,7 +92,7 @@ export const explainRejection: (rejection: PluginRejected) => string = Match.typ
         ...listPaths("changed", r.changed),
       ].join("\n"),
     MissingManifest: (r) => `plugin folder '${r.plugin}' has no plugin.json`,
-    SchemaViolation: (r) => `plugin '${r.plugin}' has an invalid plugin.json:\n${indent(r.detail)}`,
+    SchemaViolation: (r) => `'${r.plugin}' breaks the plugin format:\n${indent(r.detail)}`,
     UnlockedPlugin: (r) => `plugin '${r.plugin}' is not in PLUGINS.lock: review it, then run 'plinth plugins lock'`,
     MissingPluginDirectory: (r) => `PLUGINS.lock pins plugin '${r.plugin}' but its folder is missing`,
     PluginImportError: (r) => `plugin '${r.plugin}' failed to import:\n${indent(r.detail)}`,

@@ -1,9 +1,10 @@
 import { Path } from "@effect/platform"
-import { Effect, Option, Schema } from "effect"
-import { PluginId, SchemaViolation, type Digest, type LockFile, type PluginManifest } from "@plinth/domain"
+import { Effect, Option } from "effect"
+import { type Digest, type PluginId, type LockFile, type PluginManifest } from "@plinth/domain"
 import { LockStore } from "./LockStore.js"
 import { readManifest } from "./Manifests.js"
 import { discoverPluginFolders } from "./PluginFiles.js"
+import { PluginNotFound } from "./PluginNotFound.js"
 
 /** What observation commands show of a plugin: its manifest and what the lock says, read without running any plugin code. */
 export interface PluginSummary {
@@ -39,9 +40,8 @@ export const listPlugins = (options: { readonly root: string; readonly lock: str
 
 export const showPlugin = (options: { readonly root: string; readonly lock: string; readonly id: string }) =>
   Effect.gen(function* () {
-    if (!Schema.is(PluginId)(options.id)) {
-      return yield* new SchemaViolation({ plugin: options.id, detail: "not a plugin id (a lower-case slug of 1-64 characters)" })
-    }
     const lock = yield* (yield* LockStore).read(options.lock)
+    const folders = yield* discoverPluginFolders(options.root)
+    if (!folders.includes(options.id)) return yield* new PluginNotFound({ plugin: options.id, known: folders })
     return yield* summarize(options.root, options.id, lock)
   })

@@ -1,15 +1,11 @@
-import { Cause, Clock, Data, Duration, Effect, Exit, Option, Stream } from "effect"
+import { Cause, Clock, Duration, Effect, Exit, Option, Stream } from "effect"
 import { categoryOf, isPluginFailure, type PluginId } from "@plinth/domain"
 import { CallTrace, type CallRecord } from "./CallTrace.js"
 import { discoverAndVerify } from "./Loader.js"
+import { PluginNotFound } from "./PluginNotFound.js"
 import { startInstance, type StartOptions } from "./PluginManager.js"
 import type { ProgressReport } from "./worker/WorkerConnection.js"
 
-export class PluginNotFound extends Data.TaggedError("PluginNotFound")<{ readonly plugin: string; readonly known: ReadonlyArray<string> }> {
-  override get message() {
-    return `no plugin '${this.plugin}' under the plugin root (found: ${this.known.join(", ") || "none"})`
-  }
-}
 
 export interface InvokePluginOptions {
   readonly root: string
