@@ -1,5 +1,5 @@
 import { Cause, Clock, Duration, Effect, Exit, Option, Stream } from "effect"
-import { categoryOf, isPluginFailure, type PluginId } from "@plinth/domain"
+import { categoryOf, isPluginFailure, type PluginFailure, type PluginId } from "@plinth/domain"
 import { CallTrace, type CallRecord } from "./CallTrace.js"
 import { discoverAndVerify } from "./Loader.js"
 import { PluginNotFound } from "./PluginNotFound.js"
@@ -46,7 +46,7 @@ export const invokePlugin = (options: InvokePluginOptions) =>
       const streaming = instance.declaration.actions[options.action]?.streaming === true
       const started = yield* Clock.currentTimeMillis
       let items = 0
-      const call: Effect.Effect<InvocationResult, unknown> = streaming
+      const call: Effect.Effect<InvocationResult, PluginFailure> = streaming
         ? Stream.runForEach(instance.stream(options.action, options.input, progressOption(options)), (item) => {
             items++
             return options.onItem?.(item) ?? Effect.void
