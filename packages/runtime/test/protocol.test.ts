@@ -24,7 +24,7 @@ describe("protocol", () => {
   })
 
   it("round-trips a well-formed message", () => {
-    const sent = new Invoke({ id: 7, action: "greet", input: { name: "Ann" }, streaming: false })
+    const sent = Invoke.make({ id: 7, action: "greet", input: { name: "Ann" }, streaming: false })
     expect(decodeHostMessage(encodeHostMessage(sent))).toEqual(Either.right(sent))
   })
 })

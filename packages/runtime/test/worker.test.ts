@@ -85,6 +85,31 @@ describe("worker instances", () => {
     }).pipe(Effect.provide(WorkerTestLive)),
   )
 
+  it.scopedLive("a stream that stalls fails with InvokeTimeout (idle and overall); the call is cancelled and the worker keeps serving", () =>
+    Effect.gen(function* () {
+      const plugin = fixture(
+        "stalling-stream",
+        `${slowAction}
+  drip: streaming({ description: "", input: Schema.Struct({ gapMillis: Schema.Number }), output: Schema.Number,
+    stream: ({ gapMillis }) => Stream.mapEffect(Stream.range(1, 1000), (n) => Effect.as(Effect.sleep(Duration.millis(gapMillis)), n)) }),`,
+      )
+      const instance = yield* startInstance({ plugin, locked: yield* lockOf(plugin), drift: "ignore", interruptGrace: "300 millis" })
+      const pid = yield* instance.invoke("pid", {})
+      const idle = yield* Effect.flip(Stream.runDrain(instance.stream("drip", { gapMillis: 60_000 }, { idleTimeout: "150 millis" })))
+      expect(idle).toMatchObject({ _tag: "InvokeTimeout", action: "drip", timeoutMillis: 150 })
+      const items: Array<unknown> = []
+      const overall = yield* Effect.flip(
+        Stream.runForEach(instance.stream("drip", { gapMillis: 20 }, { timeout: "300 millis", idleTimeout: "1 second" }), (n) =>
+          Effect.sync(() => items.push(n)),
+        ),
+      )
+      expect(overall).toMatchObject({ _tag: "InvokeTimeout", action: "drip", timeoutMillis: 300 })
+      expect(items.length).toBeGreaterThan(0)
+      // Both streams stopped cooperatively: the same worker answers.
+      expect(yield* instance.invoke("pid", {})).toBe(pid)
+    }).pipe(Effect.provide(WorkerTestLive)),
+  )
+
   it.scopedLive("SIGKILL mid-call fails every call in flight as a resource error naming the signal; the next call restarts", () =>
     Effect.gen(function* () {
       const plugin = fixture("killed", slowAction)

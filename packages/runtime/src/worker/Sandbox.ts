@@ -1,6 +1,6 @@
-import { realpathSync } from "node:fs"
+import { readdirSync, realpathSync, statSync } from "node:fs"
 import { createRequire } from "node:module"
-import { dirname, sep } from "node:path"
+import { dirname, join, sep } from "node:path"
 import { fileURLToPath } from "node:url"
 import type { Permissions } from "@plinth/domain"
 
@@ -15,15 +15,52 @@ import type { Permissions } from "@plinth/domain"
  */
 
 /** The compiled worker entry; from `src/worker` and `dist/worker` alike, the built one. */
-export const workerEntryPath = fileURLToPath(new URL("../../dist/worker/bootstrap.js", import.meta.url))
+const compiledEntryPath = fileURLToPath(new URL("../../dist/worker/bootstrap.js", import.meta.url))
+/** The same runtime bundled into one file by `npm run build` (ADR 0012). */
+const bundledEntryPath = fileURLToPath(new URL("../../dist/worker-bundle/bootstrap.js", import.meta.url))
 
-/** Folders the worker runtime itself must read: its own code and the shared libraries it links plugins to. */
-export const runtimeReadPaths = (): ReadonlyArray<string> => {
+const newestModule = (folder: string): number => {
+  try {
+    return Math.max(0, ...readdirSync(folder).filter((name) => name.endsWith(".js")).map((name) => statSync(join(folder, name)).mtimeMs))
+  } catch {
+    return Number.POSITIVE_INFINITY
+  }
+}
+
+const sharedLibraryEntries = () => {
   const require = createRequire(import.meta.url)
-  const effectEntry = realpathSync(require.resolve("effect"))
-  const nodeModules = effectEntry.slice(0, effectEntry.lastIndexOf(`${sep}node_modules${sep}`) + `${sep}node_modules`.length)
-  const domainDir = dirname(realpathSync(require.resolve("@plinth/domain")))
-  return [dirname(workerEntryPath), nodeModules, domainDir]
+  return { effect: realpathSync(require.resolve("effect")), domain: realpathSync(require.resolve("@plinth/domain")) }
+}
+
+/**
+ * Whether workers start from the bundle: only when it exists and is newer
+ * than the compiled runtime and domain it was made from, so a `tsc -b`
+ * without the bundle step falls back to the compiled files, never to stale code.
+ */
+const bundleIsFresh = (): boolean => {
+  try {
+    const bundled = statSync(bundledEntryPath).mtimeMs
+    return bundled >= newestModule(dirname(compiledEntryPath)) && bundled >= newestModule(dirname(sharedLibraryEntries().domain))
+  } catch {
+    return false
+  }
+}
+
+export const workerBundled: boolean = bundleIsFresh()
+
+/** The module a worker process starts from. */
+export const workerEntryPath = workerBundled ? bundledEntryPath : compiledEntryPath
+
+/**
+ * Folders the worker runtime itself must read. Bundled: its one folder (the
+ * shared libraries are inside it). Otherwise: its own code and the installed
+ * packages it loads.
+ */
+export const runtimeReadPaths = (): ReadonlyArray<string> => {
+  if (workerBundled) return [dirname(bundledEntryPath)]
+  const { effect, domain } = sharedLibraryEntries()
+  const nodeModules = effect.slice(0, effect.lastIndexOf(`${sep}node_modules${sep}`) + `${sep}node_modules`.length)
+  return [dirname(compiledEntryPath), nodeModules, dirname(domain)]
 }
 
 /** A folder and everything below it, in the permission model's syntax. */

@@ -1,4 +1,4 @@
-import { Deferred, Duration, Effect, Either, Exit, Scope, Stream } from "effect"
+import { Deferred, Duration, Effect, Either, Exit, FiberId, Option, Scope, Stream } from "effect"
 import {
   ProtocolError,
   WorkerExited,
@@ -8,7 +8,7 @@ import {
   type PluginFailure,
 } from "@plinth/domain"
 import { ProcessSpawner, type ChildProcessHandle, type ProcessExit, type SpawnRequest } from "./ProcessSpawner.js"
-import { decodeWorkerMessage, encodeHostMessage, Interrupt, Invoke, Load, Shutdown, type WorkerMessage } from "./Protocol.js"
+import { decodeWorkerMessage, encodeHostMessage, framedMessages, makeOutbox, type Interrupt, type Invoke, type Load, type Shutdown, type WorkerMessage } from "./Protocol.js"
 
 /*
  * One worker process seen from the host: the start-up handshake, calls
@@ -24,16 +24,29 @@ export interface ProgressReport {
 type CallEvent = WorkerMessage | { readonly _tag: "ProcessEnded"; readonly failure: PluginFailure }
 type CallListener = (event: CallEvent) => void
 
+export interface CallOptions {
+  readonly onProgress?: ((report: ProgressReport) => void) | undefined
+  /** Fails the call with `onTimeout()` after this long and cancels it (interrupt, grace period, kill). */
+  readonly timeoutMillis?: number | undefined
+  readonly onTimeout?: (() => PluginFailure) | undefined
+}
+
+export interface StreamCallOptions extends CallOptions {
+  /** Like `timeoutMillis`, but restarted by every chunk and progress report. */
+  readonly idleTimeoutMillis?: number | undefined
+  readonly onIdleTimeout?: (() => PluginFailure) | undefined
+}
+
 export interface WorkerConnection {
   readonly pid: number | undefined
   readonly declaration: PluginDeclaration
-  /** Starts a unary call; the Deferred settles with its outcome. */
-  readonly begin: (
-    action: string,
-    input: unknown,
-    onProgress?: (report: ProgressReport) => void,
-  ) => Effect.Effect<{ readonly id: number; readonly result: Deferred.Deferred<unknown, PluginFailure> }>
-  readonly stream: (action: string, input: unknown, onProgress?: (report: ProgressReport) => void) => Stream.Stream<unknown, PluginFailure>
+  /**
+   * A unary call. Interrupting it (or its timeout) cancels it in the worker:
+   * the caller goes on at once, the worker is killed if the call has not
+   * stopped within the grace period.
+   */
+  readonly call: (action: string, input: unknown, options?: CallOptions) => Effect.Effect<unknown, PluginFailure>
+  readonly stream: (action: string, input: unknown, options?: StreamCallOptions) => Stream.Stream<unknown, PluginFailure>
   /**
    * Asks the worker to interrupt a call and returns at once; if the worker has
    * not stopped it within the grace period, the process is killed.
@@ -83,6 +96,8 @@ export const startWorker = (options: WorkerStartOptions): Effect.Effect<WorkerCo
     let nextId = 0
     let ready = false
     let exitedFlag = false
+    let exitValue = Option.none<ProcessExit>()
+    const graceMillis = Duration.toMillis(options.interruptGrace)
 
     const startFailed = (reason: string, exit?: ProcessExit) =>
       new WorkerStartFailed({
@@ -102,24 +117,27 @@ export const startWorker = (options: WorkerStartOptions): Effect.Effect<WorkerCo
       child.kill("SIGKILL")
     }
 
-    child.onMessage((raw) => {
+    const send = makeOutbox(child.send)
+    child.onMessage((frame) => {
+      for (const raw of framedMessages(frame)) receive(raw)
+    })
+    const receive = (raw: unknown): void => {
       const decoded = decodeWorkerMessage(raw)
       if (Either.isLeft(decoded)) return breakProtocol(decoded.left.detail)
       const message = decoded.right
       switch (message._tag) {
         case "Ready":
           ready = true
-          child.send(
-            encodeHostMessage(
-              new Load({
-                plugin: options.plugin,
-                entry: options.entry,
-                files: options.files,
-                config: options.config,
-                env: options.env,
-                dataDir: options.dataDir ?? null,
-              }),
-            ),
+          send(
+            encodeHostMessage({
+              _tag: "Load",
+              plugin: options.plugin,
+              entry: options.entry,
+              files: options.files,
+              config: options.config,
+              env: options.env,
+              dataDir: options.dataDir ?? null,
+            }),
           )
           return
         case "Loaded":
@@ -134,9 +152,10 @@ export const startWorker = (options: WorkerStartOptions): Effect.Effect<WorkerCo
         default:
           calls.get(message.id)?.(message)
       }
-    })
+    }
     child.onExit((exit) => {
       exitedFlag = true
+      exitValue = Option.some(exit)
       Deferred.unsafeDone(exited, Exit.succeed(exit))
       Deferred.unsafeDone(
         handshake,
@@ -172,99 +191,156 @@ export const startWorker = (options: WorkerStartOptions): Effect.Effect<WorkerCo
         return Deferred.await(exited)
       })
 
-    const cancel = (id: number) =>
-      Effect.gen(function* () {
-        const listener = calls.get(id)
-        if (listener === undefined) return
-        const settled = yield* Deferred.make<void>()
-        cancellations.add(settled)
-        calls.set(id, (event) => {
-          if (event._tag === "Progress" || event._tag === "Chunk") return
-          calls.delete(id)
-          Deferred.unsafeDone(settled, Exit.void)
-        })
-        child.onExit(() => Deferred.unsafeDone(settled, Exit.void))
-        child.send(encodeHostMessage(new Interrupt({ id })))
-        yield* Deferred.await(settled).pipe(
-          Effect.timeout(options.interruptGrace),
-          Effect.catchTag("TimeoutException", () => kill("a cancelled call did not stop within the grace period")),
-          Effect.ensuring(Effect.sync(() => cancellations.delete(settled))),
-          Effect.forkDaemon,
-        )
+    /**
+     * Plain callbacks, no fiber: sends Interrupt, waits for the call to report
+     * back, and kills the process when the grace period runs out first.
+     */
+    const startCancel = (id: number): void => {
+      if (!calls.has(id) || exitedFlag) return
+      const settled = Deferred.unsafeMake<void>(FiberId.none)
+      cancellations.add(settled)
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const done = () => {
+        if (timer !== undefined) clearTimeout(timer)
+        cancellations.delete(settled)
+        Deferred.unsafeDone(settled, Exit.void)
+      }
+      calls.set(id, (event) => {
+        if (event._tag === "Progress" || event._tag === "Chunk") return
+        calls.delete(id)
+        done()
       })
+      child.onExit(done)
+      timer = setTimeout(() => {
+        killedByHost ??= "a cancelled call did not stop within the grace period"
+        child.kill("SIGKILL")
+      }, graceMillis)
+      send({ _tag: "Interrupt", id } satisfies Interrupt)
+    }
+
+    const cancel = (id: number) => Effect.sync(() => startCancel(id))
 
     const progressOf = (onProgress: ((report: ProgressReport) => void) | undefined, message: WorkerMessage) => {
       if (message._tag === "Progress" && onProgress !== undefined) onProgress({ fraction: message.fraction, message: message.message })
     }
 
+    // The call path is plain callbacks around one Effect.async: no fiber,
+    // Deferred or Schema encoding per call beyond the caller's own fiber
+    // (measured: this is what brings a round trip near the raw IPC cost).
+    const call = (action: string, input: unknown, callOptions?: CallOptions): Effect.Effect<unknown, PluginFailure> =>
+      Effect.async<unknown, PluginFailure>((resume) => {
+        if (exitedFlag) {
+          resume(Effect.fail(exitFailure(options.plugin, Option.getOrThrow(exitValue), killedByHost)))
+          return
+        }
+        let timer: ReturnType<typeof setTimeout> | undefined
+        const onProgress = callOptions?.onProgress
+        const id = register((event) => {
+          switch (event._tag) {
+            case "Progress":
+              return progressOf(onProgress, event)
+            case "Success":
+              calls.delete(id)
+              if (timer !== undefined) clearTimeout(timer)
+              return resume(Effect.succeed(event.value))
+            case "Failure":
+              calls.delete(id)
+              if (timer !== undefined) clearTimeout(timer)
+              return resume(Effect.fail(event.error))
+            case "ProcessEnded":
+              if (timer !== undefined) clearTimeout(timer)
+              return resume(Effect.fail(event.failure))
+            default:
+              calls.delete(id)
+              if (timer !== undefined) clearTimeout(timer)
+              return resume(Effect.fail(new ProtocolError({ detail: `unexpected ${event._tag} for a unary call` })))
+          }
+        })
+        send({ _tag: "Invoke", id, action, input, streaming: false } satisfies Invoke)
+        const timeoutMillis = callOptions?.timeoutMillis
+        if (timeoutMillis !== undefined) {
+          // The caller learns of the timeout at once; stopping the call (or its worker) goes on in the background.
+          timer = setTimeout(() => {
+            if (!calls.has(id)) return
+            startCancel(id)
+            resume(Effect.fail(callOptions!.onTimeout!()))
+          }, timeoutMillis)
+        }
+        return Effect.sync(() => {
+          if (timer !== undefined) clearTimeout(timer)
+          startCancel(id)
+        })
+      })
+
+    const stream = (action: string, input: unknown, streamOptions?: StreamCallOptions): Stream.Stream<unknown, PluginFailure> =>
+      Stream.asyncPush<unknown, PluginFailure>((emit) =>
+        Effect.acquireRelease(
+          Effect.sync(() => {
+            if (exitedFlag) {
+              emit.fail(exitFailure(options.plugin, Option.getOrThrow(exitValue), killedByHost))
+              return { id: -1, stop: () => {} }
+            }
+            let overall: ReturnType<typeof setTimeout> | undefined
+            let idle: ReturnType<typeof setTimeout> | undefined
+            const stop = () => {
+              if (overall !== undefined) clearTimeout(overall)
+              if (idle !== undefined) clearTimeout(idle)
+            }
+            // A timeout ends the stream with its error; the release below cancels the call in the worker.
+            const expire = (failure: () => PluginFailure) => () => {
+              stop()
+              if (calls.has(id)) emit.fail(failure())
+            }
+            const idleMillis = streamOptions?.idleTimeoutMillis
+            const armIdle = () => {
+              if (idleMillis === undefined) return
+              if (idle !== undefined) clearTimeout(idle)
+              idle = setTimeout(expire(streamOptions!.onIdleTimeout!), idleMillis)
+            }
+            const onProgress = streamOptions?.onProgress
+            const id = register((event) => {
+              switch (event._tag) {
+                case "Progress":
+                  armIdle()
+                  return progressOf(onProgress, event)
+                case "Chunk":
+                  armIdle()
+                  return void emit.single(event.value)
+                case "End":
+                  calls.delete(id)
+                  stop()
+                  return void emit.end()
+                case "Failure":
+                  calls.delete(id)
+                  stop()
+                  return void emit.fail(event.error)
+                case "ProcessEnded":
+                  stop()
+                  return void emit.fail(event.failure)
+                default:
+                  calls.delete(id)
+                  stop()
+                  return void emit.fail(new ProtocolError({ detail: `unexpected ${event._tag} for a streaming call` }))
+              }
+            })
+            send({ _tag: "Invoke", id, action, input, streaming: true } satisfies Invoke)
+            if (streamOptions?.timeoutMillis !== undefined) overall = setTimeout(expire(streamOptions.onTimeout!), streamOptions.timeoutMillis)
+            armIdle()
+            return { id, stop }
+          }),
+          ({ id, stop }) =>
+            Effect.sync(() => {
+              stop()
+              if (id >= 0) startCancel(id)
+            }),
+        ),
+      )
+
     return {
       pid: child.pid,
       declaration,
-      begin: (action, input, onProgress) =>
-        Effect.gen(function* () {
-          const result = yield* Deferred.make<unknown, PluginFailure>()
-          if (yield* hasExited) {
-            const exit = yield* Deferred.await(exited)
-            yield* Deferred.fail(result, exitFailure(options.plugin, exit, killedByHost))
-            return { id: -1, result }
-          }
-          const id = register((event) => {
-            switch (event._tag) {
-              case "Progress":
-                return progressOf(onProgress, event)
-              case "Success":
-                calls.delete(id)
-                return void Deferred.unsafeDone(result, Exit.succeed(event.value))
-              case "Failure":
-                calls.delete(id)
-                return void Deferred.unsafeDone(result, Exit.fail(event.error))
-              case "ProcessEnded":
-                return void Deferred.unsafeDone(result, Exit.fail(event.failure))
-              default:
-                calls.delete(id)
-                return void Deferred.unsafeDone(
-                  result,
-                  Exit.fail(new ProtocolError({ detail: `unexpected ${event._tag} for a unary call` })),
-                )
-            }
-          })
-          child.send(encodeHostMessage(new Invoke({ id, action, input, streaming: false })))
-          return { id, result }
-        }),
-      stream: (action, input, onProgress) =>
-        Stream.asyncPush<unknown, PluginFailure>((emit) =>
-          Effect.acquireRelease(
-            Effect.gen(function* () {
-              if (yield* hasExited) {
-                const exit = yield* Deferred.await(exited)
-                emit.fail(exitFailure(options.plugin, exit, killedByHost))
-                return -1
-              }
-              const id = register((event) => {
-                switch (event._tag) {
-                  case "Progress":
-                    return progressOf(onProgress, event)
-                  case "Chunk":
-                    return void emit.single(event.value)
-                  case "End":
-                    calls.delete(id)
-                    return void emit.end()
-                  case "Failure":
-                    calls.delete(id)
-                    return void emit.fail(event.error)
-                  case "ProcessEnded":
-                    return void emit.fail(event.failure)
-                  default:
-                    calls.delete(id)
-                    return void emit.fail(new ProtocolError({ detail: `unexpected ${event._tag} for a streaming call` }))
-                }
-              })
-              child.send(encodeHostMessage(new Invoke({ id, action, input, streaming: true })))
-              return id
-            }),
-            (id) => (id >= 0 ? cancel(id) : Effect.void),
-          ),
-        ),
+      call,
+      stream,
       cancel,
       cancellationsSettled: Effect.suspend(() => Effect.forEach([...cancellations], Deferred.await, { discard: true })),
       hasExited,
@@ -282,5 +358,5 @@ const stopGracefully = (child: ChildProcessHandle) =>
       clearTimeout(timer)
       resume(Effect.void)
     })
-    child.send(encodeHostMessage(new Shutdown()))
+    child.send({ _tag: "Shutdown" } satisfies Shutdown)
   })

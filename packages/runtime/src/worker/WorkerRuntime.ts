@@ -9,26 +9,14 @@ import {
   ProtocolError,
   SandboxDenied,
   type ActionContext,
+  type AnyAction,
   type AnyPluginDefinition,
   type PluginFailure,
 } from "@plinth/domain"
-import { makeModuleGraph } from "./ModuleGraph.js"
-import {
-  Chunk,
-  decodeHostMessage,
-  encodeWorkerMessage,
-  End,
-  Failure,
-  Interrupted,
-  Loaded,
-  LoadFailed,
-  Progress,
-  Rejected,
-  Success,
-  type Invoke,
-  type Load,
-  type WorkerMessage,
-} from "./Protocol.js"
+import { isBuiltin } from "node:module"
+import { ImportRefused, makeModuleGraph } from "./ModuleGraph.js"
+import { sharedLibrary } from "./SharedLibraries.js"
+import { decodeHostMessage, Failure, framedMessages, makeOutbox, LoadFailed, WorkerMessage, type Invoke, type Load } from "./Protocol.js"
 
 /*
  * The worker side, loaded by the bootstrap right after it reported ready.
@@ -36,9 +24,16 @@ import {
  * and turns every failure into a taxonomy error before it crosses the wire.
  */
 
-const send = (message: WorkerMessage) => {
-  if (process.connected) process.send!(encodeWorkerMessage(message))
-}
+/**
+ * Sends a message as it is: every message but Failure and LoadFailed encodes
+ * to itself, and those two are encoded where they are built.
+ */
+const outbox = makeOutbox((frame) => {
+  if (process.connected) process.send!(frame)
+})
+const send: (message: typeof WorkerMessage.Encoded) => void = outbox
+
+const encodeLoadFailed = Schema.encodeSync(LoadFailed)
 
 const permissionNames: Record<string, SandboxDenied["permission"]> = {
   FileSystemRead: "fs-read",
@@ -127,7 +122,13 @@ const loadPlugin = (message: Load): Effect.Effect<LoadedPlugin, PluginFailure> =
       plugin: message.plugin,
       entry: message.entry,
       files: new Map(message.files.map((f) => [f.path, f.bytes])),
-      importShared: (specifier) => import(specifier) as Promise<Record<string, unknown>>,
+      importShared: (specifier) => {
+        if (isBuiltin(specifier)) return import(specifier) as Promise<Record<string, unknown>>
+        const namespace = sharedLibrary(specifier)
+        return namespace !== undefined
+          ? Promise.resolve(namespace)
+          : Promise.reject(new ImportRefused(specifier, message.entry, "it is not a module of the shared libraries"))
+      },
     })
     guardEnvironment(message.env)
     const namespace = yield* Effect.tryPromise({ try: () => graph.evaluateEntry(), catch: failureFromUnknown })
@@ -144,96 +145,143 @@ const loadPlugin = (message: Load): Effect.Effect<LoadedPlugin, PluginFailure> =
     return { definition, config, dataDir: message.dataDir ?? undefined }
   }).pipe(Effect.catchAllDefect((defect) => Effect.fail(failureFromUnknown(defect))))
 
-const runCall = (plugin: LoadedPlugin, call: Invoke): Effect.Effect<void, PluginFailure> =>
-  Effect.gen(function* () {
-    const action = plugin.definition.actions[call.action]
-    if (action === undefined || !Object.hasOwn(plugin.definition.actions, call.action)) {
-      return yield* new ActionNotFound({ plugin: "", action: call.action })
-    }
-    if ((action._kind === "streaming") !== call.streaming) {
-      return yield* new PluginInputError({
+interface CompiledAction {
+  readonly action: AnyAction
+  readonly decodeInput: (u: unknown) => Either.Either<unknown, ParseResult.ParseError>
+  readonly encodeOutput: (u: unknown) => Either.Either<unknown, ParseResult.ParseError>
+}
+
+/** Each action's input decoder and output encoder, compiled once per worker. */
+const compileActions = (definition: AnyPluginDefinition): ReadonlyMap<string, CompiledAction> =>
+  new Map(
+    Object.entries(definition.actions).map(([name, action]) => [
+      name,
+      {
+        action,
+        decodeInput: Schema.decodeUnknownEither(action.input, { errors: "all" }),
+        encodeOutput: Schema.encodeUnknownEither(action.output),
+      },
+    ]),
+  )
+
+const encodeFailure = Schema.encodeSync(Failure)
+const sendFailure = (id: number, error: PluginFailure) => send(encodeFailure({ _tag: "Failure", id, error }))
+
+const badOutput = (action: string, error: ParseResult.ParseError) =>
+  new PluginFatalError({ message: `'${action}' returned output that does not match its schema: ${error.message}` })
+
+/**
+ * Checks a call before any plugin code runs: the action exists, its kind
+ * matches, and the input decodes (once, with the action's own Schema).
+ */
+const prepareCall = (
+  actions: ReadonlyMap<string, CompiledAction>,
+  call: Invoke,
+): Either.Either<{ readonly compiled: CompiledAction; readonly input: unknown }, PluginFailure> => {
+  const compiled = actions.get(call.action)
+  if (compiled === undefined) return Either.left(new ActionNotFound({ plugin: "", action: call.action }))
+  const { action } = compiled
+  if ((action._kind === "streaming") !== call.streaming) {
+    return Either.left(
+      new PluginInputError({
         message: `'${call.action}' is ${action._kind === "streaming" ? "a streaming" : "not a streaming"} action`,
-      })
-    }
-    const input = yield* Schema.decodeUnknown(action.input)(call.input, { errors: "all" }).pipe(
-      Effect.mapError((error) => new PluginInputError({ message: `invalid input for '${call.action}': ${error.message}`, fieldsInvalid: invalidFields(error) })),
+      }),
     )
-    const context: ActionContext<unknown> = {
-      config: plugin.config,
-      dataDir: plugin.dataDir,
-      progress: (fraction, message) =>
-        Effect.sync(() => send(new Progress({ id: call.id, fraction, ...(message !== undefined ? { message } : {}) }))),
-    }
-    const encodeOutput = (value: unknown) =>
-      Schema.encodeUnknown(action.output)(value).pipe(
-        Effect.mapError(
-          (error) => new PluginFatalError({ message: `'${call.action}' returned output that does not match its schema: ${error.message}` }),
-        ),
-      )
-    if (action._kind === "unary") {
-      const output = yield* action.handler(input, context).pipe(Effect.mapError(failureFromUnknown))
-      const encoded = yield* encodeOutput(output)
-      send(new Success({ id: call.id, value: encoded }))
-    } else {
-      yield* action.stream(input, context).pipe(
-        Stream.mapError(failureFromUnknown),
-        Stream.runForEach((chunk) => Effect.map(encodeOutput(chunk), (value) => send(new Chunk({ id: call.id, value })))),
-      )
-      send(new End({ id: call.id }))
-    }
-  })
+  }
+  const input = compiled.decodeInput(call.input)
+  if (Either.isLeft(input)) {
+    return Either.left(
+      new PluginInputError({
+        message: `invalid input for '${call.action}': ${input.left.message}`,
+        fieldsInvalid: invalidFields(input.left),
+      }),
+    )
+  }
+  return Either.right({ compiled, input: input.right })
+}
+
+/** The plugin's own Effect for a call: the handler, or the stream drained chunk by chunk onto the wire. */
+const callEffect = (plugin: LoadedPlugin, call: Invoke, compiled: CompiledAction, input: unknown): Effect.Effect<unknown, PluginFailure> => {
+  const context: ActionContext<unknown> = {
+    config: plugin.config,
+    dataDir: plugin.dataDir,
+    progress: (fraction, message) =>
+      Effect.sync(() => send({ _tag: "Progress", id: call.id, fraction, ...(message !== undefined ? { message } : {}) })),
+  }
+  const { action } = compiled
+  if (action._kind === "unary") return Effect.mapError(action.handler(input, context), failureFromUnknown)
+  return action.stream(input, context).pipe(
+    Stream.mapError(failureFromUnknown),
+    Stream.runForEach((chunk) => {
+      const value = compiled.encodeOutput(chunk)
+      if (Either.isLeft(value)) return Effect.fail(badOutput(call.action, value.left))
+      send({ _tag: "Chunk", id: call.id, value: value.right })
+      return Effect.void
+    }),
+  )
+}
 
 export const start = (backlog: ReadonlyArray<unknown>) => {
   const runtime = Runtime.defaultRuntime
-  const running = new Map<number, Fiber.RuntimeFiber<void, never>>()
+  const runFork = Runtime.runFork(runtime)
+  const running = new Map<number, Fiber.RuntimeFiber<unknown, PluginFailure>>()
   let loaded: LoadedPlugin | undefined
+  let actions: ReadonlyMap<string, CompiledAction> = new Map()
   let loading = false
+
+  /*
+   * The call path forks the plugin's Effect on a pre-built runtime and
+   * reports back from a fiber observer: no per-call Layer, Scope or extra
+   * combinators (measured as most of the per-call cost before).
+   */
+  const invoke = (plugin: LoadedPlugin, call: Invoke) => {
+    const prepared = prepareCall(actions, call)
+    if (Either.isLeft(prepared)) return sendFailure(call.id, prepared.left)
+    const { compiled, input } = prepared.right
+    const fiber = runFork(callEffect(plugin, call, compiled, input))
+    running.set(call.id, fiber)
+    fiber.addObserver((exit) => {
+      running.delete(call.id)
+      if (Exit.isSuccess(exit)) {
+        if (compiled.action._kind === "streaming") return send({ _tag: "End", id: call.id })
+        const value = compiled.encodeOutput(exit.value)
+        if (Either.isLeft(value)) return sendFailure(call.id, badOutput(call.action, value.left))
+        return send({ _tag: "Success", id: call.id, value: value.right })
+      }
+      if (Cause.isInterruptedOnly(exit.cause)) return send({ _tag: "Interrupted", id: call.id })
+      sendFailure(call.id, failureFromCause(exit.cause))
+    })
+  }
 
   const handle = (raw: unknown) => {
     const decoded = decodeHostMessage(raw)
-    if (Either.isLeft(decoded)) return send(new Rejected({ detail: decoded.left.detail }))
+    if (Either.isLeft(decoded)) return send({ _tag: "Rejected", detail: decoded.left.detail })
     const message = decoded.right
     switch (message._tag) {
+      case "Invoke": {
+        if (loaded === undefined) return sendFailure(message.id, new ProtocolError({ detail: "no plugin is loaded" }))
+        if (running.has(message.id)) return send({ _tag: "Rejected", detail: `call ${message.id} is already running` })
+        return invoke(loaded, message)
+      }
       case "Load": {
-        if (loading || loaded !== undefined) return send(new Rejected({ detail: "the plugin is already loaded" }))
+        if (loading || loaded !== undefined) return send({ _tag: "Rejected", detail: "the plugin is already loaded" })
         loading = true
         Runtime.runCallback(runtime)(loadPlugin(message), {
           onExit: (exit) => {
             if (Exit.isSuccess(exit)) {
               loaded = exit.value
-              send(new Loaded({ declaration: declarationOf(exit.value.definition) }))
+              actions = compileActions(exit.value.definition)
+              send({ _tag: "Loaded", declaration: declarationOf(exit.value.definition) })
             } else {
-              send(new LoadFailed({ error: failureFromCause(exit.cause) }))
+              send(encodeLoadFailed({ _tag: "LoadFailed", error: failureFromCause(exit.cause) }))
             }
           },
         })
         return
       }
-      case "Invoke": {
-        if (loaded === undefined) {
-          return send(new Failure({ id: message.id, error: new ProtocolError({ detail: "no plugin is loaded" }) }))
-        }
-        if (running.has(message.id)) return send(new Rejected({ detail: `call ${message.id} is already running` }))
-        const fiber = Runtime.runFork(runtime)(
-          runCall(loaded, message).pipe(
-            // onExit, not catchAllCause: an interrupted fiber cannot recover, but it still reports back.
-            Effect.onExit((exit) =>
-              Effect.sync(() => {
-                if (Exit.isSuccess(exit)) return
-                if (Cause.isInterruptedOnly(exit.cause)) send(new Interrupted({ id: message.id }))
-                else send(new Failure({ id: message.id, error: failureFromCause(exit.cause) }))
-              }),
-            ),
-            Effect.ignore,
-            Effect.ensuring(Effect.sync(() => running.delete(message.id))),
-          ),
-        )
-        running.set(message.id, fiber)
-        return
-      }
       case "Interrupt": {
         const fiber = running.get(message.id)
-        if (fiber !== undefined) Runtime.runFork(runtime)(Fiber.interrupt(fiber))
+        if (fiber !== undefined) runFork(Fiber.interrupt(fiber))
         return
       }
       case "Shutdown": {
@@ -251,6 +299,9 @@ export const start = (backlog: ReadonlyArray<unknown>) => {
     }
   }
 
-  process.on("message", handle)
-  for (const message of backlog) handle(message)
+  const receive = (frame: unknown) => {
+    for (const raw of framedMessages(frame)) handle(raw)
+  }
+  process.on("message", receive)
+  for (const frame of backlog) receive(frame)
 }
