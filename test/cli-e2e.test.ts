@@ -246,11 +246,14 @@ describe.concurrent("plinth plugins list and show", () => {
     expect(witnessRan(dir)).toBe(false)
   })
 
-  it("show of an unknown plugin exits 4 naming it", async () => {
+  it("show of an unknown plugin is a usage error (exit 2) naming it and the plugins there are", async () => {
     const dir = await lockedWorkspace()
     const run = await plinth(dir, ["plugins", "show", "nope", "--json"])
-    expect(run.code).toBe(4)
-    expect(json(run).rejection).toMatchObject({ plugin: "nope" })
+    expect(run.code).toBe(2)
+    expect(json(run).error).toEqual({ _tag: "PluginNotFound", plugin: "nope", known: ["alpha", "beta", "witness"] })
+    const human = await plinth(dir, ["plugins", "show", "nope"])
+    expect(human.code).toBe(2)
+    expect(human.stderr).toContain("no plugin 'nope'")
   })
 })
 

@@ -1,5 +1,6 @@
-import { Options } from "@effect/cli"
-import { Config } from "effect"
+import { HelpDoc, Options, ValidationError } from "@effect/cli"
+import { Config, Effect, Either } from "effect"
+import { defaultTracePath } from "@plinth/runtime"
 
 /*
  * Options shared by the `plinth plugins` commands. Paths are relative to the
@@ -9,6 +10,7 @@ import { Config } from "effect"
 
 export const DEFAULT_ROOT = "plugins"
 export const DEFAULT_LOCK = "PLUGINS.lock"
+export const DEFAULT_TRACE = defaultTracePath
 
 export const root = Options.directory("root").pipe(
   Options.withFallbackConfig(Config.string("PLINTH_ROOT").pipe(Config.withDefault(DEFAULT_ROOT))),
@@ -23,3 +25,17 @@ export const lock = Options.file("lock").pipe(
 export const json = Options.boolean("json").pipe(
   Options.withDescription("Print exactly one JSON object on stdout instead of text."),
 )
+
+export const trace = Options.file("trace").pipe(
+  Options.withFallbackConfig(Config.string("PLINTH_TRACE").pipe(Config.withDefault(DEFAULT_TRACE))),
+  Options.withDescription(`The call history file, JSON Lines (env PLINTH_TRACE, default '${DEFAULT_TRACE}').`),
+)
+
+/** Turns a pure check into an option check: what it refuses is a usage error naming the problem. */
+export const checked =
+  <A, B>(check: (value: A) => Either.Either<B, string>) =>
+  (value: A): Effect.Effect<B, ValidationError.ValidationError> =>
+    Either.match(check(value), {
+      onLeft: (problem) => Effect.fail(ValidationError.invalidValue(HelpDoc.p(problem))),
+      onRight: Effect.succeed,
+    })

@@ -1,12 +1,12 @@
 import type { Teardown } from "@effect/platform/Runtime"
 import { Cause, Exit, Match, Schema } from "effect"
-import { exitCodeFor } from "@plinth/domain"
+import { exitCodeFor, type ErrorCategory, type PluginFailure } from "@plinth/domain"
 import type { CommandFailure } from "./Failures.js"
 
 /** The process exit codes of `plinth`; scripts and CI may rely on them. */
 export const ExitCode = {
   Ok: 0,
-  /** Anything unexpected: an unwritable lock, a bug. */
+  /** Anything unexpected: an unwritable lock or plugin.json, an unreadable trace file, a bug in plinth. */
   Failure: 1,
   /** The command line itself is wrong: unknown flag or subcommand, missing argument. */
   Usage: 2,
@@ -14,6 +14,17 @@ export const ExitCode = {
   LockOutOfDate: 3,
   /** A plugin (or the lock) was rejected; the same code for every `PluginRejected` variant. */
   Rejected: 4,
+  /**
+   * `invoke`/`describe`: the plugin call failed in the `input` category: bad `--input`/`--config`
+   * JSON, input the action's schema refuses, an unknown action. Change the call; retrying fails again.
+   */
+  Input: 5,
+  /** `transient`: a timeout, an unexpected worker exit, a plugin's temporary failure. Retrying may work. */
+  Transient: 6,
+  /** `resource`: the plugin ran short, or its worker was killed by SIGKILL (likely out of memory). */
+  Resource: 7,
+  /** `fatal`: a defect, a sandbox denial, declaration drift, a worker that would not start. Retrying will not help. */
+  Fatal: 8,
   /** Interrupted by SIGINT/SIGTERM, as shells report it. */
   Interrupted: 130,
 } as const
@@ -22,6 +33,38 @@ export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode]
 const isExitCode = Schema.is(Schema.Literal(...Object.values(ExitCode)))
 
 const usage = () => ExitCode.Usage
+
+/** The exit code for each error category of a plugin failure. */
+export const exitCodeForCategory: { readonly [C in ErrorCategory]: ExitCode } = {
+  input: ExitCode.Input,
+  transient: ExitCode.Transient,
+  resource: ExitCode.Resource,
+  fatal: ExitCode.Fatal,
+}
+
+const input = () => ExitCode.Input
+const transient = () => ExitCode.Transient
+const resource = () => ExitCode.Resource
+const fatal = () => ExitCode.Fatal
+
+/** The exit code for a plugin failure, decided per variant; a new variant does not compile until it has one. */
+export const exitCodeForPluginFailure: (failure: PluginFailure) => ExitCode = Match.type<PluginFailure>().pipe(
+  Match.tagsExhaustive({
+    PluginInputError: input,
+    ActionNotFound: input,
+    PluginTransientError: transient,
+    InvokeTimeout: transient,
+    WorkerExited: transient,
+    PluginResourceError: resource,
+    WorkerKilled: resource,
+    PluginFatalError: fatal,
+    WorkerStartFailed: fatal,
+    InstanceFailed: fatal,
+    SandboxDenied: fatal,
+    ProtocolError: fatal,
+    DeclarationDrift: fatal,
+  }),
+)
 
 /** The exit code for a failed command. Adding a failure without deciding its code does not compile. */
 export const exitCodeForFailure: (failure: CommandFailure) => ExitCode = Match.type<CommandFailure>().pipe(
@@ -34,7 +77,14 @@ export const exitCodeForFailure: (failure: CommandFailure) => ExitCode = Match.t
     PluginImportError: exitCodeFor,
     SymlinkEscape: exitCodeFor,
     LockFileMalformed: exitCodeFor,
+    PluginCallFailed: (e) => exitCodeForPluginFailure(e.failure),
+    UnclassifiedFailure: fatal,
+    InvalidJsonOption: input,
+    // An id that is not a folder under the root is a mistake on the command line, not a refusal.
+    PluginNotFound: usage,
     LockWriteFailed: () => ExitCode.Failure,
+    ManifestWriteFailed: () => ExitCode.Failure,
+    TraceUnavailable: () => ExitCode.Failure,
     LockOutOfDate: () => ExitCode.LockOutOfDate,
     UsageError: usage,
     CommandMismatch: usage,

@@ -1,7 +1,7 @@
 import type { ValidationError } from "@effect/cli/ValidationError"
-import { Data } from "effect"
-import type { PluginRejected } from "@plinth/domain"
-import type { LockWriteFailed } from "@plinth/runtime"
+import { Data, Schema } from "effect"
+import { isPluginFailure, PluginRejected, toJobError, type JobError, type PluginFailure } from "@plinth/domain"
+import { PluginNotFound, type LockWriteFailed, type TraceUnavailable } from "@plinth/runtime"
 
 /** `plinth plugins lock --check` found that re-locking would change the lock. */
 export class LockOutOfDate extends Data.TaggedError("LockOutOfDate")<{
@@ -15,8 +15,70 @@ export class UsageError extends Data.TaggedError("UsageError")<{
   readonly command: string
 }> {}
 
+/** `--input` or `--config` is not JSON; found before anything is verified or started. */
+export class InvalidJsonOption extends Data.TaggedError("InvalidJsonOption")<{
+  readonly option: "--input" | "--config"
+  readonly detail: string
+}> {
+  override get message() {
+    return `${this.option} is not valid JSON: ${this.detail}`
+  }
+}
+
+/**
+ * A plugin operation (invoke, describe) failed with an error of the taxonomy:
+ * the error itself, and its summary for people and job queues.
+ */
+export class PluginCallFailed extends Data.TaggedError("PluginCallFailed")<{
+  readonly failure: PluginFailure
+  readonly job: JobError
+}> {}
+
+/**
+ * A plugin operation failed with something outside the taxonomy (a defect, an
+ * unrecognised error). Such failures are fatal: retrying the unknown hides bugs.
+ */
+export class UnclassifiedFailure extends Data.TaggedError("UnclassifiedFailure")<{
+  readonly job: JobError
+}> {}
+
+/** `plugins describe --write` could not store the declaration in plugin.json. */
+export class ManifestWriteFailed extends Data.TaggedError("ManifestWriteFailed")<{
+  readonly plugin: string
+  readonly detail: string
+}> {}
+
 /** What a command handler can fail with; the handler reports it before failing. */
-export type HandlerFailure = PluginRejected | LockWriteFailed | LockOutOfDate | UsageError
+export type HandlerFailure =
+  | PluginRejected
+  | PluginNotFound
+  | PluginCallFailed
+  | UnclassifiedFailure
+  | InvalidJsonOption
+  | LockWriteFailed
+  | ManifestWriteFailed
+  | TraceUnavailable
+  | LockOutOfDate
+  | UsageError
 
 /** Everything a `plinth` run can fail with, parsing included; each has an exit code in `ExitCode`. */
 export type CommandFailure = HandlerFailure | ValidationError
+
+/** What `invoke` and `describe` can fail with once their options have been read. */
+export type OperationFailure = PluginRejected | PluginNotFound | PluginCallFailed | UnclassifiedFailure
+
+const isRejection = Schema.is(PluginRejected)
+
+/**
+ * Sorts whatever a plugin operation failed with: rejections and an unknown id
+ * stay as they are; errors of the taxonomy keep their category and fields;
+ * anything else is fatal. `context` names the call for the job summary.
+ */
+export const classifyOperationFailure =
+  (context: { readonly plugin: string; readonly instance: string; readonly time: Date }) =>
+  (error: unknown): OperationFailure => {
+    if (error instanceof PluginNotFound) return error
+    if (isRejection(error)) return error
+    if (isPluginFailure(error)) return new PluginCallFailed({ failure: error, job: toJobError(error, context) })
+    return new UnclassifiedFailure({ job: toJobError(error, context) })
+  }

@@ -27,6 +27,12 @@ export const renderFailure = (failure: HandlerFailure, palette: Palette): string
   Match.value(failure).pipe(
     Match.tagsExhaustive({
       LockWriteFailed: (e) => Render.renderLockWriteFailed(e, palette),
+      ManifestWriteFailed: (e) => Render.renderManifestWriteFailed(e, palette),
+      TraceUnavailable: (e) => Render.renderTraceUnavailable(e, palette),
+      PluginCallFailed: (e) => Render.renderPluginCallFailed(e, palette),
+      UnclassifiedFailure: (e) => Render.renderUnclassified(e, palette),
+      InvalidJsonOption: (e) => Render.renderInvalidJson(e, palette),
+      PluginNotFound: (e) => Render.renderPluginNotFound(e, palette),
       LockOutOfDate: (e) => Render.renderLockOutOfDate(e.lock, palette),
       UsageError: (e) => `${palette.bad("usage error")}: ${e.message}\n${helpHint(e.command)}`,
       IntegrityMismatch: (e) => Render.renderRejection(e, palette),
@@ -49,21 +55,32 @@ export const failureJson = (failure: HandlerFailure): unknown =>
   Match.value(failure).pipe(
     Match.tags({
       LockWriteFailed: Render.lockWriteFailedJson,
+      ManifestWriteFailed: Render.manifestWriteFailedJson,
+      TraceUnavailable: Render.traceUnavailableJson,
+      PluginCallFailed: Render.pluginCallFailedJson,
+      UnclassifiedFailure: Render.unclassifiedJson,
+      InvalidJsonOption: Render.invalidJsonJson,
+      PluginNotFound: Render.pluginNotFoundJson,
       LockOutOfDate: () => undefined,
       UsageError: () => undefined,
     }),
     Match.orElse(Render.rejectionJson),
   )
 
+/** How a JSON object is laid out: indented, or on one line (for commands that print JSON Lines). */
+export type JsonLayout = "indented" | "line"
+
+const stringify = (value: unknown, layout: JsonLayout) => (layout === "line" ? JSON.stringify(value) : JSON.stringify(value, null, 2))
+
 /** Reports a failure in the chosen format, then lets it through so its exit code can be decided. */
 export const reportFailures =
-  (format: OutputFormat) =>
+  (format: OutputFormat, layout: JsonLayout = "indented") =>
   <A, E extends HandlerFailure, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R | UserOutput> =>
     Effect.tapError(effect, (failure) =>
       Effect.flatMap(UserOutput, (output) => {
         if (format === "human") return output.err(renderFailure(failure, output.palette))
         const json = failureJson(failure)
-        if (json !== undefined) return output.out(JSON.stringify(json, null, 2))
+        if (json !== undefined) return output.out(stringify(json, layout))
         return failure._tag === "UsageError" ? output.err(renderFailure(failure, output.palette)) : Effect.void
       }),
     )

@@ -1,14 +1,18 @@
-import { Option, Schema } from "effect"
+import { Match, Option, Schema } from "effect"
 import {
   explainRejection,
+  JobError,
+  PluginFailure,
   PluginManifest,
   PluginRejected,
   type Digest,
   type LockChanges,
+  type PluginDeclaration,
   type PluginRejected as Rejection,
 } from "@plinth/domain"
-import type { LockOutcome, LockWriteFailed, PluginSummary } from "@plinth/runtime"
+import type { CallRecord, DescribeOutcome, LockOutcome, LockWriteFailed, PluginNotFound, PluginSummary, TraceUnavailable } from "@plinth/runtime"
 import { plainPalette, type Palette } from "./Colour.js"
+import type { InvalidJsonOption, ManifestWriteFailed, PluginCallFailed, UnclassifiedFailure } from "./Failures.js"
 
 /*
  * Pure renderers: human text (for a terminal, with a palette) and JSON values
@@ -164,3 +168,239 @@ export const renderPluginDetail = (summary: PluginSummary, palette: Palette = pl
   if (m.permissions !== undefined) lines.push("permissions:", jsonBlock(m.permissions, "  "))
   return lines.join("\n")
 }
+
+// ---------------------------------------------------------------- invoke
+
+/** What a person sees of an action's result: the JSON value, indented, escaped. */
+export const renderValue = (value: unknown): string => printable(JSON.stringify(value, null, 2) ?? "null")
+
+/** One item of a streaming action, on one line. */
+export const renderItem = (item: unknown): string => oneLine(JSON.stringify(item) ?? "null")
+
+/** `invoke --json` writes JSON Lines: each item of a stream as `{"item": …}`, then the outcome. */
+export const itemJsonLine = (item: unknown): string => JSON.stringify({ item })
+
+export type InvocationOutcome =
+  | { readonly kind: "value"; readonly value: unknown }
+  | { readonly kind: "stream"; readonly items: number }
+
+export const invocationJson = (plugin: string, action: string, outcome: InvocationOutcome) =>
+  outcome.kind === "value"
+    ? { ok: true as const, plugin, action, result: outcome.value }
+    : { ok: true as const, plugin, action, items: outcome.items }
+
+/** The summary line on stderr after a successful call. */
+export const renderInvocationDone = (
+  plugin: string,
+  action: string,
+  outcome: InvocationOutcome,
+  durationMs: number | undefined,
+  palette: Palette = plainPalette,
+): string =>
+  [
+    `${palette.ok("ok")}: ${oneLine(plugin)}.${oneLine(action)}`,
+    outcome.kind === "stream" ? `: ${plural(outcome.items, "item")}` : "",
+    durationMs !== undefined ? ` in ${durationMs} ms` : "",
+  ].join("")
+
+/**
+ * Turns progress reports into lines for stderr, at most one per whole
+ * percent, so that a long stream does not drown the terminal.
+ */
+export const progressLines = () => {
+  let last = -1
+  return (report: { readonly fraction: number; readonly message?: string | undefined }): string | undefined => {
+    const percent = Math.max(0, Math.min(100, Math.floor(report.fraction * 100)))
+    if (percent === last) return undefined
+    last = percent
+    return `progress ${String(percent).padStart(3)}%${report.message !== undefined && report.message !== "" ? `  ${oneLine(report.message)}` : ""}`
+  }
+}
+
+// ---------------------------------------------------------------- plugin failures
+
+/** The headline of a failure of the taxonomy; the runtime's own messages are used where they say enough. */
+const headline = (failure: PluginFailure, job: JobError): string =>
+  Match.value(failure).pipe(
+  Match.tagsExhaustive({
+    ActionNotFound: (e) => `'${e.plugin === "" ? job.plugin : e.plugin}' has no action '${e.action}'`,
+    ProtocolError: (e) => `the worker broke the protocol: ${e.detail}`,
+    PluginInputError: (e) => e.message,
+    PluginTransientError: (e) => e.message,
+    PluginResourceError: (e) => e.message,
+    PluginFatalError: (e) => e.message,
+    InvokeTimeout: (e) => `timed out: ${e.message}`,
+    WorkerKilled: (e) => e.message,
+    WorkerExited: (e) => e.message,
+    WorkerStartFailed: (e) => e.message,
+    InstanceFailed: (e) => e.message,
+    SandboxDenied: (e) => e.message,
+    DeclarationDrift: (e) => e.message,
+  }),
+  )
+
+/** Structured fields of a failure, as `label: value` lines. */
+const details = (failure: PluginFailure): Array<string> =>
+  Match.value(failure).pipe(
+    Match.tagsExhaustive({
+      PluginInputError: (e) => (e.fieldsInvalid !== undefined ? [`invalid fields: ${e.fieldsInvalid.join(", ")}`] : []),
+      PluginTransientError: (e) => (e.retryAfterSeconds !== undefined ? [`retry after: ${e.retryAfterSeconds} s`] : []),
+      PluginResourceError: (e) =>
+        e.shortfall !== undefined ? [`shortfall: ${e.shortfall.resource} needed ${e.shortfall.needed}, available ${e.shortfall.available}`] : [],
+      WorkerKilled: (e) => [`worker: exit code ${e.exitCode}, signal ${e.signal}`],
+      WorkerExited: (e) => [`worker: exit code ${e.exitCode}, signal ${e.signal}`],
+      WorkerStartFailed: (e) => [
+        ...(e.exitCode !== undefined || e.signal !== undefined ? [`worker: exit code ${e.exitCode ?? null}, signal ${e.signal ?? null}`] : []),
+        ...(e.stderrTail.trim() !== "" ? [`worker stderr:\n${e.stderrTail.trimEnd().split("\n").map((line) => `    ${line}`).join("\n")}`] : []),
+      ],
+      InvokeTimeout: () => ["hint: retry, or allow longer with --timeout"],
+      DeclarationDrift: (e) => [`hint: run 'plinth plugins describe ${e.plugin} --write', review plugin.json, then 'plinth plugins lock'`],
+      InstanceFailed: () => [],
+      SandboxDenied: () => ["hint: the manifest's permissions do not grant this"],
+      ActionNotFound: () => [],
+      PluginFatalError: () => [],
+      ProtocolError: () => [],
+    }),
+  )
+
+const indentRest = (text: string) => text.split("\n").join("\n  ")
+
+const categoryLine = (job: JobError, palette: Palette) =>
+  `category: ${palette.strong(job.category)}, ${job.retriable ? "retriable" : "not retriable"}`
+
+/** A failed plugin operation for people: what happened, its category, whether to retry, and its fields. */
+export const renderPluginCallFailed = (error: PluginCallFailed, palette: Palette = plainPalette): string =>
+  [
+    `${palette.bad("failed")} [${error.failure._tag}]: ${indentRest(printable(headline(error.failure, error.job)))}`,
+    `  ${categoryLine(error.job, palette)}`,
+    ...details(error.failure).map((line) => `  ${printable(line)}`),
+  ].join("\n")
+
+export const renderUnclassified = (error: UnclassifiedFailure, palette: Palette = plainPalette): string =>
+  [`${palette.bad("failed")} [${error.job.tag}]: ${indentRest(printable(error.job.message))}`, `  ${categoryLine(error.job, palette)}`].join("\n")
+
+const encodeFailure = Schema.encodeSync(PluginFailure)
+const encodeJob = Schema.encodeSync(JobError)
+
+/** `{"ok": false, "failure": {…the error, with _tag…}, "job": {…its JobError summary…}}`. */
+export const pluginCallFailedJson = (error: PluginCallFailed) => ({
+  ok: false as const,
+  failure: encodeFailure(error.failure),
+  job: encodeJob(error.job),
+})
+
+export const unclassifiedJson = (error: UnclassifiedFailure) => ({
+  ok: false as const,
+  failure: { _tag: error.job.tag, message: error.job.message },
+  job: encodeJob(error.job),
+})
+
+export const renderInvalidJson = (error: InvalidJsonOption, palette: Palette = plainPalette): string =>
+  `${palette.bad("invalid input")}: ${printable(error.message)}\n  category: input, not retriable; nothing was started`
+
+export const invalidJsonJson = (error: InvalidJsonOption) => ({
+  ok: false as const,
+  failure: { _tag: error._tag, option: error.option, detail: error.detail },
+})
+
+export const renderPluginNotFound = (error: PluginNotFound, palette: Palette = plainPalette): string =>
+  `${palette.bad("usage error")}: ${oneLine(error.message)}`
+
+export const pluginNotFoundJson = (error: PluginNotFound) => ({
+  ok: false as const,
+  error: { _tag: error._tag, plugin: error.plugin, known: error.known },
+})
+
+export const renderManifestWriteFailed = (error: ManifestWriteFailed, palette: Palette = plainPalette): string =>
+  `${palette.bad("error")}: cannot write plugin.json of '${oneLine(error.plugin)}': ${printable(error.detail)}`
+
+export const manifestWriteFailedJson = (error: ManifestWriteFailed) => ({
+  ok: false as const,
+  error: { _tag: error._tag, plugin: error.plugin, detail: error.detail },
+})
+
+// ---------------------------------------------------------------- describe
+
+const renderActions = (actions: PluginDeclaration["actions"], palette: Palette): Array<string> => {
+  const entries = Object.entries(actions)
+  const lines = [entries.length === 0 ? "actions: none declared" : "actions:"]
+  for (const [name, action] of entries) {
+    lines.push(`  ${palette.strong(oneLine(name))}${action.streaming === true ? " (streaming)" : ""}: ${oneLine(action.description)}`)
+    lines.push("    input:", jsonBlock(action.input, "      "))
+    lines.push("    output:", jsonBlock(action.output, "      "))
+  }
+  return lines
+}
+
+/** The live declaration of a plugin and what became of plugin.json. */
+export const renderDescribeOutcome = (id: string, outcome: DescribeOutcome, palette: Palette = plainPalette): string => {
+  const plugin = oneLine(id)
+  const status = outcome.written
+    ? `${palette.strong("wrote")} this declaration to plugin.json of '${plugin}': review the change, then run 'plinth plugins lock'`
+    : outcome.upToDate
+      ? `plugin.json of '${plugin}' already carries this declaration`
+      : `${palette.bad("plugin.json differs")} from this declaration: run 'plinth plugins describe ${plugin} --write', review, then 'plinth plugins lock'`
+  return [
+    `${palette.strong(plugin)}: live declaration (from its code, loaded in a sandboxed worker)`,
+    ...renderActions(outcome.declaration.actions, palette),
+    "config:",
+    jsonBlock(outcome.declaration.config, "  "),
+    status,
+  ].join("\n")
+}
+
+export const describeOutcomeJson = (id: string, outcome: DescribeOutcome) => ({
+  ok: true as const,
+  plugin: id,
+  upToDate: outcome.upToDate,
+  written: outcome.written,
+  declaration: { actions: outcome.declaration.actions, config: outcome.declaration.config },
+})
+
+// ---------------------------------------------------------------- trace
+
+/** What a trace consists of: the recorded calls, oldest first, and how many lines could not be read. */
+export interface TraceView {
+  readonly file: string
+  readonly calls: ReadonlyArray<CallRecord>
+  readonly skipped: number
+}
+
+const outcomeDetail = (call: CallRecord) =>
+  [
+    call.items !== undefined ? plural(call.items, "item") : undefined,
+    call.outcome === "failed" ? `${call.category ?? "fatal"}: ${call.message ?? ""}` : undefined,
+  ]
+    .filter((part) => part !== undefined)
+    .join("; ")
+
+export const renderTrace = (view: TraceView, palette: Palette = plainPalette): string => {
+  const skipped = view.skipped > 0 ? [`(${plural(view.skipped, "unreadable line")} skipped)`] : []
+  if (view.calls.length === 0) return [`no calls recorded in ${oneLine(view.file)}`, ...skipped].join("\n")
+  const rows = view.calls.map((call) => [
+    oneLine(call.at),
+    oneLine(call.plugin),
+    oneLine(call.instance),
+    oneLine(call.action),
+    `${call.durationMs} ms`,
+    call.outcome,
+    oneLine(outcomeDetail(call)),
+  ])
+  const lines = padColumns([["time", "plugin", "instance", "action", "duration", "outcome", "detail"], ...rows]).map((line) => line.trimEnd())
+  return [
+    palette.dim(lines[0]!),
+    ...lines.slice(1).map((line, i) => (view.calls[i]!.outcome === "ok" ? line : palette.bad(line))),
+    `${plural(view.calls.length, "call")} from ${oneLine(view.file)}, oldest first`,
+    ...skipped,
+  ].join("\n")
+}
+
+export const traceJson = (view: TraceView) => ({ ok: true as const, file: view.file, calls: view.calls, skipped: view.skipped })
+
+export const renderTraceUnavailable = (error: TraceUnavailable, palette: Palette = plainPalette): string =>
+  `${palette.bad("error")}: cannot use the trace file ${oneLine(error.path)}: ${printable(error.detail)}`
+
+export const traceUnavailableJson = (error: TraceUnavailable) => ({
+  ok: false as const,
+  error: { _tag: error._tag, path: error.path, detail: error.detail },
+})

@@ -2,7 +2,11 @@ import { ValidationError, HelpDoc } from "@effect/cli"
 import { Exit, FiberId } from "effect"
 import { describe, expect, it } from "vitest"
 import {
+  categoryOf,
   IntegrityMismatch,
+  PluginFailure,
+  WorkerExited,
+  WorkerKilled,
   LockFileMalformed,
   MissingManifest,
   MissingPluginDirectory,
@@ -12,8 +16,22 @@ import {
   UnlockedPlugin,
   type Digest,
 } from "@plinth/domain"
-import { LockWriteFailed } from "@plinth/runtime"
-import { ExitCode, exitCodeForExit, exitCodeForFailure, LockOutOfDate, UsageError } from "@plinth/cli"
+import { LockWriteFailed, PluginNotFound, TraceUnavailable } from "@plinth/runtime"
+import {
+  classifyOperationFailure,
+  ExitCode,
+  exitCodeForCategory,
+  exitCodeForExit,
+  exitCodeForFailure,
+  exitCodeForPluginFailure,
+  InvalidJsonOption,
+  LockOutOfDate,
+  ManifestWriteFailed,
+  PluginCallFailed,
+  UnclassifiedFailure,
+  UsageError,
+} from "@plinth/cli"
+import { everyPluginFailure } from "./support-failures.js"
 
 const digest = `h1:${"A".repeat(43)}=` as Digest
 
@@ -57,5 +75,63 @@ describe("exit codes", () => {
     expect(exitCodeForExit(Exit.succeed("not a code"))).toBe(1)
     expect(exitCodeForExit(Exit.interrupt(FiberId.none))).toBe(130)
     expect(exitCodeForExit(Exit.die(new Error("bug")))).toBe(1)
+  })
+})
+
+describe("exit codes of plugin operations", () => {
+  const context = { plugin: "showcase", instance: "showcase#1", time: new Date(0) }
+  const expected = { input: 5, transient: 6, resource: 7, fatal: 8 } as const
+
+  it("covers every variant of the taxonomy", () => {
+    expect(new Set(everyPluginFailure.map(([failure]) => failure._tag))).toEqual(new Set(PluginFailure.members.map((m) => m._tag)))
+  })
+
+  for (const [failure, category] of everyPluginFailure) {
+    it(`${failure._tag} exits ${expected[category]} (${category})`, () => {
+      expect(categoryOf(failure)).toBe(category)
+      expect(exitCodeForPluginFailure(failure)).toBe(expected[category])
+      expect(exitCodeForCategory[categoryOf(failure)]).toBe(exitCodeForPluginFailure(failure))
+      const classified = classifyOperationFailure(context)(failure)
+      expect(classified).toBeInstanceOf(PluginCallFailed)
+      expect(exitCodeForFailure(classified)).toBe(expected[category])
+      expect(classified._tag === "PluginCallFailed" && classified.job).toMatchObject({ category, tag: failure._tag, ...context })
+    })
+  }
+
+  it("a worker killed by SIGKILL is a resource error, any other unexpected exit transient", () => {
+    expect(exitCodeForPluginFailure(new WorkerKilled({ plugin: "p", exitCode: null, signal: "SIGKILL" }))).toBe(ExitCode.Resource)
+    expect(exitCodeForPluginFailure(new WorkerExited({ plugin: "p", exitCode: null, signal: "SIGTERM", detail: "" }))).toBe(ExitCode.Transient)
+  })
+
+  it("JSON that --input or --config cannot parse exits 5", () => {
+    expect(exitCodeForFailure(new InvalidJsonOption({ option: "--input", detail: "Unexpected token" }))).toBe(ExitCode.Input)
+    expect(exitCodeForFailure(new InvalidJsonOption({ option: "--config", detail: "Unexpected token" }))).toBe(ExitCode.Input)
+  })
+
+  it("anything outside the taxonomy, a defect included, is fatal and exits 8", () => {
+    const classified = classifyOperationFailure(context)(new Error("bug in the host"))
+    expect(classified).toBeInstanceOf(UnclassifiedFailure)
+    expect(classified._tag === "UnclassifiedFailure" && classified.job).toMatchObject({ category: "fatal", retriable: false, message: "Error: bug in the host" })
+    expect(exitCodeForFailure(classified)).toBe(ExitCode.Fatal)
+  })
+
+  it("an id that is not under the root is a usage error (2); rejections during an operation stay 4", () => {
+    const notFound = new PluginNotFound({ plugin: "nope", known: ["showcase"] })
+    expect(classifyOperationFailure(context)(notFound)).toBe(notFound)
+    expect(exitCodeForFailure(notFound)).toBe(ExitCode.Usage)
+    const rejection = new UnlockedPlugin({ plugin: "showcase" })
+    expect(classifyOperationFailure(context)(rejection)).toBe(rejection)
+    expect(exitCodeForFailure(rejection)).toBe(ExitCode.Rejected)
+  })
+
+  it("an unreadable trace or unwritable plugin.json exits 1", () => {
+    expect(exitCodeForFailure(new TraceUnavailable({ path: ".plinth/trace.jsonl", detail: "EACCES" }))).toBe(ExitCode.Failure)
+    expect(exitCodeForFailure(new ManifestWriteFailed({ plugin: "showcase", detail: "EACCES" }))).toBe(ExitCode.Failure)
+  })
+
+  it("each category has its own code, distinct from every other exit code", () => {
+    const codes = Object.values(exitCodeForCategory)
+    expect(new Set(codes).size).toBe(4)
+    for (const code of codes) expect([ExitCode.Ok, ExitCode.Failure, ExitCode.Usage, ExitCode.LockOutOfDate, ExitCode.Rejected, ExitCode.Interrupted]).not.toContain(code)
   })
 })

@@ -1,0 +1,107 @@
+import { Args, Command, Options } from "@effect/cli"
+import { Clock, Effect, Layer, Option, Ref, Runtime } from "effect"
+import { CallTrace, CallTraceLive, invokePlugin, type CallRecord } from "@plinth/runtime"
+import { UserOutput } from "../Colour.js"
+import * as Common from "../CommonOptions.js"
+import { classifyOperationFailure } from "../Failures.js"
+import { parseDuration, parseJsonOption } from "../OperationInput.js"
+import { formatOf, reportFailures } from "../Output.js"
+import { invocationJson, itemJsonLine, progressLines, renderInvocationDone, renderItem, renderValue } from "../Render.js"
+
+const id = Args.text({ name: "id" }).pipe(Args.withDescription("The plugin id (its folder name)."))
+const action = Args.text({ name: "action" }).pipe(Args.withDescription("The action to call."))
+
+const input = Options.text("input").pipe(
+  Options.withPseudoName("json"),
+  Options.withDescription(`The action's input as JSON, e.g. '{"name": "Ada"}'. Not JSON, or refused by the action's schema: exit 5.`),
+)
+
+const config = Options.text("config").pipe(
+  Options.withPseudoName("json"),
+  Options.optional,
+  Options.withDescription("The plugin's config as JSON; its defaults fill in what is left out."),
+)
+
+const timeout = Options.text("timeout").pipe(
+  Options.withPseudoName("duration"),
+  Options.mapEffect(Common.checked(parseDuration)),
+  Options.optional,
+  Options.withDescription("Cancel the call if it has not finished within this, e.g. 500ms, 5s, 2m; exit 6."),
+)
+
+const json = Options.boolean("json").pipe(
+  Options.withDescription(`Print JSON Lines on stdout: {"item": …} for each streamed item, then one outcome object.`),
+)
+
+/**
+ * A CallTrace that writes to `file` and also keeps the last record, so that a
+ * failure can name the instance it happened in and a success its duration.
+ */
+const recordingTrace = (file: string, last: Ref.Ref<Option.Option<CallRecord>>) =>
+  Layer.effect(
+    CallTrace,
+    Effect.map(CallTrace, (trace) =>
+      CallTrace.of({ ...trace, record: (call) => Effect.zipRight(Ref.set(last, Option.some(call)), trace.record(call)) }),
+    ),
+  ).pipe(Layer.provide(CallTraceLive(file)))
+
+/**
+ * `plinth plugins invoke <id> <action>`: verifies every plugin, starts the one
+ * named in a sandboxed worker and calls the action. This runs plugin code.
+ * With `--json`, stdout is JSON Lines: `{"item": …}` per streamed item, then
+ * one outcome object (`"ok": true` with `result` or `items`, or a failure).
+ */
+export const invoke = Command.make(
+  "invoke",
+  { id, action, input, config, timeout, json, root: Common.root, lock: Common.lock, trace: Common.trace },
+  (options) => {
+    const format = formatOf(options)
+    return Effect.gen(function* () {
+      // Both are read before anything is verified or started.
+      const inputValue = yield* parseJsonOption("--input", options.input)
+      const configValue = Option.isSome(options.config) ? yield* parseJsonOption("--config", options.config.value) : undefined
+      const output = yield* UserOutput
+      const runtime = yield* Effect.runtime<never>()
+      const lastCall = yield* Ref.make(Option.none<CallRecord>())
+      const progress = progressLines()
+      const outcome = yield* invokePlugin({
+        root: options.root,
+        lock: options.lock,
+        plugin: options.id,
+        action: options.action,
+        input: inputValue,
+        ...(configValue !== undefined ? { config: configValue } : {}),
+        ...(Option.isSome(options.timeout) ? { timeout: options.timeout.value } : {}),
+        ...(format === "human"
+          ? {
+              onProgress: (report) => {
+                const line = progress(report)
+                if (line !== undefined) Runtime.runSync(runtime)(output.err(output.palette.dim(line)))
+              },
+            }
+          : {}),
+        onItem: (item) => output.out(format === "json" ? itemJsonLine(item) : renderItem(item)),
+      }).pipe(
+        Effect.provide(recordingTrace(options.trace, lastCall)),
+        // A defect is fatal, like any failure outside the taxonomy.
+        Effect.catchAllDefect((defect) => Effect.fail(defect)),
+        Effect.catchAll((error) =>
+          Effect.gen(function* () {
+            const instance = Option.match(yield* Ref.get(lastCall), { onNone: () => "", onSome: (call) => call.instance })
+            const time = new Date(yield* Clock.currentTimeMillis)
+            return yield* Effect.fail(classifyOperationFailure({ plugin: options.id, instance, time })(error))
+          }),
+        ),
+      )
+      if (format === "json") return yield* output.out(JSON.stringify(invocationJson(options.id, options.action, outcome)))
+      if (outcome.kind === "value") yield* output.out(renderValue(outcome.value))
+      const durationMs = Option.getOrUndefined(Option.map(yield* Ref.get(lastCall), (call) => call.durationMs))
+      yield* output.err(renderInvocationDone(options.id, options.action, outcome, durationMs, output.palette))
+    }).pipe(reportFailures(format, "line"))
+  },
+).pipe(
+  Command.withDescription(
+    "Verify the plugins, start one in a sandboxed worker and call an action; streamed items print as they arrive. " +
+      "Runs plugin code. Exit codes: 5 input, 6 transient, 7 resource, 8 fatal.",
+  ),
+)
