@@ -129,12 +129,20 @@ export class SandboxDenied extends Schema.TaggedError<SandboxDenied>()("SandboxD
 export class ActionNotFound extends Schema.TaggedError<ActionNotFound>()("ActionNotFound", {
   plugin: Schema.String,
   action: Schema.String,
-}) {}
+}) {
+  override get message() {
+    return `the plugin '${this.plugin}' has no action '${this.action}'`
+  }
+}
 
 /** A message across the worker boundary was not what the protocol allows. */
 export class ProtocolError extends Schema.TaggedError<ProtocolError>()("ProtocolError", {
   detail: Schema.String,
-}) {}
+}) {
+  override get message() {
+    return `a message broke the worker protocol: ${this.detail}`
+  }
+}
 
 /** What the plugin declares at run time differs from its manifest. */
 export class DeclarationDrift extends Schema.TaggedError<DeclarationDrift>()("DeclarationDrift", {

@@ -1,9 +1,11 @@
 import { FileSystem, Path } from "@effect/platform"
-import { Effect, Schema } from "effect"
-import { canonicalJson, PluginId, SchemaViolation, type PluginDeclaration, type PluginManifest } from "@plinth/domain"
+import { Effect, Either } from "effect"
+import { canonicalJson, decodeJsonText, JsonSchemaDocument, manifestCaps, SchemaViolation, type PluginDeclaration } from "@plinth/domain"
 import { MANIFEST_FILE, readManifest } from "./Manifests.js"
 import { describePlugin } from "./PluginManager.js"
 import { measureTree } from "./PluginVerifier.js"
+import { discoverPluginFolders } from "./PluginFiles.js"
+import { PluginNotFound } from "./PluginNotFound.js"
 
 export interface DescribeOutcome {
   readonly declaration: PluginDeclaration
@@ -12,19 +14,15 @@ export interface DescribeOutcome {
   readonly written: boolean
 }
 
-/** The manifest with its `actions` and `config` replaced by the live declaration, keys in a stable order. */
-export const withDeclaration = (manifest: PluginManifest, declaration: PluginDeclaration): PluginManifest => {
-  const { id, version, description, entry, permissions } = manifest
-  return {
-    id,
-    version,
-    description,
-    entry,
-    actions: declaration.actions,
-    config: declaration.config,
-    ...(permissions !== undefined ? { permissions } : {}),
-  }
-}
+/**
+ * The manifest's JSON object with `actions` and `config` replaced by the live
+ * declaration. It works on the object as written, not the decoded manifest, so
+ * the file keeps its own key order and a rewrite changes only what changed.
+ */
+export const withDeclaration = (
+  manifestJson: Readonly<Record<string, unknown>>,
+  declaration: PluginDeclaration,
+): Record<string, unknown> => ({ ...manifestJson, actions: declaration.actions, config: declaration.config })
 
 /**
  * Loads a plugin as it is on disk now in a sandboxed worker and returns what it
@@ -38,9 +36,8 @@ export const describeLocalPlugin = (options: { readonly root: string; readonly i
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
-    if (!Schema.is(PluginId)(options.id)) {
-      return yield* new SchemaViolation({ plugin: options.id, detail: "not a plugin id (a lower-case slug of 1-64 characters)" })
-    }
+    const folders = yield* discoverPluginFolders(options.root)
+    if (!folders.includes(options.id)) return yield* new PluginNotFound({ plugin: options.id, known: folders })
     const dir = path.join(options.root, options.id)
     const manifest = yield* readManifest(dir, options.id)
     const { entries, digest } = yield* measureTree(dir, options.id)
@@ -54,8 +51,11 @@ export const describeLocalPlugin = (options: { readonly root: string; readonly i
     const written = options.write && !upToDate
     if (written) {
       const file = path.join(dir, MANIFEST_FILE)
+      const text = yield* fs.readFileString(file)
+      // Reread as a plain JSON object (through the capped decoder) to keep the key order as written.
+      const manifestJson = yield* Either.mapLeft(decodeJsonText(JsonSchemaDocument, text, manifestCaps), (detail) => new SchemaViolation({ plugin: options.id, detail }))
       const temporary = `${file}.${process.pid}.tmp`
-      yield* fs.writeFileString(temporary, JSON.stringify(withDeclaration(manifest, declaration), null, 2) + "\n")
+      yield* fs.writeFileString(temporary, JSON.stringify(withDeclaration(manifestJson, declaration), null, 2) + "\n")
       yield* fs.rename(temporary, file)
     }
     const outcome: DescribeOutcome = { declaration, upToDate, written }

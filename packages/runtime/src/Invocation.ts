@@ -47,15 +47,12 @@ export const invokePlugin = (options: InvokePluginOptions) =>
       const started = yield* Clock.currentTimeMillis
       let items = 0
       const call: Effect.Effect<InvocationResult, PluginFailure> = streaming
-        ? Stream.runForEach(instance.stream(options.action, options.input, progressOption(options)), (item) => {
+        ? Stream.runForEach(instance.stream(options.action, options.input, { ...progressOption(options), ...timeoutOption(options) }), (item) => {
             items++
             return options.onItem?.(item) ?? Effect.void
           }).pipe(Effect.map(() => ({ kind: "stream" as const, items })))
         : Effect.map(
-            instance.invoke(options.action, options.input, {
-              ...progressOption(options),
-              ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
-            }),
+            instance.invoke(options.action, options.input, { ...progressOption(options), ...timeoutOption(options) }),
             (value) => ({ kind: "value" as const, value }),
           )
       return yield* call.pipe(
@@ -70,6 +67,9 @@ export const invokePlugin = (options: InvokePluginOptions) =>
       )
     }),
   )
+
+/** For a streaming action, the timeout bounds the whole stream. */
+const timeoutOption = (options: InvokePluginOptions) => (options.timeout !== undefined ? { timeout: options.timeout } : {})
 
 const progressOption = (options: InvokePluginOptions) => (options.onProgress !== undefined ? { onProgress: options.onProgress } : {})
 

@@ -55,6 +55,28 @@ describe("invokePlugin: verify, start a sandboxed worker, call, record", () => {
     }).pipe(Effect.provide(withTrace())),
   )
 
+  it.effect("the timeout bounds a whole streaming call", () =>
+    Effect.gen(function* () {
+      const items: Array<unknown> = []
+      const error = yield* Effect.flip(
+        invokePlugin({
+          root,
+          lock,
+          plugin: "showcase",
+          action: "count",
+          input: { to: 50, delayMillis: 100 },
+          timeout: "350 millis",
+          onItem: (item) => Effect.sync(() => void items.push(item)),
+        }),
+      )
+      expect(error._tag).toBe("InvokeTimeout")
+      expect(items.length).toBeGreaterThan(0)
+      expect(items.length).toBeLessThan(50)
+      const { calls } = yield* Effect.flatMap(CallTrace, (t) => t.recent(10))
+      expect(calls[0]).toMatchObject({ action: "count", outcome: "failed", category: "transient" })
+    }).pipe(Effect.provide(withTrace())),
+  )
+
   it.effect("an unknown plugin id is a typed PluginNotFound naming the known ones", () =>
     Effect.gen(function* () {
       const error = yield* Effect.flip(invokePlugin({ root, lock, plugin: "nope", action: "greet", input: {} }))
