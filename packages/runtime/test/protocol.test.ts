@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Either, FastCheck as fc } from "effect"
+import { makeReceiver, makeSender } from "../src/worker/Channel.js"
 import { decodeHostMessage, decodeWorkerMessage, encodeHostMessage, Invoke } from "../src/worker/Protocol.js"
 
 const taggedLike = fc.record({
@@ -26,5 +27,42 @@ describe("protocol", () => {
   it("round-trips a well-formed message", () => {
     const sent = Invoke.make({ id: 7, action: "greet", input: { name: "Ann" }, streaming: false })
     expect(decodeHostMessage(encodeHostMessage(sent))).toEqual(Either.right(sent))
+  })
+
+  it.prop("frames arrive in the order they were sent, whichever way they travel and however the bulk bytes are split", [
+    fc.array(fc.oneof(fc.record({ n: fc.nat() }), fc.string().map((tail) => ({ text: "b".repeat(70_000) + tail }))), { maxLength: 8 }),
+    fc.array(fc.integer({ min: 1, max: 100_000 }), { minLength: 1, maxLength: 5 }),
+    fc.boolean(),
+  ], ([frames, cuts, bulkFirst]) => {
+    const ipc: Array<unknown> = []
+    const bytes: Array<Uint8Array> = []
+    const send = makeSender((frame) => ipc.push(frame), { write: (b) => bytes.push(b) })
+    for (const frame of frames) send(frame)
+    const received: Array<unknown> = []
+    const receiver = makeReceiver((frame) => received.push(frame))
+    const all = Buffer.concat(bytes)
+    const feedBulk = () => {
+      let at = 0
+      for (let i = 0; at < all.length; i++) {
+        const next = Math.min(all.length, at + cuts[i % cuts.length]!)
+        receiver.bulk(all.subarray(at, next))
+        at = next
+      }
+    }
+    if (bulkFirst) feedBulk()
+    for (const frame of ipc) receiver.ipc(frame)
+    if (!bulkFirst) feedBulk()
+    expect(received).toEqual(frames)
+  })
+
+  it("a bulk frame that does not deserialize arrives as a message the protocol rejects", () => {
+    const received: Array<unknown> = []
+    const receiver = makeReceiver((frame) => received.push(frame))
+    const garbage = Buffer.from([0, 0, 0, 3, 0xff, 0xff, 0xff])
+    receiver.ipc("plinth:bulk")
+    receiver.bulk(garbage)
+    expect(received).toHaveLength(1)
+    expect(Either.getLeft(decodeWorkerMessage(received[0])).pipe((o) => o._tag)).toBe("Some")
+    expect(Either.getLeft(decodeHostMessage(received[0])).pipe((o) => o._tag)).toBe("Some")
   })
 })

@@ -69,6 +69,35 @@ describe("worker instances", () => {
     }).pipe(Effect.provide(WorkerTestLive)),
   )
 
+  it.scopedLive("large frames take the bulk pipe and keep their order with small ones; a result JSON cannot carry fails its call typed", () =>
+    Effect.gen(function* () {
+      const plugin = writePlugin(root, "bulk", {
+        "index.js": pluginSource(
+          `echo: action({ description: "", input: Schema.Struct({ text: Schema.String }), output: Schema.Struct({ text: Schema.String }), handler: (input) => Effect.succeed(input) }),
+          size: action({ description: "", input: Schema.Struct({}), output: Schema.Number, handler: () => Effect.succeed(padding.length) }),
+          big: action({ description: "", input: Schema.Struct({}), output: Schema.Unknown, handler: () => Effect.succeed(10n) }),
+          mixed: streaming({ description: "", input: Schema.Struct({}), output: Schema.String,
+            stream: () => Stream.make("x".repeat(300_000), "small", "y".repeat(200_000), "last") }),`,
+          `import { padding } from "./padding.js"`,
+        ),
+        // A module large enough that the Load message itself goes on the bulk pipe.
+        "padding.js": `export const padding = ${JSON.stringify("p".repeat(200_000))}\n`,
+      })
+      const instance = yield* startInstance({ plugin, locked: yield* lockOf(plugin), drift: "ignore" })
+      expect(yield* instance.invoke("size", {})).toBe(200_000)
+      const large = "z".repeat(1024 * 1024)
+      const results = yield* Effect.all(
+        [instance.invoke("echo", { text: large }), instance.invoke("echo", { text: "small" }), instance.invoke("echo", { text: large + "!" })],
+        { concurrency: "unbounded" },
+      )
+      expect(results).toEqual([{ text: large }, { text: "small" }, { text: large + "!" }])
+      const chunks = Chunk.toArray(yield* Stream.runCollect(instance.stream("mixed", {})))
+      expect(chunks).toEqual(["x".repeat(300_000), "small", "y".repeat(200_000), "last"])
+      expect(yield* Effect.flip(instance.invoke("big", {}))).toMatchObject({ _tag: "PluginFatalError" })
+      expect(yield* instance.invoke("echo", { text: "still alive" })).toEqual({ text: "still alive" })
+    }).pipe(Effect.provide(WorkerTestLive)),
+  )
+
   it.scopedLive("a call that overruns its timeout fails typed at once; the stuck worker is killed and the next call runs on a new one", () =>
     Effect.gen(function* () {
       const plugin = fixture("hang-in-call", slowAction)

@@ -1,10 +1,12 @@
 import { fork } from "node:child_process"
+import type { Socket } from "node:net"
 import { Context, Effect, Layer } from "effect"
+import { BULK_ARG, BULK_FD, makeReceiver, makeSender } from "./Channel.js"
 
 /** What the host needs from a started child process; tests can hand back their own. */
 export interface ChildProcessHandle {
   readonly pid: number | undefined
-  /** Sends one message over the IPC channel; a closed channel drops it (the exit listener reports why). */
+  /** Sends one message to the worker; a closed channel drops it (the exit listener reports why). */
   readonly send: (message: unknown) => void
   readonly onMessage: (listener: (message: unknown) => void) => void
   /** Called once, when the process has exited (immediately if it already has). */
@@ -34,15 +36,33 @@ export class ProcessSpawner extends Context.Tag("@plinth/runtime/ProcessSpawner"
 
 const STDERR_TAIL_BYTES = 4096
 
-/** `child_process.fork` with an IPC channel using structured-clone ("advanced") serialization. */
+/**
+ * `child_process.fork` with an IPC channel using the default `json`
+ * serialization plus a bulk pipe on fd 4 for large frames (see Channel.ts).
+ */
 export const forkProcess = (request: SpawnRequest): ChildProcessHandle => {
-  const child = fork(request.modulePath, [], {
+  const child = fork(request.modulePath, [BULK_ARG], {
     execArgv: [...request.execArgv],
     env: { ...request.env },
     cwd: request.cwd,
-    serialization: "advanced",
-    stdio: ["ignore", "pipe", "pipe", "ipc"],
+    serialization: "json",
+    stdio: ["ignore", "pipe", "pipe", "ipc", "pipe"],
   })
+  const bulk = child.stdio[BULK_FD] as Socket | null
+  // A worker that exits early closes its end; the exit listener reports why, not a write error.
+  bulk?.on("error", () => {})
+  const sendFrame = makeSender(
+    (frame) => {
+      if (child.connected) child.send(frame as never, (error) => void error)
+    },
+    bulk === null ? undefined : { write: (bytes) => void bulk.write(bytes) },
+  )
+  const messageListeners: Array<(message: unknown) => void> = []
+  const receiver = makeReceiver((frame) => {
+    for (const listener of messageListeners) listener(frame)
+  })
+  child.on("message", receiver.ipc)
+  bulk?.on("data", receiver.bulk)
   let stderr = ""
   child.stderr?.setEncoding("utf8")
   child.stderr?.on("data", (chunk: string) => {
@@ -65,9 +85,9 @@ export const forkProcess = (request: SpawnRequest): ChildProcessHandle => {
   return {
     pid: child.pid,
     send: (message) => {
-      if (child.connected) child.send(message as never, (error) => void error)
+      if (child.connected) sendFrame(message)
     },
-    onMessage: (listener) => void child.on("message", listener),
+    onMessage: (listener) => void messageListeners.push(listener),
     onExit: (listener) => (exit !== undefined ? listener(exit) : void exitListeners.push(listener)),
     stderrTail: () => stderr,
     kill: (signal) => void (exit === undefined && child.kill(signal)),

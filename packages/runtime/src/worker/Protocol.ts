@@ -2,10 +2,11 @@ import { Either, ParseResult, Predicate, Schema, SchemaAST } from "effect"
 import { ActionDeclaration, JsonSchemaDocument, PluginFailure, ProtocolError } from "@plinth/domain"
 
 /*
- * The host <-> worker protocol: plain structured-clone messages over the IPC
- * channel (`serialization: "advanced"`), validated with these Schemas on both
- * sides. Anything that does not decode is a typed ProtocolError, never a crash.
- * ADR 0010 records why this is not @effect/rpc.
+ * The host <-> worker protocol: plain JSON-compatible messages over the IPC
+ * channel (`serialization: "json"`; large frames take the bulk pipe, see
+ * Channel.ts), validated with these Schemas on both sides. Anything that does
+ * not decode is a typed ProtocolError, never a crash. File bytes cross as
+ * base64. ADR 0010 records why this is not @effect/rpc.
  *
  * Messages are tagged structs, not classes: decoding then builds no instance
  * and encoding is the identity for every message except the ones carrying a
@@ -16,7 +17,7 @@ import { ActionDeclaration, JsonSchemaDocument, PluginFailure, ProtocolError } f
 
 const CallId = Schema.Int.pipe(Schema.nonNegative())
 
-export const VerifiedFile = Schema.Struct({ path: Schema.String, bytes: Schema.Uint8ArrayFromSelf })
+export const VerifiedFile = Schema.Struct({ path: Schema.String, bytes: Schema.Uint8ArrayFromBase64 })
 export type VerifiedFile = typeof VerifiedFile.Type
 
 // ---- host -> worker --------------------------------------------------------
@@ -126,10 +127,10 @@ export const encodeWorkerMessage = Schema.encodeSync(WorkerMessage)
 
 /**
  * Coalesces the messages sent in one tick into one IPC frame (an array of
- * messages; a lone message goes as itself). The `advanced` serialization
- * costs ~10 µs of fixed overhead per `send` in Node 20, more than our whole
- * call path, so under load this is what keeps the channel near raw speed;
- * a lone call pays one microtask.
+ * messages; a lone message goes as itself). Each `send` has a fixed cost
+ * (a write, a JSON framing, a read and an event on the other side), so
+ * under load this is what keeps the channel near raw speed; a lone call pays
+ * one microtask.
  */
 export const makeOutbox = (write: (frame: unknown) => void) => {
   let queue: Array<unknown> = []

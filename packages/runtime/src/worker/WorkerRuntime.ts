@@ -14,6 +14,8 @@ import {
   type PluginFailure,
 } from "@plinth/domain"
 import { isBuiltin } from "node:module"
+import { Socket } from "node:net"
+import { BULK_ARG, BULK_FD, makeReceiver, makeSender } from "./Channel.js"
 import { ImportRefused, makeModuleGraph } from "./ModuleGraph.js"
 import { sharedLibrary } from "./SharedLibraries.js"
 import { decodeHostMessage, Failure, framedMessages, makeOutbox, LoadFailed, WorkerMessage, type Invoke, type Load } from "./Protocol.js"
@@ -24,16 +26,44 @@ import { decodeHostMessage, Failure, framedMessages, makeOutbox, LoadFailed, Wor
  * and turns every failure into a taxonomy error before it crosses the wire.
  */
 
+/** The bulk pipe to the host, when it gave us one (Channel.ts). */
+const bulk = process.argv.includes(BULK_ARG) ? new Socket({ fd: BULK_FD, readable: true, writable: true }) : undefined
+// The IPC channel, not this pipe, decides how long the worker lives.
+bulk?.unref()
+
+const sendFrame = makeSender((frame) => {
+  if (process.connected) process.send!(frame)
+}, bulk === undefined ? undefined : { write: (bytes) => void bulk.write(bytes) })
+
+/**
+ * A frame that cannot be sent as JSON (a cycle, a BigInt in a plugin's value)
+ * must fail its call, not the worker: each message is retried on its own and
+ * one that still cannot be sent is replaced by a failure of its call.
+ */
+const writeFrame = (frame: unknown) => {
+  try {
+    return sendFrame(frame)
+  } catch {
+    for (const message of framedMessages(frame)) {
+      try {
+        sendFrame(message)
+      } catch (error) {
+        if (Predicate.hasProperty(message, "id") && typeof message.id === "number") {
+          sendFrame(encodeFailure({ _tag: "Failure", id: message.id, error: new PluginFatalError({ message: `the result could not be sent: ${describe(error)}` }) }))
+        }
+      }
+    }
+  }
+}
+
 /**
  * Sends a message as it is: every message but Failure and LoadFailed encodes
  * to itself, and those two are encoded where they are built.
  */
-const outbox = makeOutbox((frame) => {
-  if (process.connected) process.send!(frame)
-})
-const send: (message: typeof WorkerMessage.Encoded) => void = outbox
+const send: (message: typeof WorkerMessage.Encoded) => void = makeOutbox(writeFrame)
 
 const encodeLoadFailed = Schema.encodeSync(LoadFailed)
+const encodeFailure = Schema.encodeSync(Failure)
 
 const permissionNames: Record<string, SandboxDenied["permission"]> = {
   FileSystemRead: "fs-read",
@@ -164,8 +194,18 @@ const compileActions = (definition: AnyPluginDefinition): ReadonlyMap<string, Co
     ]),
   )
 
-const encodeFailure = Schema.encodeSync(Failure)
-const sendFailure = (id: number, error: PluginFailure) => send(encodeFailure({ _tag: "Failure", id, error }))
+const decodeFailure = Schema.decodeUnknownEither(Failure)
+
+/**
+ * Failures cross as JSON: one whose fields do not survive that (a non-finite
+ * number, say) would be a protocol break on the host, so it goes as a fatal
+ * error with its message instead. Failures are rare; the check is cheap.
+ */
+const sendFailure = (id: number, error: PluginFailure) => {
+  const encoded = encodeFailure({ _tag: "Failure", id, error })
+  const crossed = Either.isRight(Either.try(() => decodeFailure(JSON.parse(JSON.stringify(encoded)))).pipe(Either.flatMap((d) => d)))
+  send(crossed ? encoded : encodeFailure({ _tag: "Failure", id, error: new PluginFatalError({ message: `${error._tag}: ${error.message}` }) }))
+}
 
 const badOutput = (action: string, error: ParseResult.ParseError) =>
   new PluginFatalError({ message: `'${action}' returned output that does not match its schema: ${error.message}` })
@@ -205,8 +245,11 @@ const callEffect = (plugin: LoadedPlugin, call: Invoke, compiled: CompiledAction
   const context: ActionContext<unknown> = {
     config: plugin.config,
     dataDir: plugin.dataDir,
+    // A non-finite fraction cannot cross as JSON (it would arrive as null); such a report is dropped.
     progress: (fraction, message) =>
-      Effect.sync(() => send({ _tag: "Progress", id: call.id, fraction, ...(message !== undefined ? { message } : {}) })),
+      Effect.sync(() => {
+        if (Number.isFinite(fraction)) send({ _tag: "Progress", id: call.id, fraction, ...(message !== undefined ? { message } : {}) })
+      }),
   }
   const { action } = compiled
   if (action._kind === "unary") return Effect.mapError(action.handler(input, context), failureFromUnknown)
@@ -299,9 +342,10 @@ export const start = (backlog: ReadonlyArray<unknown>) => {
     }
   }
 
-  const receive = (frame: unknown) => {
+  const receiver = makeReceiver((frame) => {
     for (const raw of framedMessages(frame)) handle(raw)
-  }
-  process.on("message", receive)
-  for (const frame of backlog) receive(frame)
+  })
+  for (const frame of backlog) receiver.ipc(frame)
+  process.on("message", receiver.ipc)
+  bulk?.on("data", receiver.bulk)
 }
