@@ -39,4 +39,28 @@ describe("the Promise facade", () => {
       await plinth.dispose()
     }
   })
+
+  it("starts a plugin in a worker and returns call outcomes as typed values", async () => {
+    const examples = join(import.meta.dirname, "../examples/plugins")
+    const lock = join(import.meta.dirname, "../PLUGINS.lock")
+    const plinth = createPlinth()
+    try {
+      const missing = await plinth.start({ root: examples, lock, plugin: "nope" })
+      expect(missing.ok === false && missing.failure._tag).toBe("PluginNotFound")
+      const started = await plinth.start({ root: examples, lock, plugin: "showcase", config: { greeting: "Hey" } })
+      if (!started.ok) throw new Error(`start failed: ${started.failure._tag}`)
+      const { instance } = started
+      expect(await instance.invoke("greet", { name: "Ada" })).toEqual({ ok: true, result: { text: "Hey, Ada!" } })
+      const failed = await instance.invoke("fail", { category: "transient" })
+      if (failed.ok) throw new Error("the failing action succeeded")
+      expect(failed.failure._tag).toBe("PluginTransientError")
+      expect(failed.job).toMatchObject({ category: "transient", retriable: true, plugin: "showcase", instance: instance.id })
+      const timedOut = await instance.invoke("slow", { millis: 5000 }, { timeout: "200 millis" })
+      expect(timedOut.ok === false && timedOut.failure._tag).toBe("InvokeTimeout")
+      await instance.stop()
+      await instance.stop()
+    } finally {
+      await plinth.dispose()
+    }
+  })
 })

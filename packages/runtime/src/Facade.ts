@@ -1,27 +1,52 @@
-import { Effect, Either, ManagedRuntime } from "effect"
-import type { LoadReport, PluginRejected } from "@plinth/domain"
+import { Duration, Effect, Either, Exit, ManagedRuntime, Scope } from "effect"
+import { toJobError, type JobError, type LoadReport, type PluginFailure, type PluginId, type PluginRejected } from "@plinth/domain"
 import { PlinthLive } from "./Layers.js"
-import { loadPlugins, type LoadOptions } from "./Loader.js"
+import { discoverAndVerify, loadPlugins, type LoadOptions } from "./Loader.js"
+import { startInstance, type StartFailure } from "./PluginManager.js"
+import { PluginNotFound } from "./PluginNotFound.js"
 import { Registry, type DuplicatePlugin, type RegisteredPlugin } from "./Registry.js"
 
 export type LoadOutcome =
   | { readonly ok: true; readonly report: LoadReport }
   | { readonly ok: false; readonly rejection: PluginRejected | DuplicatePlugin }
 
+export type CallOutcome =
+  | { readonly ok: true; readonly result: unknown }
+  | { readonly ok: false; readonly failure: PluginFailure; readonly job: JobError }
+
+export interface FacadeInstance {
+  readonly id: string
+  readonly plugin: string
+  /** Resolves with the outcome; a failure is a typed value with its error-taxonomy summary. */
+  readonly invoke: (action: string, input: unknown, options?: { readonly timeout?: Duration.DurationInput }) => Promise<CallOutcome>
+  /** Stops the worker. Safe to call twice. */
+  readonly stop: () => Promise<void>
+}
+
+export type StartOutcome =
+  | { readonly ok: true; readonly instance: FacadeInstance }
+  | { readonly ok: false; readonly failure: PluginRejected | StartFailure | PluginNotFound }
+
 /**
  * A Promise facade for hosts that do not use Effect. One instance owns one
- * registry; `dispose` releases its resources.
+ * registry and the workers it starts; `dispose` stops them and releases everything.
  */
 export interface Plinth {
   /** Resolves with the outcome; a rejection is a value here, never a thrown string. */
   readonly loadPlugins: (options: LoadOptions) => Promise<LoadOutcome>
   readonly plugins: () => Promise<ReadonlyArray<RegisteredPlugin>>
   readonly reset: () => Promise<void>
+  /** Verifies every plugin, then starts one in a sandboxed worker process. */
+  readonly start: (options: LoadOptions & { readonly plugin: string; readonly config?: unknown }) => Promise<StartOutcome>
   readonly dispose: () => Promise<void>
 }
 
 export const createPlinth = (): Plinth => {
   const runtime = ManagedRuntime.make(PlinthLive)
+  const openScopes = new Set<Scope.CloseableScope>()
+  const closeScope = (scope: Scope.CloseableScope) =>
+    openScopes.delete(scope) ? runtime.runPromise(Scope.close(scope, Exit.void)) : Promise.resolve()
+
   return {
     loadPlugins: (options) =>
       runtime.runPromise(
@@ -35,6 +60,48 @@ export const createPlinth = (): Plinth => {
       ),
     plugins: () => runtime.runPromise(Effect.flatMap(Registry, (r) => r.list)),
     reset: () => runtime.runPromise(Effect.flatMap(Registry, (r) => r.reset)),
-    dispose: () => runtime.dispose(),
+    start: async (options) => {
+      const scope = await runtime.runPromise(Scope.make())
+      openScopes.add(scope)
+      const started = await runtime.runPromise(
+        Effect.gen(function* () {
+          const { lock, discovered } = yield* discoverAndVerify(options)
+          const plugin = discovered.find((p) => p.id === options.plugin)
+          if (plugin === undefined) return yield* new PluginNotFound({ plugin: options.plugin, known: discovered.map((p) => p.id) })
+          return yield* startInstance({ plugin, locked: lock.plugins[plugin.id as PluginId]!, config: options.config })
+        }).pipe(Scope.extend(scope), Effect.either),
+      )
+      if (Either.isLeft(started)) {
+        await closeScope(scope)
+        return { ok: false, failure: started.left }
+      }
+      const instance = started.right
+      const facadeInstance: FacadeInstance = {
+        id: instance.id,
+        plugin: instance.plugin,
+        invoke: (action, input, callOptions) =>
+          runtime.runPromise(
+            instance.invoke(action, input, callOptions?.timeout !== undefined ? { timeout: callOptions.timeout } : {}).pipe(
+              Effect.either,
+              Effect.map(
+                (result): CallOutcome =>
+                  Either.isRight(result)
+                    ? { ok: true, result: result.right }
+                    : {
+                        ok: false,
+                        failure: result.left,
+                        job: toJobError(result.left, { plugin: instance.plugin, instance: instance.id, time: new Date() }),
+                      },
+              ),
+            ),
+          ),
+        stop: () => closeScope(scope),
+      }
+      return { ok: true, instance: facadeInstance }
+    },
+    dispose: async () => {
+      await Promise.all([...openScopes].map(closeScope))
+      await runtime.dispose()
+    },
   }
 }
