@@ -65,7 +65,7 @@ describe("worker instances", () => {
       const slowProgress: Array<number> = []
       yield* instance.invoke("slow", { millis: 50 }, { onProgress: (r) => slowProgress.push(r.fraction) })
       expect(slowProgress).toHaveLength(10)
-      expect(yield* Effect.flip(instance.invoke("nope", {}))).toMatchObject({ _tag: "ActionNotFound", action: "nope" })
+      expect(yield* Effect.flip(instance.invoke("nope", {}))).toMatchObject({ _tag: "ActionNotFound", plugin: "showcase", action: "nope" })
     }).pipe(Effect.provide(WorkerTestLive)),
   )
 

@@ -136,6 +136,7 @@ const guardEnvironment = (declared: ReadonlyArray<string>) => {
 }
 
 interface LoadedPlugin {
+  readonly id: string
   readonly definition: AnyPluginDefinition
   readonly config: unknown
   readonly dataDir: string | undefined
@@ -172,7 +173,7 @@ const loadPlugin = (message: Load): Effect.Effect<LoadedPlugin, PluginFailure> =
       Effect.mapError((error) => new PluginInputError({ message: `invalid config: ${error.message}`, fieldsInvalid: invalidFields(error) })),
     )
     if (definition.setup !== undefined) yield* definition.setup(config).pipe(Effect.mapError(failureFromUnknown))
-    return { definition, config, dataDir: message.dataDir ?? undefined }
+    return { id: message.plugin, definition, config, dataDir: message.dataDir ?? undefined }
   }).pipe(Effect.catchAllDefect((defect) => Effect.fail(failureFromUnknown(defect))))
 
 interface CompiledAction {
@@ -215,11 +216,12 @@ const badOutput = (action: string, error: ParseResult.ParseError) =>
  * matches, and the input decodes (once, with the action's own Schema).
  */
 const prepareCall = (
+  plugin: string,
   actions: ReadonlyMap<string, CompiledAction>,
   call: Invoke,
 ): Either.Either<{ readonly compiled: CompiledAction; readonly input: unknown }, PluginFailure> => {
   const compiled = actions.get(call.action)
-  if (compiled === undefined) return Either.left(new ActionNotFound({ plugin: "", action: call.action }))
+  if (compiled === undefined) return Either.left(new ActionNotFound({ plugin, action: call.action }))
   const { action } = compiled
   if ((action._kind === "streaming") !== call.streaming) {
     return Either.left(
@@ -278,7 +280,7 @@ export const start = (backlog: ReadonlyArray<unknown>) => {
    * combinators (measured as most of the per-call cost before).
    */
   const invoke = (plugin: LoadedPlugin, call: Invoke) => {
-    const prepared = prepareCall(actions, call)
+    const prepared = prepareCall(plugin.id, actions, call)
     if (Either.isLeft(prepared)) return sendFailure(call.id, prepared.left)
     const { compiled, input } = prepared.right
     const fiber = runFork(callEffect(plugin, call, compiled, input))
