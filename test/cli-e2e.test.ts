@@ -1,30 +1,8 @@
-import { execFile, execFileSync } from "node:child_process"
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { dirname, join, resolve } from "node:path"
-import { fileURLToPath } from "node:url"
+import { dirname, join } from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
-
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), "..")
-const bin = join(repo, "packages/cli/dist/bin.js")
-
-
-interface Run {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
-/** Runs the built binary with stdin closed and stdout/stderr piped (so neither is a terminal). */
-const plinth = (cwd: string, args: ReadonlyArray<string>, env: Record<string, string> = {}): Promise<Run> => {
-  const { NO_COLOR: _ignored, PLINTH_ROOT: _root, PLINTH_LOCK: _lock, ...inherited } = process.env
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, [bin, ...args], { cwd, env: { ...inherited, ...env } }, (error, stdout, stderr) =>
-      resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr }),
-    )
-    child.stdin?.end()
-  })
-}
+import { buildCli, plinth, repo, type Run } from "./support/cli.js"
 
 const json = (run: Run) => JSON.parse(run.stdout) as Record<string, any>
 
@@ -75,7 +53,7 @@ let lockedTemplate = ""
 // The binary under test is the compiled one; an incremental build is a no-op when it is current.
 // One workspace is locked through the CLI; each test works on its own copy.
 beforeAll(async () => {
-  execFileSync(process.execPath, [join(repo, "node_modules/typescript/bin/tsc"), "-b", "packages/cli"], { cwd: repo, stdio: "pipe" })
+  buildCli()
   lockedTemplate = workspace()
   const locked = await plinth(lockedTemplate, ["plugins", "lock"])
   expect(locked.code, locked.stderr).toBe(0)

@@ -1,34 +1,13 @@
-import { execFile, execFileSync } from "node:child_process"
 import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { dirname, join, resolve } from "node:path"
-import { fileURLToPath } from "node:url"
+import { join } from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
+import { buildCli, plinth, repo, type Run } from "./support/cli.js"
 
 /*
  * The operation commands (invoke, describe, trace) end to end: the built
  * binary, real worker processes, a copy of the example plugins and their lock.
  */
-
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), "..")
-const bin = join(repo, "packages/cli/dist/bin.js")
-
-interface Run {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
-/** Runs the built binary with stdin closed and stdout/stderr piped (so neither is a terminal). */
-const plinth = (cwd: string, args: ReadonlyArray<string>, env: Record<string, string> = {}): Promise<Run> => {
-  const { NO_COLOR: _colour, PLINTH_ROOT: _root, PLINTH_LOCK: _lock, PLINTH_TRACE: _trace, ...inherited } = process.env
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, [bin, ...args], { cwd, env: { ...inherited, ...env } }, (error, stdout, stderr) =>
-      resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr }),
-    )
-    child.stdin?.end()
-  })
-}
 
 /** `invoke --json` prints JSON Lines; every line is one object. */
 const jsonLines = (run: Run) =>
@@ -45,7 +24,7 @@ const SEQUENCE_TIMEOUT = 90_000
 
 // The binary under test is the compiled one; an incremental build is a no-op when it is current.
 beforeAll(() => {
-  execFileSync(process.execPath, [join(repo, "node_modules/typescript/bin/tsc"), "-b", "packages/cli"], { cwd: repo, stdio: "pipe" })
+  buildCli()
 })
 
 /** A fresh folder holding a copy of the example plugins and the lock that pins them. */

@@ -1,0 +1,32 @@
+import { execFile, execFileSync } from "node:child_process"
+import { dirname, join, resolve } from "node:path"
+import { fileURLToPath } from "node:url"
+
+export const repo = resolve(dirname(fileURLToPath(import.meta.url)), "../..")
+const bin = join(repo, "packages/cli/dist/bin.js")
+
+export interface Run {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** Brings the built binary up to date (a no-op when it is); end-to-end tests run what users run. */
+export const buildCli = () =>
+  execFileSync(process.execPath, [join(repo, "node_modules/typescript/bin/tsc"), "-b", "packages/cli"], { cwd: repo, stdio: "pipe" })
+
+/**
+ * Runs the built binary with stdin closed and stdout/stderr piped (so neither
+ * is a terminal), with none of the caller's NO_COLOR or PLINTH_* settings.
+ */
+export const plinth = (cwd: string, args: ReadonlyArray<string>, env: Record<string, string> = {}): Promise<Run> => {
+  const inherited = Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => name !== "NO_COLOR" && !name.startsWith("PLINTH_")),
+  )
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, [bin, ...args], { cwd, env: { ...inherited, ...env } }, (error, stdout, stderr) =>
+      resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr }),
+    )
+    child.stdin?.end()
+  })
+}
