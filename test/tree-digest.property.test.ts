@@ -20,7 +20,7 @@ const referenceDigest = (files: ReadonlyArray<readonly [string, Uint8Array]>) =>
 
 // Name segments mixing spaces, UTF-8, dots and dashes; '.' and '..' are not names.
 const segment = fc
-  .stringMatching(/^[a-zA-Z0-9 ._\-éü日本語🙂]{1,12}$/)
+  .stringMatching(/^[a-zA-Z0-9 ._\-éü日本語🙂]{1,12}$/u)
   .filter((s) => s !== "." && s !== ".." && s.trim() === s && s.trim().length > 0)
 const relativePath = fc.array(segment, { minLength: 1, maxLength: 3 }).map((parts) => parts.join("/"))
 
