@@ -1,25 +1,62 @@
 // Bundles the worker runtime (bootstrap, protocol, linker, effect, @plinth/domain)
-// into one file, so a worker starts by parsing one module instead of resolving
-// and loading a few hundred from node_modules. See ADRs/0012-bundled-worker-runtime.md.
+// into one file, so a worker starts by parsing one script instead of resolving
+// and loading a few hundred modules from node_modules, and writes a V8 code
+// cache for it. See ADRs/0012-bundled-worker-runtime.md.
 // Run after `tsc -b` (it bundles the compiled output); `npm run build` does both.
 import { build } from "esbuild"
-import { mkdirSync, writeFileSync } from "node:fs"
+import { createHash } from "node:crypto"
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 
 const runtimeDir = join(dirname(fileURLToPath(import.meta.url)), "..", "packages", "runtime")
 
 const outdir = join(runtimeDir, "dist", "worker-bundle")
-const common = { bundle: true, format: "esm", platform: "node", target: "node20", minify: true, legalComments: "none", logLevel: "warning" }
+const common = { bundle: true, platform: "node", target: "node20", minify: true, legalComments: "none", logLevel: "warning" }
+
+/**
+ * Runs the runtime script once and writes what V8 compiled as its code cache
+ * (written to a temporary name, then renamed, so a worker never reads half a
+ * file). Running it compiles the module bodies of `effect` and the runtime,
+ * which is most of what a worker would otherwise compile at start.
+ */
+const writeCodeCache = async (contentHash) => {
+  const { codeCacheFile, compileRuntimeScript } = await import(pathToFileURL(join(runtimeDir, "dist", "worker", "RuntimeScript.js")).href)
+  const runtime = compileRuntimeScript(outdir)
+  runtime.run()
+  const file = join(outdir, codeCacheFile(contentHash))
+  writeFileSync(`${file}.tmp`, runtime.script.createCachedData())
+  renameSync(`${file}.tmp`, file)
+}
 
 // Two files: the tiny bootstrap reports ready before the runtime bundle is
-// even parsed, then imports it (see ADR 0011 for why ready comes first).
+// even parsed, then loads it (see ADR 0011 for why ready comes first). The
+// runtime is CommonJS because it runs as a classic script (RuntimeScript.ts).
 export const bundleWorker = async () => {
   mkdirSync(outdir, { recursive: true })
+  for (const name of readdirSync(outdir)) rmSync(join(outdir, name), { force: true, recursive: true })
   writeFileSync(join(outdir, "package.json"), JSON.stringify({ type: "module", private: true }) + "\n")
-  await build({ ...common, entryPoints: [join(runtimeDir, "dist", "worker", "WorkerRuntime.js")], outfile: join(outdir, "WorkerRuntime.js") })
+  const runtimeFile = join(outdir, "WorkerRuntime.cjs")
+  const { scriptBanner, scriptFooter } = await import(pathToFileURL(join(runtimeDir, "dist", "worker", "RuntimeScript.js")).href)
+  await build({
+    ...common,
+    format: "cjs",
+    entryPoints: [join(runtimeDir, "dist", "worker", "WorkerRuntime.js")],
+    outfile: runtimeFile,
+    banner: { js: scriptBanner },
+    footer: { js: scriptFooter },
+  })
+  const contentHash = createHash("sha256").update(readFileSync(runtimeFile)).digest("hex").slice(0, 16)
+  await writeCodeCache(contentHash)
   // Written last: its mtime is what the host compares with the compiled runtime.
-  await build({ ...common, entryPoints: [join(runtimeDir, "dist", "worker", "bootstrap.js")], outfile: join(outdir, "bootstrap.js"), external: ["./WorkerRuntime.js"] })
+  await build({
+    ...common,
+    format: "esm",
+    entryPoints: [join(runtimeDir, "dist", "worker", "bootstrap.js")],
+    outfile: join(outdir, "bootstrap.js"),
+    external: ["./WorkerRuntime.js"],
+    define: { PLINTH_RUNTIME_HASH: JSON.stringify(contentHash) },
+  })
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) await bundleWorker()

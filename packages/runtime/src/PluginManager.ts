@@ -20,7 +20,7 @@ import type { PluginFiles } from "./PluginFiles.js"
 import { ProcessSpawner } from "./worker/ProcessSpawner.js"
 import { sandboxFor, workerEntryPath } from "./worker/Sandbox.js"
 import { readVerifiedFiles } from "./worker/VerifiedFiles.js"
-import { startWorker, type ProgressReport, type WorkerConnection } from "./worker/WorkerConnection.js"
+import { startWorker, type CallOptions, type ProgressReport, type WorkerConnection } from "./worker/WorkerConnection.js"
 
 /*
  * Plugin instances: one worker process each, started from verified bytes,
@@ -164,30 +164,38 @@ export const startInstance = (
       }),
     )
 
-    // The common case (a live worker, nothing being cancelled) skips the restart lock.
-    const acquireFast = Effect.suspend(() =>
-      failed === undefined && current.connection.isIdleAndAlive() ? Effect.succeed(current.connection) : acquire,
-    )
+    const spanOf = (action: string) => ({ attributes: { plugin: plugin.id, instance: instanceId, action }, captureStackTrace: false })
 
-    const invoke = (action: string, input: unknown, invokeOptions?: InvokeOptions) => {
-      const timeout = invokeOptions?.timeout
-      const callOptions = {
-        onProgress: invokeOptions?.onProgress,
-        ...(timeout !== undefined
-          ? {
-              timeoutMillis: Duration.toMillis(timeout),
-              onTimeout: () => new InvokeTimeout({ plugin: plugin.id, action, timeoutMillis: Duration.toMillis(timeout) }),
-            }
-          : {}),
+    const unaryOptions = (action: string, invokeOptions: InvokeOptions | undefined): CallOptions | undefined => {
+      if (invokeOptions === undefined) return undefined
+      const timeout = invokeOptions.timeout
+      if (timeout === undefined) return { onProgress: invokeOptions.onProgress }
+      const timeoutMillis = Duration.toMillis(timeout)
+      return {
+        onProgress: invokeOptions.onProgress,
+        timeoutMillis,
+        onTimeout: () => new InvokeTimeout({ plugin: plugin.id, action, timeoutMillis }),
       }
-      const call = Effect.flatMap(acquireFast, (connection) => connection.call(action, input, callOptions))
-      // A span costs ~10 µs, several times the rest of the call path (measured):
-      // calls get one when a tracer has been installed, not under the built-in default.
-      return Effect.flatMap(Effect.tracer, (tracer) =>
-        tracer === defaultTracer
-          ? call
-          : Effect.withSpan(call, "plinth.invoke", { attributes: { plugin: plugin.id, instance: instanceId, action }, captureStackTrace: false }),
-      )
+    }
+
+    /*
+     * The happy path (no tracer installed, a live worker, nothing being
+     * cancelled) is one fiber-runtime read and the connection's own
+     * Effect.async: every extra combinator here is a measurable share of a
+     * call's host CPU. A span costs ~10 µs (measured), so calls get one only
+     * when a tracer has been installed, not under the built-in default.
+     */
+    const invoke = (action: string, input: unknown, invokeOptions?: InvokeOptions): Effect.Effect<unknown, PluginFailure> => {
+      const callOptions = unaryOptions(action, invokeOptions)
+      return Effect.withFiberRuntime((fiber) => {
+        const connection = current.connection
+        // A dead worker or a cancellation winding down goes through the restart lock.
+        const call =
+          failed === undefined && connection.isIdleAndAlive()
+            ? connection.call(action, input, callOptions)
+            : Effect.flatMap(acquire, (connection) => connection.call(action, input, callOptions))
+        return fiber.currentTracer === defaultTracer ? call : Effect.withSpan(call, "plinth.invoke", spanOf(action))
+      })
     }
 
     const stream = (action: string, input: unknown, streamOptions?: StreamOptions) => {

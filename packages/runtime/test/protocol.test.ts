@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Either, FastCheck as fc } from "effect"
+import { Either, FastCheck as fc, Schema } from "effect"
 import { makeReceiver, makeSender } from "../src/worker/Channel.js"
-import { decodeHostMessage, decodeWorkerMessage, encodeHostMessage, Invoke } from "../src/worker/Protocol.js"
+import { decodeHostMessage, decodeWorkerMessage, encodeHostMessage, HostMessage, Invoke, WorkerMessage } from "../src/worker/Protocol.js"
 
 const taggedLike = fc.record({
   _tag: fc.constantFrom("Load", "Invoke", "Interrupt", "Shutdown", "Ready", "Loaded", "LoadFailed", "Success", "Chunk", "End", "Failure", "Progress", "Interrupted", "Rejected", "Other"),
@@ -17,6 +17,38 @@ describe("protocol", () => {
   it.prop("any value sent as a message is decoded or rejected as a typed ProtocolError, never thrown", [anyMessage], ([message]) => {
     const results: Array<Either.Either<unknown, { readonly _tag: string }>> = [decodeHostMessage(message), decodeWorkerMessage(message)]
     for (const result of results) if (Either.isLeft(result)) expect(result.left._tag).toBe("ProtocolError")
+  })
+
+  // The call-path messages skip the Schema when a hand-written guard accepts them; the answer must be the same.
+  // Well-formed call-path messages, then perhaps one field replaced, dropped or added.
+  const callPathLike = fc
+    .tuple(
+      fc.oneof(
+        fc.record({ _tag: fc.constant("Invoke"), id: fc.nat(), action: fc.string(), input: fc.jsonValue(), streaming: fc.boolean() }),
+        fc.record({ _tag: fc.constantFrom("Success", "Chunk"), id: fc.nat(), value: fc.jsonValue() }),
+      ),
+      fc.constantFrom("_tag", "id", "action", "input", "value", "streaming", "extra", "__proto__"),
+      fc.oneof(fc.constant("keep"), fc.constant("drop"), fc.constant(undefined), fc.constant(2 ** 53), fc.constant(-1), fc.double(), fc.jsonValue()),
+    )
+    .map(([message, key, change]): unknown => {
+      if (change === "keep") return message
+      const copy: Record<string, unknown> = { ...message }
+      if (change === "drop") delete copy[key]
+      else Object.defineProperty(copy, key, { value: change, enumerable: true, writable: true, configurable: true })
+      return copy
+    })
+  it.prop("the call path's fast checks accept exactly what the Schemas accept", [fc.oneof(callPathLike, anyMessage)], ([message]) => {
+    const pairs: ReadonlyArray<readonly [(u: unknown) => Either.Either<unknown, unknown>, Schema.Schema<any, any, never>]> = [
+      [decodeHostMessage, HostMessage],
+      [decodeWorkerMessage, WorkerMessage],
+    ]
+    for (const [decode, schema] of pairs) {
+      const expected = Either.try(() => Schema.decodeUnknownEither(schema, { onExcessProperty: "error" })(message))
+      const actual = decode(message)
+      if (Either.isLeft(expected)) continue // a hostile value: the first test covers it
+      expect(Either.isRight(actual)).toBe(Either.isRight(expected.right))
+      if (Either.isRight(actual) && Either.isRight(expected.right)) expect(actual.right).toEqual(expected.right.right)
+    }
   })
 
   it("a hostile object with a throwing getter is a ProtocolError", () => {

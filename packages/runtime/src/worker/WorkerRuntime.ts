@@ -147,14 +147,22 @@ const invalidFields = (error: ParseResult.ParseError): ReadonlyArray<string> => 
   ...new Set(ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => issue.path.join(".") || "(root)")),
 ]
 
-const loadPlugin = (message: Load): Effect.Effect<LoadedPlugin, PluginFailure> =>
+/**
+ * Imports a Node builtin for a plugin. It comes from the bootstrap: the
+ * bundled runtime runs as a classic script from a V8 code cache, and a
+ * dynamic import() compiled into such a cache has no import callback in
+ * another process (RuntimeScript.ts), so the runtime holds no import() itself.
+ */
+export type ImportBuiltin = (specifier: string) => Promise<Record<string, unknown>>
+
+const loadPlugin = (message: Load, importBuiltin: ImportBuiltin): Effect.Effect<LoadedPlugin, PluginFailure> =>
   Effect.gen(function* () {
     const graph = makeModuleGraph({
       plugin: message.plugin,
       entry: message.entry,
       files: new Map(message.files.map((f) => [f.path, f.bytes])),
       importShared: (specifier) => {
-        if (isBuiltin(specifier)) return import(specifier) as Promise<Record<string, unknown>>
+        if (isBuiltin(specifier)) return importBuiltin(specifier)
         const namespace = sharedLibrary(specifier)
         return namespace !== undefined
           ? Promise.resolve(namespace)
@@ -266,7 +274,7 @@ const callEffect = (plugin: LoadedPlugin, call: Invoke, compiled: CompiledAction
   )
 }
 
-export const start = (backlog: ReadonlyArray<unknown>) => {
+export const start = (backlog: ReadonlyArray<unknown>, importBuiltin: ImportBuiltin) => {
   const runtime = Runtime.defaultRuntime
   const runFork = Runtime.runFork(runtime)
   const running = new Map<number, Fiber.RuntimeFiber<unknown, PluginFailure>>()
@@ -311,7 +319,7 @@ export const start = (backlog: ReadonlyArray<unknown>) => {
       case "Load": {
         if (loading || loaded !== undefined) return send({ _tag: "Rejected", detail: "the plugin is already loaded" })
         loading = true
-        Runtime.runCallback(runtime)(loadPlugin(message), {
+        Runtime.runCallback(runtime)(loadPlugin(message, importBuiltin), {
           onExit: (exit) => {
             if (Exit.isSuccess(exit)) {
               loaded = exit.value

@@ -2,8 +2,13 @@
  * The worker process entry. It imports nothing heavy, so the process reports
  * ready as soon as Node is up (start-up time is part of the product); the
  * runtime (Effect, the protocol, the module linker) loads right after, and
- * messages that arrive meanwhile are queued.
+ * messages that arrive meanwhile are queued. Bundled, the runtime is a
+ * classic script started from a V8 code cache (RuntimeScript.ts).
  */
+
+import { dirname } from "node:path"
+import { fileURLToPath } from "node:url"
+import { loadRuntimeScript } from "./RuntimeScript.js"
 
 const parentPid = process.ppid
 
@@ -19,8 +24,14 @@ const queue = (message: unknown) => void backlog.push(message)
 process.on("message", queue)
 process.send!({ _tag: "Ready", pid: process.pid })
 
-const runtime = await import("./WorkerRuntime.js")
-process.off("message", queue)
-runtime.start(backlog)
+/** Set by `scripts/bundle-worker.mjs` in the bundled bootstrap: the runtime bundle's content hash. */
+declare const PLINTH_RUNTIME_HASH: string | undefined
 
-export {}
+const runtime: typeof import("./WorkerRuntime.js") =
+  typeof PLINTH_RUNTIME_HASH === "string"
+    ? (loadRuntimeScript(dirname(fileURLToPath(import.meta.url)), PLINTH_RUNTIME_HASH) as unknown as typeof import("./WorkerRuntime.js"))
+    : await import("./WorkerRuntime.js")
+process.off("message", queue)
+// Builtins a plugin imports come through this module's import() (see ImportBuiltin).
+runtime.start(backlog, (specifier) => import(specifier))
+
