@@ -33,9 +33,12 @@ export default definePlugin({ config: Schema.Struct({}), actions: ({ action }) =
   echo: action({ description: "echo", input: Schema.Struct({ text: Schema.String }), output: Schema.Struct({ text: Schema.String }), handler: (input) => Effect.succeed(input) }),
 }) })`
 
+// Raw children get the same empty environment a worker gets: variables such as
+// NODE_EXTRA_CA_CERTS make every Node start slower, and a baseline that pays for
+// them while the worker does not would flatter the worker.
 const forkRaw = (file, serialization = "json") =>
   new Promise((resolve) => {
-    const child = fork(file, [], { serialization, stdio: ["ignore", "ignore", "inherit", "ipc"] })
+    const child = fork(file, [], { serialization, env: {}, stdio: ["ignore", "ignore", "inherit", "ipc"] })
     child.once("message", (m) => resolve({ child, first: m }))
   })
 
