@@ -4,8 +4,7 @@ import { canonicalJson, decodeJsonText, JsonSchemaDocument, manifestCaps, Schema
 import { MANIFEST_FILE, readManifest } from "./Manifests.js"
 import { describePlugin } from "./PluginManager.js"
 import { measureTree } from "./PluginVerifier.js"
-import { discoverPluginFolders } from "./PluginFiles.js"
-import { PluginNotFound } from "./PluginNotFound.js"
+import { requirePluginFolder } from "./PluginNotFound.js"
 
 export interface DescribeOutcome {
   readonly declaration: PluginDeclaration
@@ -36,8 +35,7 @@ export const describeLocalPlugin = (options: { readonly root: string; readonly i
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
-    const folders = yield* discoverPluginFolders(options.root)
-    if (!folders.includes(options.id)) return yield* new PluginNotFound({ plugin: options.id, known: folders })
+    yield* requirePluginFolder(options.root, options.id)
     const dir = path.join(options.root, options.id)
     const manifest = yield* readManifest(dir, options.id)
     const { entries, digest } = yield* measureTree(dir, options.id)

@@ -4,7 +4,7 @@ import { type Digest, type PluginId, type LockFile, type PluginManifest } from "
 import { LockStore } from "./LockStore.js"
 import { readManifest } from "./Manifests.js"
 import { discoverPluginFolders } from "./PluginFiles.js"
-import { PluginNotFound } from "./PluginNotFound.js"
+import { requirePluginFolder } from "./PluginNotFound.js"
 
 /** What observation commands show of a plugin: its manifest and what the lock says, read without running any plugin code. */
 export interface PluginSummary {
@@ -41,7 +41,6 @@ export const listPlugins = (options: { readonly root: string; readonly lock: str
 export const showPlugin = (options: { readonly root: string; readonly lock: string; readonly id: string }) =>
   Effect.gen(function* () {
     const lock = yield* (yield* LockStore).read(options.lock)
-    const folders = yield* discoverPluginFolders(options.root)
-    if (!folders.includes(options.id)) return yield* new PluginNotFound({ plugin: options.id, known: folders })
+    yield* requirePluginFolder(options.root, options.id)
     return yield* summarize(options.root, options.id, lock)
   })

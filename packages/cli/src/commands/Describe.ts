@@ -1,6 +1,6 @@
 import { Args, Command, Options } from "@effect/cli"
 import { Clock, Effect } from "effect"
-import { describeLocalPlugin, discoverPluginFolders, PluginNotFound } from "@plinth/runtime"
+import { describeLocalPlugin } from "@plinth/runtime"
 import * as Common from "../CommonOptions.js"
 import { classifyOperationFailure, ManifestWriteFailed, type OperationFailure } from "../Failures.js"
 import { formatOf, report, reportFailures } from "../Output.js"
@@ -20,8 +20,6 @@ const write = Options.boolean("write").pipe(
 export const describe = Command.make("describe", { id, write, json: Common.json, root: Common.root }, (options) => {
   const format = formatOf(options)
   return Effect.gen(function* () {
-    const folders = yield* discoverPluginFolders(options.root)
-    if (!folders.includes(options.id)) return yield* new PluginNotFound({ plugin: options.id, known: folders })
     const outcome = yield* describeLocalPlugin({ root: options.root, id: options.id, write: options.write }).pipe(
       Effect.catchTag("SystemError", "BadArgument", (e) => Effect.fail(new ManifestWriteFailed({ plugin: options.id, detail: e.message }))),
     )
