@@ -1,9 +1,10 @@
 import { Duration, Effect, Either, Exit, ManagedRuntime, Scope } from "effect"
-import { toJobError, type JobError, type LoadReport, type PluginFailure, type PluginId, type PluginRejected } from "@plinth/domain"
+import { toJobError, type JobError, type LoadReport, type PluginFailure, type PluginRejected } from "@plinth/domain"
 import { PlinthLive } from "./Layers.js"
-import { discoverAndVerify, loadPlugins, type LoadOptions } from "./Loader.js"
-import { startInstance, type StartFailure } from "./PluginManager.js"
-import { PluginNotFound } from "./PluginNotFound.js"
+import { startVerifiedPlugin } from "./Invocation.js"
+import { loadPlugins, type LoadOptions } from "./Loader.js"
+import type { StartFailure } from "./PluginManager.js"
+import type { PluginNotFound } from "./PluginNotFound.js"
 import { Registry, type DuplicatePlugin, type RegisteredPlugin } from "./Registry.js"
 
 export type LoadOutcome =
@@ -64,12 +65,7 @@ export const createPlinth = (): Plinth => {
       const scope = await runtime.runPromise(Scope.make())
       openScopes.add(scope)
       const started = await runtime.runPromise(
-        Effect.gen(function* () {
-          const { lock, discovered } = yield* discoverAndVerify(options)
-          const plugin = discovered.find((p) => p.id === options.plugin)
-          if (plugin === undefined) return yield* new PluginNotFound({ plugin: options.plugin, known: discovered.map((p) => p.id) })
-          return yield* startInstance({ plugin, locked: lock.plugins[plugin.id as PluginId]!, config: options.config })
-        }).pipe(Scope.extend(scope), Effect.either),
+        startVerifiedPlugin(options).pipe(Scope.extend(scope), Effect.either),
       )
       if (Either.isLeft(started)) {
         await closeScope(scope)

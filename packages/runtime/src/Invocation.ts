@@ -7,23 +7,39 @@ import { startInstance, type StartOptions } from "./PluginManager.js"
 import type { ProgressReport } from "./worker/WorkerConnection.js"
 
 
-export interface InvokePluginOptions {
-  readonly root: string
-  readonly lock: string
-  readonly plugin: string
+export interface InvokePluginOptions extends StartVerifiedOptions {
   readonly action: string
   readonly input: unknown
-  readonly config?: unknown
   readonly timeout?: Duration.DurationInput
   readonly onProgress?: (report: ProgressReport) => void
   /** Receives each item of a streaming action as it arrives. */
   readonly onItem?: (item: unknown) => Effect.Effect<void>
-  readonly startOptions?: Partial<Pick<StartOptions, "dataRoot" | "startTimeout" | "interruptGrace">>
 }
 
 export type InvocationResult =
   | { readonly kind: "value"; readonly value: unknown }
   | { readonly kind: "stream"; readonly items: number }
+
+export interface StartVerifiedOptions {
+  readonly root: string
+  readonly lock: string
+  readonly plugin: string
+  readonly config?: unknown
+  readonly startOptions?: Partial<Pick<StartOptions, "dataRoot" | "startTimeout" | "interruptGrace">>
+}
+
+/**
+ * Verifies every plugin (the same contract as loading), then starts the one
+ * named in a sandboxed worker, inside the current scope. To start several,
+ * call `discoverAndVerify` once and `startInstance` for each.
+ */
+export const startVerifiedPlugin = (options: StartVerifiedOptions) =>
+  Effect.gen(function* () {
+    const { lock, discovered } = yield* discoverAndVerify({ root: options.root, lock: options.lock })
+    const plugin = discovered.find((p) => p.id === options.plugin)
+    if (plugin === undefined) return yield* new PluginNotFound({ plugin: options.plugin, known: discovered.map((p) => p.id) })
+    return yield* startInstance({ plugin, locked: lock.plugins[plugin.id as PluginId]!, config: options.config, ...options.startOptions })
+  })
 
 /**
  * The whole operation behind `plinth plugins invoke`: verify every plugin
@@ -34,15 +50,7 @@ export type InvocationResult =
 export const invokePlugin = (options: InvokePluginOptions) =>
   Effect.scoped(
     Effect.gen(function* () {
-      const { lock, discovered } = yield* discoverAndVerify({ root: options.root, lock: options.lock })
-      const plugin = discovered.find((p) => p.id === options.plugin)
-      if (plugin === undefined) return yield* new PluginNotFound({ plugin: options.plugin, known: discovered.map((p) => p.id) })
-      const instance = yield* startInstance({
-        plugin,
-        locked: lock.plugins[plugin.id as PluginId]!,
-        config: options.config,
-        ...options.startOptions,
-      })
+      const instance = yield* startVerifiedPlugin(options)
       const streaming = instance.declaration.actions[options.action]?.streaming === true
       const started = yield* Clock.currentTimeMillis
       let items = 0
