@@ -51,18 +51,12 @@ export type AnyPluginDefinition = PluginDefinition<any, any>
 
 /** Builds the action table against a config type, so handlers see `context.config` typed. */
 export interface ActionBuilder<Config> {
-  readonly action: <I, II, O, OI, E>(spec: {
-    readonly description: string
-    readonly input: Schema.Schema<I, II, never>
-    readonly output: Schema.Schema<O, OI, never>
-    readonly handler: (input: I, context: ActionContext<Config>) => Effect.Effect<O, E>
-  }) => UnaryAction<Config, I, II, O, OI, E>
-  readonly streaming: <I, II, O, OI, E>(spec: {
-    readonly description: string
-    readonly input: Schema.Schema<I, II, never>
-    readonly output: Schema.Schema<O, OI, never>
-    readonly stream: (input: I, context: ActionContext<Config>) => Stream.Stream<O, E>
-  }) => StreamingAction<Config, I, II, O, OI, E>
+  readonly action: <I, II, O, OI, E>(
+    spec: Omit<UnaryAction<Config, I, II, O, OI, E>, "_kind">,
+  ) => UnaryAction<Config, I, II, O, OI, E>
+  readonly streaming: <I, II, O, OI, E>(
+    spec: Omit<StreamingAction<Config, I, II, O, OI, E>, "_kind">,
+  ) => StreamingAction<Config, I, II, O, OI, E>
 }
 
 const builder: ActionBuilder<unknown> = {
