@@ -21,7 +21,7 @@ const common = { bundle: true, platform: "node", target: "node20", minify: true,
  * which is most of what a worker would otherwise compile at start.
  */
 const writeCodeCache = async (contentHash) => {
-  const { codeCacheFile, compileRuntimeScript } = await import(pathToFileURL(join(runtimeDir, "dist", "worker", "RuntimeScript.js")).href)
+  const { codeCacheFile, compileRuntimeScript } = await import(pathToFileURL(join(runtimeDir, "dist", "process", "RuntimeScript.js")).href)
   const runtime = compileRuntimeScript(outdir)
   runtime.run()
   const file = join(outdir, codeCacheFile(contentHash))
@@ -37,11 +37,11 @@ export const bundleWorker = async () => {
   for (const name of readdirSync(outdir)) rmSync(join(outdir, name), { force: true, recursive: true })
   writeFileSync(join(outdir, "package.json"), JSON.stringify({ type: "module", private: true }) + "\n")
   const runtimeFile = join(outdir, "WorkerRuntime.cjs")
-  const { scriptBanner, scriptFooter } = await import(pathToFileURL(join(runtimeDir, "dist", "worker", "RuntimeScript.js")).href)
+  const { scriptBanner, scriptFooter } = await import(pathToFileURL(join(runtimeDir, "dist", "process", "RuntimeScript.js")).href)
   await build({
     ...common,
     format: "cjs",
-    entryPoints: [join(runtimeDir, "dist", "worker", "WorkerRuntime.js")],
+    entryPoints: [join(runtimeDir, "dist", "process", "WorkerRuntime.js")],
     outfile: runtimeFile,
     banner: { js: scriptBanner },
     footer: { js: scriptFooter },
@@ -52,7 +52,7 @@ export const bundleWorker = async () => {
   await build({
     ...common,
     format: "esm",
-    entryPoints: [join(runtimeDir, "dist", "worker", "bootstrap.js")],
+    entryPoints: [join(runtimeDir, "dist", "process", "bootstrap.js")],
     outfile: join(outdir, "bootstrap.js"),
     external: ["./WorkerRuntime.js"],
     define: { PLINTH_RUNTIME_HASH: JSON.stringify(contentHash) },

@@ -13,16 +13,16 @@ const imports = (text: string) => [...text.matchAll(/(?:^|\n)\s*(?:import|export
 describe("architecture fences", () => {
   it("the loader neither imports node:crypto nor calls JSON.parse", () => {
     for (const file of ["Loader.ts", "Manifests.ts", "LockStore.ts", "PluginVerifier.ts"]) {
-      const text = readFileSync(join(root, "packages/runtime/src", file), "utf8")
+      const text = readFileSync(join(root, "packages/runtime/src/loading", file), "utf8")
       expect(imports(text), file).not.toContain("node:crypto")
       expect(imports(text), file).not.toContain("crypto")
       expect(text, file).not.toMatch(/JSON\s*\.\s*parse/)
     }
   })
 
-  it("only the Hashing module imports node:crypto in the runtime", () => {
+  it("only the hashing folder imports node:crypto in the runtime", () => {
     const offenders = sources("runtime")
-      .filter(({ file, text }) => !/\/Hashing[A-Za-z]*\.ts$/.test(file) && imports(text).some((i) => i === "node:crypto" || i === "crypto"))
+      .filter(({ file, text }) => !file.startsWith("packages/runtime/src/hashing/") && imports(text).some((i) => i === "node:crypto" || i === "crypto"))
       .map(({ file }) => file)
     expect(offenders).toEqual([])
   })
@@ -38,6 +38,22 @@ describe("architecture fences", () => {
 
   it("the runtime never imports the cli", () => {
     for (const { file, text } of sources("runtime")) expect(imports(text).filter((i) => i?.startsWith("@plinth/cli")), file).toEqual([])
+  })
+
+  it("the worker process side imports nothing from the host side: only the wire is shared", () => {
+    const processSide = sources("runtime").filter(({ file }) => file.startsWith("packages/runtime/src/process/"))
+    expect(processSide.length).toBeGreaterThan(0)
+    for (const { file, text } of processSide) {
+      for (const specifier of imports(text).filter((i) => i?.startsWith("."))) {
+        expect(specifier, file).toMatch(/^\.\/|^\.\.\/wire\//)
+      }
+    }
+  })
+
+  it("the wire imports nothing from either side", () => {
+    for (const { file, text } of sources("runtime").filter(({ file }) => file.startsWith("packages/runtime/src/wire/"))) {
+      for (const specifier of imports(text).filter((i) => i?.startsWith("."))) expect(specifier, file).toMatch(/^\.\/[^/]+$/)
+    }
   })
 
   it("the fence sees imports at all (it would catch a violation)", () => {

@@ -1,10 +1,10 @@
 import { FileSystem, Path } from "@effect/platform"
 import { Effect, Either } from "effect"
 import { canonicalJson, decodeJsonText, JsonSchemaDocument, manifestCaps, SchemaViolation, type PluginDeclaration } from "@plinth/domain"
-import { MANIFEST_FILE, readManifest } from "./Manifests.js"
-import { describePlugin } from "./PluginManager.js"
-import { measureTree } from "./PluginVerifier.js"
-import { requirePluginFolder } from "./PluginNotFound.js"
+import { MANIFEST_FILE, readManifest } from "./loading/Manifests.js"
+import { describePlugin } from "./instance/Instance.js"
+import { measureTree } from "./loading/PluginVerifier.js"
+import { requirePluginFolder } from "./loading/PluginNotFound.js"
 
 export interface DescribeOutcome {
   readonly declaration: PluginDeclaration

@@ -2,10 +2,10 @@ import { Duration, Effect, Either, Exit, ManagedRuntime, Scope } from "effect"
 import { toJobError, type JobError, type LoadReport, type PluginFailure, type PluginRejected } from "@plinth/domain"
 import { PlinthLive } from "./Layers.js"
 import { startVerifiedPlugin } from "./Invocation.js"
-import { loadPlugins, type LoadOptions } from "./Loader.js"
-import type { StartFailure } from "./PluginManager.js"
-import type { PluginNotFound } from "./PluginNotFound.js"
-import { Registry, type DuplicatePlugin, type RegisteredPlugin } from "./Registry.js"
+import { loadPlugins, type LoadOptions } from "./loading/Loader.js"
+import type { StartFailure } from "./instance/Instance.js"
+import type { PluginNotFound } from "./loading/PluginNotFound.js"
+import { Registry, type DuplicatePlugin, type RegisteredPlugin } from "./loading/Registry.js"
 
 export type LoadOutcome =
   | { readonly ok: true; readonly report: LoadReport }

@@ -1,10 +1,10 @@
 import { Path } from "@effect/platform"
 import { Effect, Option } from "effect"
 import { type Digest, type PluginId, type LockFile, type PluginManifest } from "@plinth/domain"
-import { LockStore } from "./LockStore.js"
-import { readManifest } from "./Manifests.js"
-import { discoverPluginFolders } from "./PluginFiles.js"
-import { requirePluginFolder } from "./PluginNotFound.js"
+import { LockStore } from "./loading/LockStore.js"
+import { readManifest } from "./loading/Manifests.js"
+import { discoverPluginFolders } from "./loading/PluginFiles.js"
+import { requirePluginFolder } from "./loading/PluginNotFound.js"
 
 /** What observation commands show of a plugin: its manifest and what the lock says, read without running any plugin code. */
 export interface PluginSummary {

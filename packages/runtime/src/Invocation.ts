@@ -1,10 +1,10 @@
 import { Cause, Clock, Duration, Effect, Exit, Option, Stream } from "effect"
 import { categoryOf, isPluginFailure, type PluginFailure, type PluginId } from "@plinth/domain"
-import { CallTrace, type CallRecord } from "./CallTrace.js"
-import { discoverAndVerify } from "./Loader.js"
-import { PluginNotFound } from "./PluginNotFound.js"
-import { startInstance, type StartOptions } from "./PluginManager.js"
-import type { ProgressReport } from "./worker/WorkerConnection.js"
+import { CallTrace, type CallRecord } from "./observability/CallTrace.js"
+import { discoverAndVerify } from "./loading/Loader.js"
+import { PluginNotFound } from "./loading/PluginNotFound.js"
+import { startInstance, type StartOptions } from "./instance/Instance.js"
+import type { ProgressReport } from "./instance/WorkerConnection.js"
 
 
 export interface InvokePluginOptions extends StartVerifiedOptions {

@@ -1,12 +1,12 @@
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Layer } from "effect"
-import { HashingLive } from "./Hashing.js"
-import { LockStoreLive } from "./LockStore.js"
-import { PluginFilesLive } from "./PluginFiles.js"
-import { InProcessModuleLoaderLive } from "./PluginModuleLoader.js"
-import { TreeDigestVerifierLive } from "./PluginVerifier.js"
-import { RegistryLive } from "./Registry.js"
-import { ProcessSpawnerLive } from "./worker/ProcessSpawner.js"
+import { HashingLive } from "./hashing/Hashing.js"
+import { LockStoreLive } from "./loading/LockStore.js"
+import { PluginFilesLive } from "./loading/PluginFiles.js"
+import { InProcessModuleLoaderLive } from "./loading/PluginModuleLoader.js"
+import { TreeDigestVerifierLive } from "./loading/PluginVerifier.js"
+import { RegistryLive } from "./loading/Registry.js"
+import { ProcessSpawnerLive } from "./instance/ProcessSpawner.js"
 
 const Foundations = Layer.mergeAll(HashingLive, PluginFilesLive, NodeContext.layer)
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Either, FastCheck as fc, Schema } from "effect"
-import { makeReceiver, makeSender } from "../src/worker/Channel.js"
-import { decodeHostMessage, decodeWorkerMessage, encodeHostMessage, HostMessage, Invoke, WorkerMessage } from "../src/worker/Protocol.js"
+import { makeReceiver, makeSender } from "../src/wire/Channel.js"
+import { decodeHostMessage, decodeWorkerMessage, encodeHostMessage, HostMessage, Invoke, WorkerMessage } from "../src/wire/Protocol.js"
 
 const taggedLike = fc.record({
   _tag: fc.constantFrom("Load", "Invoke", "Interrupt", "Shutdown", "Ready", "Loaded", "LoadFailed", "Success", "Chunk", "End", "Failure", "Progress", "Interrupted", "Rejected", "Other"),

@@ -4,8 +4,8 @@ import { join, resolve } from "node:path"
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Either, Layer, Stream } from "effect"
 import { toJobError } from "@plinth/domain"
-import { describePlugin, startInstance } from "../src/PluginManager.js"
-import { forkProcess, ProcessSpawner } from "../src/worker/ProcessSpawner.js"
+import { describePlugin, startInstance } from "../src/instance/Instance.js"
+import { forkProcess, ProcessSpawner } from "../src/instance/ProcessSpawner.js"
 import { lockOf, makeTempDir, pluginSource, readManifest, removeDir, WorkerTestLive, writePlugin } from "./workerFixtures.js"
 
 const root = makeTempDir("worker")

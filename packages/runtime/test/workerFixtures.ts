@@ -3,10 +3,10 @@ import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { Effect, Layer } from "effect"
 import type { LockEntry, PluginManifest } from "@plinth/domain"
-import { HashingLive } from "../src/Hashing.js"
-import { PluginFilesLive } from "../src/PluginFiles.js"
-import { measureTree } from "../src/PluginVerifier.js"
-import { ProcessSpawnerLive } from "../src/worker/ProcessSpawner.js"
+import { HashingLive } from "../src/hashing/Hashing.js"
+import { PluginFilesLive } from "../src/loading/PluginFiles.js"
+import { measureTree } from "../src/loading/PluginVerifier.js"
+import { ProcessSpawnerLive } from "../src/instance/ProcessSpawner.js"
 
 export const WorkerTestLive = Layer.mergeAll(HashingLive, PluginFilesLive, ProcessSpawnerLive)
 

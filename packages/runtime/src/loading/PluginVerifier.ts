@@ -1,6 +1,6 @@
 import { Context, Effect, Layer } from "effect"
 import { diffFileMaps, IntegrityMismatch, SchemaViolation, type LockEntry, type PluginManifest, type SymlinkEscape, type TreeEntry } from "@plinth/domain"
-import { Hashing } from "./Hashing.js"
+import { Hashing } from "../hashing/Hashing.js"
 import { PluginFiles } from "./PluginFiles.js"
 
 /** A plugin folder found on disk with a manifest that decoded. */

@@ -14,8 +14,8 @@ import type { Permissions } from "@plinth/domain"
  * Isolation from a determined attacker needs an OS boundary (user, container).
  */
 
-/** The compiled worker entry; from `src/worker` and `dist/worker` alike, the built one. */
-const compiledEntryPath = fileURLToPath(new URL("../../dist/worker/bootstrap.js", import.meta.url))
+/** The compiled worker entry (the process side); from `src/instance` and `dist/instance` alike, the built one. */
+const compiledEntryPath = fileURLToPath(new URL("../../dist/process/bootstrap.js", import.meta.url))
 /** The same runtime bundled into one file by `npm run build` (ADR 0012). */
 const bundledEntryPath = fileURLToPath(new URL("../../dist/worker-bundle/bootstrap.js", import.meta.url))
 

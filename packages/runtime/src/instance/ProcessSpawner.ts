@@ -1,7 +1,7 @@
 import { fork } from "node:child_process"
 import type { Socket } from "node:net"
 import { Context, Effect, Layer } from "effect"
-import { BULK_ARG, BULK_FD, makeReceiver, makeSender } from "./Channel.js"
+import { BULK_ARG, BULK_FD, makeReceiver, makeSender } from "../wire/Channel.js"
 
 /** What the host needs from a started child process; tests can hand back their own. */
 export interface ChildProcessHandle {

@@ -15,10 +15,10 @@ import {
 } from "@plinth/domain"
 import { isBuiltin } from "node:module"
 import { Socket } from "node:net"
-import { BULK_ARG, BULK_FD, makeReceiver, makeSender } from "./Channel.js"
+import { BULK_ARG, BULK_FD, makeReceiver, makeSender } from "../wire/Channel.js"
 import { ImportRefused, makeModuleGraph } from "./ModuleGraph.js"
 import { sharedLibrary } from "./SharedLibraries.js"
-import { decodeHostMessage, Failure, framedMessages, makeOutbox, LoadFailed, WorkerMessage, type Invoke, type Load } from "./Protocol.js"
+import { decodeHostMessage, Failure, framedMessages, makeOutbox, LoadFailed, WorkerMessage, type Invoke, type Load } from "../wire/Protocol.js"
 
 /*
  * The worker side, loaded by the bootstrap right after it reported ready.

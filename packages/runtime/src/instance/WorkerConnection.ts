@@ -8,7 +8,7 @@ import {
   type PluginFailure,
 } from "@plinth/domain"
 import { ProcessSpawner, type ChildProcessHandle, type ProcessExit, type SpawnRequest } from "./ProcessSpawner.js"
-import { decodeWorkerMessage, encodeHostMessage, framedMessages, makeOutbox, type Interrupt, type Invoke, type Load, type Shutdown, type WorkerMessage } from "./Protocol.js"
+import { decodeWorkerMessage, encodeHostMessage, framedMessages, makeOutbox, type Interrupt, type Invoke, type Load, type Shutdown, type WorkerMessage } from "../wire/Protocol.js"
 
 /*
  * One worker process seen from the host: the start-up handshake, calls

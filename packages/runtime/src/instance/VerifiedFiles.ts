@@ -1,9 +1,9 @@
 import { closeSync, fstatSync, openSync, readFileSync } from "node:fs"
 import { Effect } from "effect"
 import { diffFileMaps, IntegrityMismatch, SchemaViolation, type LockEntry, type TreeEntry } from "@plinth/domain"
-import { Hashing } from "../Hashing.js"
-import { PluginFiles } from "../PluginFiles.js"
-import type { VerifiedFile } from "./Protocol.js"
+import { Hashing } from "../hashing/Hashing.js"
+import { PluginFiles } from "../loading/PluginFiles.js"
+import type { VerifiedFile } from "../wire/Protocol.js"
 
 /**
  * A worker's plugin is held in memory, in the host and in the worker; past this

@@ -5,6 +5,7 @@ import {
   DeclarationDrift,
   declarationDrift,
   InstanceFailed,
+  InstanceId,
   InvokeTimeout,
   WorkerStartFailed,
   type IntegrityMismatch,
@@ -15,12 +16,12 @@ import {
   type SchemaViolation,
   type SymlinkEscape,
 } from "@plinth/domain"
-import type { Hashing } from "./Hashing.js"
-import type { PluginFiles } from "./PluginFiles.js"
-import { ProcessSpawner } from "./worker/ProcessSpawner.js"
-import { sandboxFor, workerEntryPath } from "./worker/Sandbox.js"
-import { readVerifiedFiles } from "./worker/VerifiedFiles.js"
-import { startWorker, type CallOptions, type ProgressReport, type WorkerConnection } from "./worker/WorkerConnection.js"
+import type { Hashing } from "../hashing/Hashing.js"
+import type { PluginFiles } from "../loading/PluginFiles.js"
+import { ProcessSpawner } from "./ProcessSpawner.js"
+import { sandboxFor, workerEntryPath } from "./Sandbox.js"
+import { readVerifiedFiles } from "./VerifiedFiles.js"
+import { startWorker, type CallOptions, type ProgressReport, type WorkerConnection } from "./WorkerConnection.js"
 
 /*
  * Plugin instances: one worker process each, started from verified bytes,
@@ -40,7 +41,7 @@ export interface StartOptions {
   /** The lock entry the plugin was verified against; the bytes that run are checked against it again. */
   readonly locked: LockEntry
   readonly config?: unknown
-  readonly instanceId?: string
+  readonly instanceId?: InstanceId
   /** Where `dataDir` grants are created: `<dataRoot>/<plugin id>`. Default `.plinth/data`. */
   readonly dataRoot?: string
   readonly startTimeout?: Duration.DurationInput
@@ -70,7 +71,7 @@ export interface StreamOptions {
 }
 
 export interface PluginInstance {
-  readonly id: string
+  readonly id: InstanceId
   readonly plugin: string
   readonly declaration: PluginDeclaration
   /** The pid of the current worker process, if one is running. */
@@ -91,7 +92,7 @@ export const startInstance = (
 ): Effect.Effect<PluginInstance, StartFailure, Scope.Scope | ProcessSpawner | PluginFiles | Hashing> =>
   Effect.gen(function* () {
     const { plugin } = options
-    const instanceId = options.instanceId ?? `${plugin.id}#${++instanceCounter}`
+    const instanceId = options.instanceId ?? InstanceId.make(`${plugin.id}#${++instanceCounter}`)
     const files = yield* readVerifiedFiles(plugin, options.locked)
     const permissions = plugin.manifest.permissions
     const dataDir =
