@@ -8,7 +8,7 @@ import { join } from "node:path"
 import { pathToFileURL } from "node:url"
 import { Effect, Layer } from "effect"
 import {
-  forkProcess,
+  spawnWorkerProcess,
   HashingLive,
   measureTree,
   PluginFilesLive,
@@ -101,7 +101,7 @@ export async function runWorkerBench({ rounds = 15, calls = 2000, log = console.
       child.disconnect()
       t = performance.now()
       await new Promise((resolve) => {
-        const worker = forkProcess({ modulePath: workerEntryPath, execArgv: sandbox.execArgv, env: sandbox.env, cwd: pluginDir })
+        const worker = spawnWorkerProcess({ modulePath: workerEntryPath, execArgv: sandbox.execArgv, env: sandbox.env, cwd: pluginDir })
         worker.onMessage(() => { workerReady.push(performance.now() - t); worker.kill("SIGKILL"); resolve() })
       })
     }

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Either, Layer, Stream } from "effect"
 import { toJobError } from "@plinth/domain"
 import { describePlugin, startInstance } from "../src/instance/Instance.js"
-import { forkProcess, ProcessSpawner } from "../src/instance/ProcessSpawner.js"
+import { spawnWorkerProcess, ProcessSpawner } from "../src/instance/ProcessSpawner.js"
 import { lockOf, makeTempDir, pluginSource, readManifest, removeDir, WorkerTestLive, writePlugin } from "./workerFixtures.js"
 
 const root = makeTempDir("worker")
@@ -211,7 +211,7 @@ describe("worker start-up", () => {
       const crasher = join(root, "crasher.mjs")
       writeFileSync(crasher, `process.stderr.write("cannot start: missing thing\\n"); process.exit(7)`)
       const CrashingSpawner = Layer.succeed(ProcessSpawner, {
-        spawn: (request) => Effect.sync(() => forkProcess({ ...request, modulePath: crasher, execArgv: [] })),
+        spawn: (request) => Effect.sync(() => spawnWorkerProcess({ ...request, modulePath: crasher, execArgv: [] })),
       })
       const plugin = fixture("never-ready", slowAction)
       const failure = yield* Effect.flip(

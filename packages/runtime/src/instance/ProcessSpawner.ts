@@ -1,4 +1,4 @@
-import { fork } from "node:child_process"
+import { spawn } from "node:child_process"
 import type { Socket } from "node:net"
 import { Context, Effect, Layer } from "effect"
 import { BULK_ARG, BULK_FD, makeReceiver, makeSender } from "../wire/Channel.js"
@@ -23,6 +23,11 @@ export interface ProcessExit {
 
 export interface SpawnRequest {
   readonly modulePath: string
+  /**
+   * The program and arguments the Node process is started through, if any
+   * (an OS sandbox such as bwrap); Node's own path and arguments follow them.
+   */
+  readonly launcher?: ReadonlyArray<string>
   readonly execArgv: ReadonlyArray<string>
   readonly env: Readonly<Record<string, string>>
   readonly cwd: string
@@ -37,12 +42,14 @@ export class ProcessSpawner extends Context.Tag("@plinth/runtime/ProcessSpawner"
 const STDERR_TAIL_BYTES = 4096
 
 /**
- * `child_process.fork` with an IPC channel using the default `json`
- * serialization plus a bulk pipe on fd 4 for large frames (see Channel.ts).
+ * Node started like `child_process.fork` (an IPC channel using the default
+ * `json` serialization, plus a bulk pipe on fd 4 for large frames, see
+ * Channel.ts), optionally through a launcher program.
  */
-export const forkProcess = (request: SpawnRequest): ChildProcessHandle => {
-  const child = fork(request.modulePath, [BULK_ARG], {
-    execArgv: [...request.execArgv],
+export const spawnWorkerProcess = (request: SpawnRequest): ChildProcessHandle => {
+  const node = [process.execPath, ...request.execArgv, request.modulePath, BULK_ARG]
+  const argv = [...(request.launcher ?? []), ...node]
+  const child = spawn(argv[0]!, argv.slice(1), {
     env: { ...request.env },
     cwd: request.cwd,
     serialization: "json",
@@ -95,5 +102,5 @@ export const forkProcess = (request: SpawnRequest): ChildProcessHandle => {
 }
 
 export const ProcessSpawnerLive = Layer.succeed(ProcessSpawner, {
-  spawn: (request) => Effect.sync(() => forkProcess(request)),
+  spawn: (request) => Effect.sync(() => spawnWorkerProcess(request)),
 })
