@@ -218,6 +218,7 @@ describe("the verifier is a seam", () => {
     const seen: Array<string> = []
     const approveAll = Layer.succeed(PluginVerifier, {
       verify: (plugin) => Effect.sync(() => void seen.push(plugin.id)),
+      verifyFiles: (plugin) => Effect.sync(() => void seen.push(plugin.id)),
     })
     const { outcome } = await loadInto(ws.root, ws.lock, Layer.merge(PlinthLive, approveAll))
     expect(Either.getOrThrow(outcome).loaded).toEqual(["trusted"])

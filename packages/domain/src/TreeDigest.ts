@@ -1,6 +1,16 @@
-import { Array as Arr, Encoding, Order } from "effect"
+import { Encoding } from "effect"
 import type { Digest, Sha256Hex } from "./Ids.js"
+import type { LockEntry } from "./LockFile.js"
+import { ownRecordFrom } from "./OwnRecord.js"
+import { IntegrityMismatch } from "./PluginRejected.js"
 import { compareBytewise } from "./PluginPath.js"
+
+/*
+ * The one tree-digest spec (Go's dirhash `Hash1`): what a plugin tree's digest
+ * is, and when a measured tree matches its lock entry. The runtime's hashing
+ * folder computes the SHA-256 values; everything that verifies a tree (files on
+ * disk, bytes in memory) goes through `digestSummary` and `lockMismatch`.
+ */
 
 /** One regular file of a plugin tree: its relative path and the SHA-256 of its bytes. */
 export interface TreeEntry {
@@ -8,25 +18,62 @@ export interface TreeEntry {
   readonly sha256: Sha256Hex
 }
 
-const byPath: Order.Order<TreeEntry> = (a, b) => {
-  const c = compareBytewise(a.path, b.path)
-  return c < 0 ? -1 : c > 0 ? 1 : 0
-}
+// UTF-16 order equals UTF-8 byte order unless a surrogate pair meets a code unit in U+E000..U+FFFF.
+const surrogate = /[\uD800-\uDFFF]/
+const byCodeUnits = (a: { readonly path: string }, b: { readonly path: string }) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
+const byBytes = (a: { readonly path: string }, b: { readonly path: string }) => compareBytewise(a.path, b.path)
 
-export const sortEntries = (entries: Iterable<TreeEntry>): ReadonlyArray<TreeEntry> => Arr.sort(entries, byPath)
+/**
+ * Sorts in place, bytewise (UTF-8) by path, as Go's sort.Strings and
+ * `LC_ALL=C sort` do. Plain string order is the same order when no path holds
+ * a surrogate, and spares encoding both paths on every comparison.
+ */
+export const sortByPathInPlace = <T extends { readonly path: string }>(items: Array<T>): Array<T> =>
+  items.sort(items.some((item) => surrogate.test(item.path)) ? byBytes : byCodeUnits)
+
+export const sortEntries = (entries: Iterable<TreeEntry>): ReadonlyArray<TreeEntry> => sortByPathInPlace(Array.from(entries))
 
 /**
  * The text whose SHA-256 is the tree digest (Go's dirhash Hash1):
  * one line `<sha256 hex>  <path>\n` per file, sorted bytewise by path.
  * The same text as `find . -type f | LC_ALL=C sort | xargs sha256sum` with the `./` removed.
  */
-export const digestSummary = (entries: Iterable<TreeEntry>): string =>
-  sortEntries(entries)
-    .map((e) => `${e.sha256}  ${e.path}\n`)
-    .join("")
+export const digestSummary = (entries: Iterable<TreeEntry>): string => {
+  let text = ""
+  for (const e of sortEntries(entries)) text += `${e.sha256}  ${e.path}\n`
+  return text
+}
 
 /** Formats the SHA-256 of the summary as a dirhash `h1:` digest. */
 export const formatDigest = (summarySha256: Uint8Array): Digest => `h1:${Encoding.encodeBase64(summarySha256)}` as Digest
+
+/** A tree as measured: per-file hashes and the digest over them. */
+export interface MeasuredTree {
+  readonly entries: ReadonlyArray<TreeEntry>
+  readonly digest: Digest
+}
+
+/** The per-file map a lock entry records for a measured tree (prototype-free: any file name is a key). */
+export const lockedFiles = (entries: Iterable<TreeEntry>): Record<string, Sha256Hex> =>
+  ownRecordFrom(Array.from(entries, (e) => [e.path, e.sha256] as const))
+
+/**
+ * Whether a measured tree is the locked one: its digest equals the lock's and
+ * every file has the hash the lock records for it (a lock whose file list
+ * disagrees with its own digest pins nothing anyone reviewed). The mismatch
+ * names the added, removed and changed files.
+ */
+export const lockMismatch = (plugin: string, locked: LockEntry, measured: MeasuredTree): IntegrityMismatch | undefined => {
+  if (measured.digest === locked.digest && filesMatch(locked.files, measured.entries)) return undefined
+  const diff = diffFileMaps(locked.files, lockedFiles(measured.entries))
+  return new IntegrityMismatch({ plugin, expected: locked.digest, actual: measured.digest, ...diff })
+}
+
+const filesMatch = (locked: Readonly<Record<string, string>>, entries: ReadonlyArray<TreeEntry>): boolean => {
+  if (Object.keys(locked).length !== entries.length) return false
+  for (const e of entries) if (!Object.hasOwn(locked, e.path) || locked[e.path] !== e.sha256) return false
+  return true
+}
 
 /** Per-file evidence of how a tree differs from what was locked. */
 export interface TreeDiff {

@@ -5,10 +5,12 @@ import { Effect, Layer } from "effect"
 import type { LockEntry, PluginManifest } from "@plinth/domain"
 import { HashingLive } from "../src/hashing/Hashing.js"
 import { PluginFilesLive } from "../src/loading/PluginFiles.js"
-import { measureTree } from "../src/loading/PluginVerifier.js"
+import { measureTree, TreeDigestVerifierLive } from "../src/loading/PluginVerifier.js"
 import { ProcessSpawnerLive } from "../src/instance/ProcessSpawner.js"
 
-export const WorkerTestLive = Layer.mergeAll(HashingLive, PluginFilesLive, ProcessSpawnerLive)
+export const WorkerTestLive = Layer.mergeAll(TreeDigestVerifierLive, ProcessSpawnerLive).pipe(
+  Layer.provideMerge(Layer.mergeAll(HashingLive, PluginFilesLive)),
+)
 
 export const makeTempDir = (label: string) => mkdtempSync(join(tmpdir(), `plinth-${label}-`))
 export const removeDir = (dir: string) => rmSync(dir, { recursive: true, force: true })

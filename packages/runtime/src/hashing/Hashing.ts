@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto"
 import { Context, Data, Effect, Layer } from "effect"
-import { digestSummary, formatDigest, type Digest, type Sha256Hex, type TreeEntry } from "@plinth/domain"
+import { digestSummary, formatDigest, type Digest, type MeasuredTree, type Sha256Hex, type TreeEntry } from "@plinth/domain"
 import {
   batchComplete,
   DIGEST_BYTES,
@@ -23,10 +23,18 @@ export class FileReadFailed extends Data.TaggedError("FileReadFailed")<{
 }> {}
 
 /**
+ * One file of a tree to hash, and how to open it (Go dirhash's `open`): a file
+ * on disk, or bytes already in memory (a worker's verified files).
+ */
+export type TreeFile =
+  | { readonly path: string; readonly absolutePath: string }
+  | { readonly path: string; readonly bytes: Uint8Array }
+
+/**
  * The only place that computes SHA-256. Everything that needs a digest asks
  * this service, so the algorithm and its fast paths live in one module
- * (`Hashing*.ts`: this file, the shared hashing loop, the worker pool and the
- * worker thread entry).
+ * (the `hashing/` folder: this file, the shared hashing loop, the worker pool
+ * and the worker thread entry).
  */
 export class Hashing extends Context.Tag("@plinth/runtime/Hashing")<
   Hashing,
@@ -37,6 +45,12 @@ export class Hashing extends Context.Tag("@plinth/runtime/Hashing")<
     readonly hashFiles: (absolutePaths: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<Sha256Hex>, FileReadFailed>
     /** The dirhash `h1:` digest of a tree, from its per-file hashes. */
     readonly treeDigest: (entries: Iterable<TreeEntry>) => Digest
+    /**
+     * Go dirhash's `Hash1(files, open)`: hashes every file of a tree (from
+     * disk or from memory) and digests the tree, by the domain's one spec.
+     * Disk verification and a worker's in-memory files both come through here.
+     */
+    readonly hashTree: (files: ReadonlyArray<TreeFile>) => Effect.Effect<MeasuredTree, FileReadFailed>
   }
 >() {}
 
@@ -146,26 +160,40 @@ const mainThreadBuffer = () => (sharedMainBuffer ??= makeReadBuffer())
 
 const sha256 = (data: Uint8Array | string): Uint8Array => createHash("sha256").update(data).digest()
 
-// UTF-16 order equals UTF-8 byte order unless a surrogate pair meets a code unit in U+E000..U+FFFF.
-const surrogate = /[\uD800-\uDFFF]/
-const byCodeUnits = (a: TreeEntry, b: TreeEntry) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
+const sha256Hex = (data: Uint8Array | string): Sha256Hex => createHash("sha256").update(data).digest("hex") as Sha256Hex
 
-/**
- * The same text as the domain's `digestSummary`, without encoding both paths
- * to UTF-8 on every comparison when plain string order already is byte order.
- */
-const summaryText = (entries: Iterable<TreeEntry>): string => {
-  const sorted = Array.from(entries)
-  if (sorted.some((e) => surrogate.test(e.path))) return digestSummary(sorted)
-  sorted.sort(byCodeUnits)
-  let text = ""
-  for (const e of sorted) text += `${e.sha256}  ${e.path}\n`
-  return text
+const treeDigest = (entries: Iterable<TreeEntry>): Digest => formatDigest(sha256(digestSummary(entries)))
+
+/** Per-file hashes in the order given: files on disk in one (possibly parallel) batch, bytes in memory directly. */
+const hashTreeFiles = (files: ReadonlyArray<TreeFile>): Effect.Effect<ReadonlyArray<Sha256Hex>, FileReadFailed> => {
+  const onDisk: Array<number> = []
+  const hashes: Array<Sha256Hex> = new Array(files.length)
+  for (let i = 0; i < files.length; i++) {
+    const file = files[i]!
+    if ("bytes" in file) hashes[i] = sha256Hex(file.bytes)
+    else onDisk.push(i)
+  }
+  if (onDisk.length === 0) return Effect.succeed(hashes)
+  const absolutePaths = onDisk.length === files.length
+    ? (files as ReadonlyArray<{ readonly absolutePath: string }>).map((f) => f.absolutePath)
+    : onDisk.map((i) => (files[i] as { readonly absolutePath: string }).absolutePath)
+  return Effect.map(hashFilesInParallel(absolutePaths), ({ hashes: diskHashes }) => {
+    for (let j = 0; j < onDisk.length; j++) hashes[onDisk[j]!] = diskHashes[j]!
+    return hashes
+  })
 }
+
+const hashTree = (files: ReadonlyArray<TreeFile>): Effect.Effect<MeasuredTree, FileReadFailed> =>
+  Effect.map(hashTreeFiles(files), (hashes) => {
+    const entries: Array<TreeEntry> = new Array(files.length)
+    for (let i = 0; i < files.length; i++) entries[i] = { path: files[i]!.path, sha256: hashes[i]! }
+    return { entries, digest: treeDigest(entries) }
+  })
 
 export const HashingLive = Layer.succeed(Hashing, {
   sha256,
-  sha256Hex: (data) => createHash("sha256").update(data).digest("hex") as Sha256Hex,
+  sha256Hex,
   hashFiles: (paths) => Effect.map(hashFilesInParallel(paths), (hashed) => hashed.hashes),
-  treeDigest: (entries) => formatDigest(sha256(summaryText(entries))),
+  treeDigest,
+  hashTree,
 })

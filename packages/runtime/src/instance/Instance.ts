@@ -16,8 +16,8 @@ import {
   type SchemaViolation,
   type SymlinkEscape,
 } from "@plinth/domain"
-import type { Hashing } from "../hashing/Hashing.js"
 import type { PluginFiles } from "../loading/PluginFiles.js"
+import type { PluginVerifier } from "../loading/PluginVerifier.js"
 import { ProcessSpawner } from "./ProcessSpawner.js"
 import { sandboxFor, workerEntryPath } from "./Sandbox.js"
 import { readVerifiedFiles } from "./VerifiedFiles.js"
@@ -38,7 +38,7 @@ export const defaultRestartPolicy: RestartPolicy = { maxRestarts: 3, window: "5 
 
 export interface StartOptions {
   readonly plugin: { readonly id: string; readonly dir: string; readonly manifest: PluginManifest }
-  /** The lock entry the plugin was verified against; the bytes that run are checked against it again. */
+  /** The lock entry the plugin was verified against; the bytes that run are checked against it again, by the PluginVerifier. */
   readonly locked: LockEntry
   readonly config?: unknown
   readonly instanceId?: InstanceId
@@ -89,7 +89,7 @@ const defaultTracer = Effect.runSync(Effect.tracer)
 /** Starts an instance inside the current scope; closing the scope stops its worker. */
 export const startInstance = (
   options: StartOptions,
-): Effect.Effect<PluginInstance, StartFailure, Scope.Scope | ProcessSpawner | PluginFiles | Hashing> =>
+): Effect.Effect<PluginInstance, StartFailure, Scope.Scope | ProcessSpawner | PluginFiles | PluginVerifier> =>
   Effect.gen(function* () {
     const { plugin } = options
     const instanceId = options.instanceId ?? InstanceId.make(`${plugin.id}#${++instanceCounter}`)

@@ -1,8 +1,8 @@
 import { closeSync, fstatSync, openSync, readFileSync } from "node:fs"
 import { Effect } from "effect"
-import { diffFileMaps, IntegrityMismatch, SchemaViolation, type LockEntry, type TreeEntry } from "@plinth/domain"
-import { Hashing } from "../hashing/Hashing.js"
+import { SchemaViolation, type LockEntry } from "@plinth/domain"
 import { PluginFiles } from "../loading/PluginFiles.js"
+import { PluginVerifier } from "../loading/PluginVerifier.js"
 import type { VerifiedFile } from "../wire/Protocol.js"
 
 /**
@@ -16,10 +16,11 @@ class TooLarge {
 }
 
 /**
- * Reads a plugin's files into memory once and checks those very bytes against
- * the lock (each file's SHA-256 and the tree digest). The worker runs these
- * bytes and never opens the files itself, so a file swapped after this check
- * cannot run.
+ * Reads a plugin's files into memory once and has the `PluginVerifier` check
+ * those very bytes against the lock entry. Whoever runs the plugin (a worker,
+ * an in-process loader) runs these bytes and never opens the files itself, so
+ * a file swapped after this check cannot run, and a substituted verifier (a
+ * signature check, say) guards every start as it guards every load.
  */
 export const readVerifiedFiles = (
   plugin: { readonly id: string; readonly dir: string },
@@ -28,7 +29,7 @@ export const readVerifiedFiles = (
 ) =>
   Effect.gen(function* () {
     const files = yield* PluginFiles
-    const hashing = yield* Hashing
+    const verifier = yield* PluginVerifier
     const walked = yield* files.walk(plugin.dir, plugin.id)
     const contents = yield* Effect.try({
       try: () => {
@@ -50,12 +51,6 @@ export const readVerifiedFiles = (
           detail: error instanceof TooLarge ? error.detail : `a file cannot be read (${String(error)})`,
         }),
     })
-    const entries: Array<TreeEntry> = contents.map((file) => ({ path: file.path, sha256: hashing.sha256Hex(file.bytes) }))
-    const digest = hashing.treeDigest(entries)
-    const actual = Object.fromEntries(entries.map((e) => [e.path, e.sha256]))
-    const diff = diffFileMaps(locked.files, actual)
-    if (digest !== locked.digest || diff.added.length + diff.removed.length + diff.changed.length > 0) {
-      return yield* new IntegrityMismatch({ plugin: plugin.id, expected: locked.digest, actual: digest, ...diff })
-    }
+    yield* verifier.verifyFiles(plugin, contents, locked)
     return contents
   })

@@ -1,7 +1,7 @@
 import { readdirSync, realpathSync, statSync, type Dirent } from "node:fs"
 import { join, sep } from "node:path"
 import { Context, Data, Effect, Layer } from "effect"
-import { compareBytewise, relativePathProblem, SchemaViolation, SymlinkEscape } from "@plinth/domain"
+import { compareBytewise, relativePathProblem, SchemaViolation, sortByPathInPlace, SymlinkEscape } from "@plinth/domain"
 
 /** A regular file of a plugin tree, named by its `/`-separated path relative to the plugin folder. */
 export interface PluginFile {
@@ -118,20 +118,9 @@ export const walkPluginFolder = (
   } catch (error) {
     return violation(`the plugin folder cannot be walked (${describe(error)})`)
   }
-  return sortByPath(files)
+  // The digest spec's own order, so a walk is already in the order the digest sorts to.
+  return sortByPathInPlace(files)
 }
-
-// UTF-16 order equals UTF-8 byte order unless a surrogate pair meets a code unit in U+E000..U+FFFF.
-const surrogate = /[\uD800-\uDFFF]/
-
-/**
- * Bytewise order by path. Plain string comparison gives the same order when no
- * path holds a surrogate, and spares encoding both paths on every comparison.
- */
-const sortByPath = (files: Array<PluginFile>): Array<PluginFile> =>
-  files.some((f) => surrogate.test(f.path))
-    ? files.sort((a, b) => compareBytewise(a.path, b.path))
-    : files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
 
 export const PluginFilesLive = Layer.succeed(PluginFiles, {
   listPluginFolders: (root) =>

@@ -1,6 +1,6 @@
 import { Context, Effect, Layer } from "effect"
-import { diffFileMaps, IntegrityMismatch, SchemaViolation, type LockEntry, type PluginManifest, type SymlinkEscape, type TreeEntry } from "@plinth/domain"
-import { Hashing } from "../hashing/Hashing.js"
+import { lockMismatch, SchemaViolation, type IntegrityMismatch, type LockEntry, type PluginManifest, type SymlinkEscape } from "@plinth/domain"
+import { Hashing, type TreeFile } from "../hashing/Hashing.js"
 import { PluginFiles } from "./PluginFiles.js"
 
 /** A plugin folder found on disk with a manifest that decoded. */
@@ -10,47 +10,73 @@ export interface DiscoveredPlugin {
   readonly manifest: PluginManifest
 }
 
+/** One file of a plugin held in memory: its `/`-separated path in the plugin folder and its bytes. */
+export interface InMemoryFile {
+  readonly path: string
+  readonly bytes: Uint8Array
+}
+
 /**
  * The strategy seam for deciding whether a plugin's bytes are the reviewed
- * ones. The default compares tree digests with the lock; a signature verifier
- * is another Layer of this Tag, with no edit to the loader.
+ * ones. Every check goes through it: at load (the folder on disk) and at
+ * instance start (the very bytes a worker or loader will run, already in
+ * memory). The default compares tree digests with the lock; a signature
+ * verifier is another Layer of this Tag, with no edit to the loader or to
+ * instances.
  */
 export class PluginVerifier extends Context.Tag("@plinth/runtime/PluginVerifier")<
   PluginVerifier,
   {
+    /** Checks the plugin's folder on disk against its lock entry. */
     readonly verify: (
       plugin: DiscoveredPlugin,
       locked: LockEntry,
     ) => Effect.Effect<void, IntegrityMismatch | SymlinkEscape | SchemaViolation>
+    /** Checks a plugin's files read into memory (every file of its folder) against its lock entry. */
+    readonly verifyFiles: (
+      plugin: { readonly id: string },
+      files: ReadonlyArray<InMemoryFile>,
+      locked: LockEntry,
+    ) => Effect.Effect<void, IntegrityMismatch | SchemaViolation>
   }
 >() {}
+
+const unreadable = (plugin: string) => (e: { readonly path: string; readonly detail: string }) =>
+  new SchemaViolation({ plugin, detail: `'${e.path}' cannot be read (${e.detail})` })
+
+/** Hashes a tree (files on disk or in memory) by the one digest spec; an unreadable file names the plugin. */
+export const hashPluginTree = (plugin: string, files: ReadonlyArray<TreeFile>) =>
+  Effect.flatMap(Hashing, (hashing) => hashing.hashTree(files).pipe(Effect.mapError(unreadable(plugin))))
 
 /** Walks and hashes a plugin folder: its per-file hashes and tree digest. */
 export const measureTree = (dir: string, plugin: string) =>
   Effect.gen(function* () {
     const files = yield* PluginFiles
-    const hashing = yield* Hashing
     const walked = yield* files.walk(dir, plugin)
-    const hashes = yield* hashing
-      .hashFiles(walked.map((f) => f.absolutePath))
-      .pipe(Effect.mapError((e) => new SchemaViolation({ plugin, detail: `'${e.path}' cannot be read (${e.detail})` })))
-    const entries: Array<TreeEntry> = walked.map((f, i) => ({ path: f.path, sha256: hashes[i]! }))
-    return { entries, digest: hashing.treeDigest(entries) }
+    return yield* hashPluginTree(plugin, walked)
   })
 
 export const TreeDigestVerifierLive = Layer.effect(
   PluginVerifier,
   Effect.gen(function* () {
     const context = yield* Effect.context<PluginFiles | Hashing>()
+    const check = (plugin: string, locked: LockEntry) => (measured: Parameters<typeof lockMismatch>[2]) => {
+      const mismatch = lockMismatch(plugin, locked, measured)
+      return mismatch === undefined ? Effect.void : Effect.fail(mismatch)
+    }
     return PluginVerifier.of({
       verify: (plugin, locked) =>
-        Effect.gen(function* () {
-          const { entries, digest } = yield* measureTree(plugin.dir, plugin.id)
-          if (digest === locked.digest) return
-          const actualFiles = Object.fromEntries(entries.map((e) => [e.path, e.sha256]))
-          const diff = diffFileMaps(locked.files, actualFiles)
-          return yield* new IntegrityMismatch({ plugin: plugin.id, expected: locked.digest, actual: digest, ...diff })
-        }).pipe(Effect.provide(context), Effect.withSpan("plinth.verify", { attributes: { plugin: plugin.id } })),
+        measureTree(plugin.dir, plugin.id).pipe(
+          Effect.flatMap(check(plugin.id, locked)),
+          Effect.provide(context),
+          Effect.withSpan("plinth.verify", { attributes: { plugin: plugin.id } }),
+        ),
+      verifyFiles: (plugin, files, locked) =>
+        hashPluginTree(plugin.id, files).pipe(
+          Effect.flatMap(check(plugin.id, locked)),
+          Effect.provide(context),
+          Effect.withSpan("plinth.verifyFiles", { attributes: { plugin: plugin.id } }),
+        ),
     })
   }),
 )
