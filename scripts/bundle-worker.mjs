@@ -12,7 +12,8 @@ import { fileURLToPath, pathToFileURL } from "node:url"
 const runtimeDir = join(dirname(fileURLToPath(import.meta.url)), "..", "packages", "runtime")
 
 const outdir = join(runtimeDir, "dist", "worker-bundle")
-const common = { bundle: true, platform: "node", target: "node20", minify: true, legalComments: "none", logLevel: "warning" }
+// ESM builds first: a package's UMD `main` (jsonc-parser's) hides its requires from the bundler.
+const common = { bundle: true, platform: "node", target: "node20", minify: true, legalComments: "none", logLevel: "warning", mainFields: ["module", "main"] }
 
 /**
  * Runs the runtime script once and writes what V8 compiled as its code cache

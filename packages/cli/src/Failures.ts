@@ -15,13 +15,13 @@ export class UsageError extends Data.TaggedError("UsageError")<{
   readonly command: string
 }> {}
 
-/** `--input` or `--config` is not JSON; found before anything is verified or started. */
+/** `--input` or `--config` is not usable JSON (`detail` says why, after the option name); found before anything is verified or started. */
 export class InvalidJsonOption extends Data.TaggedError("InvalidJsonOption")<{
   readonly option: "--input" | "--config"
   readonly detail: string
 }> {
   override get message() {
-    return `${this.option} is not valid JSON: ${this.detail}`
+    return `${this.option} ${this.detail}`
   }
 }
 

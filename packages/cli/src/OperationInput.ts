@@ -1,4 +1,5 @@
 import { Duration, Either, Option } from "effect"
+import { duplicateKeyPlace, parseJsonText, type JsonTextProblem } from "@plinth/domain"
 import { InvalidJsonOption } from "./Failures.js"
 
 /*
@@ -29,12 +30,38 @@ export const parseDuration = (text: string): Either.Either<Duration.Duration, st
   return Either.right(parsed)
 }
 
-/** The JSON value of `--input` or `--config`, or a typed input failure naming the option. */
+/**
+ * How deep `--input`/`--config` JSON may nest. Real inputs stay far below;
+ * the cap keeps a hostile or generated value from reaching recursive code
+ * (schema checks, serialization) as a stack overflow instead of an input error.
+ */
+export const MAX_OPTION_JSON_DEPTH = 100
+
+/** Command-line arguments are far smaller than this on every OS; the cap only bounds the scan. */
+const MAX_OPTION_JSON_CHARS = 16 * 1024 * 1024
+
+const optionProblem = (problem: JsonTextProblem): string => {
+  switch (problem._tag) {
+    case "TooLong":
+      return `is longer than ${problem.maxChars} characters`
+    case "TooDeep":
+      return `is nested ${problem.depth} levels deep; at most ${problem.maxDepth} levels are accepted`
+    case "NotJson":
+      return `is not valid JSON: ${problem.detail}`
+    case "DuplicateKey":
+      return `holds the key ${JSON.stringify(problem.key)} twice in ${duplicateKeyPlace(problem)}; keep one`
+  }
+}
+
+/**
+ * The JSON value of `--input` or `--config`, or a typed input failure naming
+ * the option: not JSON, too deep, or ambiguous (a key twice in one object).
+ */
 export const parseJsonOption = (option: "--input" | "--config", text: string): Either.Either<unknown, InvalidJsonOption> =>
-  Either.try({
-    try: (): unknown => JSON.parse(text),
-    catch: (error) => new InvalidJsonOption({ option, detail: error instanceof Error ? error.message : String(error) }),
-  })
+  Either.mapLeft(
+    parseJsonText(text, { maxChars: MAX_OPTION_JSON_CHARS, maxDepth: MAX_OPTION_JSON_DEPTH }),
+    (problem) => new InvalidJsonOption({ option, detail: optionProblem(problem) }),
+  )
 
 /** A `--limit` that makes sense: a whole number of at least 1. */
 export const checkLimit = (limit: number): Either.Either<number, string> =>
