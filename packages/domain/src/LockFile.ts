@@ -3,6 +3,7 @@ import type { Either } from "effect"
 import { Digest, PluginId, Sha256Hex } from "./Ids.js"
 import { relativePathProblem } from "./PluginPath.js"
 import { decodeJsonText } from "./JsonText.js"
+import { emptyOwnRecord, OwnRecord } from "./OwnRecord.js"
 import { compareBytewise } from "./PluginPath.js"
 
 const LockedPath = Schema.String.pipe(Schema.filter((path) => relativePathProblem(path) ?? true))
@@ -10,7 +11,7 @@ const LockedPath = Schema.String.pipe(Schema.filter((path) => relativePathProble
 /** What the lock pins for one plugin: its tree digest and each file's SHA-256 (to explain a mismatch). */
 export const LockEntry = Schema.Struct({
   digest: Digest,
-  files: Schema.Record({ key: LockedPath, value: Sha256Hex }),
+  files: OwnRecord({ key: LockedPath, value: Sha256Hex }),
 })
 export type LockEntry = typeof LockEntry.Type
 
@@ -18,11 +19,11 @@ export const LOCK_VERSION = 1 as const
 
 export const LockFile = Schema.Struct({
   lockVersion: Schema.Literal(LOCK_VERSION),
-  plugins: Schema.Record({ key: PluginId, value: LockEntry }),
+  plugins: OwnRecord({ key: PluginId, value: LockEntry }),
 }).annotations({ identifier: "LockFile", parseOptions: { onExcessProperty: "error" } })
 export type LockFile = typeof LockFile.Type
 
-export const emptyLock: LockFile = { lockVersion: LOCK_VERSION, plugins: {} }
+export const emptyLock: LockFile = { lockVersion: LOCK_VERSION, plugins: emptyOwnRecord() }
 
 /** 16 MiB: thousands of plugins with thousands of files each, far from any real lock. */
 export const lockCaps = { maxChars: 16 * 1024 * 1024, maxDepth: 8 } as const
@@ -36,10 +37,11 @@ export const decodeLockFile = (text: string): Either.Either<LockFile, string> =>
  */
 export const encodeLockFile = (lock: LockFile): string => {
   const sortedKeys = <V>(record: Readonly<Record<string, V>>) => Object.keys(record).sort(compareBytewise)
-  const plugins: Record<string, unknown> = {}
+  // Prototype-free objects, so that a file or plugin named `__proto__` is written like any other.
+  const plugins = emptyOwnRecord<unknown>()
   for (const id of sortedKeys(lock.plugins)) {
     const entry = lock.plugins[id as PluginId]!
-    const files: Record<string, string> = {}
+    const files = emptyOwnRecord<string>()
     for (const path of sortedKeys(entry.files)) files[path] = entry.files[path]!
     plugins[id] = { digest: entry.digest, files }
   }

@@ -2,6 +2,7 @@ import { Schema } from "effect"
 import { PluginId } from "./Ids.js"
 import { relativePathProblem } from "./PluginPath.js"
 import { decodeJsonText } from "./JsonText.js"
+import { OwnRecord } from "./OwnRecord.js"
 import type { Either } from "effect"
 
 const semverPattern =
@@ -18,7 +19,7 @@ export const EntryPath = Schema.String.pipe(
 )
 
 /** A JSON Schema document, as produced by `JSONSchema.make`. */
-export const JsonSchemaDocument = Schema.Record({ key: Schema.String, value: Schema.Unknown })
+export const JsonSchemaDocument = OwnRecord({ key: Schema.String, value: Schema.Unknown })
 
 export const ActionName = Schema.String.pipe(
   Schema.pattern(/^[a-zA-Z][a-zA-Z0-9_-]{0,63}$/, { message: () => "an action name is 1-64 characters: a letter, then letters, digits, '_' or '-'" }),
@@ -50,7 +51,7 @@ export const PluginManifest = Schema.Struct({
   version: SemVer,
   description: Schema.String.pipe(Schema.maxLength(2000)),
   entry: EntryPath,
-  actions: Schema.optional(Schema.Record({ key: ActionName, value: ActionDeclaration })),
+  actions: Schema.optional(OwnRecord({ key: ActionName, value: ActionDeclaration })),
   config: Schema.optional(JsonSchemaDocument),
   permissions: Schema.optional(Permissions),
 }).annotations({ identifier: "PluginManifest", parseOptions: { onExcessProperty: "error" } })

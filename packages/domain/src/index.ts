@@ -1,6 +1,7 @@
 export * from "./Ids.js"
 export * from "./PluginPath.js"
 export * from "./JsonText.js"
+export * from "./OwnRecord.js"
 export * from "./TreeDigest.js"
 export * from "./Manifest.js"
 export * from "./LockFile.js"

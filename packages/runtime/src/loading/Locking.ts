@@ -1,6 +1,6 @@
 import { FileSystem, Path } from "@effect/platform"
 import { Effect } from "effect"
-import { diffLocks, emptyLock, isUpToDate, LOCK_VERSION, type LockChanges, type LockEntry, type LockFile, type PluginId } from "@plinth/domain"
+import { diffLocks, emptyLock, emptyOwnRecord, isUpToDate, LOCK_VERSION, lockedFiles, type LockChanges, type LockEntry, type LockFile, type PluginId } from "@plinth/domain"
 import { LockStore } from "./LockStore.js"
 import { readManifest } from "./Manifests.js"
 import { discoverPluginFolders } from "./PluginFiles.js"
@@ -11,12 +11,12 @@ export const computeLock = (root: string) =>
   Effect.gen(function* () {
     const path = yield* Path.Path
     const folders = yield* discoverPluginFolders(root)
-    const plugins: Record<string, LockEntry> = {}
+    const plugins = emptyOwnRecord<LockEntry>()
     for (const folder of folders) {
       const dir = path.join(root, folder)
       yield* readManifest(dir, folder)
       const { entries, digest } = yield* measureTree(dir, folder)
-      plugins[folder] = { digest, files: Object.fromEntries(entries.map((e) => [e.path, e.sha256])) }
+      plugins[folder] = { digest, files: lockedFiles(entries) }
     }
     const lock: LockFile = { lockVersion: LOCK_VERSION, plugins: plugins as Record<PluginId, LockEntry> }
     return lock
