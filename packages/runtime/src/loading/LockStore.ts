@@ -1,6 +1,7 @@
 import { FileSystem, Path } from "@effect/platform"
 import { Context, Data, Effect, Either, Layer } from "effect"
 import { decodeLockFile, encodeLockFile, lockCaps, LockFileMalformed, type LockFile } from "@plinth/domain"
+import { readRegularFileText } from "./RegularFile.js"
 
 export class LockWriteFailed extends Data.TaggedError("LockWriteFailed")<{
   readonly path: string
@@ -26,11 +27,8 @@ export const LockStoreLive = Layer.effect(
     return LockStore.of({
       read: (path) =>
         Effect.gen(function* () {
-          const info = yield* fs.stat(path).pipe(Effect.mapError((e) => malformed(path, `cannot be read (${e.message})`)))
-          if (info.type !== "File") return yield* malformed(path, "is not a regular file")
-          // Characters never outnumber bytes, so a byte cap is a safe first fence.
-          if (Number(info.size) > lockCaps.maxChars) return yield* malformed(path, `larger than ${lockCaps.maxChars} bytes`)
-          const text = yield* fs.readFileString(path, "utf-8").pipe(Effect.mapError((e) => malformed(path, `cannot be read (${e.message})`)))
+          // A folder, FIFO or device is refused like a missing file, without blocking on it.
+          const text = yield* readRegularFileText(path, lockCaps.maxChars).pipe(Effect.mapError((e) => malformed(path, e.detail)))
           return yield* Either.mapLeft(decodeLockFile(text), (detail) => malformed(path, detail))
         }),
       write: (path, lock) =>

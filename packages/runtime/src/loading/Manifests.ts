@@ -1,6 +1,7 @@
 import { FileSystem, Path } from "@effect/platform"
 import { Effect, Either } from "effect"
 import { decodeManifest, manifestCaps, MissingManifest, SchemaViolation, type PluginManifest } from "@plinth/domain"
+import { readRegularFileText } from "./RegularFile.js"
 
 export const MANIFEST_FILE = "plugin.json"
 
@@ -16,8 +17,7 @@ export const readManifest = (dir: string, folderName: string) =>
     const file = path.join(dir, MANIFEST_FILE)
     const info = yield* fs.stat(file).pipe(Effect.catchAll(() => Effect.fail(new MissingManifest({ plugin: folderName }))))
     if (info.type !== "File") return yield* violation(`${MANIFEST_FILE} is not a regular file`)
-    if (Number(info.size) > manifestCaps.maxChars) return yield* violation(`${MANIFEST_FILE} is larger than ${manifestCaps.maxChars} bytes`)
-    const text = yield* fs.readFileString(file, "utf-8").pipe(Effect.mapError((e) => violation(`${MANIFEST_FILE} cannot be read (${e.message})`)))
+    const text = yield* readRegularFileText(file, manifestCaps.maxChars).pipe(Effect.mapError((e) => violation(`${MANIFEST_FILE} ${e.detail}`)))
     const manifest: PluginManifest = yield* Either.mapLeft(decodeManifest(text), violation)
     if (manifest.id !== folderName) return yield* violation(`the id '${manifest.id}' does not equal the folder name '${folderName}'`)
     const entryInfo = yield* fs.stat(path.join(dir, manifest.entry)).pipe(Effect.option)
