@@ -1,4 +1,5 @@
-import { Effect, Match } from "effect"
+import type { Teardown } from "@effect/platform/Runtime"
+import { Effect, type Exit, Match } from "effect"
 import { UserOutput, type Palette } from "./Colour.js"
 import type { HandlerFailure } from "./Failures.js"
 import * as Render from "./Render.js"
@@ -84,3 +85,29 @@ export const reportFailures =
         return failure._tag === "UsageError" ? output.err(renderFailure(failure, output.palette)) : Effect.void
       }),
     )
+
+/**
+ * `runMain`'s teardown: waits until everything written to stdout and stderr
+ * has left the process, then exits with the run's code. `process.exit` drops
+ * writes still queued for a pipe (a `--json` report over 64 KiB piped to
+ * another program would be cut off), so the exit waits for an empty write on
+ * each stream, which completes after every earlier write.
+ */
+export const exitAfterOutputDrains =
+  (exitCode: (exit: Exit.Exit<unknown, unknown>) => number, streams: ReadonlyArray<NodeJS.WritableStream> = [process.stdout, process.stderr]): Teardown =>
+  (exit, onExit) => {
+    const code = exitCode(exit)
+    let pending = streams.length
+    if (pending === 0) return onExit(code)
+    const drained = () => {
+      if (--pending === 0) onExit(code)
+    }
+    for (const stream of streams) {
+      try {
+        // The callback runs once the writes queued ahead of it are flushed, or with an error (a closed pipe): done either way.
+        stream.write("", () => drained())
+      } catch {
+        drained()
+      }
+    }
+  }

@@ -4,7 +4,8 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Effect } from "effect"
 import { runToExitCode } from "./Cli.js"
 import { terminalLayer } from "./Colour.js"
-import { exitWithCode } from "./ExitCode.js"
+import { exitCodeForExit } from "./ExitCode.js"
+import { exitAfterOutputDrains } from "./Output.js"
 
 const terminal = terminalLayer({
   env: process.env,
@@ -18,6 +19,7 @@ runToExitCode(process.argv, { interactive: process.stdin.isTTY === true }).pipe(
   Effect.provide(NodeContext.layer),
   NodeRuntime.runMain({
     disableErrorReporting: true,
-    teardown: exitWithCode,
+    // Exit only once stdout and stderr are flushed: a piped report is complete whatever the exit code.
+    teardown: exitAfterOutputDrains(exitCodeForExit),
   }),
 )
