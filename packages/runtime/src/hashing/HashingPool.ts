@@ -59,7 +59,6 @@ const startHelper = (): Helper | undefined => {
     return undefined
   }
   const helper: Helper = { worker, joined: new Map(), awaited: 0 }
-  worker.unref()
   worker.on("message", (left: BatchLeft) => {
     const settle = helper.joined.get(left.batchId)
     helper.joined.delete(left.batchId)
@@ -72,6 +71,9 @@ const startHelper = (): Helper | undefined => {
     forget(helper)
   })
   worker.on("exit", () => forget(helper))
+  // After the listeners: adding a "message" listener refs the worker's port again, and a ref'd
+  // port kept every process that hashed a big tree alive until the idle timer ended the pool.
+  worker.unref()
   return helper
 }
 
