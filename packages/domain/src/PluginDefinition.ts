@@ -133,7 +133,8 @@ export const declarationDrift = (manifest: PluginManifest, live: PluginDeclarati
   const declared = manifest.actions ?? {}
   for (const name of Object.keys(live.actions).sort()) {
     const liveAction = live.actions[name]!
-    const manifestAction = declared[name]
+    // Own keys only: an action named `toString` or `constructor` must not find Object.prototype's.
+    const manifestAction = Object.hasOwn(declared, name) ? declared[name] : undefined
     if (manifestAction === undefined) {
       differences.push(`action '${name}' is defined by the plugin but missing from the manifest`)
       continue
