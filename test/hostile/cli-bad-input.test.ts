@@ -74,16 +74,22 @@ describe("duplicate keys are refused, not resolved silently", () => {
   })
 })
 
+const makeFolder = (dir: string): string => {
+  mkdirSync(join(dir, "lock-folder"))
+  return "lock-folder"
+}
+
+const makeFifo = (dir: string): string => {
+  const fifo = join(dir, "lock-fifo")
+  expect(spawnSync("mkfifo", [fifo]).status).toBe(0)
+  return fifo
+}
+
 describe("--lock that is not a regular file", () => {
   it.each([
-    ["a folder", (dir: string) => (mkdirSync(join(dir, "lock-folder")), "lock-folder")],
-    ["a FIFO (reading it must not wait for a writer)", (dir: string) => {
-      const fifo = join(dir, "lock-fifo")
-      const made = spawnSync("mkfifo", [fifo])
-      expect(made.status).toBe(0)
-      return fifo
-    }],
-    ["a device", () => "/dev/zero"],
+    ["a folder", makeFolder],
+    ["a FIFO (reading it must not wait for a writer)", makeFifo],
+    ["a device", (): string => "/dev/zero"],
   ] as const)("%s is LockFileMalformed (exit 4) for verify, list, lock and invoke", async (_label, make) => {
     const ws = await lockedWorkspace()
     const lock = make(ws.dir)
