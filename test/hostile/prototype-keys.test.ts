@@ -79,13 +79,21 @@ describe("Object.prototype keys through the CLI", () => {
       "})",
       "",
     ].join("\n")
-    writePlugin(ws.root, { id: "constructor", files: { "index.js": source, __proto__: "p\n", "lib/valueOf": "v\n", "hasOwnProperty": "h\n" } })
     const cwd = ws.dir
+    // A lock that pins nothing: a plugin named constructor is not in it, whatever Object.prototype holds.
+    expect((await plinth(cwd, ["plugins", "lock"])).code).toBe(0)
+    writePlugin(ws.root, { id: "constructor", files: { "index.js": source, ["__proto__"]: "p\n", "lib/valueOf": "v\n", "hasOwnProperty": "h\n" } })
+    const unlocked = await plinth(cwd, ["plugins", "list", "--json"])
+    expect(JSON.parse(unlocked.stdout).plugins[0]).toMatchObject({ id: "constructor", lock: { locked: false } })
+    const refused = await plinth(cwd, ["plugins", "verify"])
+    expect(refused.code).toBe(4)
+    expect(refused.stderr).toContain("UnlockedPlugin")
     const described = await plinth(cwd, ["plugins", "describe", "constructor", "--write"])
     expect(described.code, described.stderr).toBe(0)
     expect(Object.keys(JSON.parse(readFileSync(join(ws.root, "constructor", "plugin.json"), "utf8")).actions)).toEqual(["constructor", "toString"])
 
     expect((await plinth(cwd, ["plugins", "lock"])).code).toBe(0)
+    expect(Object.keys(JSON.parse(readFileSync(join(cwd, "PLUGINS.lock"), "utf8")).plugins.constructor.files)).toContain("__proto__")
     const verified = await plinth(cwd, ["plugins", "verify", "--json"])
     expect(verified.code, verified.stdout + verified.stderr).toBe(0)
     const listed = await plinth(cwd, ["plugins", "list", "--json"])
@@ -113,6 +121,6 @@ describe("Object.prototype keys through the CLI", () => {
     const tampered = await plinth(cwd, ["plugins", "verify", "--json"])
     expect(tampered.code).toBe(4)
     expect(JSON.parse(tampered.stdout)).toMatchObject({ ok: false })
-    expect(tampered.stdout).toContain('"__proto__"')
+    expect(JSON.stringify(JSON.parse(tampered.stdout))).toContain('"changed":["__proto__"]')
   }, 60_000)
 })
