@@ -15,6 +15,7 @@ import {
   ProcessSpawnerLive,
   sandboxFor,
   startInstance,
+  TreeDigestVerifierLive,
   workerBundled,
   workerEntryPath,
 } from "@plinth/runtime"
@@ -83,7 +84,7 @@ export async function runWorkerBench({ rounds = 15, calls = 2000, log = console.
     writeFileSync(join(pluginDir, "index.js"), pluginSource)
     const manifest = { id: "echo", version: "1.0.0", description: "echo", entry: "index.js" }
     writeFileSync(join(pluginDir, "plugin.json"), JSON.stringify(manifest))
-    const Live = Layer.mergeAll(HashingLive, PluginFilesLive, ProcessSpawnerLive)
+    const Live = Layer.mergeAll(TreeDigestVerifierLive, ProcessSpawnerLive).pipe(Layer.provideMerge(Layer.mergeAll(HashingLive, PluginFilesLive)))
     const locked = await Effect.runPromise(
       measureTree(pluginDir, "echo").pipe(
         Effect.map(({ entries, digest }) => ({ digest, files: Object.fromEntries(entries.map((e) => [e.path, e.sha256])) })),
