@@ -204,4 +204,25 @@ describe("Hashing: helper threads never hold a process open", () => {
     expect(result.status).toBe(0)
     expect(result.stdout.trim()).toBe(String(paths.length))
   })
+
+  it("a script whose main thread calls helpers in mid-batch exits without waiting for the pool's idle timer", () => {
+    const paths = writeFiles("exit-mid-batch", manySizes)
+    const runtimeEntry = createRequire(import.meta.url).resolve("@plinth/runtime")
+    const script = `
+      import { Effect } from "effect"
+      const { hashFilesInParallel } = await import(${JSON.stringify(runtimeEntry)})
+      const paths = JSON.parse(process.argv[1])
+      const hashed = await Effect.runPromise(hashFilesInParallel(paths, { engageHelpersAfterMs: 0 }))
+      console.log(hashed.hashes.length)
+    `
+    // The pool ends idle helpers after 10 s; a helper that held the process would keep it past this timeout.
+    const result = spawnSync(process.execPath, ["--input-type=module", "-e", script, JSON.stringify(paths)], {
+      cwd: dirname(runtimeEntry),
+      encoding: "utf8",
+      timeout: 8_000,
+    })
+    expect(result.signal).toBeNull()
+    expect(result.status).toBe(0)
+    expect(result.stdout.trim()).toBe(String(paths.length))
+  })
 })
