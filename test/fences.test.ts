@@ -20,6 +20,12 @@ describe("architecture fences", () => {
     }
   })
 
+  it("the loading folder and the CLI parse JSON text only through the domain's capped decoder (caps, duplicate-key refusal)", () => {
+    const readers = [...sources("runtime").filter(({ file }) => file.startsWith("packages/runtime/src/loading/")), ...sources("cli")]
+    expect(readers.length).toBeGreaterThan(0)
+    for (const { file, text } of readers) expect(text, file).not.toMatch(/JSON\s*\.\s*parse/)
+  })
+
   it("only the hashing folder imports node:crypto in the runtime", () => {
     const offenders = sources("runtime")
       .filter(({ file, text }) => !file.startsWith("packages/runtime/src/hashing/") && imports(text).some((i) => i === "node:crypto" || i === "crypto"))
