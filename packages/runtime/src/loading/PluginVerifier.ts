@@ -32,9 +32,12 @@ export class PluginVerifier extends Context.Tag("@plinth/runtime/PluginVerifier"
       plugin: DiscoveredPlugin,
       locked: LockEntry,
     ) => Effect.Effect<void, IntegrityMismatch | SymlinkEscape | SchemaViolation>
-    /** Checks a plugin's files read into memory (every file of its folder) against its lock entry. */
+    /**
+     * Checks a plugin's files read into memory (every file of its folder, as
+     * `readVerifiedFiles` hands them to a worker or loader) against its lock entry.
+     */
     readonly verifyFiles: (
-      plugin: { readonly id: string },
+      plugin: { readonly id: string; readonly dir: string },
       files: ReadonlyArray<InMemoryFile>,
       locked: LockEntry,
     ) => Effect.Effect<void, IntegrityMismatch | SchemaViolation>
