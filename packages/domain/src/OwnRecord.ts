@@ -28,7 +28,7 @@ const transformEntries =
   (direction: "decode" | "encode") =>
   (key: Schema.Schema<any, any, never>, value: Schema.Schema<any, any, never>) =>
   (input: unknown, options: SchemaAST.ParseOptions, ast: SchemaAST.AST) => {
-    if (!Predicate.isRecord(input)) return Effect.fail(new ParseResult.Type(ast, input, "Expected an object"))
+    if (!Predicate.isRecord(input)) return Effect.fail(new ParseResult.Type(ast, input, "expected a JSON object"))
     const parseKey = direction === "decode" ? ParseResult.decodeUnknown(key) : ParseResult.encodeUnknown(key)
     const parseValue = direction === "decode" ? ParseResult.decodeUnknown(value) : ParseResult.encodeUnknown(value)
     const out = emptyOwnRecord<unknown>()
@@ -66,6 +66,6 @@ export const OwnRecord = <K extends Schema.Schema<any, string, never>, V extends
     decode: transformEntries("decode"),
     encode: transformEntries("encode"),
   }, {
-    description: `a JSON object of ${Schema.format(options.key)} keys`,
+    description: "a JSON object",
     jsonSchema: { type: "object" },
   }) as any
