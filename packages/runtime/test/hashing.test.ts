@@ -140,6 +140,15 @@ describe("Hashing: unreadable files are typed failures", () => {
     }),
   )
 
+  it.effect("a FIFO where a file was expected is read without waiting for a writer (empty, so it fails verification)", () =>
+    Effect.gen(function* () {
+      const fifo = join(root, "a-fifo")
+      expect(spawnSync("mkfifo", [fifo]).status).toBe(0)
+      const [digest] = yield* Effect.flatMap(Hashing, (h) => h.hashFiles([fifo])).pipe(Effect.provide(HashingLive))
+      expect(digest).toBe("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+    }),
+  )
+
   it.effect("a folder where a file was expected", () =>
     Effect.gen(function* () {
       const folder = join(root, "a-folder")

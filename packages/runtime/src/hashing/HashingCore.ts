@@ -4,7 +4,7 @@
  * `node:fs`, so a worker thread starts without loading Effect.
  */
 import { createHash, hash as oneShotHash } from "node:crypto"
-import { closeSync, openSync, readSync } from "node:fs"
+import { closeSync, constants, openSync, readSync } from "node:fs"
 
 /** Bytes per read: large enough that syscalls are noise, small enough to stay in cache while hashed. */
 export const READ_CHUNK_BYTES = 1 << 20
@@ -44,6 +44,8 @@ const readFailure = (index: number, path: string, error: unknown): ReadFailure =
   return { index, path, code: typeof e?.code === "string" ? e.code : String(error) }
 }
 
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK
+
 /** One thread's read buffer; reused for every file so the loop allocates nothing per file. */
 export const makeReadBuffer = (): Buffer => Buffer.allocUnsafe(READ_CHUNK_BYTES)
 
@@ -51,10 +53,12 @@ export const makeReadBuffer = (): Buffer => Buffer.allocUnsafe(READ_CHUNK_BYTES)
  * Writes the SHA-256 of one file's bytes into `out` at `offset`. A file that
  * fits in one read is hashed in one call; bigger files stream through the
  * buffer. A short read is confirmed as the end of the file before hashing, so a
- * file that grows while read is still hashed in full.
+ * file that grows while read is still hashed in full. Opened non-blocking: a
+ * FIFO swapped in after the walk reads as empty (and fails verification)
+ * instead of waiting for a writer forever.
  */
 export const hashFileInto = (path: string, buffer: Buffer, out: Uint8Array, offset: number): void => {
-  const fd = openSync(path, "r")
+  const fd = openSync(path, OPEN_FLAGS)
   try {
     let filled = 0
     for (;;) {

@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, openSync, readFileSync } from "node:fs"
+import { closeSync, constants, fstatSync, openSync, readFileSync } from "node:fs"
 import { Effect } from "effect"
 import { SchemaViolation, type LockEntry } from "@plinth/domain"
 import { PluginFiles } from "../loading/PluginFiles.js"
@@ -11,7 +11,8 @@ import type { VerifiedFile } from "../wire/Protocol.js"
  */
 export const MAX_WORKER_PLUGIN_BYTES = 256 * 1024 * 1024
 
-class TooLarge {
+/** A refusal found while reading, with its one-line detail. */
+class Refused {
   constructor(readonly detail: string) {}
 }
 
@@ -35,10 +36,13 @@ export const readVerifiedFiles = (
       try: () => {
         let total = 0
         return walked.map((file): VerifiedFile => {
-          const fd = openSync(file.absolutePath, "r")
+          // Non-blocking, and checked through the descriptor: a FIFO or device swapped in after the walk is refused, never waited on.
+          const fd = openSync(file.absolutePath, constants.O_RDONLY | constants.O_NONBLOCK)
           try {
-            total += fstatSync(fd).size
-            if (total > maxBytes) throw new TooLarge(`the plugin is larger than ${maxBytes} bytes, the most a worker loads into memory`)
+            const info = fstatSync(fd)
+            if (!info.isFile()) throw new Refused(`'${file.path}' is no longer a regular file`)
+            total += info.size
+            if (total > maxBytes) throw new Refused(`the plugin is larger than ${maxBytes} bytes, the most a worker loads into memory`)
             return { path: file.path, bytes: readFileSync(fd) }
           } finally {
             closeSync(fd)
@@ -48,7 +52,7 @@ export const readVerifiedFiles = (
       catch: (error) =>
         new SchemaViolation({
           plugin: plugin.id,
-          detail: error instanceof TooLarge ? error.detail : `a file cannot be read (${String(error)})`,
+          detail: error instanceof Refused ? error.detail : `a file cannot be read (${String(error)})`,
         }),
     })
     yield* verifier.verifyFiles(plugin, contents, locked)
