@@ -58,21 +58,14 @@ export const lockedFiles = (entries: Iterable<TreeEntry>): Record<string, Sha256
   ownRecordFrom(Array.from(entries, (e) => [e.path, e.sha256] as const))
 
 /**
- * Whether a measured tree is the locked one: its digest equals the lock's and
- * every file has the hash the lock records for it (a lock whose file list
- * disagrees with its own digest pins nothing anyone reviewed). The mismatch
- * names the added, removed and changed files.
+ * Whether a measured tree is the locked one. The digest decides: it covers
+ * every path and every file's bytes. The lock's per-file map only explains a
+ * mismatch, naming the added, removed and changed files.
  */
 export const lockMismatch = (plugin: string, locked: LockEntry, measured: MeasuredTree): IntegrityMismatch | undefined => {
-  if (measured.digest === locked.digest && filesMatch(locked.files, measured.entries)) return undefined
+  if (measured.digest === locked.digest) return undefined
   const diff = diffFileMaps(locked.files, lockedFiles(measured.entries))
   return new IntegrityMismatch({ plugin, expected: locked.digest, actual: measured.digest, ...diff })
-}
-
-const filesMatch = (locked: Readonly<Record<string, string>>, entries: ReadonlyArray<TreeEntry>): boolean => {
-  if (Object.keys(locked).length !== entries.length) return false
-  for (const e of entries) if (!Object.hasOwn(locked, e.path) || locked[e.path] !== e.sha256) return false
-  return true
 }
 
 /** Per-file evidence of how a tree differs from what was locked. */
