@@ -46,6 +46,19 @@ describe("tree digest", () => {
     )
   })
 
+  it("is one spec: files on disk and the same bytes in memory hash to the same tree", async () => {
+    const hashing = Effect.runSync(Effect.provide(Hashing, HashingLive))
+    await fc.assert(
+      fc.asyncProperty(tree, async (files) => {
+        const onDisk = await digestOnDisk(files)
+        const inMemory = await Effect.runPromise(hashing.hashTree(files.map(([path, bytes]) => ({ path, bytes }))))
+        expect(inMemory.digest).toBe(onDisk.digest)
+        expect(inMemory.digest).toBe(referenceDigest(files))
+      }),
+      { numRuns: 40 },
+    )
+  })
+
   it("does not depend on the order files were created", async () => {
     await fc.assert(
       fc.asyncProperty(
