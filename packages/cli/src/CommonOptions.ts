@@ -20,6 +20,7 @@ export const root = Options.directory("root").pipe(
 // Plain text, not `Options.file`: the parser would refuse a folder or FIFO as a usage error, while an
 // unusable lock is a rejection (exit 4) decided by the lock store, which reads it without blocking.
 export const lock = Options.text("lock").pipe(
+  Options.withPseudoName("file"),
   Options.withFallbackConfig(Config.string("PLINTH_LOCK").pipe(Config.withDefault(DEFAULT_LOCK))),
   Options.withDescription(`The lock file (env PLINTH_LOCK, default '${DEFAULT_LOCK}').`),
 )
