@@ -105,7 +105,7 @@ describe("in-process loading runs exactly the verified bytes", () => {
     expect(report.good).toBeGreaterThan(0)
   }, 120_000)
 
-  it("control: importing from disk after verification (the loader before ADR 0014) does run swapped-in code", async () => {
+  it("control: importing from disk after verification (the loader before ADR 14) does run swapped-in code", async () => {
     const report = await race("disk", 200, ["index.js"])
     expect(report.evilRuns).toBeGreaterThan(0)
   }, 60_000)

@@ -1,7 +1,7 @@
 // A host that loads the same plugins in-process again and again, each time into
 // a fresh registry, and reports what happened as one JSON line on stdout.
 // Usage: node inprocess-host.mjs <root> <lock> <trials> <verified|disk>
-// "disk" is the loader before ADR 0014 (import from the file on disk once
+// "disk" is the loader before ADR 14 (import from the file on disk once
 // verified), kept as the control that shows the race is real.
 import { join } from "node:path"
 import { pathToFileURL } from "node:url"

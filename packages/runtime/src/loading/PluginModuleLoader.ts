@@ -25,7 +25,7 @@ const describe = (cause: unknown) => (cause instanceof Error ? `${cause.name}: $
  * Import in the host process, for hosts that trust their plugins once
  * verified. Every module of the plugin (its own files and its own
  * node_modules) comes from the verified bytes through module hooks, so a file
- * swapped on disk after verification never runs (ADR 0014).
+ * swapped on disk after verification never runs (ADR 14).
  */
 export const InProcessModuleLoaderLive = Layer.succeed(PluginModuleLoader, {
   load: (plugin, files) =>

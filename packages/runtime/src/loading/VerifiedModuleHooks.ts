@@ -7,7 +7,7 @@
  * A module of a load has the URL of its file on disk plus `?plinth-verified=<nonce>`:
  * `import.meta.url`, `import.meta.filename` and stack traces name the real
  * file, and a fresh nonce per load means a relocked plugin never meets a stale
- * module cache. Imports from such a module resolve as follows (ADR 0014):
+ * module cache. Imports from such a module resolve as follows (ADR 14):
  * - relative and absolute URLs: a verified file of the plugin, or refused (leaving the plugin, or a file not verified);
  * - bare specifiers: the plugin's own `node_modules` inside its folder, from the verified bytes
  *   (package `exports` via resolve.exports, else `main`); if the plugin has no such package, the
