@@ -167,9 +167,10 @@ const resolveBare = (load: Load, fromDir: string, specifier: string, conditions:
         }
         return packageTarget(load, pkgDir, targets, specifier)
       }
-      const path = subpath === "." ? legacyMain(load, pkgDir, pkg) : posix.join(pkgDir, subpath)
-      if (path === undefined) throw new Refused("ERR_MODULE_NOT_FOUND", `package '${name}' in plugin '${load.plugin}' has no entry`)
-      return path
+      if (subpath !== ".") return packageTarget(load, pkgDir, [subpath], specifier)
+      const main = legacyMain(load, pkgDir, pkg)
+      if (main === undefined) throw new Refused("ERR_MODULE_NOT_FOUND", `package '${name}' in plugin '${load.plugin}' has no entry`)
+      return main
     }
     if (d === "") return undefined
   }
@@ -195,7 +196,7 @@ export const resolve: ResolveHook = async (specifier, context, next) => {
   if (/^[a-z][a-z0-9+.-]*:/i.test(specifier)) {
     throw new Refused("ERR_UNSUPPORTED_ESM_URL_SCHEME", `'${specifier}' cannot be imported by plugin '${load.plugin}'`)
   }
-  // Node adds "default" itself; resolve.exports adds it too.
+  // Node's conditions for this import ("node", "import", any --conditions); resolve.exports adds "default".
   const conditions = context.conditions ?? ["node", "import"]
   if (specifier.startsWith("#")) {
     const scope = packageScope(load, fromDir)
@@ -207,6 +208,7 @@ export const resolve: ResolveHook = async (specifier, context, next) => {
     }
     const target = targets?.[0]
     if (target === undefined) throw new Refused("ERR_PACKAGE_IMPORT_NOT_DEFINED", `'${specifier}' is not defined by the imports of plugin '${load.plugin}'`)
+    if (target.startsWith("#")) throw new Refused("ERR_INVALID_PACKAGE_TARGET", `'${specifier}' maps to another import, '${target}'`)
     if (!target.startsWith("./")) return resolve(target, context, next)
     return { url: verifiedUrl(load, nonce, packageTarget(load, dirOf(scope!), [target], specifier)), shortCircuit: true }
   }
@@ -221,7 +223,11 @@ export const resolve: ResolveHook = async (specifier, context, next) => {
   return resolved
 }
 
-/** ES modules, JSON, nothing else: CommonJS would `require` from disk, past these hooks. */
+/**
+ * ES modules and JSON, nothing else: CommonJS would `require` from disk, past
+ * these hooks. A `.js` file with no `type` in a package.json of the plugin is
+ * an ES module, as in workers.
+ */
 const formatOf = (load: Load, path: string): "module" | "json" => {
   if (path.endsWith(".mjs")) return "module"
   if (path.endsWith(".json")) return "json"
