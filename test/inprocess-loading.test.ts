@@ -1,10 +1,10 @@
-import { symlinkSync } from "node:fs"
+import { readdirSync, symlinkSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either } from "effect"
+import { Effect, Either, Layer } from "effect"
 import { isPluginDefinition } from "@plinth/domain"
-import { loadPlugins, PlinthLive, Registry, RegistryLive } from "@plinth/runtime"
-import { lockNow, workspace, writeFile, writePlugin } from "./support/plugins.js"
+import { loadPlugins, makeRegistry, PlinthLive, Registry, RegistryLive } from "@plinth/runtime"
+import { lockNow, witnessModule, workspace, writeFile, writePlugin } from "./support/plugins.js"
 
 /*
  * What a plugin loaded in-process (the default PluginModuleLoader) sees: every
@@ -182,5 +182,32 @@ describe("in-process loading: what a plugin cannot import", () => {
     })
     await lockNow(ws.root, ws.lock)
     expect(await importFailure(ws.root, ws.lock)).toContain("'dep/internal.js' is not exported")
+  })
+})
+
+describe("in-process loading: a swap after verification", () => {
+  it("is caught when the bytes are read, before any plugin's module body runs", async () => {
+    const ws = workspace()
+    writePlugin(ws.root, { id: "a-swapped", files: { "index.js": witnessModule(ws.witnesses, "a-swapped") } })
+    writePlugin(ws.root, { id: "b-intact", files: { "index.js": witnessModule(ws.witnesses, "b-intact") } })
+    await lockNow(ws.root, ws.lock)
+    // The swap lands after every plugin verified (the registry's duplicate check runs in between), as a racing writer's would.
+    const swapAfterVerification = Layer.effect(
+      Registry,
+      Effect.map(makeRegistry, (registry) => ({
+        ...registry,
+        has: (id: string) =>
+          Effect.sync(() => writeFile(join(ws.root, "a-swapped", "index.js"), witnessModule(ws.witnesses, "evil"))).pipe(
+            Effect.zipRight(registry.has(id)),
+          ),
+      })),
+    )
+    const outcome = await Effect.runPromise(
+      Effect.either(loadPlugins({ root: ws.root, lock: ws.lock })).pipe(Effect.provide(swapAfterVerification), Effect.provide(PlinthLive)),
+    )
+    if (Either.isRight(outcome)) throw new Error("expected the load to be rejected")
+    expect(outcome.left._tag).toBe("IntegrityMismatch")
+    expect(outcome.left._tag === "IntegrityMismatch" && outcome.left.changed).toEqual(["index.js"])
+    expect(readdirSync(ws.witnesses)).toEqual([])
   })
 })
