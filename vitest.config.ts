@@ -6,5 +6,8 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: "forks",
+    // The packages' built output runs as a host runs it, on Node's own module
+    // loader: a plugin loaded in-process must go through its verified-bytes hooks.
+    server: { deps: { external: [/\/packages\/(domain|runtime)\/dist\//] } },
   },
 })

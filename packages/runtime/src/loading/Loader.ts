@@ -7,6 +7,7 @@ import {
   type LockFile,
   type PluginId,
 } from "@plinth/domain"
+import { readVerifiedFiles } from "../instance/VerifiedFiles.js"
 import { LockStore } from "./LockStore.js"
 import { readManifest } from "./Manifests.js"
 import { discoverPluginFolders } from "./PluginFiles.js"
@@ -68,10 +69,15 @@ export const loadPlugins = (options: LoadOptions) =>
       if (yield* registry.has(plugin.id)) return yield* new DuplicatePlugin({ plugin: plugin.id })
     }
 
+    // Read every plugin's bytes once and check them against the lock before
+    // any import: these bytes, not the files on disk now, are what runs.
+    const verified = []
+    for (const plugin of discovered) verified.push(yield* readVerifiedFiles(plugin, lock.plugins[plugin.id as PluginId]!))
+
     // Import all, in discovery order.
     const registered: Array<RegisteredPlugin> = []
-    for (const plugin of discovered) {
-      const module = yield* loader.load(plugin)
+    for (const [i, plugin] of discovered.entries()) {
+      const module = yield* loader.load(plugin, verified[i]!)
       registered.push({
         id: plugin.manifest.id,
         dir: plugin.dir,
