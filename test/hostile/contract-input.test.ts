@@ -92,6 +92,18 @@ describe("hostile: input the reviewed manifest refuses", () => {
     }).pipe(Effect.provide(Layer.mergeAll(HashingLive, PluginFilesLive, spawner.layer)))
   })
 
+  it.scopedLive("a manifest schema the validator cannot use refuses the start with a one-line SchemaViolation", () =>
+    Effect.gen(function* () {
+      const { plugin, locked } = yield* writeReviewedPlugin(root, "unusable", source, (manifest) => ({
+        ...manifest,
+        actions: { ...manifest.actions, greet: { ...manifest.actions!["greet"]!, input: { type: 5 } } },
+      }))
+      const failure = yield* Effect.flip(startInstance({ plugin, locked, drift: "ignore", dataRoot }))
+      expect(failure).toMatchObject({ _tag: "SchemaViolation", plugin: "unusable" })
+      expect(failure._tag === "SchemaViolation" && failure.detail).toMatch(/^plugin\.json: the input schema of 'greet' is not a usable JSON Schema: [^\n]+$/)
+    }).pipe(Effect.provide(ContractLive)),
+  )
+
   describe("through the CLI", () => {
     beforeAll(async () => {
       buildCli()
