@@ -138,10 +138,10 @@ const compileFor = (validator: AjvClass, plugin: string, where: string, schema: 
   }
 }
 
-const trySchemas = <A>(body: () => A): Effect.Effect<A, SchemaViolation> =>
+const trySchemas = <A>(plugin: string, body: () => A): Effect.Effect<A, SchemaViolation> =>
   Effect.try({
     try: body,
-    catch: (error) => (error instanceof SchemaViolation ? error : new SchemaViolation({ plugin: "", detail: String(error) })),
+    catch: (error) => (error instanceof SchemaViolation ? error : new SchemaViolation({ plugin, detail: printable(String(error)) })),
   })
 
 /**
@@ -150,7 +150,7 @@ const trySchemas = <A>(body: () => A): Effect.Effect<A, SchemaViolation> =>
  */
 export const compileContract = (plugin: string, manifest: PluginManifest): Effect.Effect<Contract, SchemaViolation> =>
   Effect.flatMap(loadAjv, (validator) =>
-    trySchemas(() => {
+    trySchemas(plugin, () => {
       // A Map, not the manifest's record: names such as "constructor" must not find Object.prototype.
       const actions = new Map<string, ActionContract>()
       for (const [name, declared] of Object.entries(manifest.actions ?? {})) {
@@ -191,7 +191,7 @@ export const checkConfig = (
   if (schema === undefined) return Effect.void
   return Effect.flatMap(loadAjv, (validator) =>
     Effect.flatMap(
-      trySchemas(() => compileFor(validator, plugin, "the config schema", schema)),
+      trySchemas(plugin, () => compileFor(validator, plugin, "the config schema", schema)),
       (validate) => {
         const error = inputError("config", validate, config)
         return error === undefined ? Effect.void : Effect.fail(error)
