@@ -101,6 +101,12 @@ describe("hostile: input the reviewed manifest refuses", () => {
       const failure = yield* Effect.flip(startInstance({ plugin, locked, drift: "ignore", dataRoot }))
       expect(failure).toMatchObject({ _tag: "SchemaViolation", plugin: "unusable" })
       expect(failure._tag === "SchemaViolation" && failure.detail).toMatch(/^plugin\.json: the input schema of 'greet' is not a usable JSON Schema: [^\n]+$/)
+      // Schemas are read as draft-07, what JSONSchema.make writes; one naming another draft is refused, not misread.
+      const otherDraft = { ...plugin, manifest: { ...plugin.manifest, config: { ...plugin.manifest.config, $schema: "https://json-schema.org/draft/2020-12/schema" } } }
+      expect(yield* Effect.flip(startInstance({ plugin: otherDraft, locked, drift: "ignore", dataRoot }))).toMatchObject({
+        _tag: "SchemaViolation",
+        detail: `plugin.json: the config schema is not a usable JSON Schema: its $schema is "https://json-schema.org/draft/2020-12/schema", not draft-07`,
+      })
     }).pipe(Effect.provide(ContractLive)),
   )
 
