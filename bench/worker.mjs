@@ -8,6 +8,7 @@ import { join } from "node:path"
 import { pathToFileURL } from "node:url"
 import { Effect, Layer } from "effect"
 import {
+  describePlugin,
   spawnWorkerProcess,
   HashingLive,
   measureTree,
@@ -65,6 +66,15 @@ const roundTrips = async (call, n) => {
   return median(samples)
 }
 
+/** Microseconds of this process's CPU (user + system) per sequential call. */
+const hostCpuPerCall = async (call, n) => {
+  for (let i = 0; i < 200; i++) await call({ text: "hi" })
+  const before = process.cpuUsage()
+  for (let i = 0; i < n; i++) await call({ text: "hi" })
+  const used = process.cpuUsage(before)
+  return (used.user + used.system) / n
+}
+
 const throughput = async (call, total, inFlight = 64) => {
   let started = 0
   const t = performance.now()
@@ -82,15 +92,23 @@ export async function runWorkerBench({ rounds = 15, calls = 2000, log = console.
     const pluginDir = join(dir, "echo")
     mkdirSync(pluginDir)
     writeFileSync(join(pluginDir, "index.js"), pluginSource)
-    const manifest = { id: "echo", version: "1.0.0", description: "echo", entry: "index.js" }
-    writeFileSync(join(pluginDir, "plugin.json"), JSON.stringify(manifest))
+    const bare = { id: "echo", version: "1.0.0", description: "echo", entry: "index.js" }
+    writeFileSync(join(pluginDir, "plugin.json"), JSON.stringify(bare))
     const Live = Layer.mergeAll(TreeDigestVerifierLive, ProcessSpawnerLive).pipe(Layer.provideMerge(Layer.mergeAll(HashingLive, PluginFilesLive)))
-    const locked = await Effect.runPromise(
-      measureTree(pluginDir, "echo").pipe(
-        Effect.map(({ entries, digest }) => ({ digest, files: Object.fromEntries(entries.map((e) => [e.path, e.sha256])) })),
-        Effect.provide(Live),
-      ),
-    )
+    const lockNow = () =>
+      Effect.runPromise(
+        measureTree(pluginDir, "echo").pipe(
+          Effect.map(({ entries, digest }) => ({ digest, files: Object.fromEntries(entries.map((e) => [e.path, e.sha256])) })),
+          Effect.provide(Live),
+        ),
+      )
+    // The host calls only what the manifest declares: write the declaration into it, as `describe --write` does.
+    const declaration = await Effect.runPromise(describePlugin({ plugin: { id: "echo", dir: pluginDir, manifest: bare }, locked: await lockNow() }).pipe(Effect.provide(Live)))
+    const manifest = { ...bare, actions: declaration.actions, config: declaration.config }
+    writeFileSync(join(pluginDir, "plugin.json"), JSON.stringify(manifest))
+    const locked = await lockNow()
+    // The same action with schemas that allow anything: what a call costs the host without the output and input checks.
+    const unchecked = { ...manifest, actions: { echo: { ...manifest.actions.echo, input: {}, output: {} } } }
 
     // spawn -> ready (the bootstrap's first message) and spawn -> usable (plugin loaded, first call answered)
     const rawStart = [], workerReady = [], workerUsable = [], rawForUsable = []
@@ -174,7 +192,20 @@ export async function runWorkerBench({ rounds = 15, calls = 2000, log = console.
             yield* Effect.promise(() => workerCall(big))
             workerBig.push(performance.now() - t)
           }
-          return { rawP50, workerP50, httpP50, rawThroughput, workerThroughput, httpThroughput, rawBig: median(rawBig.slice(2)), workerBig: median(workerBig.slice(2)) }
+          // Host CPU per small call (this process only; the worker is another), with the manifest's
+          // schemas checked and with schemas that allow anything, alternating rounds.
+          const uncheckedInstance = yield* startInstance({ plugin: { id: "echo", dir: pluginDir, manifest: unchecked }, locked, drift: "ignore" })
+          const uncheckedCall = (input) => Effect.runPromise(uncheckedInstance.invoke("echo", input))
+          const checkedCpu = [], uncheckedCpu = []
+          for (let round = 0; round < 7; round++) {
+            uncheckedCpu.push(yield* Effect.promise(() => hostCpuPerCall(uncheckedCall, calls)))
+            checkedCpu.push(yield* Effect.promise(() => hostCpuPerCall(workerCall, calls)))
+          }
+          return {
+            rawP50, workerP50, httpP50, rawThroughput, workerThroughput, httpThroughput,
+            rawBig: median(rawBig.slice(2)), workerBig: median(workerBig.slice(2)),
+            checkedCpu: median(checkedCpu), uncheckedCpu: median(uncheckedCpu),
+          }
         }),
       ).pipe(Effect.provide(Live)),
     )
@@ -190,6 +221,7 @@ export async function runWorkerBench({ rounds = 15, calls = 2000, log = console.
       { target: "round trip p50 >= 3x faster than HTTP keep-alive", measured: `${us(results.workerP50)} vs ${us(results.httpP50)}`, ratio: results.httpP50 / results.workerP50, limit: 3, below: false },
       { target: "64 in flight >= 3x HTTP keep-alive throughput", measured: `${Math.round(results.workerThroughput)}/s vs ${Math.round(results.httpThroughput)}/s`, ratio: results.workerThroughput / results.httpThroughput, limit: 3, below: false },
       { target: "10 MiB round trip <= 1.2x raw fork (advanced)", measured: `${r(results.workerBig)} ms vs ${r(results.rawBig)} ms`, ratio: results.workerBig / results.rawBig, limit: 1.2, below: true },
+      { target: "host CPU per small call, output+input checked <= 1.1x unchecked", measured: `${us(results.checkedCpu / 1000)} vs ${us(results.uncheckedCpu / 1000)}`, ratio: results.checkedCpu / results.uncheckedCpu, limit: 1.1, below: true },
       { target: "idle worker RSS <= 1.5x raw forked child", measured: `${Math.round(idle.workerRss / 1024)} MiB vs ${Math.round(idle.rawRss / 1024)} MiB`, ratio: idle.workerRss / idle.rawRss, limit: 1.5, below: true },
     ].map((row) => ({ ...row, ratio: r(row.ratio), met: row.below ? row.ratio <= row.limit : row.ratio >= row.limit }))
     const report = { bundledRuntime: workerBundled, rows }

@@ -23,7 +23,7 @@ export const ExitCode = {
   Transient: 6,
   /** `resource`: the plugin ran short, or its worker was killed by SIGKILL (likely out of memory). */
   Resource: 7,
-  /** `fatal`: a defect, a sandbox denial, declaration drift, a worker that would not start. Retrying will not help. */
+  /** `fatal`: a defect, a sandbox denial, declaration drift, output the manifest refuses, a worker that would not start. Retrying will not help. */
   Fatal: 8,
   /** Interrupted by SIGINT/SIGTERM, as shells report it. */
   Interrupted: 130,
@@ -63,6 +63,7 @@ export const exitCodeForPluginFailure: (failure: PluginFailure) => ExitCode = Ma
     SandboxDenied: fatal,
     ProtocolError: fatal,
     DeclarationDrift: fatal,
+    OutputRejected: fatal,
   }),
 )
 

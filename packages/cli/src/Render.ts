@@ -236,6 +236,7 @@ const headline = (failure: PluginFailure, job: JobError): string =>
     InstanceFailed: (e) => e.message,
     SandboxDenied: (e) => e.message,
     DeclarationDrift: (e) => e.message,
+    OutputRejected: (e) => e.message,
   }),
   )
 
@@ -260,6 +261,7 @@ const details = (failure: PluginFailure): Array<string> =>
       ActionNotFound: () => [],
       PluginFatalError: () => [],
       ProtocolError: () => [],
+      OutputRejected: () => ["hint: the plugin's code does not keep its reviewed manifest; report it to its author"],
     }),
   )
 

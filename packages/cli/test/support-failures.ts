@@ -3,6 +3,7 @@ import {
   DeclarationDrift,
   InstanceFailed,
   InvokeTimeout,
+  OutputRejected,
   PluginFatalError,
   PluginInputError,
   PluginResourceError,
@@ -31,4 +32,5 @@ export const everyPluginFailure: ReadonlyArray<readonly [PluginFailure, ErrorCat
   [new SandboxDenied({ permission: "fs-read", resource: "/etc/passwd" }), "fatal"],
   [new ProtocolError({ detail: "not a message" }), "fatal"],
   [new DeclarationDrift({ plugin: "showcase", differences: ["action 'greet': description differs from the manifest"] }), "fatal"],
+  [new OutputRejected({ plugin: "showcase", action: "greet", detail: "result: text: must be string" }), "fatal"],
 ]

@@ -154,6 +154,21 @@ export class DeclarationDrift extends Schema.TaggedError<DeclarationDrift>()("De
   }
 }
 
+/**
+ * The worker sent a result or a stream item that its reviewed manifest's
+ * output schema refuses. The host checks every value before it reaches the
+ * caller and kills the worker that sent it: it no longer keeps its contract.
+ */
+export class OutputRejected extends Schema.TaggedError<OutputRejected>()("OutputRejected", {
+  plugin: Schema.String,
+  action: Schema.String,
+  detail: Schema.String,
+}) {
+  override get message() {
+    return `'${this.plugin}' sent output for '${this.action}' that its manifest does not allow (${this.detail}); its worker was stopped`
+  }
+}
+
 /** Every failure a plugin call can surface; this union is what crosses the worker boundary. */
 export const PluginFailure = Schema.Union(
   PluginInputError,
@@ -169,6 +184,7 @@ export const PluginFailure = Schema.Union(
   ActionNotFound,
   ProtocolError,
   DeclarationDrift,
+  OutputRejected,
 )
 export type PluginFailure = typeof PluginFailure.Type
 
@@ -192,6 +208,7 @@ export const categoryOf: (failure: PluginFailure) => ErrorCategory = Match.type<
     SandboxDenied: () => "fatal" as const,
     ProtocolError: () => "fatal" as const,
     DeclarationDrift: () => "fatal" as const,
+    OutputRejected: () => "fatal" as const,
   }),
 )
 

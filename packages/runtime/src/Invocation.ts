@@ -51,7 +51,8 @@ export const invokePlugin = (options: InvokePluginOptions) =>
   Effect.scoped(
     Effect.gen(function* () {
       const instance = yield* startVerifiedPlugin(options)
-      const streaming = instance.declaration.actions[options.action]?.streaming === true
+      // The reviewed manifest says what kind of call an action takes, not the worker.
+      const streaming = Object.hasOwn(instance.actions, options.action) && instance.actions[options.action]?.streaming === true
       const started = yield* Clock.currentTimeMillis
       let items = 0
       const call: Effect.Effect<InvocationResult, PluginFailure> = streaming

@@ -6,7 +6,7 @@ import { Chunk, Effect, Either, Layer, Stream } from "effect"
 import { toJobError } from "@plinth/domain"
 import { describePlugin, startInstance } from "../src/instance/Instance.js"
 import { spawnWorkerProcess, ProcessSpawner } from "../src/instance/ProcessSpawner.js"
-import { lockOf, makeTempDir, pluginSource, readManifest, removeDir, WorkerTestLive, writePlugin } from "./workerFixtures.js"
+import { described, lockOf, makeTempDir, pluginSource, readManifest, removeDir, WorkerTestLive, writePlugin } from "./workerFixtures.js"
 
 const root = makeTempDir("worker")
 afterAll(() => removeDir(root))
@@ -14,8 +14,11 @@ afterAll(() => removeDir(root))
 const showcaseDir = resolve(import.meta.dirname, "../../../examples/plugins/showcase")
 const showcase = { id: "showcase", dir: showcaseDir, manifest: readManifest(showcaseDir) }
 
-const fixture = (id: string, actions: string, prelude = "", manifest = {}) =>
+const writeFixture = (id: string, actions: string, prelude = "", manifest = {}) =>
   writePlugin(root, id, { "index.js": pluginSource(actions, prelude) }, manifest)
+
+/** A fixture whose manifest declares what its code defines: the host calls nothing else. */
+const fixture = (id: string, actions: string, prelude = "", manifest = {}) => described(writeFixture(id, actions, prelude, manifest))
 
 const slowAction = `slow: action({ description: "", input: Schema.Struct({ millis: Schema.Number }), output: Schema.Number,
   handler: ({ millis }) => Effect.as(Effect.sleep(Duration.millis(millis)), millis) }),
@@ -71,7 +74,7 @@ describe("worker instances", () => {
 
   it.scopedLive("large frames take the bulk pipe and keep their order with small ones; a result JSON cannot carry fails its call typed", () =>
     Effect.gen(function* () {
-      const plugin = writePlugin(root, "bulk", {
+      const plugin = yield* described(writePlugin(root, "bulk", {
         "index.js": pluginSource(
           `echo: action({ description: "", input: Schema.Struct({ text: Schema.String }), output: Schema.Struct({ text: Schema.String }), handler: (input) => Effect.succeed(input) }),
           size: action({ description: "", input: Schema.Struct({}), output: Schema.Number, handler: () => Effect.succeed(padding.length) }),
@@ -82,7 +85,7 @@ describe("worker instances", () => {
         ),
         // A module large enough that the Load message itself goes on the bulk pipe.
         "padding.js": `export const padding = ${JSON.stringify("p".repeat(200_000))}\n`,
-      })
+      }))
       const instance = yield* startInstance({ plugin, locked: yield* lockOf(plugin), drift: "ignore" })
       expect(yield* instance.invoke("size", {})).toBe(200_000)
       const large = "z".repeat(1024 * 1024)
@@ -100,7 +103,7 @@ describe("worker instances", () => {
 
   it.scopedLive("a call that overruns its timeout fails typed at once; the stuck worker is killed and the next call runs on a new one", () =>
     Effect.gen(function* () {
-      const plugin = fixture("hang-in-call", slowAction)
+      const plugin = yield* fixture("hang-in-call", slowAction)
       const instance = yield* startInstance({ plugin, locked: yield* lockOf(plugin), drift: "ignore", interruptGrace: "300 millis" })
       const firstPid = yield* instance.invoke("pid", {})
       const timedOut = yield* Effect.flip(instance.invoke("spin", {}, { timeout: "200 millis" }))
@@ -116,7 +119,7 @@ describe("worker instances", () => {
 
   it.scopedLive("a stream that stalls fails with InvokeTimeout (idle and overall); the call is cancelled and the worker keeps serving", () =>
     Effect.gen(function* () {
-      const plugin = fixture(
+      const plugin = yield* fixture(
         "stalling-stream",
         `${slowAction}
   drip: streaming({ description: "", input: Schema.Struct({ gapMillis: Schema.Number }), output: Schema.Number,
@@ -141,7 +144,7 @@ describe("worker instances", () => {
 
   it.scopedLive("SIGKILL mid-call fails every call in flight as a resource error naming the signal; the next call restarts", () =>
     Effect.gen(function* () {
-      const plugin = fixture("killed", slowAction)
+      const plugin = yield* fixture("killed", slowAction)
       const instance = yield* startInstance({ plugin, locked: yield* lockOf(plugin), drift: "ignore" })
       const pid = (yield* instance.invoke("pid", {})) as number
       const inFlight = yield* Effect.fork(
@@ -160,7 +163,7 @@ describe("worker instances", () => {
 
   it.scopedLive("restarts are bounded: past the budget the instance is marked failed", () =>
     Effect.gen(function* () {
-      const plugin = fixture("budget", slowAction)
+      const plugin = yield* fixture("budget", slowAction)
       const instance = yield* startInstance({
         plugin,
         locked: yield* lockOf(plugin),
@@ -178,7 +181,7 @@ describe("worker instances", () => {
 
   it.scopedLive("a process exiting by itself mid-call is a transient error", () =>
     Effect.gen(function* () {
-      const plugin = fixture("exits", `exit: action({ description: "", input: Schema.Struct({}), output: Schema.Number, handler: () => Effect.sync(() => process.exit(3)) }),`)
+      const plugin = yield* fixture("exits", `exit: action({ description: "", input: Schema.Struct({}), output: Schema.Number, handler: () => Effect.sync(() => process.exit(3)) }),`)
       const instance = yield* startInstance({ plugin, locked: yield* lockOf(plugin), drift: "ignore" })
       const failure = yield* Effect.flip(instance.invoke("exit", {}))
       expect(failure).toMatchObject({ _tag: "WorkerExited", exitCode: 3 })
@@ -213,7 +216,7 @@ describe("worker start-up", () => {
       const CrashingSpawner = Layer.succeed(ProcessSpawner, {
         spawn: (request) => Effect.sync(() => spawnWorkerProcess({ ...request, modulePath: crasher, execArgv: [] })),
       })
-      const plugin = fixture("never-ready", slowAction)
+      const plugin = yield* fixture("never-ready", slowAction)
       const failure = yield* Effect.flip(
         startInstance({ plugin, locked: yield* lockOf(plugin), drift: "ignore" }).pipe(Effect.provide(CrashingSpawner)),
       )
@@ -253,7 +256,7 @@ describe("sandbox", () => {
       writeFileSync(secretFile, "host secret")
       process.env["PLINTH_TEST_DECLARED"] = "visible"
       process.env["PLINTH_TEST_SECRET"] = "hidden"
-      const plugin = fixture("sandboxed", probes, prelude, { permissions: { env: ["PLINTH_TEST_DECLARED"] } })
+      const plugin = yield* fixture("sandboxed", probes, prelude, { permissions: { env: ["PLINTH_TEST_DECLARED"] } })
       const instance = yield* startInstance({ plugin, locked: yield* lockOf(plugin), drift: "ignore" })
       expect(yield* Effect.flip(instance.invoke("read", { path: secretFile }))).toMatchObject({ _tag: "SandboxDenied", permission: "fs-read", resource: secretFile })
       expect(yield* instance.invoke("read", { path: join(plugin.dir, "plugin.json") })).toContain("sandboxed")
@@ -271,7 +274,7 @@ describe("sandbox", () => {
 
   it.scopedLive("a dataDir grant allows writes in the plugin's data folder only", () =>
     Effect.gen(function* () {
-      const plugin = fixture("with-data", probes, prelude, { permissions: { dataDir: true } })
+      const plugin = yield* fixture("with-data", probes, prelude, { permissions: { dataDir: true } })
       const dataRoot = join(root, "data")
       const instance = yield* startInstance({ plugin, locked: yield* lockOf(plugin), drift: "ignore", dataRoot })
       const dataDir = (yield* instance.invoke("dataWrite", {})) as string
@@ -295,7 +298,7 @@ describe("the bytes that run are the bytes that were verified", () => {
       const dataRoot = join(root, "swap-data")
       const good = pluginSource(`which: action({ description: "", input: Schema.Struct({}), output: Schema.String, handler: () => Effect.succeed("good") }),`)
       const evil = good.replace(`"good"`, `"evil"`).replace("export default", `import { writeFileSync } from "node:fs"; writeFileSync(${JSON.stringify(join(dataRoot, "swap", "witness"))}, "ran");\nexport default`)
-      const plugin = writePlugin(root, "swap", { "index.js": good }, { permissions: { dataDir: true } })
+      const plugin = yield* described(writePlugin(root, "swap", { "index.js": good }, { permissions: { dataDir: true } }))
       const locked = yield* lockOf(plugin)
       const entry = join(plugin.dir, "index.js")
       let outcomes = { good: 0, refused: 0 }
@@ -338,7 +341,7 @@ describe("the bytes that run are the bytes that were verified", () => {
 
 describe("host death", () => {
   it("a worker exits within 2 s after its host is killed with SIGKILL", async () => {
-    const plugin = fixture("orphan", slowAction)
+    const plugin = writeFixture("orphan", slowAction)
     const locked = await Effect.runPromise(lockOf(plugin))
     const host = spawn(process.execPath, [join(import.meta.dirname, "fixtures", "workerHost.mjs"), plugin.dir, JSON.stringify(locked)], {
       stdio: ["ignore", "pipe", "inherit"],

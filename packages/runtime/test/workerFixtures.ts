@@ -7,6 +7,7 @@ import { HashingLive } from "../src/hashing/Hashing.js"
 import { PluginFilesLive } from "../src/loading/PluginFiles.js"
 import { measureTree, TreeDigestVerifierLive } from "../src/loading/PluginVerifier.js"
 import { ProcessSpawnerLive } from "../src/instance/ProcessSpawner.js"
+import { describePlugin } from "../src/instance/Instance.js"
 
 export const WorkerTestLive = Layer.mergeAll(TreeDigestVerifierLive, ProcessSpawnerLive).pipe(
   Layer.provideMerge(Layer.mergeAll(HashingLive, PluginFilesLive)),
@@ -58,3 +59,16 @@ export default definePlugin({
   actions: ({ action, streaming }) => ({ ${actions} }),
 })
 `
+
+/**
+ * The plugin with its declaration written into plugin.json, as an author does
+ * with `plinth plugins describe --write` before review: the host calls only
+ * what the manifest declares.
+ */
+export const described = (plugin: FixturePlugin): Effect.Effect<FixturePlugin, unknown> =>
+  Effect.gen(function* () {
+    const declaration = yield* describePlugin({ plugin, locked: yield* lockOf(plugin) })
+    const manifest = { ...plugin.manifest, actions: declaration.actions, config: declaration.config } as PluginManifest
+    writeFileSync(join(plugin.dir, "plugin.json"), JSON.stringify(manifest, null, 2))
+    return { ...plugin, manifest }
+  }).pipe(Effect.provide(WorkerTestLive))

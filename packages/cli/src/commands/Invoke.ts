@@ -19,14 +19,15 @@ const input = Options.text("input").pipe(
 const config = Options.text("config").pipe(
   Options.withPseudoName("json"),
   Options.optional,
-  Options.withDescription("The plugin's config as JSON; its defaults fill in what is left out."),
+  Options.withDescription("The plugin's config as JSON; its defaults fill in what is left out. Refused by the manifest's config schema: exit 5, before the worker starts."),
 )
 
 const timeout = Options.text("timeout").pipe(
   Options.withPseudoName("duration"),
   Options.mapEffect(Common.checked(parseDuration)),
   Options.optional,
-  Options.withDescription("Cancel the call if it has not finished within this, e.g. 500ms, 5s, 2m; exit 6."),
+  // Any length works: the runtime chains timers past setTimeout's 2^31 ms instead of firing at once.
+  Options.withDescription("Cancel the call if it has not finished within this (waiting for its worker included), e.g. 500ms, 5s, 2m, 48h; exit 6."),
 )
 
 const json = Options.boolean("json").pipe(

@@ -1,31 +1,47 @@
 import { mkdirSync } from "node:fs"
 import { join, resolve } from "node:path"
-import { Clock, Deferred, Duration, Effect, Exit, Option, Scope, Stream } from "effect"
+import { Clock, Duration, Effect, Exit, Fiber, Option, Scope, Stream } from "effect"
 import {
+  ActionNotFound,
   DeclarationDrift,
   declarationDrift,
   InstanceFailed,
   InstanceId,
   InvokeTimeout,
+  OutputRejected,
   WorkerStartFailed,
+  type ActionDeclaration,
   type IntegrityMismatch,
   type LockEntry,
   type PluginDeclaration,
   type PluginFailure,
+  type PluginInputError,
   type PluginManifest,
   type SchemaViolation,
   type SymlinkEscape,
 } from "@plinth/domain"
 import type { PluginFiles } from "../loading/PluginFiles.js"
 import type { PluginVerifier } from "../loading/PluginVerifier.js"
+import { checkConfig, compileContract, type ActionContract, type Contract } from "./Contract.js"
+import { failAfter, idleTimer, MAX_TIMER_MILLIS, timeoutMillisOf, within } from "./Deadline.js"
 import { ProcessSpawner } from "./ProcessSpawner.js"
 import { sandboxFor, workerEntryPath } from "./Sandbox.js"
 import { readVerifiedFiles } from "./VerifiedFiles.js"
-import { startWorker, type CallOptions, type ProgressReport, type WorkerConnection } from "./WorkerConnection.js"
+import {
+  startWorker,
+  type CallOptions,
+  type ProgressReport,
+  type StreamCallOptions,
+  type WorkerConnection,
+} from "./WorkerConnection.js"
 
 /*
  * Plugin instances: one worker process each, started from verified bytes,
  * restarted within a budget, and stopped when the scope that started them closes.
+ * The reviewed manifest is the contract (Contract.ts): only its actions can be
+ * called, inputs and configs are checked against its schemas before anything
+ * is sent, and every result and stream item the worker sends is checked before
+ * it reaches the caller.
  */
 
 export interface RestartPolicy {
@@ -58,13 +74,17 @@ export interface StartOptions {
 }
 
 export interface InvokeOptions {
+  /** The whole call, waiting for a restart or for a cancelled call to stop included, must end within this. Any length works. */
   readonly timeout?: Duration.DurationInput
   readonly onProgress?: (report: ProgressReport) => void
 }
 
 export interface StreamOptions {
   readonly onProgress?: (report: ProgressReport) => void
-  /** The whole stream must end within this; otherwise it fails with InvokeTimeout and the call is cancelled like a unary one. */
+  /**
+   * The whole stream (waiting for a worker included) must end within this;
+   * otherwise it fails with InvokeTimeout and the call is cancelled like a unary one.
+   */
   readonly timeout?: Duration.DurationInput
   /** At most this long between two chunks (or progress reports); otherwise as `timeout`. */
   readonly idleTimeout?: Duration.DurationInput
@@ -73,14 +93,18 @@ export interface StreamOptions {
 export interface PluginInstance {
   readonly id: InstanceId
   readonly plugin: string
+  /** What the worker declared when it loaded: a claim; the manifest decides what can be called. */
   readonly declaration: PluginDeclaration
+  /** The actions of the reviewed manifest: the only ones that can be called. */
+  readonly actions: Readonly<Record<string, ActionDeclaration>>
   /** The pid of the current worker process, if one is running. */
   readonly pid: Effect.Effect<number | undefined>
   readonly invoke: (action: string, input: unknown, options?: InvokeOptions) => Effect.Effect<unknown, PluginFailure>
   readonly stream: (action: string, input: unknown, options?: StreamOptions) => Stream.Stream<unknown, PluginFailure>
 }
 
-export type StartFailure = WorkerStartFailed | DeclarationDrift | IntegrityMismatch | SymlinkEscape | SchemaViolation
+/** A config the manifest's config schema refuses is a PluginInputError, found before any worker starts. */
+export type StartFailure = WorkerStartFailed | DeclarationDrift | IntegrityMismatch | SymlinkEscape | SchemaViolation | PluginInputError
 
 let instanceCounter = 0
 
@@ -89,6 +113,16 @@ const defaultTracer = Effect.runSync(Effect.tracer)
 /** Starts an instance inside the current scope; closing the scope stops its worker. */
 export const startInstance = (
   options: StartOptions,
+): Effect.Effect<PluginInstance, StartFailure, Scope.Scope | ProcessSpawner | PluginFiles | PluginVerifier> => start(options, "run")
+
+/**
+ * "describe" starts a worker only to read its declaration, which is how a
+ * stale manifest gets regenerated: the manifest's schemas are neither compiled
+ * nor applied to the config, and no action can be called.
+ */
+const start = (
+  options: StartOptions,
+  purpose: "run" | "describe",
 ): Effect.Effect<PluginInstance, StartFailure, Scope.Scope | ProcessSpawner | PluginFiles | PluginVerifier> =>
   Effect.gen(function* () {
     const { plugin } = options
@@ -102,7 +136,8 @@ export const startInstance = (
       try: () => sandboxFor({ permissions, pluginDir: resolve(plugin.dir), dataDir, hostEnv: process.env }),
       catch: (error) => new WorkerStartFailed({ plugin: plugin.id, reason: String(error), stderrTail: "" }),
     })
-    const interruptGrace = options.interruptGrace ?? "2 seconds"
+    // setTimeout fires a grace of 2^31 ms or more at once; none that long is meant literally.
+    const interruptGrace = Duration.millis(Math.min(Duration.toMillis(options.interruptGrace ?? "2 seconds"), MAX_TIMER_MILLIS))
     const policy = options.restartPolicy ?? defaultRestartPolicy
     const spawnContext = yield* Effect.context<ProcessSpawner>()
 
@@ -126,8 +161,14 @@ export const startInstance = (
       return { connection, scope }
     })
 
+    if (purpose === "run") yield* checkConfig(plugin.id, plugin.manifest, options.config ?? {})
+    // A describing instance can call nothing.
+    const noActions: Contract = { action: (name) => new ActionNotFound({ plugin: plugin.id, action: name }) }
+    // The schemas compile while the worker boots.
+    const compiling = yield* Effect.fork(purpose === "run" ? compileContract(plugin.id, plugin.manifest) : Effect.succeed(noActions))
     let current = yield* launch
     yield* Effect.addFinalizer(() => Scope.close(current.scope, Exit.void))
+    const contract = yield* Fiber.join(compiling)
     const declaration = current.connection.declaration
     if (options.drift !== "ignore") {
       const differences = declarationDrift(plugin.manifest, declaration)
@@ -137,11 +178,20 @@ export const startInstance = (
     const restarts: Array<number> = []
     let failed: InstanceFailed | undefined
     const lock = yield* Effect.makeSemaphore(1)
+    const instanceScope = yield* Effect.scope
+    /** A restart under way: it belongs to the instance, not to the caller that began it. */
+    let restarting: Fiber.RuntimeFiber<WorkerConnection, WorkerStartFailed> | undefined
 
-    /** The live worker, after restarting a dead one if the budget allows. */
+    /**
+     * The live worker, after restarting a dead one if the budget allows.
+     * Every wait here can be interrupted (a caller's timeout covers it), but
+     * the restart itself runs in the instance's scope: a caller that gives up
+     * does not abort it, and the next caller joins it instead of starting another.
+     */
     const acquire: Effect.Effect<WorkerConnection, WorkerStartFailed | InstanceFailed> = lock.withPermits(1)(
       Effect.gen(function* () {
         if (failed !== undefined) return yield* failed
+        if (restarting !== undefined) return yield* Fiber.join(restarting)
         yield* current.connection.cancellationsSettled
         if (!(yield* current.connection.hasExited)) return current.connection
         const exit = yield* current.connection.exited
@@ -158,72 +208,125 @@ export const startInstance = (
           return yield* failed
         }
         restarts.push(now)
-        yield* Scope.close(current.scope, Exit.void)
-        const next = yield* launch
-        current = next
-        return next.connection
+        const restart = Effect.gen(function* () {
+          yield* Scope.close(current.scope, Exit.void)
+          const next = yield* launch
+          current = next
+          return next.connection
+        }).pipe(Effect.ensuring(Effect.sync(() => (restarting = undefined))))
+        restarting = yield* Effect.forkIn(restart, instanceScope)
+        return yield* Fiber.join(restarting)
       }),
     )
 
     const spanOf = (action: string) => ({ attributes: { plugin: plugin.id, instance: instanceId, action }, captureStackTrace: false })
 
-    const unaryOptions = (action: string, invokeOptions: InvokeOptions | undefined): CallOptions | undefined => {
-      if (invokeOptions === undefined) return undefined
-      const timeout = invokeOptions.timeout
-      if (timeout === undefined) return { onProgress: invokeOptions.onProgress }
-      const timeoutMillis = Duration.toMillis(timeout)
-      return {
-        onProgress: invokeOptions.onProgress,
-        timeoutMillis,
-        onTimeout: () => new InvokeTimeout({ plugin: plugin.id, action, timeoutMillis }),
-      }
-    }
+    const timedOut = (action: string, timeoutMillis: number) => () => new InvokeTimeout({ plugin: plugin.id, action, timeoutMillis })
+
+    /** Fails the call and kills the worker that broke the contract; its other calls fail as WorkerExited. */
+    const rejectOutput = (connection: WorkerConnection, action: string, detail: string) =>
+      Effect.zipRight(
+        connection.kill(`it sent output for '${action}' that its manifest does not allow`),
+        Effect.fail(new OutputRejected({ plugin: plugin.id, action, detail })),
+      )
+
+    const checkedResult = (connection: WorkerConnection, action: string, declared: ActionContract, call: Effect.Effect<unknown, PluginFailure>) =>
+      Effect.flatMap(call, (value) => {
+        const problem = declared.checkOutput(value)
+        return problem === undefined ? Effect.succeed(value) : rejectOutput(connection, action, `result: ${problem}`)
+      })
 
     /*
      * The happy path (no tracer installed, a live worker, nothing being
-     * cancelled) is one fiber-runtime read and the connection's own
-     * Effect.async: every extra combinator here is a measurable share of a
-     * call's host CPU. A span costs ~10 µs (measured), so calls get one only
-     * when a tracer has been installed, not under the built-in default.
+     * cancelled, a timeout setTimeout can hold) is the contract checks, one
+     * fiber-runtime read, the connection's own Effect.async and one flatMap
+     * for the result check: every extra combinator here is a measurable share
+     * of a call's host CPU. A span costs ~10 µs (measured), so calls get one
+     * only when a tracer has been installed, not under the built-in default.
+     * Otherwise one deadline covers the whole call: waiting for a cancelled
+     * call to stop or for a restart, then the call itself.
      */
     const invoke = (action: string, input: unknown, invokeOptions?: InvokeOptions): Effect.Effect<unknown, PluginFailure> => {
-      const callOptions = unaryOptions(action, invokeOptions)
+      const declared = contract.action(action, false)
+      if ("_tag" in declared) return Effect.fail(declared)
+      const invalid = declared.checkInput(input)
+      if (invalid !== undefined) return Effect.fail(invalid)
+      const onProgress = invokeOptions?.onProgress
+      const timeoutMillis = timeoutMillisOf(invokeOptions?.timeout)
       return Effect.withFiberRuntime((fiber) => {
         const connection = current.connection
-        // A dead worker or a cancellation winding down goes through the restart lock.
-        const call =
-          failed === undefined && connection.isIdleAndAlive()
-            ? connection.call(action, input, callOptions)
-            : Effect.flatMap(acquire, (connection) => connection.call(action, input, callOptions))
+        let call: Effect.Effect<unknown, PluginFailure>
+        if (failed === undefined && connection.isIdleAndAlive() && (timeoutMillis === undefined || timeoutMillis <= MAX_TIMER_MILLIS)) {
+          const callOptions: CallOptions =
+            timeoutMillis === undefined ? { onProgress } : { onProgress, timeoutMillis, onTimeout: timedOut(action, timeoutMillis) }
+          call = checkedResult(connection, action, declared, connection.call(action, input, callOptions))
+        } else {
+          const whole = Effect.flatMap(acquire, (connection) =>
+            checkedResult(connection, action, declared, connection.call(action, input, { onProgress })),
+          )
+          call = timeoutMillis === undefined ? whole : within(whole, timeoutMillis, timedOut(action, timeoutMillis))
+        }
         return fiber.currentTracer === defaultTracer ? call : Effect.withSpan(call, "plinth.invoke", spanOf(action))
       })
     }
 
-    const stream = (action: string, input: unknown, streamOptions?: StreamOptions) => {
-      const timeout = streamOptions?.timeout
-      const idleTimeout = streamOptions?.idleTimeout
-      const callOptions = {
-        onProgress: streamOptions?.onProgress,
-        ...(timeout !== undefined
-          ? {
-              timeoutMillis: Duration.toMillis(timeout),
-              onTimeout: () => new InvokeTimeout({ plugin: plugin.id, action, timeoutMillis: Duration.toMillis(timeout) }),
+    const stream = (action: string, input: unknown, streamOptions?: StreamOptions): Stream.Stream<unknown, PluginFailure> => {
+      const declared = contract.action(action, true)
+      if ("_tag" in declared) return Stream.fail(declared)
+      const invalid = declared.checkInput(input)
+      if (invalid !== undefined) return Stream.fail(invalid)
+      const timeoutMillis = timeoutMillisOf(streamOptions?.timeout)
+      const idleMillis = timeoutMillisOf(streamOptions?.idleTimeout)
+      return Stream.unwrap(
+        Effect.suspend(() => {
+          const started = Date.now()
+          // Idle timeouts setTimeout cannot hold are kept here; chunks and progress restart them.
+          const longIdle =
+            idleMillis !== undefined && idleMillis > MAX_TIMER_MILLIS ? idleTimer(idleMillis, timedOut(action, idleMillis)) : undefined
+          const userProgress = streamOptions?.onProgress
+          const onProgress =
+            longIdle === undefined
+              ? userProgress
+              : (report: ProgressReport) => {
+                  longIdle.touch()
+                  userProgress?.(report)
+                }
+          const opened = Effect.map(acquire, (connection) => {
+            const left = timeoutMillis === undefined ? undefined : Math.max(0, timeoutMillis - (Date.now() - started))
+            const callOptions: StreamCallOptions = {
+              onProgress,
+              ...(left !== undefined && left <= MAX_TIMER_MILLIS ? { timeoutMillis: left, onTimeout: timedOut(action, timeoutMillis!) } : {}),
+              ...(idleMillis !== undefined && longIdle === undefined
+                ? { idleTimeoutMillis: idleMillis, onIdleTimeout: timedOut(action, idleMillis) }
+                : {}),
             }
-          : {}),
-        ...(idleTimeout !== undefined
-          ? {
-              idleTimeoutMillis: Duration.toMillis(idleTimeout),
-              onIdleTimeout: () => new InvokeTimeout({ plugin: plugin.id, action, timeoutMillis: Duration.toMillis(idleTimeout) }),
-            }
-          : {}),
-      }
-      return Stream.unwrap(Effect.map(acquire, (connection) => connection.stream(action, input, callOptions)))
+            const checked = connection.stream(action, input, callOptions).pipe(
+              Stream.mapChunksEffect((chunk) => {
+                for (const value of chunk) {
+                  const problem = declared.checkOutput(value)
+                  if (problem !== undefined) return rejectOutput(connection, action, `stream item: ${problem}`)
+                }
+                longIdle?.touch()
+                return Effect.succeed(chunk)
+              }),
+            )
+            const idled = longIdle === undefined ? checked : Stream.interruptWhen(checked, longIdle.expired)
+            // A deadline past setTimeout's range is kept here rather than in the connection.
+            return left !== undefined && left > MAX_TIMER_MILLIS
+              ? Stream.interruptWhen(idled, failAfter(left, timedOut(action, timeoutMillis!)))
+              : idled
+          })
+          // The deadline covers waiting for a worker (a cancelled call to stop, a restart) too.
+          return timeoutMillis === undefined ? opened : within(opened, timeoutMillis, timedOut(action, timeoutMillis))
+        }),
+      )
     }
 
     return {
       id: instanceId,
       plugin: plugin.id,
       declaration,
+      actions: purpose === "run" ? (plugin.manifest.actions ?? {}) : {},
       pid: Effect.map(Effect.option(Effect.suspend(() => Effect.succeed(current.connection.pid))), Option.getOrUndefined),
       invoke,
       stream,
@@ -243,4 +346,4 @@ export const invokeStream = (instance: PluginInstance, action: string, input: un
  * `actions` and `config` parts of its `plugin.json`, generated from its Schemas.
  */
 export const describePlugin = (options: Omit<StartOptions, "drift">) =>
-  Effect.scoped(Effect.map(startInstance({ ...options, drift: "ignore" }), (instance) => instance.declaration))
+  Effect.scoped(Effect.map(start({ ...options, drift: "ignore" }, "describe"), (instance) => instance.declaration))
