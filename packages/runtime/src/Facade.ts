@@ -4,6 +4,7 @@ import { PlinthLive } from "./Layers.js"
 import { startVerifiedPlugin } from "./Invocation.js"
 import { loadPlugins, type LoadOptions } from "./loading/Loader.js"
 import type { StartFailure } from "./instance/Instance.js"
+import type { IsolationTier } from "./instance/Isolation.js"
 import type { PluginNotFound } from "./loading/PluginNotFound.js"
 import { Registry, type DuplicatePlugin, type RegisteredPlugin } from "./loading/Registry.js"
 
@@ -38,7 +39,7 @@ export interface Plinth {
   readonly plugins: () => Promise<ReadonlyArray<RegisteredPlugin>>
   readonly reset: () => Promise<void>
   /** Verifies every plugin, then starts one in a sandboxed worker process. */
-  readonly start: (options: LoadOptions & { readonly plugin: string; readonly config?: unknown }) => Promise<StartOutcome>
+  readonly start: (options: LoadOptions & { readonly plugin: string; readonly config?: unknown; readonly isolation?: IsolationTier }) => Promise<StartOutcome>
   readonly dispose: () => Promise<void>
 }
 
@@ -65,7 +66,10 @@ export const createPlinth = (): Plinth => {
       const scope = await runtime.runPromise(Scope.make())
       openScopes.add(scope)
       const started = await runtime.runPromise(
-        startVerifiedPlugin(options).pipe(Scope.extend(scope), Effect.either),
+        startVerifiedPlugin({
+          ...options,
+          ...(options.isolation !== undefined ? { startOptions: { isolation: options.isolation } } : {}),
+        }).pipe(Scope.extend(scope), Effect.either),
       )
       if (Either.isLeft(started)) {
         await closeScope(scope)

@@ -19,7 +19,8 @@ import {
 import type { Hashing } from "../hashing/Hashing.js"
 import type { PluginFiles } from "../loading/PluginFiles.js"
 import { ProcessSpawner } from "./ProcessSpawner.js"
-import { sandboxFor, workerEntryPath } from "./Sandbox.js"
+import { planIsolation, type IsolationTier } from "./Isolation.js"
+import { runtimeReadPaths, sandboxFor, workerEntryPath } from "./Sandbox.js"
 import { readVerifiedFiles } from "./VerifiedFiles.js"
 import { startWorker, type CallOptions, type ProgressReport, type WorkerConnection } from "./WorkerConnection.js"
 
@@ -55,6 +56,12 @@ export interface StartOptions {
    * it lie. "ignore" exists for `describePlugin`, which produces the manifest.
    */
   readonly drift?: "refuse" | "ignore"
+  /**
+   * The boundary around the worker (Isolation.ts): "os" (bubblewrap; the start
+   * fails when it is unavailable) or "permissions" (Node's permission model
+   * alone). Default: the strongest available, warning once when that is "permissions".
+   */
+  readonly isolation?: IsolationTier
 }
 
 export interface InvokeOptions {
@@ -74,6 +81,8 @@ export interface PluginInstance {
   readonly id: InstanceId
   readonly plugin: string
   readonly declaration: PluginDeclaration
+  /** The isolation tier its workers run in. */
+  readonly isolation: IsolationTier
   /** The pid of the current worker process, if one is running. */
   readonly pid: Effect.Effect<number | undefined>
   readonly invoke: (action: string, input: unknown, options?: InvokeOptions) => Effect.Effect<unknown, PluginFailure>
@@ -99,9 +108,12 @@ export const startInstance = (
       permissions?.dataDir === true ? resolve(options.dataRoot ?? join(".plinth", "data"), plugin.id) : undefined
     if (dataDir !== undefined) mkdirSync(dataDir, { recursive: true })
     const sandbox = yield* Effect.try({
-      try: () => sandboxFor({ permissions, pluginDir: resolve(plugin.dir), dataDir, hostEnv: process.env }),
+      try: () => sandboxFor({ permissions, resources: plugin.manifest.resources, dataDir, hostEnv: process.env }),
       catch: (error) => new WorkerStartFailed({ plugin: plugin.id, reason: String(error), stderrTail: "" }),
     })
+    const isolation = yield* planIsolation({ requested: options.isolation, permissions, readPaths: runtimeReadPaths(), dataDir }).pipe(
+      Effect.mapError((unavailable) => new WorkerStartFailed({ plugin: plugin.id, reason: unavailable.reason, stderrTail: "" })),
+    )
     const interruptGrace = options.interruptGrace ?? "2 seconds"
     const policy = options.restartPolicy ?? defaultRestartPolicy
     const spawnContext = yield* Effect.context<ProcessSpawner>()
@@ -115,7 +127,7 @@ export const startInstance = (
         config: options.config ?? {},
         env: permissions?.env ?? [],
         dataDir,
-        spawn: { modulePath: workerEntryPath, execArgv: sandbox.execArgv, env: sandbox.env, cwd: resolve(plugin.dir) },
+        spawn: { modulePath: workerEntryPath, launcher: isolation.launcher, execArgv: sandbox.execArgv, env: sandbox.env, cwd: isolation.cwd },
         startTimeout: options.startTimeout ?? "10 seconds",
         interruptGrace,
       }).pipe(
@@ -224,6 +236,7 @@ export const startInstance = (
       id: instanceId,
       plugin: plugin.id,
       declaration,
+      isolation: isolation.tier,
       pid: Effect.map(Effect.option(Effect.suspend(() => Effect.succeed(current.connection.pid))), Option.getOrUndefined),
       invoke,
       stream,

@@ -9,6 +9,10 @@
 import { dirname } from "node:path"
 import { fileURLToPath } from "node:url"
 import { loadRuntimeScript } from "./RuntimeScript.js"
+import { guardSignals } from "./SignalGuard.js"
+
+// Before anything else: plugin code must never get the unguarded signal routes.
+guardSignals()
 
 const parentPid = process.ppid
 
