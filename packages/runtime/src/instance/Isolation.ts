@@ -154,7 +154,9 @@ let bubblewrap: Probe | undefined
 export const bubblewrapStatus = (): Probe => {
   if (bubblewrap !== undefined) return bubblewrap
   if (process.platform !== "linux") return (bubblewrap = { ok: false, reason: "bubblewrap needs Linux" })
-  const program = findProgram("bwrap")
+  // PLINTH_BWRAP names the program outright (a bwrap outside PATH; or none at all, to test the fallback).
+  const named = process.env["PLINTH_BWRAP"]
+  const program = named !== undefined ? (named === "" ? undefined : named) : findProgram("bwrap")
   if (program === undefined) return (bubblewrap = { ok: false, reason: "bwrap is not installed (package 'bubblewrap')" })
   const args = bubblewrapArgs({ network: false, readPaths: [], dataDir: undefined })
   const probe = spawnSync(program, [...args, process.execPath, "-e", "0"], { env: {}, stdio: ["ignore", "ignore", "pipe"], timeout: 10_000 })
