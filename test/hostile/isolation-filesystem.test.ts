@@ -69,4 +69,27 @@ describe.each(tiers)("isolation tier %s: the plugin folder is not visible on dis
       expect(existsSync(join(plugin.dir, "late.mjs"))).toBe(true)
     }).pipe(Effect.provide(IsolationTestLive)),
   )
+
+  it.scopedLive(
+    tier === "os"
+      ? "a link someone else placed in the plugin's data folder leads to nothing: host files are not mounted"
+      : "a link someone else placed in the plugin's data folder IS followed: the permission model alone does not stop it",
+    () =>
+      Effect.gen(function* () {
+        const dataRoot = join(root, `data-${tier}`)
+        const { plugin, locked } = yield* hostilePlugin(root, `datalink-${tier}`, { actions: probes, prelude, manifest: { permissions: { dataDir: true } } })
+        yield* startInstance({ plugin, locked, drift: "ignore", isolation: tier, dataRoot })
+        const link = join(dataRoot, plugin.id, "link.txt")
+        symlinkSync(secret, link)
+        const instance = yield* startInstance({ plugin, locked, drift: "ignore", isolation: tier, dataRoot })
+        const read = yield* Effect.either(instance.invoke("readDisk", { path: link }))
+        if (tier === "os") {
+          expect(read._tag).toBe("Left")
+          expect(JSON.stringify(read)).not.toContain("the host's secret")
+        } else {
+          // Honest: README, sandbox table. The OS tier is the answer to this one.
+          expect(read).toMatchObject({ _tag: "Right", right: "the host's secret" })
+        }
+      }).pipe(Effect.provide(IsolationTestLive)),
+  )
 })
