@@ -14,6 +14,7 @@ writeFileSync(secret, "the host's secret")
 const probes = `
   readDisk: action({ description: "", input: Schema.Struct({ path: Schema.String }), output: Schema.String, handler: ({ path }) => Effect.sync(() => readFileSync(path, "utf8")) }),
   readAsset: action({ description: "", input: Schema.Struct({ path: Schema.String }), output: Schema.String, handler: ({ path }, { files }) => files.readText(path) }),
+  assetBytes: action({ description: "", input: Schema.Struct({ path: Schema.String }), output: Schema.Array(Schema.Number), handler: ({ path }, { files }) => Effect.map(files.read(path), (bytes) => { const copy = [...bytes]; bytes[0] = 0; return copy }) }),
   listAssets: action({ description: "", input: Schema.Struct({}), output: Schema.Array(Schema.String), handler: (_, { files }) => files.list("data/") }),
   requireFromDisk: action({ description: "", input: Schema.Struct({ dir: Schema.String }), output: Schema.String, handler: ({ dir }) => Effect.sync(() => String(createRequire(dir + "/")("./late.cjs"))) }),
   vmDefaultLoader: action({ description: "", input: Schema.Struct({ dir: Schema.String }), output: Schema.String, handler: ({ dir }) =>
@@ -45,6 +46,9 @@ describe.each(tiers)("isolation tier %s: the plugin folder is not visible on dis
       // The plugin reads what was reviewed and locked, whatever the folder holds now.
       expect(yield* instance.invoke("readAsset", { path: "data/words.txt" })).toBe("verified words\n")
       expect(yield* instance.invoke("listAssets", {})).toEqual(["data/more.txt", "data/words.txt"])
+      // Bytes, a fresh copy each time: writing into one changes nothing the plugin reads later.
+      expect(yield* instance.invoke("assetBytes", { path: "data/more.txt" })).toEqual([...Buffer.from("more\n")])
+      expect(yield* instance.invoke("assetBytes", { path: "data/more.txt" })).toEqual([...Buffer.from("more\n")])
       const missing = yield* Effect.flip(instance.invoke("readAsset", { path: "data/../../host-secret.txt" }))
       expect(missing).toMatchObject({ _tag: "PluginFatalError" })
       expect(missing.message).toContain("is not a verified file of the plugin")

@@ -1,8 +1,12 @@
+import { execFileSync } from "node:child_process"
 import { cpSync, mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
+import { Effect } from "effect"
+import { createPlinth } from "@plinth/runtime"
 import { buildCli, plinth, repo } from "../support/cli.js"
+import { hostilePlugin } from "./support/isolation.js"
 
 /*
  * Choosing the tier, end to end through the CLI: `--isolation os` never
@@ -60,5 +64,38 @@ describe.concurrent("plinth --isolation", () => {
     const described = await plinth(workspace(), ["plugins", "describe", "greeter", "--root", "plugins", "--isolation", "permissions", "--json"])
     expect(described.code).toBe(0)
     expect((await plinth(workspace(), [...greet, "--isolation", "container"])).code).toBe(2)
+  })
+})
+
+describe("isolation from a library host", () => {
+  it("the Promise facade takes the tier and reports it on the instance", async () => {
+    const dir = workspace()
+    const plinth = createPlinth()
+    try {
+      for (const isolation of ["os", "permissions"] as const) {
+        const started = await plinth.start({ root: join(dir, "plugins"), lock: join(dir, "PLUGINS.lock"), plugin: "greeter", isolation })
+        if (!started.ok) throw new Error(`the start failed: ${started.failure._tag}`)
+        expect(started.instance.isolation).toBe(isolation)
+        expect(await started.instance.invoke("greet", { name: "Ada" })).toMatchObject({ ok: true })
+        await started.instance.stop()
+      }
+    } finally {
+      await plinth.dispose()
+    }
+  })
+
+  it("without bwrap, the default tier warns once per process (a Node warning with its own code), however many workers start", async () => {
+    const plugin = await Effect.runPromise(hostilePlugin(mkdtempSync(join(tmpdir(), "plinth-warn-")), "quiet", { actions: "" }))
+    const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("PLINTH_")))
+    const out = execFileSync(process.execPath, [join(import.meta.dirname, "support", "isolation-warning-host.mjs"), JSON.stringify(plugin)], {
+      env: { ...inherited, PLINTH_BWRAP: "" },
+      encoding: "utf8",
+    })
+    const { tiers, warnings } = JSON.parse(out.trim().split("\n").at(-1)!)
+    expect(tiers).toEqual(["permissions", "permissions"])
+    expect(warnings).toHaveLength(1)
+    expect(warnings[0]).toMatchObject({ code: "PLINTH_ISOLATION_FALLBACK" })
+    expect(warnings[0].message).toContain("bwrap is not installed")
+    expect(warnings[0].message).toContain("network")
   })
 })

@@ -19,6 +19,8 @@ export type CallOutcome =
 export interface FacadeInstance {
   readonly id: string
   readonly plugin: string
+  /** The isolation tier its worker runs in. */
+  readonly isolation: IsolationTier
   /** Resolves with the outcome; a failure is a typed value with its error-taxonomy summary. */
   readonly invoke: (action: string, input: unknown, options?: { readonly timeout?: Duration.DurationInput }) => Promise<CallOutcome>
   /** Stops the worker. Safe to call twice. */
@@ -79,6 +81,7 @@ export const createPlinth = (): Plinth => {
       const facadeInstance: FacadeInstance = {
         id: instance.id,
         plugin: instance.plugin,
+        isolation: instance.isolation,
         invoke: (action, input, callOptions) =>
           runtime.runPromise(
             instance.invoke(action, input, callOptions?.timeout !== undefined ? { timeout: callOptions.timeout } : {}).pipe(
