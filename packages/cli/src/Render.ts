@@ -166,6 +166,7 @@ export const renderPluginDetail = (summary: PluginSummary, palette: Palette = pl
   }
   if (m.config !== undefined) lines.push("config:", jsonBlock(m.config, "  "))
   if (m.permissions !== undefined) lines.push("permissions:", jsonBlock(m.permissions, "  "))
+  if (m.resources !== undefined) lines.push("resources:", jsonBlock(m.resources, "  "))
   return lines.join("\n")
 }
 
