@@ -1,7 +1,7 @@
 import { spawnSync } from "node:child_process"
 import { accessSync, constants, lstatSync, readFileSync, readlinkSync, realpathSync } from "node:fs"
 import { delimiter, join } from "node:path"
-import { Context, Effect } from "effect"
+import { Context, Effect, Schema } from "effect"
 import type { Permissions } from "@plinth/domain"
 
 /*
@@ -19,7 +19,10 @@ import type { Permissions } from "@plinth/domain"
  *
  * Both launchers are a program put before Node on the command line
  * (SpawnRequest.launcher); the IPC channel and the bulk pipe are inherited fds
- * and pass through them unchanged. See ADRs/0014-isolation-tiers.md.
+ * and pass through them unchanged. Both rest on the kernel's parent-death
+ * signal, which fires when the host's spawning *thread* exits (Node spawns
+ * from the main thread): a host that starts workers from a worker thread
+ * loses them when that thread ends. See ADRs/0014-isolation-tiers.md.
  */
 
 export type IsolationTier = "os" | "permissions"
@@ -187,11 +190,10 @@ export interface IsolationPlan {
   readonly cwd: string
 }
 
-/** Why the OS tier was asked for and cannot be had. */
-export class IsolationUnavailable {
-  readonly _tag = "IsolationUnavailable"
-  constructor(readonly reason: string) {}
-}
+/** Why the OS tier was asked for and cannot be had; a start reports it as WorkerStartFailed. */
+export class IsolationUnavailable extends Schema.TaggedError<IsolationUnavailable>()("IsolationUnavailable", {
+  reason: Schema.String,
+}) {}
 
 let warned = false
 
@@ -212,7 +214,7 @@ export const planIsolation = (options: {
       const args = bubblewrapArgs({ network: options.permissions?.network === true, readPaths: options.readPaths, dataDir: options.dataDir })
       return { tier: "os", launcher: [status.program, ...args], cwd: "/" } satisfies IsolationPlan
     }
-    if (options.requested === "os") return yield* Effect.fail(new IsolationUnavailable(`the OS isolation tier is unavailable: ${status?.ok === false ? status.reason : "unknown"}`))
+    if (options.requested === "os") return yield* new IsolationUnavailable({ reason: `the OS isolation tier is unavailable: ${status?.ok === false ? status.reason : "unknown"}` })
     if (options.requested === undefined && status?.ok === false && !warned) {
       warned = true
       const warnings = yield* IsolationWarnings
