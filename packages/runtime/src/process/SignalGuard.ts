@@ -13,7 +13,10 @@ import { syncBuiltinESMExports } from "node:module"
  *   process.binding is refused by the permission model itself, internalBinding
  *   is not reachable without --expose-internals, child processes and worker
  *   threads are refused unless the manifest grants them.
- * A plugin may still signal itself (process.kill(process.pid, ...)).
+ * A plugin may still signal itself (process.kill(process.pid, ...)). The guard
+ * covers this thread only: a worker thread has its own `process.kill` and a
+ * child process can run `kill`, so the workerThreads and childProcess grants
+ * give signals back (in the OS tier the pid namespace still hides the host).
  */
 
 /** A refused attempt to act on another process; the runtime reports it as SandboxDenied "signal". */
