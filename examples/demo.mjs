@@ -58,11 +58,12 @@ await Effect.runPromise(
       for (const instance of [greeter, textTools, wordCount, showcase]) {
         const pid = yield* instance.pid
         workerPids.push(pid)
-        console.log(`  ${instance.id} runs in worker pid ${pid}`)
+        console.log(`  ${instance.id} runs in worker pid ${pid} (isolation tier: ${instance.isolation})`)
       }
       yield* call(greeter, "greet", { name: "Ada" })
       yield* call(textTools, "slugify", { text: "Plugins You Can Trust!" })
       yield* call(textTools, "words", { text: "verify all, then import all" })
+      yield* call(textTools, "keywords", { text: "a list of the words that matter" })
       yield* call(wordCount, "count", { text: "one two three" })
       yield* call(showcase, "greet", { name: "Grace" })
       yield* call(showcase, "greet", { name: "" })
@@ -77,6 +78,14 @@ await Effect.runPromise(
       yield* call(showcase, "probe", { attempt: "read-outside", target: "/etc/hostname" })
       yield* call(showcase, "probe", { attempt: "spawn", target: "/bin/sh" })
       yield* call(showcase, "probe", { attempt: "env", target: "HOME" })
+      // Not even its own folder: the verified bytes came over the channel (assets: context.files).
+      yield* call(showcase, "probe", { attempt: "read-own-folder", target: join(root, "showcase", "plugin.json") })
+      yield* call(showcase, "probe", { attempt: "kill-host", target: String(process.pid) })
+      console.log(
+        showcase.isolation === "os"
+          ? "  (OS tier: the worker also has no network, no view of host processes, and only Node and the runtime on disk)"
+          : "  (permission tier: no bubblewrap here, so the worker CAN reach the network and listeners on this host)",
+      )
     }),
   ).pipe(Effect.provide(PlinthLive)),
 )

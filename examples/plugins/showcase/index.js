@@ -78,7 +78,7 @@ export default definePlugin({
     }),
     probe: action({
       description: "Tries something the sandbox does not grant and reports what happened.",
-      input: Schema.Struct({ attempt: Schema.Literal("read-outside", "spawn", "env"), target: Schema.String }),
+      input: Schema.Struct({ attempt: Schema.Literal("read-outside", "read-own-folder", "spawn", "env", "kill-host"), target: Schema.String }),
       output: Schema.Struct({ outcome: Schema.String }),
       handler: ({ attempt, target }) => probeSandbox(attempt, target),
     }),

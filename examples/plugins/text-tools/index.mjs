@@ -28,5 +28,16 @@ export default definePlugin({
       output: Schema.Array(Schema.String),
       handler: ({ text }) => Effect.succeed(wordsOf(text)),
     }),
+    keywords: action({
+      description: "The words of a text without the stop words listed in the plugin's data/stopwords.txt.",
+      input: Text,
+      output: Schema.Array(Schema.String),
+      // An asset the plugin ships, read from its verified files: a worker cannot read the plugin folder on disk.
+      handler: ({ text }, { files }) =>
+        Effect.map(files.readText("data/stopwords.txt"), (list) => {
+          const stop = new Set(list.split("\n").filter((word) => word !== ""))
+          return wordsOf(text).filter((word) => !stop.has(word.toLowerCase()))
+        }),
+    }),
   }),
 })

@@ -42,3 +42,11 @@ export const checked =
       onLeft: (problem) => Effect.fail(ValidationError.invalidValue(HelpDoc.p(problem))),
       onRight: Effect.succeed,
     })
+
+export const isolation = Options.choice("isolation", ["os", "permissions"]).pipe(
+  Options.optional,
+  Options.withDescription(
+    "The boundary around the worker: 'os' (bubblewrap namespaces around Node's permission model; fails when bwrap is unusable) " +
+      "or 'permissions' (Node's permission model alone). Default: the strongest available, with a warning when that is 'permissions'.",
+  ),
+)

@@ -166,6 +166,7 @@ export const renderPluginDetail = (summary: PluginSummary, palette: Palette = pl
   }
   if (m.config !== undefined) lines.push("config:", jsonBlock(m.config, "  "))
   if (m.permissions !== undefined) lines.push("permissions:", jsonBlock(m.permissions, "  "))
+  if (m.resources !== undefined) lines.push("resources:", jsonBlock(m.resources, "  "))
   return lines.join("\n")
 }
 
@@ -231,6 +232,7 @@ const headline = (failure: PluginFailure, job: JobError): string =>
     PluginFatalError: (e) => e.message,
     InvokeTimeout: (e) => `timed out: ${e.message}`,
     WorkerKilled: (e) => e.message,
+    WorkerOutOfMemory: (e) => e.message,
     WorkerExited: (e) => e.message,
     WorkerStartFailed: (e) => e.message,
     InstanceFailed: (e) => e.message,
@@ -249,6 +251,7 @@ const details = (failure: PluginFailure): Array<string> =>
       PluginResourceError: (e) =>
         e.shortfall !== undefined ? [`shortfall: ${e.shortfall.resource} needed ${e.shortfall.needed}, available ${e.shortfall.available}`] : [],
       WorkerKilled: (e) => [`worker: exit code ${e.exitCode}, signal ${e.signal}`],
+      WorkerOutOfMemory: (e) => [`worker: exit code ${e.exitCode}, signal ${e.signal}`],
       WorkerExited: (e) => [`worker: exit code ${e.exitCode}, signal ${e.signal}`],
       WorkerStartFailed: (e) => [
         ...(e.exitCode !== undefined || e.signal !== undefined ? [`worker: exit code ${e.exitCode ?? null}, signal ${e.signal ?? null}`] : []),

@@ -7,6 +7,7 @@ import {
   PluginFailure,
   WorkerExited,
   WorkerKilled,
+  WorkerOutOfMemory,
   LockFileMalformed,
   MissingManifest,
   MissingPluginDirectory,
@@ -98,8 +99,10 @@ describe("exit codes of plugin operations", () => {
     })
   }
 
-  it("a worker killed by SIGKILL is a resource error, any other unexpected exit transient", () => {
+  it("a worker killed by SIGKILL or out of heap is a resource error (exit 7), any other unexpected exit transient", () => {
     expect(exitCodeForPluginFailure(new WorkerKilled({ plugin: "p", exitCode: null, signal: "SIGKILL" }))).toBe(ExitCode.Resource)
+    expect(exitCodeForPluginFailure(new WorkerOutOfMemory({ plugin: "p", exitCode: 134, signal: null }))).toBe(ExitCode.Resource)
+    expect(ExitCode.Resource).toBe(7)
     expect(exitCodeForPluginFailure(new WorkerExited({ plugin: "p", exitCode: null, signal: "SIGTERM", detail: "" }))).toBe(ExitCode.Transient)
   })
 

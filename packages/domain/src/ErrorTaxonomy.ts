@@ -78,6 +78,21 @@ export class WorkerKilled extends Schema.TaggedError<WorkerKilled>()("WorkerKill
   }
 }
 
+/**
+ * The worker died of V8 heap exhaustion: it reached its cap (the manifest's
+ * `resources.memoryMiB`) and aborted. A resource failure, never transient:
+ * the same input will exhaust the same cap again.
+ */
+export class WorkerOutOfMemory extends Schema.TaggedError<WorkerOutOfMemory>()("WorkerOutOfMemory", {
+  plugin: Schema.String,
+  exitCode: Schema.NullOr(Schema.Number),
+  signal: Schema.NullOr(Schema.String),
+}) {
+  override get message() {
+    return `the worker of '${this.plugin}' ran out of JavaScript heap; raise resources.memoryMiB in its plugin.json if the input needs more`
+  }
+}
+
 /** The worker process ended unexpectedly (not by SIGKILL); a restart usually cures it. */
 export class WorkerExited extends Schema.TaggedError<WorkerExited>()("WorkerExited", {
   plugin: Schema.String,
@@ -117,7 +132,7 @@ export class InstanceFailed extends Schema.TaggedError<InstanceFailed>()("Instan
 
 /** The sandbox refused something the manifest does not grant. */
 export class SandboxDenied extends Schema.TaggedError<SandboxDenied>()("SandboxDenied", {
-  permission: Schema.Literal("fs-read", "fs-write", "child-process", "worker-threads", "env", "import", "other"),
+  permission: Schema.Literal("fs-read", "fs-write", "child-process", "worker-threads", "env", "import", "signal", "other"),
   resource: Schema.String,
 }) {
   override get message() {
@@ -177,6 +192,7 @@ export const PluginFailure = Schema.Union(
   PluginFatalError,
   InvokeTimeout,
   WorkerKilled,
+  WorkerOutOfMemory,
   WorkerExited,
   WorkerStartFailed,
   InstanceFailed,
@@ -202,6 +218,7 @@ export const categoryOf: (failure: PluginFailure) => ErrorCategory = Match.type<
     WorkerExited: () => "transient" as const,
     PluginResourceError: () => "resource" as const,
     WorkerKilled: () => "resource" as const,
+    WorkerOutOfMemory: () => "resource" as const,
     PluginFatalError: () => "fatal" as const,
     WorkerStartFailed: () => "fatal" as const,
     InstanceFailed: () => "fatal" as const,

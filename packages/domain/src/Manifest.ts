@@ -43,8 +43,23 @@ export const Permissions = Schema.Struct({
   dataDir: Schema.optional(Schema.Boolean),
   childProcess: Schema.optional(Schema.Boolean),
   workerThreads: Schema.optional(Schema.Boolean),
+  /**
+   * Network access. Only the OS isolation tier can withhold it (a network
+   * namespace); under the permission model alone the network is always open.
+   */
+  network: Schema.optional(Schema.Boolean),
 })
 export type Permissions = typeof Permissions.Type
+
+/** The V8 heap cap of a worker when the manifest names none, in MiB. */
+export const DEFAULT_MEMORY_MIB = 512
+
+/** What a plugin's worker may use. */
+export const Resources = Schema.Struct({
+  /** The worker's V8 old-space cap in MiB (`--max-old-space-size`); default DEFAULT_MEMORY_MIB. */
+  memoryMiB: Schema.optional(Schema.Int.pipe(Schema.between(16, 65536))),
+})
+export type Resources = typeof Resources.Type
 
 export const PluginManifest = Schema.Struct({
   id: PluginId,
@@ -54,6 +69,7 @@ export const PluginManifest = Schema.Struct({
   actions: Schema.optional(OwnRecord({ key: ActionName, value: ActionDeclaration })),
   config: Schema.optional(JsonSchemaDocument),
   permissions: Schema.optional(Permissions),
+  resources: Schema.optional(Resources),
 }).annotations({ identifier: "PluginManifest", parseOptions: { onExcessProperty: "error" } })
 export type PluginManifest = typeof PluginManifest.Type
 

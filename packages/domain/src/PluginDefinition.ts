@@ -6,8 +6,34 @@ import type { ActionDeclaration, PluginManifest } from "./Manifest.js"
  * return Effects: the worker runtime decides how and where they run.
  */
 
+/** A plugin asked for a file of its own that is not among its verified files. */
+export class PluginFileNotFound extends Schema.TaggedError<PluginFileNotFound>()("PluginFileNotFound", {
+  path: Schema.String,
+}) {
+  override get message() {
+    return `'${this.path}' is not a verified file of the plugin`
+  }
+}
+
+/**
+ * The plugin's own files, as verified against the lock and handed to the
+ * worker in memory. The plugin folder is not readable on disk from a worker:
+ * this is how a plugin reads the assets it ships (paths relative to its
+ * folder, `/`-separated, e.g. "data/words.txt").
+ */
+export interface PluginAssets {
+  /** The bytes of a verified file (a fresh copy on each call). */
+  readonly read: (path: string) => Effect.Effect<Uint8Array, PluginFileNotFound>
+  /** A verified file decoded as UTF-8. */
+  readonly readText: (path: string) => Effect.Effect<string, PluginFileNotFound>
+  /** The paths of the verified files, sorted; with a prefix, only those under it ("data/"). */
+  readonly list: (prefix?: string) => Effect.Effect<ReadonlyArray<string>>
+}
+
 /** What a running action can ask of the runtime. */
 export interface ActionContext<Config> {
+  /** The plugin's own verified files (its folder is not readable on disk). */
+  readonly files: PluginAssets
   /** The instance's config, decoded with the plugin's config Schema (defaults applied). */
   readonly config: Config
   /** Reports how far the call has come; 0 ≤ fraction ≤ 1. */

@@ -3,6 +3,7 @@ import { Effect, Either } from "effect"
 import { canonicalJson, decodeJsonText, JsonSchemaDocument, manifestCaps, SchemaViolation, type PluginDeclaration } from "@plinth/domain"
 import { MANIFEST_FILE, readManifest } from "./loading/Manifests.js"
 import { describePlugin } from "./instance/Instance.js"
+import type { IsolationTier } from "./instance/Isolation.js"
 import { measureTree } from "./loading/PluginVerifier.js"
 import { requirePluginFolder } from "./loading/PluginNotFound.js"
 
@@ -31,7 +32,13 @@ export const withDeclaration = (
  * as found rather than against the lock (the worker still runs exactly the
  * bytes that were hashed). Re-lock after writing.
  */
-export const describeLocalPlugin = (options: { readonly root: string; readonly id: string; readonly write: boolean }) =>
+export const describeLocalPlugin = (options: {
+  readonly root: string
+  readonly id: string
+  readonly write: boolean
+  /** The worker's isolation tier (Isolation.ts); default the strongest available. */
+  readonly isolation?: IsolationTier
+}) =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
@@ -42,6 +49,7 @@ export const describeLocalPlugin = (options: { readonly root: string; readonly i
     const declaration = yield* describePlugin({
       plugin: { id: options.id, dir, manifest },
       locked: { digest, files: Object.fromEntries(entries.map((e) => [e.path, e.sha256])) },
+      ...(options.isolation !== undefined ? { isolation: options.isolation } : {}),
     })
     const upToDate =
       canonicalJson(manifest.actions ?? {}) === canonicalJson(declaration.actions) &&

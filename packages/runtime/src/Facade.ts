@@ -4,6 +4,7 @@ import { PlinthLive } from "./Layers.js"
 import { startVerifiedPlugin } from "./Invocation.js"
 import { loadPlugins, type LoadOptions } from "./loading/Loader.js"
 import type { StartFailure } from "./instance/Instance.js"
+import type { IsolationTier } from "./instance/Isolation.js"
 import type { PluginNotFound } from "./loading/PluginNotFound.js"
 import { Registry, type DuplicatePlugin, type RegisteredPlugin } from "./loading/Registry.js"
 
@@ -18,6 +19,8 @@ export type CallOutcome =
 export interface FacadeInstance {
   readonly id: string
   readonly plugin: string
+  /** The isolation tier its worker runs in. */
+  readonly isolation: IsolationTier
   /** Resolves with the outcome; a failure is a typed value with its error-taxonomy summary. */
   readonly invoke: (action: string, input: unknown, options?: { readonly timeout?: Duration.DurationInput }) => Promise<CallOutcome>
   /** Stops the worker. Safe to call twice. */
@@ -38,7 +41,7 @@ export interface Plinth {
   readonly plugins: () => Promise<ReadonlyArray<RegisteredPlugin>>
   readonly reset: () => Promise<void>
   /** Verifies every plugin, then starts one in a sandboxed worker process. */
-  readonly start: (options: LoadOptions & { readonly plugin: string; readonly config?: unknown }) => Promise<StartOutcome>
+  readonly start: (options: LoadOptions & { readonly plugin: string; readonly config?: unknown; readonly isolation?: IsolationTier }) => Promise<StartOutcome>
   readonly dispose: () => Promise<void>
 }
 
@@ -65,7 +68,10 @@ export const createPlinth = (): Plinth => {
       const scope = await runtime.runPromise(Scope.make())
       openScopes.add(scope)
       const started = await runtime.runPromise(
-        startVerifiedPlugin(options).pipe(Scope.extend(scope), Effect.either),
+        startVerifiedPlugin({
+          ...options,
+          ...(options.isolation !== undefined ? { startOptions: { isolation: options.isolation } } : {}),
+        }).pipe(Scope.extend(scope), Effect.either),
       )
       if (Either.isLeft(started)) {
         await closeScope(scope)
@@ -75,6 +81,7 @@ export const createPlinth = (): Plinth => {
       const facadeInstance: FacadeInstance = {
         id: instance.id,
         plugin: instance.plugin,
+        isolation: instance.isolation,
         invoke: (action, input, callOptions) =>
           runtime.runPromise(
             instance.invoke(action, input, callOptions?.timeout !== undefined ? { timeout: callOptions.timeout } : {}).pipe(

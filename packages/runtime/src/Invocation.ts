@@ -25,7 +25,7 @@ export interface StartVerifiedOptions {
   readonly lock: string
   readonly plugin: string
   readonly config?: unknown
-  readonly startOptions?: Partial<Pick<StartOptions, "dataRoot" | "startTimeout" | "interruptGrace">>
+  readonly startOptions?: Partial<Pick<StartOptions, "dataRoot" | "startTimeout" | "interruptGrace" | "isolation">>
 }
 
 /**

@@ -12,5 +12,10 @@ export const probeSandbox = (attempt, target) =>
         return { outcome: `exit status ${spawnSync(target).status}` }
       case "env":
         return { outcome: `value: ${process.env[target]}` }
+      case "read-own-folder":
+        return { outcome: `read ${readFileSync(target, "utf8").length} characters` }
+      case "kill-host":
+        process.kill(Number(target), "SIGKILL")
+        return { outcome: `sent SIGKILL to ${target}` }
     }
   })

@@ -1,6 +1,7 @@
 import { Args, Command, Options } from "@effect/cli"
-import { Clock, Effect } from "effect"
+import { Clock, Effect, Option } from "effect"
 import { describeLocalPlugin } from "@plinth/runtime"
+import { isolationWarningsToStderr } from "../IsolationWarning.js"
 import * as Common from "../CommonOptions.js"
 import { classifyOperationFailure, ManifestWriteFailed, type OperationFailure } from "../Failures.js"
 import { formatOf, report, reportFailures } from "../Output.js"
@@ -17,10 +18,16 @@ const write = Options.boolean("write").pipe(
  * sandboxed worker and prints what its code declares. An operation, not an
  * observation: it runs plugin code (for authors, before review and locking).
  */
-export const describe = Command.make("describe", { id, write, json: Common.json, root: Common.root }, (options) => {
+export const describe = Command.make("describe", { id, write, json: Common.json, root: Common.root, isolation: Common.isolation }, (options) => {
   const format = formatOf(options)
   return Effect.gen(function* () {
-    const outcome = yield* describeLocalPlugin({ root: options.root, id: options.id, write: options.write }).pipe(
+    const outcome = yield* describeLocalPlugin({
+      root: options.root,
+      id: options.id,
+      write: options.write,
+      ...(Option.isSome(options.isolation) ? { isolation: options.isolation.value } : {}),
+    }).pipe(
+      isolationWarningsToStderr,
       Effect.catchTag("SystemError", "BadArgument", (e) => Effect.fail(new ManifestWriteFailed({ plugin: options.id, detail: e.message }))),
     )
     yield* report(

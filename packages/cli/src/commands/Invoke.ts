@@ -1,6 +1,7 @@
 import { Args, Command, Options } from "@effect/cli"
 import { Clock, Effect, Layer, Option, Ref, Runtime } from "effect"
 import { CallTrace, CallTraceLive, invokePlugin, type CallRecord } from "@plinth/runtime"
+import { isolationWarningsToStderr } from "../IsolationWarning.js"
 import { UserOutput } from "../Colour.js"
 import * as Common from "../CommonOptions.js"
 import { classifyOperationFailure } from "../Failures.js"
@@ -54,7 +55,7 @@ const recordingTrace = (file: string, last: Ref.Ref<Option.Option<CallRecord>>) 
  */
 export const invoke = Command.make(
   "invoke",
-  { id, action, input, config, timeout, json, root: Common.root, lock: Common.lock, trace: Common.trace },
+  { id, action, input, config, timeout, json, root: Common.root, lock: Common.lock, trace: Common.trace, isolation: Common.isolation },
   (options) => {
     const format = formatOf(options)
     return Effect.gen(function* () {
@@ -73,6 +74,7 @@ export const invoke = Command.make(
         input: inputValue,
         ...(configValue !== undefined ? { config: configValue } : {}),
         ...(Option.isSome(options.timeout) ? { timeout: options.timeout.value } : {}),
+        ...(Option.isSome(options.isolation) ? { startOptions: { isolation: options.isolation.value } } : {}),
         ...(format === "human"
           ? {
               onProgress: (report) => {
@@ -84,6 +86,7 @@ export const invoke = Command.make(
         onItem: (item) => output.out(format === "json" ? itemJsonLine(item) : renderItem(item)),
       }).pipe(
         Effect.provide(recordingTrace(options.trace, lastCall)),
+        isolationWarningsToStderr,
         // A defect is fatal, like any failure outside the taxonomy.
         Effect.catchAllDefect((defect) => Effect.fail(defect)),
         Effect.catchAll((error) =>

@@ -25,7 +25,8 @@ import type { PluginVerifier } from "../loading/PluginVerifier.js"
 import { checkConfig, compileContract, type ActionContract, type Contract } from "./Contract.js"
 import { failAfter, idleTimer, MAX_TIMER_MILLIS, timeoutMillisOf, within } from "./Deadline.js"
 import { ProcessSpawner } from "./ProcessSpawner.js"
-import { sandboxFor, workerEntryPath } from "./Sandbox.js"
+import { planIsolation, type IsolationTier } from "./Isolation.js"
+import { runtimeReadPaths, sandboxFor, workerEntryPath } from "./Sandbox.js"
 import { readVerifiedFiles } from "./VerifiedFiles.js"
 import {
   startWorker,
@@ -71,6 +72,12 @@ export interface StartOptions {
    * it lie. "ignore" exists for `describePlugin`, which produces the manifest.
    */
   readonly drift?: "refuse" | "ignore"
+  /**
+   * The boundary around the worker (Isolation.ts): "os" (bubblewrap; the start
+   * fails when it is unavailable) or "permissions" (Node's permission model
+   * alone). Default: the strongest available, warning once when that is "permissions".
+   */
+  readonly isolation?: IsolationTier
 }
 
 export interface InvokeOptions {
@@ -97,6 +104,8 @@ export interface PluginInstance {
   readonly declaration: PluginDeclaration
   /** The actions of the reviewed manifest: the only ones that can be called. */
   readonly actions: Readonly<Record<string, ActionDeclaration>>
+  /** The isolation tier its workers run in. */
+  readonly isolation: IsolationTier
   /** The pid of the current worker process, if one is running. */
   readonly pid: Effect.Effect<number | undefined>
   readonly invoke: (action: string, input: unknown, options?: InvokeOptions) => Effect.Effect<unknown, PluginFailure>
@@ -133,9 +142,12 @@ const start = (
       permissions?.dataDir === true ? resolve(options.dataRoot ?? join(".plinth", "data"), plugin.id) : undefined
     if (dataDir !== undefined) mkdirSync(dataDir, { recursive: true })
     const sandbox = yield* Effect.try({
-      try: () => sandboxFor({ permissions, pluginDir: resolve(plugin.dir), dataDir, hostEnv: process.env }),
+      try: () => sandboxFor({ permissions, resources: plugin.manifest.resources, dataDir, hostEnv: process.env }),
       catch: (error) => new WorkerStartFailed({ plugin: plugin.id, reason: String(error), stderrTail: "" }),
     })
+    const isolation = yield* planIsolation({ requested: options.isolation, permissions, readPaths: runtimeReadPaths(), dataDir }).pipe(
+      Effect.mapError((unavailable) => new WorkerStartFailed({ plugin: plugin.id, reason: unavailable.reason, stderrTail: "" })),
+    )
     // setTimeout fires a grace of 2^31 ms or more at once; none that long is meant literally.
     const interruptGrace = Duration.millis(Math.min(Duration.toMillis(options.interruptGrace ?? "2 seconds"), MAX_TIMER_MILLIS))
     const policy = options.restartPolicy ?? defaultRestartPolicy
@@ -150,7 +162,7 @@ const start = (
         config: options.config ?? {},
         env: permissions?.env ?? [],
         dataDir,
-        spawn: { modulePath: workerEntryPath, execArgv: sandbox.execArgv, env: sandbox.env, cwd: resolve(plugin.dir) },
+        spawn: { modulePath: workerEntryPath, launcher: isolation.launcher, execArgv: sandbox.execArgv, env: sandbox.env, cwd: isolation.cwd },
         startTimeout: options.startTimeout ?? "10 seconds",
         interruptGrace,
       }).pipe(
@@ -327,6 +339,7 @@ const start = (
       plugin: plugin.id,
       declaration,
       actions: purpose === "run" ? (plugin.manifest.actions ?? {}) : {},
+      isolation: isolation.tier,
       pid: Effect.map(Effect.option(Effect.suspend(() => Effect.succeed(current.connection.pid))), Option.getOrUndefined),
       invoke,
       stream,

@@ -2,16 +2,19 @@ import { readdirSync, realpathSync, statSync } from "node:fs"
 import { createRequire } from "node:module"
 import { dirname, join, sep } from "node:path"
 import { fileURLToPath } from "node:url"
-import type { Permissions } from "@plinth/domain"
+import { DEFAULT_MEMORY_MIB, type Permissions, type Resources } from "@plinth/domain"
 
 /*
- * Node's permission model as the sandbox of a worker. It is a seat belt, not a
- * jail: it stops a plugin from reading outside its folder, writing without a
- * grant, spawning processes or threads, by mistake or by simple malice, but
- * code running in the process shares its memory and the IPC channel with the
- * runtime, native addons are simply refused, and Node documents the model as
- * experimental with known gaps (for example, file descriptors already open).
- * Isolation from a determined attacker needs an OS boundary (user, container).
+ * Node's permission model as the sandbox inside every worker, in both
+ * isolation tiers (Isolation.ts puts an OS boundary around it when it can).
+ * It is a seat belt, not a jail: it stops plugin code from reading anything
+ * but the worker runtime (and its data folder, when granted), writing without
+ * a grant, spawning processes or threads; it does not cover the network or
+ * reads through a link someone else placed in a granted folder, and Node
+ * documents it as experimental. The plugin folder itself is not granted: the
+ * worker gets the verified bytes over its channel (VerifiedFiles.ts) and
+ * plugin code reads its assets through `context.files`, so nothing on disk
+ * that was not verified can be loaded or read as the plugin's own.
  */
 
 /** The compiled worker entry (the process side); from `src/instance` and `dist/instance` alike, the built one. */
@@ -60,7 +63,8 @@ export const runtimeReadPaths = (): ReadonlyArray<string> => {
   if (workerBundled) return [dirname(bundledEntryPath)]
   const { effect, domain } = sharedLibraryEntries()
   const nodeModules = effect.slice(0, effect.lastIndexOf(`${sep}node_modules${sep}`) + `${sep}node_modules`.length)
-  return [dirname(compiledEntryPath), nodeModules, dirname(domain)]
+  // The whole compiled runtime: the process side imports the wire folder next to it.
+  return [dirname(dirname(compiledEntryPath)), nodeModules, dirname(domain)]
 }
 
 /** A folder and everything below it, in the permission model's syntax. */
@@ -74,13 +78,15 @@ export interface SandboxPlan {
 
 export const sandboxFor = (options: {
   readonly permissions: Permissions | undefined
-  readonly pluginDir: string
+  readonly resources?: Resources | undefined
   readonly dataDir: string | undefined
   readonly hostEnv: Readonly<Record<string, string | undefined>>
 }): SandboxPlan => {
   const permissions = options.permissions ?? {}
-  const reads = [...runtimeReadPaths(), options.pluginDir, ...(options.dataDir !== undefined ? [options.dataDir] : [])]
+  const reads = [...runtimeReadPaths(), ...(options.dataDir !== undefined ? [options.dataDir] : [])]
   const execArgv = [
+    // A heap bomb dies at its cap (WorkerOutOfMemory) instead of growing the machine's memory.
+    `--max-old-space-size=${options.resources?.memoryMiB ?? DEFAULT_MEMORY_MIB}`,
     "--experimental-permission",
     // One flag per path: Node 20.20 no longer accepts a comma-separated list.
     ...reads.flatMap(folderGrant).map((grant) => `--allow-fs-read=${grant}`),

@@ -1,12 +1,11 @@
 import { Deferred, Duration, Effect, Either, Exit, FiberId, Option, Scope, Stream } from "effect"
 import {
   ProtocolError,
-  WorkerExited,
-  WorkerKilled,
   WorkerStartFailed,
   type PluginDeclaration,
   type PluginFailure,
 } from "@plinth/domain"
+import { workerExitFailure } from "./WorkerExit.js"
 import { ProcessSpawner, type ChildProcessHandle, type ProcessExit, type SpawnRequest } from "./ProcessSpawner.js"
 import { decodeWorkerMessage, encodeHostMessage, framedMessages, makeOutbox, type Interrupt, type Invoke, type Load, type Shutdown, type WorkerMessage } from "../wire/Protocol.js"
 
@@ -74,12 +73,8 @@ export interface WorkerStartOptions {
   readonly interruptGrace: Duration.DurationInput
 }
 
-const exitFailure = (plugin: string, exit: ProcessExit, killedByHost: string | undefined): PluginFailure =>
-  killedByHost !== undefined
-    ? new WorkerExited({ plugin, exitCode: exit.exitCode, signal: exit.signal, detail: killedByHost })
-    : exit.signal === "SIGKILL"
-      ? new WorkerKilled({ plugin, exitCode: exit.exitCode, signal: exit.signal })
-      : new WorkerExited({ plugin, exitCode: exit.exitCode, signal: exit.signal, detail: "the process ended unexpectedly" })
+const exitFailure = (plugin: string, exit: ProcessExit, killedByHost: string | undefined, stderrTail: string): PluginFailure =>
+  workerExitFailure({ plugin, exit, killedByHost, stderrTail })
 
 /** Starts a worker and waits, up to the deadline, until it has loaded the plugin. Closing the scope stops it. */
 export const startWorker = (options: WorkerStartOptions): Effect.Effect<WorkerConnection, WorkerStartFailed, Scope.Scope | ProcessSpawner> =>
@@ -161,7 +156,7 @@ export const startWorker = (options: WorkerStartOptions): Effect.Effect<WorkerCo
         handshake,
         Exit.fail(startFailed(ready ? "the worker exited while loading the plugin" : "the worker exited before it was ready", exit)),
       )
-      const failure = exitFailure(options.plugin, exit, killedByHost)
+      const failure = exitFailure(options.plugin, exit, killedByHost, child.stderrTail())
       for (const [id, listener] of calls) {
         calls.delete(id)
         listener({ _tag: "ProcessEnded", failure })
@@ -230,7 +225,7 @@ export const startWorker = (options: WorkerStartOptions): Effect.Effect<WorkerCo
     const call = (action: string, input: unknown, callOptions?: CallOptions): Effect.Effect<unknown, PluginFailure> =>
       Effect.async<unknown, PluginFailure>((resume) => {
         if (exitedFlag) {
-          resume(Effect.fail(exitFailure(options.plugin, Option.getOrThrow(exitValue), killedByHost)))
+          resume(Effect.fail(exitFailure(options.plugin, Option.getOrThrow(exitValue), killedByHost, child.stderrTail())))
           return
         }
         let timer: ReturnType<typeof setTimeout> | undefined
@@ -277,7 +272,7 @@ export const startWorker = (options: WorkerStartOptions): Effect.Effect<WorkerCo
         Effect.acquireRelease(
           Effect.sync(() => {
             if (exitedFlag) {
-              emit.fail(exitFailure(options.plugin, Option.getOrThrow(exitValue), killedByHost))
+              emit.fail(exitFailure(options.plugin, Option.getOrThrow(exitValue), killedByHost, child.stderrTail()))
               return { id: -1, stop: () => {} }
             }
             let overall: ReturnType<typeof setTimeout> | undefined

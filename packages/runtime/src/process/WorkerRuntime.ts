@@ -11,6 +11,7 @@ import {
   type ActionContext,
   type AnyAction,
   type AnyPluginDefinition,
+  type PluginAssets,
   type PluginFailure,
 } from "@plinth/domain"
 import { isBuiltin } from "node:module"
@@ -18,6 +19,7 @@ import { Socket } from "node:net"
 import { BULK_ARG, BULK_FD, makeReceiver, makeSender } from "../wire/Channel.js"
 import { ImportRefused, makeModuleGraph } from "./ModuleGraph.js"
 import { sharedLibrary } from "./SharedLibraries.js"
+import { makePluginAssets } from "./PluginAssets.js"
 import { decodeHostMessage, Failure, framedMessages, makeOutbox, LoadFailed, WorkerMessage, type Invoke, type Load } from "../wire/Protocol.js"
 
 /*
@@ -70,6 +72,7 @@ const permissionNames: Record<string, SandboxDenied["permission"]> = {
   FileSystemWrite: "fs-write",
   ChildProcess: "child-process",
   WorkerThreads: "worker-threads",
+  Signal: "signal",
 }
 
 const describe = (u: unknown) => (u instanceof Error ? `${u.name}: ${u.message}` : String(u))
@@ -140,6 +143,7 @@ interface LoadedPlugin {
   readonly definition: AnyPluginDefinition
   readonly config: unknown
   readonly dataDir: string | undefined
+  readonly files: PluginAssets
 }
 
 /** The fields a decoding failure names, for `fieldsInvalid`. */
@@ -157,10 +161,11 @@ export type ImportBuiltin = (specifier: string) => Promise<Record<string, unknow
 
 const loadPlugin = (message: Load, importBuiltin: ImportBuiltin): Effect.Effect<LoadedPlugin, PluginFailure> =>
   Effect.gen(function* () {
+    const files = new Map(message.files.map((f) => [f.path, f.bytes]))
     const graph = makeModuleGraph({
       plugin: message.plugin,
       entry: message.entry,
-      files: new Map(message.files.map((f) => [f.path, f.bytes])),
+      files,
       importShared: (specifier) => {
         if (isBuiltin(specifier)) return importBuiltin(specifier)
         const namespace = sharedLibrary(specifier)
@@ -181,7 +186,7 @@ const loadPlugin = (message: Load, importBuiltin: ImportBuiltin): Effect.Effect<
       Effect.mapError((error) => new PluginInputError({ message: `invalid config: ${error.message}`, fieldsInvalid: invalidFields(error) })),
     )
     if (definition.setup !== undefined) yield* definition.setup(config).pipe(Effect.mapError(failureFromUnknown))
-    return { id: message.plugin, definition, config, dataDir: message.dataDir ?? undefined }
+    return { id: message.plugin, definition, config, dataDir: message.dataDir ?? undefined, files: makePluginAssets(files) }
   }).pipe(Effect.catchAllDefect((defect) => Effect.fail(failureFromUnknown(defect))))
 
 interface CompiledAction {
@@ -255,6 +260,7 @@ const callEffect = (plugin: LoadedPlugin, call: Invoke, compiled: CompiledAction
   const context: ActionContext<unknown> = {
     config: plugin.config,
     dataDir: plugin.dataDir,
+    files: plugin.files,
     // A non-finite fraction cannot cross as JSON (it would arrive as null); such a report is dropped.
     progress: (fraction, message) =>
       Effect.sync(() => {

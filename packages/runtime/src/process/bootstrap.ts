@@ -9,10 +9,15 @@
 import { dirname } from "node:path"
 import { fileURLToPath } from "node:url"
 import { loadRuntimeScript } from "./RuntimeScript.js"
+import { guardSignals } from "./SignalGuard.js"
+
+// Before anything else: plugin code must never get the unguarded signal routes.
+guardSignals()
 
 const parentPid = process.ppid
 
-// The IPC channel closes when the host dies, even by SIGKILL.
+// Best effort only, defeated by a blocked event loop: the launcher (bwrap or setpriv, Isolation.ts) is what
+// kills the worker with its host. The IPC channel closes when the host dies, even by SIGKILL.
 process.on("disconnect", () => process.exit(0))
 // Belt and braces: if the channel somehow stays open, a changed parent means the host is gone.
 setInterval(() => {
