@@ -22,7 +22,7 @@ import type { Permissions } from "@plinth/domain"
  * and pass through them unchanged. Both rest on the kernel's parent-death
  * signal, which fires when the host's spawning *thread* exits (Node spawns
  * from the main thread): a host that starts workers from a worker thread
- * loses them when that thread ends. See ADRs/0014-isolation-tiers.md.
+ * loses them when that thread ends. See ADRs/0015-isolation-tiers.md.
  */
 
 export type IsolationTier = "os" | "permissions"
