@@ -2,7 +2,7 @@ import { existsSync, rmSync } from "node:fs"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
-import { HashingLive, PluginFilesLive, startInstance } from "@plinth/runtime"
+import { HashingLive, PluginFilesLive, startInstance, TreeDigestVerifierLive } from "@plinth/runtime"
 import { buildCli, plinth } from "../support/cli.js"
 import { lockNow } from "../support/plugins.js"
 import { appears, ContractLive, countingSpawner, once, pluginModule, tempRoot, writeReviewedPlugin } from "./support/contract.js"
@@ -89,7 +89,7 @@ describe("hostile: input the reviewed manifest refuses", () => {
       const instance = yield* startInstance({ plugin, locked, dataRoot, config: { greeting: "Hi" } })
       expect(spawner.spawned()).toBe(1)
       expect(yield* instance.invoke("greet", { name: "Bo" })).toBe("Hi, Bo")
-    }).pipe(Effect.provide(Layer.mergeAll(HashingLive, PluginFilesLive, spawner.layer)))
+    }).pipe(Effect.provide(Layer.mergeAll(TreeDigestVerifierLive, spawner.layer).pipe(Layer.provideMerge(Layer.mergeAll(HashingLive, PluginFilesLive)))))
   })
 
   it.scopedLive("a manifest schema the validator cannot use refuses the start with a one-line SchemaViolation", () =>

@@ -3,14 +3,16 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Layer } from "effect"
 import type { LockEntry, PluginManifest } from "@plinth/domain"
-import { describePlugin, HashingLive, measureTree, PluginFilesLive, ProcessSpawner, ProcessSpawnerLive } from "@plinth/runtime"
+import { describePlugin, HashingLive, measureTree, PluginFilesLive, ProcessSpawner, ProcessSpawnerLive, TreeDigestVerifierLive } from "@plinth/runtime"
 
 /*
  * Plugins that break the contract of their reviewed manifest, for the
  * contract-* hostile tests: real folders, real locks, real workers.
  */
 
-export const ContractLive = Layer.mergeAll(HashingLive, PluginFilesLive, ProcessSpawnerLive)
+export const ContractLive = Layer.mergeAll(TreeDigestVerifierLive, ProcessSpawnerLive).pipe(
+  Layer.provideMerge(Layer.mergeAll(HashingLive, PluginFilesLive)),
+)
 
 export const tempRoot = (label: string) => mkdtempSync(join(tmpdir(), `plinth-contract-${label}-`))
 

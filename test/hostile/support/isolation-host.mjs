@@ -1,7 +1,7 @@
 // A host in its own process: starts one plugin in the tier given, calls an
 // action without waiting for it, prints the worker's pid, then waits to be killed.
 import { Effect, Layer } from "effect"
-import { HashingLive, PluginFilesLive, ProcessSpawnerLive, startInstance } from "@plinth/runtime"
+import { HashingLive, PluginFilesLive, ProcessSpawnerLive, TreeDigestVerifierLive, startInstance } from "@plinth/runtime"
 
 const { plugin, locked, tier, action } = JSON.parse(process.argv[2])
 const program = Effect.gen(function* () {
@@ -12,7 +12,7 @@ const program = Effect.gen(function* () {
   console.log(`calling ${yield* instance.pid}`)
   yield* Effect.never
 })
-Effect.runPromise(Effect.scoped(program).pipe(Effect.provide(Layer.mergeAll(HashingLive, PluginFilesLive, ProcessSpawnerLive)))).catch((error) => {
+Effect.runPromise(Effect.scoped(program).pipe(Effect.provide(Layer.mergeAll(TreeDigestVerifierLive, ProcessSpawnerLive).pipe(Layer.provideMerge(Layer.mergeAll(HashingLive, PluginFilesLive)))))).catch((error) => {
   console.error(String(error))
   process.exit(1)
 })

@@ -1,4 +1,4 @@
 import { Layer } from "effect"
-import { HashingLive, PluginFilesLive, ProcessSpawnerLive } from "@plinth/runtime"
+import { HashingLive, PluginFilesLive, ProcessSpawnerLive, TreeDigestVerifierLive } from "@plinth/runtime"
 
-export const IsolationTestLive = Layer.mergeAll(HashingLive, PluginFilesLive, ProcessSpawnerLive)
+export const IsolationTestLive = Layer.mergeAll(TreeDigestVerifierLive, ProcessSpawnerLive).pipe(Layer.provideMerge(Layer.mergeAll(HashingLive, PluginFilesLive)))

@@ -3,13 +3,15 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import { dirname, join } from "node:path"
 import { Effect, Layer } from "effect"
 import type { LockEntry, PluginManifest } from "@plinth/domain"
-import { HashingLive, measureTree, PluginFilesLive, ProcessSpawnerLive, type IsolationTier } from "@plinth/runtime"
+import { HashingLive, measureTree, PluginFilesLive, ProcessSpawnerLive, TreeDigestVerifierLive, type IsolationTier } from "@plinth/runtime"
 
 /* Shared by the isolation hostile tests: plugins written on the fly, real hosts, real pids. */
 
 export const tiers: ReadonlyArray<IsolationTier> = ["os", "permissions"]
 
-export const IsolationTestLive = Layer.mergeAll(HashingLive, PluginFilesLive, ProcessSpawnerLive)
+export const IsolationTestLive = Layer.mergeAll(TreeDigestVerifierLive, ProcessSpawnerLive).pipe(
+  Layer.provideMerge(Layer.mergeAll(HashingLive, PluginFilesLive)),
+)
 
 export interface HostilePlugin {
   readonly plugin: { readonly id: string; readonly dir: string; readonly manifest: PluginManifest }
