@@ -217,12 +217,13 @@ describe("the verifier is a seam", () => {
     writeFile(join(ws.root, "trusted", "note.txt"), "changed after locking\n")
     const seen: Array<string> = []
     const approveAll = Layer.succeed(PluginVerifier, {
-      verify: (plugin) => Effect.sync(() => void seen.push(plugin.id)),
-      verifyFiles: (plugin) => Effect.sync(() => void seen.push(plugin.id)),
+      verify: (plugin) => Effect.sync(() => void seen.push(`verify ${plugin.id}`)),
+      verifyFiles: (plugin) => Effect.sync(() => void seen.push(`verifyFiles ${plugin.id}`)),
     })
     const { outcome } = await loadInto(ws.root, ws.lock, Layer.merge(PlinthLive, approveAll))
     expect(Either.getOrThrow(outcome).loaded).toEqual(["trusted"])
-    expect(seen).toEqual(["trusted"])
+    // Verify-all checks the folder; the in-process loader then checks the very bytes it imports, through the same seam.
+    expect(seen).toEqual(["verify trusted", "verifyFiles trusted"])
     // The default verifier refuses the same tree.
     const strict = await loadInto(ws.root, ws.lock, Layer.merge(PlinthLive, TreeDigestVerifierLive.pipe(Layer.provide(PlinthLive))))
     expect(rejectionOf(strict.outcome)._tag).toBe("IntegrityMismatch")

@@ -5,7 +5,7 @@ import { Effect, Either, Fiber, Stream } from "effect"
 import { startInstance } from "@plinth/runtime"
 import { buildCli, plinth } from "../support/cli.js"
 import { lockNow } from "../support/plugins.js"
-import { ContractLive, isAlive, once, pluginModule, tempRoot, writeReviewedPlugin } from "./support/contract.js"
+import { ContractLive, isAlive, once, pluginModule, tempRoot, workerPid, writeReviewedPlugin } from "./support/contract.js"
 
 /*
  * Attack: plugin code sends results and stream items its reviewed manifest
@@ -46,7 +46,7 @@ describe("hostile: output the reviewed manifest does not allow", () => {
       const { plugin, locked } = yield* reviewed
       // drift "refuse" (the default): the manifest is exactly what the code declares.
       const instance = yield* startInstance({ plugin, locked })
-      const firstPid = (yield* instance.invoke("pid", {})) as number
+      const firstPid = yield* workerPid(instance)
       expect(yield* instance.invoke("lie", { honest: true })).toBe(7)
 
       const inFlight = yield* Effect.fork(Effect.either(instance.invoke("slow", {})))
@@ -61,7 +61,7 @@ describe("hostile: output the reviewed manifest does not allow", () => {
       expect(Either.isLeft(other) && other.left).toMatchObject({ _tag: "WorkerExited" })
       expect(Either.isLeft(other) && other.left.message).toContain("does not allow")
 
-      const secondPid = (yield* instance.invoke("pid", {})) as number
+      const secondPid = yield* workerPid(instance)
       expect(secondPid).not.toBe(firstPid)
       expect(yield* instance.invoke("lie", { honest: true })).toBe(7)
 
@@ -69,7 +69,7 @@ describe("hostile: output the reviewed manifest does not allow", () => {
       const smuggled = yield* Effect.flip(instance.invoke("shape", {}))
       expect(smuggled).toMatchObject({ _tag: "OutputRejected", action: "shape", detail: "result: smuggled: is not allowed here" })
       expect(isAlive(secondPid)).toBe(false)
-      expect(yield* instance.invoke("pid", {})).not.toBe(secondPid)
+      expect(yield* workerPid(instance)).not.toBe(secondPid)
     }).pipe(Effect.provide(ContractLive)),
   )
 
@@ -77,7 +77,7 @@ describe("hostile: output the reviewed manifest does not allow", () => {
     Effect.gen(function* () {
       const { plugin, locked } = yield* reviewed
       const instance = yield* startInstance({ plugin, locked })
-      const pid = (yield* instance.invoke("pid", {})) as number
+      const pid = yield* workerPid(instance)
       const received: Array<unknown> = []
       const failure = yield* Effect.flip(Stream.runForEach(instance.stream("lies", {}), (item) => Effect.sync(() => received.push(item))))
       expect(failure).toMatchObject({ _tag: "OutputRejected", plugin: "liar", action: "lies", detail: "stream item: (root): must be integer" })
@@ -85,7 +85,7 @@ describe("hostile: output the reviewed manifest does not allow", () => {
       expect(received.every((item) => Number.isInteger(item))).toBe(true)
       expect(received).not.toContain(4)
       expect(isAlive(pid)).toBe(false)
-      expect(yield* instance.invoke("pid", {})).not.toBe(pid)
+      expect(yield* workerPid(instance)).not.toBe(pid)
     }).pipe(Effect.provide(ContractLive)),
   )
 

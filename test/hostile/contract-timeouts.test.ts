@@ -6,7 +6,7 @@ import { Duration, Effect, Stream } from "effect"
 import { startInstance } from "@plinth/runtime"
 import { setLongTimeout, timeoutMillisOf } from "../../packages/runtime/src/instance/Deadline.js"
 import { buildCli, plinth, repo } from "../support/cli.js"
-import { ContractLive, isAlive, once, pluginModule, tempRoot, writeReviewedPlugin } from "./support/contract.js"
+import { ContractLive, isAlive, once, pluginModule, tempRoot, workerPid, writeReviewedPlugin } from "./support/contract.js"
 
 /*
  * Attack: an action that ignores interruption. A timed-out call leaves it
@@ -44,7 +44,7 @@ describe("hostile: a call that will not stop", () => {
     Effect.gen(function* () {
       const { plugin, locked } = yield* reviewed
       const instance = yield* startInstance({ plugin, locked, interruptGrace: "4 seconds" })
-      const firstPid = (yield* instance.invoke("pid", {})) as number
+      const firstPid = yield* workerPid(instance)
 
       const stuck = yield* timed(instance.invoke("stuck", {}, { timeout: "200 millis" }))
       expect(stuck.outcome).toMatchObject({ left: { _tag: "InvokeTimeout", action: "stuck", timeoutMillis: 200 } })
@@ -60,7 +60,7 @@ describe("hostile: a call that will not stop", () => {
       expect(streamed.millis).toBeLessThan(1800)
 
       // Without a timeout a call waits for the worker to be killed and restarted, and runs on the new one.
-      const secondPid = (yield* instance.invoke("pid", {})) as number
+      const secondPid = yield* workerPid(instance)
       expect(secondPid).not.toBe(firstPid)
       expect(isAlive(firstPid)).toBe(false)
       expect(yield* instance.invoke("slow", { millis: 10 }, { timeout: "1 second" })).toBe(10)

@@ -9,7 +9,7 @@ import { PluginVerifier, TreeDigestVerifierLive, type InMemoryFile } from "../sr
 import { ProcessSpawner, ProcessSpawnerLive } from "../src/instance/ProcessSpawner.js"
 import { startInstance } from "../src/instance/Instance.js"
 import { readVerifiedFiles } from "../src/instance/VerifiedFiles.js"
-import { lockOf, makeTempDir, pluginSource, removeDir, writePlugin } from "./workerFixtures.js"
+import { described, lockOf, makeTempDir, pluginSource, removeDir, writePlugin } from "./workerFixtures.js"
 
 const root = makeTempDir("verifier-seam")
 afterAll(() => removeDir(root))
@@ -60,7 +60,7 @@ describe("instance start goes through the PluginVerifier seam", () => {
 
   it.scopedLive("with the default verifier the same plugin starts and answers (the count sees real spawns)", () =>
     Effect.gen(function* () {
-      const plugin = writePlugin(root, "accepted", { "index.js": pluginSource(echo) })
+      const plugin = yield* described(writePlugin(root, "accepted", { "index.js": pluginSource(echo) }))
       const locked = yield* lockOf(plugin)
       const spawner = countingSpawner()
       const live = Layer.mergeAll(TreeDigestVerifierLive, spawner.layer).pipe(Layer.provideMerge(files))

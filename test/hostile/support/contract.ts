@@ -98,3 +98,11 @@ export const appears = async (file: string, millis: number) => {
   }
   return existsSync(file)
 }
+
+/**
+ * The pid of the instance's worker process as the host sees it, after a call
+ * has made sure one runs (inside the OS tier the worker's own `process.pid`
+ * is a pid of its own namespace, not one the host can check).
+ */
+export const workerPid = (instance: { readonly invoke: (action: string, input: unknown) => Effect.Effect<unknown, unknown>; readonly pid: Effect.Effect<number | undefined> }) =>
+  Effect.flatMap(Effect.ignore(instance.invoke("pid", {})), () => Effect.map(instance.pid, (pid) => pid!))

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import { dirname, join } from "node:path"
 import { Effect, Layer } from "effect"
 import type { LockEntry, PluginManifest } from "@plinth/domain"
-import { HashingLive, measureTree, PluginFilesLive, ProcessSpawnerLive, TreeDigestVerifierLive, type IsolationTier } from "@plinth/runtime"
+import { describePlugin, HashingLive, measureTree, PluginFilesLive, ProcessSpawnerLive, TreeDigestVerifierLive, type IsolationTier } from "@plinth/runtime"
 
 /* Shared by the isolation hostile tests: plugins written on the fly, real hosts, real pids. */
 
@@ -48,14 +48,16 @@ export default definePlugin({
     writeFileSync(join(dir, path), text)
   }
   writeFileSync(join(dir, "plugin.json"), JSON.stringify(manifest, null, 2))
-  return measureTree(dir, id).pipe(
-    Effect.map(({ entries, digest }) => ({
-      plugin: { id, dir, manifest },
-      locked: { digest, files: Object.fromEntries(entries.map((e) => [e.path, e.sha256])) },
-    })),
-    Effect.orDie,
-    Effect.provide(IsolationTestLive),
+  const lockNow = measureTree(dir, id).pipe(
+    Effect.map(({ entries, digest }): LockEntry => ({ digest, files: Object.fromEntries(entries.map((e) => [e.path, e.sha256])) } as LockEntry)),
   )
+  // The host calls only what the reviewed manifest declares: write the code's declaration into it, as `describe --write` does.
+  return Effect.gen(function* () {
+    const declaration = yield* describePlugin({ plugin: { id, dir, manifest }, locked: yield* lockNow, isolation: "permissions" })
+    const reviewed = { actions: declaration.actions, config: declaration.config, ...manifest } as PluginManifest
+    writeFileSync(join(dir, "plugin.json"), JSON.stringify(reviewed, null, 2))
+    return { plugin: { id, dir, manifest: reviewed }, locked: yield* lockNow }
+  }).pipe(Effect.orDie, Effect.provide(IsolationTestLive))
 }
 
 export const isAlive = (pid: number) => {
