@@ -16,14 +16,7 @@ export const ContractLive = Layer.mergeAll(TreeDigestVerifierLive, ProcessSpawne
 
 export const tempRoot = (label: string) => mkdtempSync(join(tmpdir(), `plinth-contract-${label}-`))
 
-export const isAlive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
+export { isAlive } from "../../support/processes.js"
 
 /** A plugin module built with definePlugin; `actions` is the body of the actions builder. */
 export const pluginModule = (actions: string, options: { readonly prelude?: string; readonly config?: string } = {}) => `

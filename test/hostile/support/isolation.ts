@@ -60,14 +60,9 @@ export default definePlugin({
   }).pipe(Effect.orDie, Effect.provide(IsolationTestLive))
 }
 
-export const isAlive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
+import { isAlive } from "../../support/processes.js"
+
+export { isAlive }
 
 /** A process and all its descendants (a bwrap sandbox is three processes deep), from /proc. */
 export const processTree = (pid: number): ReadonlyArray<number> => {
