@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import { dirname, join } from "node:path"
 import { Effect, Layer } from "effect"
 import type { LockEntry, PluginManifest } from "@plinth/domain"
+import { isAlive } from "../../support/processes.js"
 import { describePlugin, HashingLive, measureTree, PluginFilesLive, ProcessSpawnerLive, TreeDigestVerifierLive, type IsolationTier } from "@plinth/runtime"
 
 /* Shared by the isolation hostile tests: plugins written on the fly, real hosts, real pids. */
@@ -59,8 +60,6 @@ export default definePlugin({
     return { plugin: { id, dir, manifest: reviewed }, locked: yield* lockNow }
   }).pipe(Effect.orDie, Effect.provide(IsolationTestLive))
 }
-
-import { isAlive } from "../../support/processes.js"
 
 export { isAlive }
 
