@@ -21,7 +21,8 @@ import type { PluginFiles } from "../loading/PluginFiles.js"
 import { ProcessSpawner } from "./ProcessSpawner.js"
 import { sandboxFor, workerEntryPath } from "./Sandbox.js"
 import { readVerifiedFiles } from "./VerifiedFiles.js"
-import { startWorker, type CallOptions, type ProgressReport, type WorkerConnection } from "./WorkerConnection.js"
+import { startWorker, type CallOptions, type ProgressReport, type StreamWindow, type WorkerConnection } from "./WorkerConnection.js"
+import type { FrameCaps } from "../wire/Framing.js"
 
 /*
  * Plugin instances: one worker process each, started from verified bytes,
@@ -55,6 +56,14 @@ export interface StartOptions {
    * it lie. "ignore" exists for `describePlugin`, which produces the manifest.
    */
   readonly drift?: "refuse" | "ignore"
+  /**
+   * Caps on one frame of the channel, in bytes of JSON: `fromWorker` bounds a
+   * result, chunk or failure (default 64 MiB), `toWorker` an input or the
+   * plugin's files (default 512 MiB). See wire/Framing.ts.
+   */
+  readonly maxFrameBytes?: Partial<FrameCaps>
+  /** How many chunks and bytes a stream may have in flight to the host (default 32 chunks, 4 MiB). */
+  readonly streamWindow?: StreamWindow
 }
 
 export interface InvokeOptions {
@@ -118,6 +127,8 @@ export const startInstance = (
         spawn: { modulePath: workerEntryPath, execArgv: sandbox.execArgv, env: sandbox.env, cwd: resolve(plugin.dir) },
         startTimeout: options.startTimeout ?? "10 seconds",
         interruptGrace,
+        maxFrameBytes: options.maxFrameBytes,
+        streamWindow: options.streamWindow,
       }).pipe(
         Scope.extend(scope),
         Effect.provide(spawnContext),

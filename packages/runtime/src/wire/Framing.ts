@@ -1,0 +1,168 @@
+/*
+ * The channel under the protocol: one duplex stream per worker (the child's
+ * fd 3, a socketpair the host creates with stdio "pipe"), carrying frames in
+ * both directions. A frame is a 4-byte big-endian length and that many bytes
+ * of UTF-8 JSON, one message per frame. Node's own IPC channel is not used:
+ * it buffers an incoming line without bound, so a worker writing a
+ * newline-free stream grows its host until a string allocation throws
+ * (ADR 0010). Here every frame has a cap per direction, checked on its header
+ * before its body is held, so a receiver holds at most the cap (plus one read)
+ * whatever the sender writes.
+ *
+ * This module is light on purpose (no Effect, no domain): the worker's
+ * bootstrap uses it to report ready before the runtime is even parsed.
+ */
+
+/** The child's fd that carries the channel. */
+export const CHANNEL_FD = 3
+
+export interface FrameCaps {
+  /** Largest frame the host sends and the worker accepts, in bytes of JSON (the `Load` frame carries the plugin's files). */
+  readonly toWorker: number
+  /** Largest frame a worker sends and the host accepts, in bytes of JSON: a result, a chunk, a failure. */
+  readonly fromWorker: number
+}
+
+const MiB = 1024 * 1024
+
+/**
+ * Defaults: a worker's results and chunks up to 64 MiB of JSON each (a 10 MiB
+ * string is ~10 MiB); the host's frames up to 512 MiB, because `Load` carries
+ * the plugin's verified files as base64 (up to 256 MiB of files, see
+ * VerifiedFiles.ts).
+ */
+export const defaultFrameCaps: FrameCaps = { toWorker: 512 * MiB, fromWorker: 64 * MiB }
+
+/** The largest length a header can state. */
+const MAX_HEADER = 0xffff_ffff
+
+const FRAME_CAPS_ARG = "--plinth-frame-caps="
+
+/** The worker argument that tells it the caps (it must know them before the first frame arrives). */
+export const frameCapsArg = (caps: FrameCaps): string => `${FRAME_CAPS_ARG}${caps.toWorker},${caps.fromWorker}`
+
+const validCap = (n: number) => Number.isSafeInteger(n) && n > 0 && n <= MAX_HEADER
+
+/** The caps a worker was started with, or the defaults. */
+export const frameCapsFromArgv = (argv: ReadonlyArray<string>): FrameCaps => {
+  const arg = argv.find((a) => a.startsWith(FRAME_CAPS_ARG))
+  const [toWorker, fromWorker] = (arg?.slice(FRAME_CAPS_ARG.length).split(",") ?? []).map(Number)
+  return {
+    toWorker: toWorker !== undefined && validCap(toWorker) ? toWorker : defaultFrameCaps.toWorker,
+    fromWorker: fromWorker !== undefined && validCap(fromWorker) ? fromWorker : defaultFrameCaps.fromWorker,
+  }
+}
+
+/** Caps as configured (a partial override of the defaults), refusing values a header cannot state. */
+export const resolveFrameCaps = (caps: Partial<FrameCaps> | undefined): FrameCaps => {
+  const resolved = { ...defaultFrameCaps, ...caps }
+  for (const [name, value] of Object.entries(resolved)) {
+    if (!validCap(value)) throw new RangeError(`maxFrameBytes.${name} must be an integer from 1 to ${MAX_HEADER}, not ${value}`)
+  }
+  return resolved
+}
+
+/** One message, serialized: its JSON text and that text's length in UTF-8 bytes. */
+export interface EncodedFrame {
+  readonly text: string
+  readonly bytes: number
+}
+
+/** Serializes a message; throws what JSON.stringify throws (check values with `jsonValueProblem` first). */
+export const encodeFrame = (message: unknown): EncodedFrame => {
+  const text = JSON.stringify(message)
+  return { text, bytes: Buffer.byteLength(text, "utf8") }
+}
+
+/**
+ * The sending half: frames queued in one tick go out as one write (each
+ * write has a fixed cost: a syscall, and an event on the other side, so under
+ * load this keeps the channel near raw speed; a lone frame pays one microtask).
+ */
+export const makeFrameWriter = (write: (bytes: Buffer) => void): ((frame: EncodedFrame) => void) => {
+  let queue: Array<EncodedFrame> = []
+  let total = 0
+  const flush = () => {
+    const frames = queue
+    const size = total
+    queue = []
+    total = 0
+    const out = Buffer.allocUnsafe(size)
+    let at = 0
+    for (const frame of frames) {
+      out.writeUInt32BE(frame.bytes, at)
+      at += 4
+      at += out.write(frame.text, at, frame.bytes, "utf8")
+    }
+    write(out)
+  }
+  return (frame) => {
+    total += 4 + frame.bytes
+    if (queue.push(frame) === 1) queueMicrotask(flush)
+  }
+}
+
+/**
+ * The receiving half: feed it the stream's bytes as they arrive; it calls
+ * `onFrame` with each frame's text (and its size in bytes), in order. A header
+ * stating more than `maxFrameBytes` calls `onError` once, before any of that
+ * frame's body is held, and the reader ignores everything after it (the
+ * stream cannot be resynchronised; the caller ends it). Bytes held between
+ * calls: less than one header, or one frame's body so far (under the cap).
+ */
+export const makeFrameReader = (
+  maxFrameBytes: number,
+  onFrame: (text: string, bytes: number) => void,
+  onError: (detail: string) => void,
+): { readonly push: (chunk: Buffer) => void; readonly stop: () => void } => {
+  let pending: Array<Buffer> = []
+  let pendingBytes = 0
+  /** The body length being read, or -1 while reading a header. */
+  let need = -1
+  let stopped = false
+  const stop = () => {
+    stopped = true
+    pending = []
+    pendingBytes = 0
+  }
+  const push = (chunk: Buffer) => {
+    if (stopped) return
+    let buf: Buffer
+    if (pendingBytes === 0) {
+      buf = chunk
+    } else {
+      pending.push(chunk)
+      pendingBytes += chunk.length
+      // Joined once the piece being read is complete: a large frame is copied once, not per read.
+      if (pendingBytes < (need < 0 ? 4 : need)) return
+      buf = Buffer.concat(pending, pendingBytes)
+      pending = []
+      pendingBytes = 0
+    }
+    let at = 0
+    for (;;) {
+      if (need < 0) {
+        if (buf.length - at < 4) break
+        const length = buf.readUInt32BE(at)
+        if (length > maxFrameBytes) {
+          stop()
+          return onError(`a frame header states ${length} bytes, over the cap of ${maxFrameBytes}`)
+        }
+        need = length
+        at += 4
+      }
+      if (buf.length - at < need) break
+      const text = buf.toString("utf8", at, at + need)
+      const bytes = need
+      at += need
+      need = -1
+      onFrame(text, bytes)
+      if (stopped) return
+    }
+    if (at < buf.length) {
+      pending = [at === 0 ? buf : buf.subarray(at)]
+      pendingBytes = buf.length - at
+    }
+  }
+  return { push, stop }
+}
