@@ -53,8 +53,13 @@ export const formatJsonPath = (path: ReadonlyArray<JsonPathSegment>): string => 
   return text
 }
 
-/** One line: "a BigInt at $.items[3]". */
-export const describeJsonValueProblem = (problem: JsonValueProblem): string => `${problem.problem} at ${formatJsonPath(problem.path)}`
+/** One line: "a BigInt at $.items[3]"; a path over 12 segments shows its first 8 and last 2. */
+export const describeJsonValueProblem = (problem: JsonValueProblem): string => {
+  const { path } = problem
+  if (path.length <= 12) return `${problem.problem} at ${formatJsonPath(path)}`
+  const tail = formatJsonPath(path.slice(-2)).slice(1)
+  return `${problem.problem} at ${formatJsonPath(path.slice(0, 8))}…(${path.length - 10} more)…${tail}`
+}
 
 const article = (name: string) => (/^[AEIO]/i.test(name) ? `an ${name}` : `a ${name}`)
 

@@ -150,5 +150,6 @@ describe("JSON values", () => {
     expect(formatJsonPath([])).toBe("$")
     expect(formatJsonPath(["a", 0, "b c", "__proto__"])).toBe('$.a[0]["b c"].__proto__')
     expect(describeJsonValueProblem({ path: ["items", 3], problem: "a BigInt" })).toBe("a BigInt at $.items[3]")
+    expect(describeJsonValueProblem({ path: Array.from({ length: 300 }, (_, i) => i), problem: "deep" })).toBe("deep at $[0][1][2][3][4][5][6][7]…(290 more)…[298][299]")
   })
 })

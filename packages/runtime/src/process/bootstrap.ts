@@ -17,8 +17,10 @@ const parentPid = process.ppid
 
 // The channel to the host is fd 3 (wire/Framing.ts), held in this module's
 // closures only. Node's own IPC surface is removed should it exist (a
-// launcher could pass one on), so plugin code finds no channel on `process`.
-for (const key of ["send", "channel", "connected", "disconnect"]) Reflect.deleteProperty(process, key)
+// launcher could pass one on), and so is the debugging call that lists live
+// handles (the channel's socket among them), so plugin code finds no
+// reference to the channel on `process`.
+for (const key of ["send", "channel", "connected", "disconnect", "_getActiveHandles", "_getActiveRequests"]) Reflect.deleteProperty(process, key)
 
 const caps = frameCapsFromArgv(process.argv)
 const socket = new Socket({ fd: CHANNEL_FD, readable: true, writable: true })
