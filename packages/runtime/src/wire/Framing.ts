@@ -102,6 +102,9 @@ export const makeFrameWriter = (write: (bytes: Buffer) => void): ((frame: Encode
   }
 }
 
+/** Frames up to this size are assembled in one buffer the reader keeps and reuses. */
+const SCRATCH_RETAINED = 4 * MiB
+
 /**
  * The receiving half: feed it the stream's bytes as they arrive; it calls
  * `onFrame` with each frame's text (and its size in bytes), in order. A header
@@ -109,59 +112,75 @@ export const makeFrameWriter = (write: (bytes: Buffer) => void): ((frame: Encode
  * frame's body is held, and the reader ignores everything after it (the
  * stream cannot be resynchronised; the caller ends it). Bytes held between
  * calls: less than one header, or one frame's body so far (under the cap).
+ *
+ * A frame split across reads is copied into a buffer the reader reuses
+ * (frames up to 4 MiB; a larger one gets its own): a steady stream of large
+ * frames then allocates nothing per frame but its text, which keeps the
+ * host's memory flat instead of leaving a trail of freed buffers behind.
  */
 export const makeFrameReader = (
   maxFrameBytes: number,
   onFrame: (text: string, bytes: number) => void,
   onError: (detail: string) => void,
 ): { readonly push: (chunk: Buffer) => void; readonly stop: () => void } => {
-  let pending: Array<Buffer> = []
-  let pendingBytes = 0
+  const header = Buffer.alloc(4)
+  let headerFill = 0
+  let scratch = Buffer.alloc(0)
   /** The body length being read, or -1 while reading a header. */
   let need = -1
+  let body: Buffer | undefined
+  let bodyFill = 0
   let stopped = false
   const stop = () => {
     stopped = true
-    pending = []
-    pendingBytes = 0
+    body = undefined
+    scratch = Buffer.alloc(0)
+  }
+  const deliver = (text: string, bytes: number) => {
+    need = -1
+    body = undefined
+    onFrame(text, bytes)
   }
   const push = (chunk: Buffer) => {
-    if (stopped) return
-    let buf: Buffer
-    if (pendingBytes === 0) {
-      buf = chunk
-    } else {
-      pending.push(chunk)
-      pendingBytes += chunk.length
-      // Joined once the piece being read is complete: a large frame is copied once, not per read.
-      if (pendingBytes < (need < 0 ? 4 : need)) return
-      buf = Buffer.concat(pending, pendingBytes)
-      pending = []
-      pendingBytes = 0
-    }
     let at = 0
-    for (;;) {
+    while (at < chunk.length && !stopped) {
       if (need < 0) {
-        if (buf.length - at < 4) break
-        const length = buf.readUInt32BE(at)
+        let length: number
+        if (headerFill === 0 && chunk.length - at >= 4) {
+          length = chunk.readUInt32BE(at)
+          at += 4
+        } else {
+          const n = Math.min(4 - headerFill, chunk.length - at)
+          chunk.copy(header, headerFill, at, at + n)
+          headerFill += n
+          at += n
+          if (headerFill < 4) return
+          headerFill = 0
+          length = header.readUInt32BE(0)
+        }
         if (length > maxFrameBytes) {
           stop()
           return onError(`a frame header states ${length} bytes, over the cap of ${maxFrameBytes}`)
         }
         need = length
-        at += 4
+        // The whole frame in this read: decoded where it is, no copy.
+        if (chunk.length - at >= need) {
+          const end = at + need
+          const text = chunk.toString("utf8", at, end)
+          at = end
+          deliver(text, length)
+          continue
+        }
+        if (need <= scratch.length) body = scratch
+        else if (need <= SCRATCH_RETAINED) body = scratch = Buffer.allocUnsafe(Math.min(SCRATCH_RETAINED, Math.max(need, 2 * scratch.length)))
+        else body = Buffer.allocUnsafe(need)
+        bodyFill = 0
       }
-      if (buf.length - at < need) break
-      const text = buf.toString("utf8", at, at + need)
-      const bytes = need
-      at += need
-      need = -1
-      onFrame(text, bytes)
-      if (stopped) return
-    }
-    if (at < buf.length) {
-      pending = [at === 0 ? buf : buf.subarray(at)]
-      pendingBytes = buf.length - at
+      const n = Math.min(need - bodyFill, chunk.length - at)
+      chunk.copy(body!, bodyFill, at, at + n)
+      bodyFill += n
+      at += n
+      if (bodyFill === need) deliver(body!.toString("utf8", 0, need), need)
     }
   }
   return { push, stop }
