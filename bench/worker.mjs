@@ -102,7 +102,8 @@ export async function runWorkerBench({ rounds = 15, calls = 2000, log = console.
       t = performance.now()
       await new Promise((resolve) => {
         const worker = spawnWorkerProcess({ modulePath: workerEntryPath, execArgv: sandbox.execArgv, env: sandbox.env, cwd: pluginDir })
-        worker.onMessage(() => { workerReady.push(performance.now() - t); worker.kill("SIGKILL"); resolve() })
+        // The first bytes on the channel are the Ready frame.
+        worker.onData(() => { workerReady.push(performance.now() - t); worker.kill("SIGKILL"); resolve() })
       })
     }
     for (let i = 0; i < Math.ceil(rounds / 3); i++) {
