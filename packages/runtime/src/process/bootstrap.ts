@@ -45,7 +45,13 @@ const reader = makeFrameReader(
 )
 socket.on("data", reader.push)
 const write = makeFrameWriter((bytes) => void socket.write(bytes))
-write(encodeFrame({ _tag: "Ready", pid: process.pid }))
+// Written at once, not through the per-tick writer: the runtime is loaded synchronously below, and
+// Ready must not wait for it (the host sends Load meanwhile).
+const ready = encodeFrame({ _tag: "Ready", pid: process.pid })
+const readyBytes = Buffer.allocUnsafe(4 + ready.bytes)
+readyBytes.writeUInt32BE(ready.bytes, 0)
+readyBytes.write(ready.text, 4)
+socket.write(readyBytes)
 
 const channel: WorkerChannel = {
   caps,
