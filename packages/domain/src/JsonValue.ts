@@ -84,10 +84,48 @@ class Found {
 }
 
 /**
+ * The common case, checked without allocating: true when `v` is certainly a
+ * JSON value within `budget` levels (false means "look closer", not "no").
+ * It runs on every call's input and output, so it stays small.
+ */
+const plainlyJson = (v: unknown, budget: number): boolean => {
+  if (--fastNodes < 0) return false
+  if (typeof v !== "object") return typeof v === "string" || typeof v === "boolean" || (typeof v === "number" && Number.isFinite(v))
+  if (v === null) return true
+  if (budget === 0) return false
+  if (Array.isArray(v)) {
+    if (Object.getPrototypeOf(v) !== Array.prototype) return false
+    for (let i = 0; i < v.length; i++) if (!plainlyJson(v[i], budget - 1)) return false
+    return true
+  }
+  const proto = Object.getPrototypeOf(v)
+  if (proto !== Object.prototype && proto !== null) return false
+  for (const key in v) {
+    if (Object.hasOwn(v, key) && !plainlyJson((v as Record<string, unknown>)[key], budget - 1)) return false
+  }
+  return true
+}
+
+/** Nodes the allocation-free walk visits at most (then the full walk decides). */
+let fastNodes = 0
+
+const smallAndPlain = (value: unknown): boolean => {
+  fastNodes = 256
+  return plainlyJson(value, 16)
+}
+
+/**
  * The first problem that makes `value` not a JSON value (depth first, in
  * property order), or undefined when it is one.
  */
 export const jsonValueProblem = (value: unknown, limits?: JsonValueLimits): JsonValueProblem | undefined => {
+  if (limits === undefined) {
+    try {
+      if (smallAndPlain(value)) return undefined
+    } catch {
+      // A throwing getter or proxy trap: the full walk below reports it.
+    }
+  }
   const maxDepth = limits?.maxDepth ?? maxJsonDepth
   const maxNodes = limits?.maxNodes ?? Number.POSITIVE_INFINITY
   // The containers on the current path: a cycle shows up as a repeat once the walk is too deep.
@@ -189,16 +227,15 @@ export const isJsonValue = (value: unknown, limits?: JsonValueLimits): boolean =
  * Cheaper than `jsonValueProblem` (no prototype checks), and never recursing
  * deeper than `maxDepth + 1`.
  */
-export const jsonDepthExceeds = (parsed: unknown, maxDepth: number = maxJsonDepth): boolean => {
-  const visit = (v: unknown, budget: number): boolean => {
-    if (typeof v !== "object" || v === null) return false
-    if (budget === 0) return true
-    if (Array.isArray(v)) {
-      for (let i = 0; i < v.length; i++) if (visit(v[i], budget - 1)) return true
-      return false
-    }
-    for (const key in v) if (visit((v as Record<string, unknown>)[key], budget - 1)) return true
+export const jsonDepthExceeds = (parsed: unknown, maxDepth: number = maxJsonDepth): boolean => deeperThan(parsed, maxDepth)
+
+const deeperThan = (v: unknown, budget: number): boolean => {
+  if (typeof v !== "object" || v === null) return false
+  if (budget === 0) return true
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) if (deeperThan(v[i], budget - 1)) return true
     return false
   }
-  return visit(parsed, maxDepth)
+  for (const key in v) if (deeperThan((v as Record<string, unknown>)[key], budget - 1)) return true
+  return false
 }

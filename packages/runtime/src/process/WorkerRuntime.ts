@@ -202,15 +202,19 @@ const outputFrame = (tag: "Success" | "Chunk", id: number, action: string, value
   if (problem !== undefined) {
     return new PluginFatalError({ message: `'${action}' returned a value JSON cannot carry: ${describeJsonValueProblem(problem)}` })
   }
-  const frame = Either.try(() => encodeFrame({ _tag: tag, id, value }))
-  if (Either.isLeft(frame)) return new PluginFatalError({ message: `'${action}' returned a value that cannot be serialized: ${describe(frame.left)}` })
+  let frame: EncodedFrame
+  try {
+    frame = encodeFrame({ _tag: tag, id, value })
+  } catch (error) {
+    return new PluginFatalError({ message: `'${action}' returned a value that cannot be serialized: ${describe(error)}` })
+  }
   const cap = fromWorkerCap()
-  if (frame.right.bytes > cap) {
+  if (frame.bytes > cap) {
     return new PluginFatalError({
-      message: `'${action}' returned ${frame.right.bytes} bytes of JSON, over the cap of ${cap} a worker may send in one frame (maxFrameBytes.fromWorker)`,
+      message: `'${action}' returned ${frame.bytes} bytes of JSON, over the cap of ${cap} a worker may send in one frame (maxFrameBytes.fromWorker)`,
     })
   }
-  return frame.right
+  return frame
 }
 
 /** An encoded Failure frame, if it is a JSON value that fits in a frame. */
