@@ -165,4 +165,19 @@ if (typeof process.send === "function") { try { process.send({ _tag: "Loaded", d
       expect(slowFailure._tag).toBe("ProtocolError")
     }).pipe(Effect.provide(WireLive)),
   )
+
+  it.scopedLive("the channel passes through an exec'd launcher (the seam an OS sandbox uses): calls work, and a forged frame still kills the worker", () =>
+    Effect.gen(function* () {
+      const Launched = Layer.merge(
+        WireLive,
+        Layer.succeed(ProcessSpawner, { spawn: (request) => Effect.sync(() => spawnWorkerProcess({ ...request, launcher: ["/usr/bin/env", "--"] })) }),
+      )
+      const plugin = writeHostilePlugin(root, "launched", definitionSource(`${greet}${duringCall("replyNotInFlight", `channel(frame({ _tag: "Success", id: 9999, value: "forged" }))`)}`))
+      const instance = yield* startInstance({ plugin, locked: yield* lockOf(plugin), drift: "ignore" }).pipe(Effect.provide(Launched))
+      expect(yield* instance.invoke("greet", {})).toBe("hello")
+      const pid = yield* instance.pid
+      expect((yield* Effect.flip(instance.invoke("replyNotInFlight", {})))._tag).toBe("ProtocolError")
+      expect(yield* waitGone(pid!)).toBe(true)
+    }),
+  )
 })
