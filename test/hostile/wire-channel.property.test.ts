@@ -89,6 +89,8 @@ const someMessage = fc.oneof(
 )
 const someBytes = fc.oneof(
   someMessage.map(frameBytes),
+  // A batch: a frame holding several messages (a chunk inside one is a protocol error).
+  fc.array(someMessage, { minLength: 2, maxLength: 3 }).map(frameBytes),
   fc.uint8Array({ maxLength: 40 }).map((b) => Buffer.from(b)),
   fc.constant(Buffer.from([0xff, 0xff, 0xff, 0xff])),
   fc.integer({ min: 0, max: 8192 }).map((n) => Buffer.from([n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff])),

@@ -62,10 +62,10 @@ describe("protocol", () => {
   })
 
   /** Writes messages through the frame writer and returns the bytes of one flush. */
-  const written = async (messages: ReadonlyArray<unknown>): Promise<Buffer> => {
+  const written = async (messages: ReadonlyArray<unknown>, solo = true, batchCap?: number): Promise<Buffer> => {
     const out: Array<Buffer> = []
-    const write = makeFrameWriter((bytes) => out.push(bytes))
-    for (const message of messages) write(encodeFrame(message))
+    const write = makeFrameWriter((bytes) => out.push(bytes), batchCap)
+    for (const message of messages) write(encodeFrame(message), solo)
     await Promise.resolve()
     return Buffer.concat(out)
   }
@@ -108,6 +108,26 @@ describe("protocol", () => {
       { numRuns: 30 },
     ))
 
+  it("messages written in one tick travel as batches (JSON arrays) no larger than the batch cap; solo ones alone; one write in all", async () => {
+    const messages = [{ a: 1 }, { b: "x".repeat(50) }, { c: [1, 2] }, { d: null }]
+    const all = await written(messages, false)
+    expect(read(all, [1 << 20], 1 << 30).frames).toEqual([messages])
+    const capped = await written(messages, false, 70)
+    const frames = read(capped, [7], 1 << 30).frames
+    expect(frames.flatMap((f) => (Array.isArray(f) ? f : [f]))).toEqual(messages)
+    expect(frames.length).toBeGreaterThan(1)
+    for (const f of frames) expect(Buffer.byteLength(JSON.stringify(f))).toBeLessThanOrEqual(70)
+    const out: Array<Buffer> = []
+    const write = makeFrameWriter((bytes) => out.push(bytes))
+    write(encodeFrame({ a: 1 }))
+    write(encodeFrame({ chunk: 1 }), true)
+    write(encodeFrame({ b: 2 }))
+    write(encodeFrame({ c: 3 }))
+    await Promise.resolve()
+    expect(out).toHaveLength(1)
+    expect(read(out[0]!, [3], 1 << 30).frames).toEqual([{ a: 1 }, { chunk: 1 }, [{ b: 2 }, { c: 3 }]])
+  })
+
   it("a header over the cap is an error as soon as the header is read, and nothing after it is read", async () => {
     const bytes = await written([{ a: 1 }, "x".repeat(2000), { b: 2 }])
     const { frames, errors } = read(bytes, [3], 1000)
@@ -118,11 +138,12 @@ describe("protocol", () => {
     expect(claim.errors).toEqual(["a frame header states 4294967295 bytes, over the cap of 67108864"])
   })
 
-  it("a frame that is not JSON, or too deep, is a ProtocolError", () => {
-    for (const text of ["", "{", "\u0000", "[".repeat(300) + "]".repeat(300), "x".repeat(10)]) {
+  it("a frame that is not JSON, an empty batch, or too deep, is a ProtocolError; a batch is its messages", () => {
+    for (const text of ["", "{", "[]", "[".repeat(300) + "]".repeat(300), "x".repeat(10)]) {
       expect(Either.getLeft(parseFrame(text)).pipe((o) => o._tag), text.slice(0, 10)).toBe("Some")
     }
-    expect(parseFrame('{"_tag":"Ready","pid":1}')).toEqual(Either.right({ _tag: "Ready", pid: 1 }))
+    expect(parseFrame('{"_tag":"Ready","pid":1}')).toEqual(Either.right([{ _tag: "Ready", pid: 1 }]))
+    expect(parseFrame('[{"_tag":"End","id":1},{"_tag":"End","id":2}]')).toEqual(Either.right([{ _tag: "End", id: 1 }, { _tag: "End", id: 2 }]))
   })
 
   it("frame caps travel to the worker as an argument; bad caps are refused", () => {

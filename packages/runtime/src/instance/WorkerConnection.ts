@@ -186,7 +186,7 @@ export const startWorker = (options: WorkerStartOptions): Effect.Effect<WorkerCo
     }
     const spawnRequest: SpawnRequest = { ...options.spawn, args: [...(options.spawn.args ?? []), frameCapsArg(caps)] }
     let handle: ChildProcessHandle | undefined
-    const writeFrame = makeFrameWriter((bytes) => handle?.write(bytes))
+    const writeFrame = makeFrameWriter((bytes) => handle?.write(bytes), caps.toWorker)
     const child: ChildProcessHandle = yield* Effect.acquireRelease(spawner.spawn(spawnRequest), (child) =>
       stopGracefully(child, writeFrame),
     )
@@ -232,9 +232,16 @@ export const startWorker = (options: WorkerStartOptions): Effect.Effect<WorkerCo
       if (broken) return
       const parsed = parseFrame(text)
       if (Either.isLeft(parsed)) return breakProtocol(parsed.left.detail)
-      const decoded = decodeWorkerMessage(parsed.right)
+      const messages = parsed.right
+      // A chunk is accounted for by the size of its frame, so it must have a frame of its own.
+      const batched = messages.length > 1
+      for (let i = 0; i < messages.length && !broken; i++) receiveMessage(messages[i], bytes, batched)
+    }
+    const receiveMessage = (raw: unknown, bytes: number, batched: boolean): void => {
+      const decoded = decodeWorkerMessage(raw)
       if (Either.isLeft(decoded)) return breakProtocol(decoded.left.detail)
       const message = decoded.right
+      if (batched && message._tag === "Chunk") return breakProtocol(`a Chunk for call ${message.id} inside a batch`)
       if (!ready) {
         if (message._tag !== "Ready") return breakProtocol(`${message._tag} before Ready`)
         ready = true

@@ -34,8 +34,8 @@ import { decodeHostMessage, Failure, LoadFailed, parseFrame, WorkerMessage, type
  */
 export interface WorkerChannel {
   readonly caps: FrameCaps
-  /** Queues one frame; the frames of one tick go out in one write. */
-  readonly write: (frame: EncodedFrame) => void
+  /** Queues one frame; the frames of one tick go out in one write, batched unless `solo` (Framing.ts). */
+  readonly write: (frame: EncodedFrame, solo?: boolean) => void
   /** Starts delivering the host's frames, those that arrived before first, in order. */
   readonly listen: (onFrame: (text: string, bytes: number) => void, onError: (detail: string) => void) => void
 }
@@ -317,7 +317,7 @@ const callEffect = (
       const sendChunk = () => {
         credit.chunks--
         credit.bytes -= frame.bytes
-        channel!.write(frame)
+        channel!.write(frame, true)
       }
       if (hasCredit(credit)) return Effect.sync(sendChunk)
       // Out of credit: the next chunk is not pulled from the plugin until the host grants more.
@@ -393,7 +393,13 @@ export const start = (workerChannel: WorkerChannel, importBuiltin: ImportBuiltin
   }
 
   const handle = (text: string) => {
-    const decoded = Either.flatMap(parseFrame(text), decodeHostMessage)
+    const parsed = parseFrame(text)
+    if (Either.isLeft(parsed)) return send({ _tag: "Rejected", detail: parsed.left.detail })
+    for (const raw of parsed.right) handleMessage(raw)
+  }
+
+  const handleMessage = (raw: unknown) => {
+    const decoded = decodeHostMessage(raw)
     if (Either.isLeft(decoded)) return send({ _tag: "Rejected", detail: decoded.left.detail })
     const message = decoded.right
     switch (message._tag) {

@@ -48,7 +48,7 @@ const reader = makeFrameReader(
   (text, bytes) => onFrame(text, bytes),
   (detail) => onError(detail),
 )
-const write = makeFrameWriter((bytes) => void socket.write(bytes))
+const write = makeFrameWriter((bytes) => void socket.write(bytes), caps.fromWorker)
 // Written at once, not through the per-tick writer: the runtime is loaded synchronously below, and
 // Ready must not wait for it (the host sends Load meanwhile).
 const ready = encodeFrame({ _tag: "Ready", pid: process.pid })

@@ -183,19 +183,24 @@ export const encodeHostMessage = Schema.encodeSync(HostMessage)
 export const encodeWorkerMessage = Schema.encodeSync(WorkerMessage)
 
 /**
- * A frame's text to a message: JSON, nested no deeper than a call value may
- * be (`maxJsonDepth`) plus the envelope's one level, so everything that gets
- * past here is a JSON value that recursive code can walk safely.
+ * A frame's text to its messages: one message, or a batch (a non-empty JSON
+ * array of messages, see Framing.ts). Each message nests no deeper than a
+ * call value may be (`maxJsonDepth`) plus the envelope's one level, so
+ * everything that gets past here is a JSON value recursive code can walk.
  */
-export const parseFrame = (text: string): Either.Either<unknown, ProtocolError> => {
-  let message: unknown
+export const parseFrame = (text: string): Either.Either<ReadonlyArray<unknown>, ProtocolError> => {
+  let parsed: unknown
   try {
-    message = JSON.parse(text)
+    parsed = JSON.parse(text)
   } catch (error) {
     return Either.left(new ProtocolError({ detail: `a frame is not JSON (${error instanceof Error ? error.message : String(error)})` }))
   }
-  if (jsonDepthExceeds(message, maxJsonDepth + 1)) {
-    return Either.left(new ProtocolError({ detail: `a frame nests deeper than ${maxJsonDepth} arrays/objects` }))
+  const messages = Array.isArray(parsed) ? parsed : [parsed]
+  if (messages.length === 0) return Either.left(new ProtocolError({ detail: "a frame holds an empty batch" }))
+  for (const message of messages) {
+    if (jsonDepthExceeds(message, maxJsonDepth + 1)) {
+      return Either.left(new ProtocolError({ detail: `a frame nests deeper than ${maxJsonDepth} arrays/objects` }))
+    }
   }
-  return Either.right(message)
+  return Either.right(messages)
 }
