@@ -2,7 +2,8 @@
  * The channel under the protocol: one duplex stream per worker (the child's
  * fd 3, a socketpair the host creates with stdio "pipe"), carrying frames in
  * both directions. A frame is a 4-byte big-endian length and that many bytes
- * of UTF-8 JSON, one message per frame. Node's own IPC channel is not used:
+ * of UTF-8 JSON: one message, or a batch of them (a JSON array, see the
+ * writer). Node's own IPC channel is not used:
  * it buffers an incoming line without bound, so a worker writing a
  * newline-free stream grows its host until a string allocation throws
  * (ADR 0010). Here every frame has a cap per direction, checked on its header
