@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Either, FastCheck as fc, Schema } from "effect"
-import { makeReceiver, makeSender } from "../src/wire/Channel.js"
-import { decodeHostMessage, decodeWorkerMessage, encodeHostMessage, HostMessage, Invoke, WorkerMessage } from "../src/wire/Protocol.js"
+import { encodeFrame, frameCapsArg, frameCapsFromArgv, makeFrameReader, makeFrameWriter, resolveFrameCaps } from "../src/wire/Framing.js"
+import { decodeHostMessage, decodeWorkerMessage, encodeHostMessage, HostMessage, Invoke, parseFrame, WorkerMessage } from "../src/wire/Protocol.js"
 
 const taggedLike = fc.record({
   _tag: fc.constantFrom("Load", "Invoke", "Interrupt", "Shutdown", "Ready", "Loaded", "LoadFailed", "Success", "Chunk", "End", "Failure", "Progress", "Interrupted", "Rejected", "Other"),
@@ -61,40 +61,96 @@ describe("protocol", () => {
     expect(decodeHostMessage(encodeHostMessage(sent))).toEqual(Either.right(sent))
   })
 
-  it.prop("frames arrive in the order they were sent, whichever way they travel and however the bulk bytes are split", [
-    fc.array(fc.oneof(fc.record({ n: fc.nat() }), fc.string().map((tail) => ({ text: "b".repeat(70_000) + tail }))), { maxLength: 8 }),
-    fc.array(fc.integer({ min: 1, max: 100_000 }), { minLength: 1, maxLength: 5 }),
-    fc.boolean(),
-  ], ([frames, cuts, bulkFirst]) => {
-    const ipc: Array<unknown> = []
-    const bytes: Array<Uint8Array> = []
-    const send = makeSender((frame) => ipc.push(frame), { write: (b) => bytes.push(b) })
-    for (const frame of frames) send(frame)
-    const received: Array<unknown> = []
-    const receiver = makeReceiver((frame) => received.push(frame))
-    const all = Buffer.concat(bytes)
-    const feedBulk = () => {
-      let at = 0
-      for (let i = 0; at < all.length; i++) {
-        const next = Math.min(all.length, at + cuts[i % cuts.length]!)
-        receiver.bulk(all.subarray(at, next))
-        at = next
-      }
+  /** Writes messages through the frame writer and returns the bytes of one flush. */
+  const written = async (messages: ReadonlyArray<unknown>, solo = true, batchCap?: number): Promise<Buffer> => {
+    const out: Array<Buffer> = []
+    const write = makeFrameWriter((bytes) => out.push(bytes), batchCap)
+    for (const message of messages) write(encodeFrame(message), solo)
+    await Promise.resolve()
+    return Buffer.concat(out)
+  }
+
+  /** Feeds `bytes` to a reader in pieces cut at `cuts` (cycled), collecting what it reports. */
+  const read = (bytes: Buffer, cuts: ReadonlyArray<number>, cap: number) => {
+    const frames: Array<unknown> = []
+    const sizes: Array<number> = []
+    const errors: Array<string> = []
+    const reader = makeFrameReader(
+      cap,
+      (text, size) => {
+        frames.push(JSON.parse(text))
+        sizes.push(size)
+      },
+      (detail) => errors.push(detail),
+    )
+    let at = 0
+    for (let i = 0; at < bytes.length; i++) {
+      const next = Math.min(bytes.length, at + cuts[i % cuts.length]!)
+      reader.push(bytes.subarray(at, next))
+      at = next
     }
-    if (bulkFirst) feedBulk()
-    for (const frame of ipc) receiver.ipc(frame)
-    if (!bulkFirst) feedBulk()
-    expect(received).toEqual(frames)
+    return { frames, sizes, errors }
+  }
+
+  it("frames arrive whole and in order however the stream is split, each with its size in bytes", () =>
+    fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.oneof(fc.jsonValue(), fc.string({ unit: "grapheme", minLength: 60_000, maxLength: 70_000 })), { maxLength: 8 }),
+        fc.array(fc.integer({ min: 1, max: 100_000 }), { minLength: 1, maxLength: 5 }),
+        async (messages, cuts) => {
+          const bytes = await written(messages)
+          const { frames, sizes, errors } = read(bytes, cuts, 1 << 30)
+          expect(errors).toEqual([])
+          expect(frames).toEqual(JSON.parse(JSON.stringify(messages)))
+          expect(sizes).toEqual(messages.map((m) => Buffer.byteLength(JSON.stringify(m))))
+        },
+      ),
+      { numRuns: 30 },
+    ))
+
+  it("messages written in one tick travel as batches (JSON arrays) no larger than the batch cap; solo ones alone; one write in all", async () => {
+    const messages = [{ a: 1 }, { b: "x".repeat(50) }, { c: [1, 2] }, { d: null }]
+    const all = await written(messages, false)
+    expect(read(all, [1 << 20], 1 << 30).frames).toEqual([messages])
+    const capped = await written(messages, false, 70)
+    const frames = read(capped, [7], 1 << 30).frames
+    expect(frames.flatMap((f) => (Array.isArray(f) ? f : [f]))).toEqual(messages)
+    expect(frames.length).toBeGreaterThan(1)
+    for (const f of frames) expect(Buffer.byteLength(JSON.stringify(f))).toBeLessThanOrEqual(70)
+    const out: Array<Buffer> = []
+    const write = makeFrameWriter((bytes) => out.push(bytes))
+    write(encodeFrame({ a: 1 }))
+    write(encodeFrame({ chunk: 1 }), true)
+    write(encodeFrame({ b: 2 }))
+    write(encodeFrame({ c: 3 }))
+    await Promise.resolve()
+    expect(out).toHaveLength(1)
+    expect(read(out[0]!, [3], 1 << 30).frames).toEqual([{ a: 1 }, { chunk: 1 }, [{ b: 2 }, { c: 3 }]])
   })
 
-  it("a bulk frame that does not deserialize arrives as a message the protocol rejects", () => {
-    const received: Array<unknown> = []
-    const receiver = makeReceiver((frame) => received.push(frame))
-    const garbage = Buffer.from([0, 0, 0, 3, 0xff, 0xff, 0xff])
-    receiver.ipc("plinth:bulk")
-    receiver.bulk(garbage)
-    expect(received).toHaveLength(1)
-    expect(Either.getLeft(decodeWorkerMessage(received[0])).pipe((o) => o._tag)).toBe("Some")
-    expect(Either.getLeft(decodeHostMessage(received[0])).pipe((o) => o._tag)).toBe("Some")
+  it("a header over the cap is an error as soon as the header is read, and nothing after it is read", async () => {
+    const bytes = await written([{ a: 1 }, "x".repeat(2000), { b: 2 }])
+    const { frames, errors } = read(bytes, [3], 1000)
+    expect(frames).toEqual([{ a: 1 }])
+    expect(errors).toEqual(["a frame header states 2002 bytes, over the cap of 1000"])
+    // A 4 GiB claim: reported at once, with four bytes read.
+    const claim = read(Buffer.from([0xff, 0xff, 0xff, 0xff]), [4], 64 * 1024 * 1024)
+    expect(claim.errors).toEqual(["a frame header states 4294967295 bytes, over the cap of 67108864"])
+  })
+
+  it("a frame that is not JSON, an empty batch, or too deep, is a ProtocolError; a batch is its messages", () => {
+    for (const text of ["", "{", "[]", "[".repeat(300) + "]".repeat(300), "x".repeat(10)]) {
+      expect(Either.getLeft(parseFrame(text)).pipe((o) => o._tag), text.slice(0, 10)).toBe("Some")
+    }
+    expect(parseFrame('{"_tag":"Ready","pid":1}')).toEqual(Either.right([{ _tag: "Ready", pid: 1 }]))
+    expect(parseFrame('[{"_tag":"End","id":1},{"_tag":"End","id":2}]')).toEqual(Either.right([{ _tag: "End", id: 1 }, { _tag: "End", id: 2 }]))
+  })
+
+  it("frame caps travel to the worker as an argument; bad caps are refused", () => {
+    const caps = resolveFrameCaps({ fromWorker: 1234 })
+    expect(frameCapsFromArgv(["node", "bootstrap.js", frameCapsArg(caps)])).toEqual(caps)
+    expect(frameCapsFromArgv(["node"])).toEqual(resolveFrameCaps(undefined))
+    expect(() => resolveFrameCaps({ toWorker: 0 })).toThrow(/maxFrameBytes.toWorker/)
+    expect(() => resolveFrameCaps({ fromWorker: 2 ** 32 })).toThrow(/maxFrameBytes.fromWorker/)
   })
 })

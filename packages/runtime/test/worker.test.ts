@@ -79,7 +79,7 @@ describe("worker instances", () => {
     }).pipe(Effect.provide(WorkerTestLive)),
   )
 
-  it.scopedLive("large frames take the bulk pipe and keep their order with small ones; a result JSON cannot carry fails its call typed", () =>
+  it.scopedLive("large frames keep their order with small ones; a result JSON cannot carry fails its call typed", () =>
     Effect.gen(function* () {
       const plugin = yield* described(writePlugin(root, "bulk", {
         "index.js": pluginSource(
@@ -90,7 +90,7 @@ describe("worker instances", () => {
             stream: () => Stream.make("x".repeat(300_000), "small", "y".repeat(200_000), "last") }),`,
           `import { padding } from "./padding.js"`,
         ),
-        // A module large enough that the Load message itself goes on the bulk pipe.
+        // A module large enough that the Load frame is a large one.
         "padding.js": `export const padding = ${JSON.stringify("p".repeat(200_000))}\n`,
       }))
       const instance = yield* startInstance({ plugin, locked: yield* lockOf(plugin), drift: "ignore" })

@@ -33,8 +33,10 @@ import {
   type CallOptions,
   type ProgressReport,
   type StreamCallOptions,
+  type StreamWindow,
   type WorkerConnection,
 } from "./WorkerConnection.js"
+import type { FrameCaps } from "../wire/Framing.js"
 
 /*
  * Plugin instances: one worker process each, started from verified bytes,
@@ -78,6 +80,14 @@ export interface StartOptions {
    * alone). Default: the strongest available, warning once when that is "permissions".
    */
   readonly isolation?: IsolationTier
+  /**
+   * Caps on one frame of the channel, in bytes of JSON: `fromWorker` bounds a
+   * result, chunk or failure (default 64 MiB), `toWorker` an input or the
+   * plugin's files (default 512 MiB). See wire/Framing.ts.
+   */
+  readonly maxFrameBytes?: Partial<FrameCaps>
+  /** How many chunks and bytes a stream may have in flight to the host (default 32 chunks, 4 MiB). */
+  readonly streamWindow?: StreamWindow
 }
 
 export interface InvokeOptions {
@@ -165,6 +175,8 @@ const start = (
         spawn: { modulePath: workerEntryPath, launcher: isolation.launcher, execArgv: sandbox.execArgv, env: sandbox.env, cwd: isolation.cwd },
         startTimeout: options.startTimeout ?? "10 seconds",
         interruptGrace,
+        maxFrameBytes: options.maxFrameBytes,
+        streamWindow: options.streamWindow,
       }).pipe(
         Scope.extend(scope),
         Effect.provide(spawnContext),

@@ -1,14 +1,15 @@
 import { spawn } from "node:child_process"
 import type { Socket } from "node:net"
 import { Context, Effect, Layer } from "effect"
-import { BULK_ARG, BULK_FD, makeReceiver, makeSender } from "../wire/Channel.js"
+import { CHANNEL_FD } from "../wire/Framing.js"
 
 /** What the host needs from a started child process; tests can hand back their own. */
 export interface ChildProcessHandle {
   readonly pid: number | undefined
-  /** Sends one message to the worker; a closed channel drops it (the exit listener reports why). */
-  readonly send: (message: unknown) => void
-  readonly onMessage: (listener: (message: unknown) => void) => void
+  /** Writes bytes to the worker's channel; a closed channel drops them (the exit listener reports why). */
+  readonly write: (bytes: Buffer) => void
+  /** Called with the bytes the worker writes to its channel, as they arrive (trusted for nothing: see WorkerConnection). */
+  readonly onData: (listener: (chunk: Buffer) => void) => void
   /** Called once, when the process has exited (immediately if it already has). */
   readonly onExit: (listener: (exit: ProcessExit) => void) => void
   /** The last few KiB the process wrote to stderr. */
@@ -29,6 +30,8 @@ export interface SpawnRequest {
    */
   readonly launcher?: ReadonlyArray<string>
   readonly execArgv: ReadonlyArray<string>
+  /** Arguments after the module path (the worker reads its frame caps there). */
+  readonly args?: ReadonlyArray<string>
   readonly env: Readonly<Record<string, string>>
   readonly cwd: string
 }
@@ -42,34 +45,23 @@ export class ProcessSpawner extends Context.Tag("@plinth/runtime/ProcessSpawner"
 const STDERR_TAIL_BYTES = 4096
 
 /**
- * Node started like `child_process.fork` (an IPC channel using the default
- * `json` serialization, plus a bulk pipe on fd 4 for large frames, see
- * Channel.ts), optionally through a launcher program.
+ * Node started with one extra stdio stream, the channel (a socketpair at the
+ * child's fd 3, see wire/Framing.ts), optionally through a launcher program
+ * (which passes the fd on by inheritance). No Node IPC channel: the child has
+ * no `process.send`.
  */
 export const spawnWorkerProcess = (request: SpawnRequest): ChildProcessHandle => {
-  const node = [process.execPath, ...request.execArgv, request.modulePath, BULK_ARG]
+  const node = [process.execPath, ...request.execArgv, request.modulePath, ...(request.args ?? [])]
   const argv = [...(request.launcher ?? []), ...node]
-  const child = spawn(argv[0]!, argv.slice(1), {
-    env: { ...request.env },
-    cwd: request.cwd,
-    serialization: "json",
-    stdio: ["ignore", "pipe", "pipe", "ipc", "pipe"],
-  })
-  const bulk = child.stdio[BULK_FD] as Socket | null
+  const stdio: Array<"ignore" | "pipe"> = ["ignore", "pipe", "pipe", "pipe"]
+  const child = spawn(argv[0]!, argv.slice(1), { env: { ...request.env }, cwd: request.cwd, stdio })
+  const channel = child.stdio[CHANNEL_FD] as Socket | null
   // A worker that exits early closes its end; the exit listener reports why, not a write error.
-  bulk?.on("error", () => {})
-  const sendFrame = makeSender(
-    (frame) => {
-      if (child.connected) child.send(frame as never, (error) => void error)
-    },
-    bulk === null ? undefined : { write: (bytes) => void bulk.write(bytes) },
-  )
-  const messageListeners: Array<(message: unknown) => void> = []
-  const receiver = makeReceiver((frame) => {
-    for (const listener of messageListeners) listener(frame)
+  channel?.on("error", () => {})
+  const dataListeners: Array<(chunk: Buffer) => void> = []
+  channel?.on("data", (chunk: Buffer) => {
+    for (const listener of dataListeners) listener(chunk)
   })
-  child.on("message", receiver.ipc)
-  bulk?.on("data", receiver.bulk)
   let stderr = ""
   child.stderr?.setEncoding("utf8")
   child.stderr?.on("data", (chunk: string) => {
@@ -91,10 +83,10 @@ export const spawnWorkerProcess = (request: SpawnRequest): ChildProcessHandle =>
   })
   return {
     pid: child.pid,
-    send: (message) => {
-      if (child.connected) sendFrame(message)
+    write: (bytes) => {
+      if (channel !== null && exit === undefined && !channel.destroyed) channel.write(bytes)
     },
-    onMessage: (listener) => void messageListeners.push(listener),
+    onData: (listener) => void dataListeners.push(listener),
     onExit: (listener) => (exit !== undefined ? listener(exit) : void exitListeners.push(listener)),
     stderrTail: () => stderr,
     kill: (signal) => void (exit === undefined && child.kill(signal)),

@@ -1,5 +1,8 @@
-import { Deferred, Duration, Effect, Either, Exit, FiberId, Option, Scope, Stream } from "effect"
+import { Chunk, Deferred, Duration, Effect, Either, Exit, FiberId, Option, Scope, Stream } from "effect"
 import {
+  describeJsonValueProblem,
+  jsonValueProblem,
+  PluginInputError,
   ProtocolError,
   WorkerStartFailed,
   type PluginDeclaration,
@@ -7,12 +10,29 @@ import {
 } from "@plinth/domain"
 import { workerExitFailure } from "./WorkerExit.js"
 import { ProcessSpawner, type ChildProcessHandle, type ProcessExit, type SpawnRequest } from "./ProcessSpawner.js"
-import { decodeWorkerMessage, encodeHostMessage, framedMessages, makeOutbox, type Interrupt, type Invoke, type Load, type Shutdown, type WorkerMessage } from "../wire/Protocol.js"
+import { encodeFrame, frameCapsArg, makeFrameReader, makeFrameWriter, resolveFrameCaps, type EncodedFrame, type FrameCaps } from "../wire/Framing.js"
+import {
+  decodeWorkerMessage,
+  encodeHostMessage,
+  parseFrame,
+  type Credit,
+  type Interrupt,
+  type Invoke,
+  type Load,
+  type Shutdown,
+  type WorkerMessage,
+} from "../wire/Protocol.js"
 
 /*
  * One worker process seen from the host: the start-up handshake, calls
  * correlated by id, and the rule that when the process ends every call in
  * flight on it fails with a typed error.
+ *
+ * The host trusts nothing the worker sends: every frame is capped, parsed and
+ * decoded; the handshake must carry this start's secret; a reply must belong
+ * to a call in flight on this worker and fit its kind (a chunk for a stream,
+ * within the credit it was granted). Anything else is a ProtocolError: the
+ * worker is killed and every call in flight on it fails with that error.
  */
 
 export interface ProgressReport {
@@ -21,7 +41,28 @@ export interface ProgressReport {
 }
 
 type CallEvent = WorkerMessage | { readonly _tag: "ProcessEnded"; readonly failure: PluginFailure }
-type CallListener = (event: CallEvent) => void
+type CallListener = (event: CallEvent, bytes: number) => void
+
+interface CallState {
+  readonly streaming: boolean
+  listener: CallListener
+  /** Set once the host asked the worker to interrupt the call: only then may it answer Interrupted. */
+  cancelling: boolean
+  /** A stream's credit as the host granted it, less what the worker has used (bytes may go negative by one chunk). */
+  chunkCredit: number
+  byteCredit: number
+}
+
+/**
+ * A streaming call's window: the worker may have at most this many chunks and
+ * (plus one chunk) bytes on their way to the host or waiting for the consumer.
+ */
+export interface StreamWindow {
+  readonly chunks: number
+  readonly bytes: number
+}
+
+export const defaultStreamWindow: StreamWindow = { chunks: 32, bytes: 4 * 1024 * 1024 }
 
 export interface CallOptions {
   readonly onProgress?: ((report: ProgressReport) => void) | undefined
@@ -71,25 +112,89 @@ export interface WorkerStartOptions {
   readonly spawn: SpawnRequest
   readonly startTimeout: Duration.DurationInput
   readonly interruptGrace: Duration.DurationInput
+  /** Frame caps per direction (wire/Framing.ts has the defaults). */
+  readonly maxFrameBytes?: Partial<FrameCaps> | undefined
+  readonly streamWindow?: StreamWindow | undefined
 }
 
 const exitFailure = (plugin: string, exit: ProcessExit, killedByHost: string | undefined, stderrTail: string): PluginFailure =>
   workerExitFailure({ plugin, exit, killedByHost, stderrTail })
 
+/** A fresh secret per start, from the Web Crypto generator (hashing/ alone imports node:crypto). */
+const newSecret = (): string => Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url")
+
+/** The input of a call, serialized, or why it cannot be sent. */
+const encodeInvoke = (id: number, action: string, input: unknown, streaming: boolean, cap: number): EncodedFrame | PluginInputError => {
+  const problem = jsonValueProblem(input)
+  if (problem !== undefined) {
+    return new PluginInputError({
+      message: `invalid input for '${action}': not a JSON value: ${describeJsonValueProblem(problem)}`,
+      fieldsInvalid: [problem.path.join(".") || "(root)"],
+    })
+  }
+  const frame = encodeFrame({ _tag: "Invoke", id, action, input, streaming } satisfies Invoke)
+  if (frame.bytes > cap) {
+    return new PluginInputError({
+      message: `invalid input for '${action}': ${frame.bytes} bytes as JSON, over the cap of ${cap} (maxFrameBytes.toWorker)`,
+    })
+  }
+  return frame
+}
+
 /** Starts a worker and waits, up to the deadline, until it has loaded the plugin. Closing the scope stops it. */
 export const startWorker = (options: WorkerStartOptions): Effect.Effect<WorkerConnection, WorkerStartFailed, Scope.Scope | ProcessSpawner> =>
   Effect.gen(function* () {
     const spawner = yield* ProcessSpawner
-    const child: ChildProcessHandle = yield* Effect.acquireRelease(spawner.spawn(options.spawn), (child) =>
-      stopGracefully(child),
+    const caps = yield* Effect.try({
+      try: () => resolveFrameCaps(options.maxFrameBytes),
+      catch: (error) => new WorkerStartFailed({ plugin: options.plugin, reason: String(error), stderrTail: "" }),
+    })
+    const window = options.streamWindow ?? defaultStreamWindow
+    const secret = newSecret()
+    // The Load frame is built before anything is spawned: a config JSON cannot carry, or too much to send, fails here.
+    const configProblem = jsonValueProblem(options.config)
+    if (configProblem !== undefined) {
+      return yield* new WorkerStartFailed({
+        plugin: options.plugin,
+        reason: `the config is not a JSON value: ${describeJsonValueProblem(configProblem)}`,
+        stderrTail: "",
+      })
+    }
+    const loadFrame = encodeFrame(
+      encodeHostMessage({
+        _tag: "Load",
+        secret,
+        plugin: options.plugin,
+        entry: options.entry,
+        files: options.files,
+        config: options.config,
+        env: options.env,
+        dataDir: options.dataDir ?? null,
+      }),
     )
+    if (loadFrame.bytes > caps.toWorker) {
+      return yield* new WorkerStartFailed({
+        plugin: options.plugin,
+        reason: `the plugin's files and config take ${loadFrame.bytes} bytes as JSON, over the cap of ${caps.toWorker} (maxFrameBytes.toWorker)`,
+        stderrTail: "",
+      })
+    }
+    const spawnRequest: SpawnRequest = { ...options.spawn, args: [...(options.spawn.args ?? []), frameCapsArg(caps)] }
+    let handle: ChildProcessHandle | undefined
+    const writeFrame = makeFrameWriter((bytes) => handle?.write(bytes), caps.toWorker)
+    const child: ChildProcessHandle = yield* Effect.acquireRelease(spawner.spawn(spawnRequest), (child) =>
+      stopGracefully(child, writeFrame),
+    )
+    handle = child
     const exited = yield* Deferred.make<ProcessExit>()
     const handshake = yield* Deferred.make<PluginDeclaration, WorkerStartFailed>()
-    const calls = new Map<number, CallListener>()
+    const calls = new Map<number, CallState>()
     const cancellations = new Set<Deferred.Deferred<void>>()
     let killedByHost: string | undefined
     let nextId = 0
     let ready = false
+    let handshakeDone = false
+    let broken = false
     let exitedFlag = false
     let exitValue = Option.none<ProcessExit>()
     const graceMillis = Duration.toMillis(options.interruptGrace)
@@ -102,64 +207,97 @@ export const startWorker = (options: WorkerStartOptions): Effect.Effect<WorkerCo
         ...(exit !== undefined ? { exitCode: exit.exitCode, signal: exit.signal } : {}),
       })
 
-    const breakProtocol = (detail: string) => {
-      const failure = new ProtocolError({ detail })
-      for (const [id, listener] of calls) {
-        calls.delete(id)
-        listener({ _tag: "ProcessEnded", failure })
-      }
+    const send = (message: Interrupt | Credit | Shutdown) => writeFrame(encodeFrame(message))
+
+    const breakProtocol = (detail: string): void => {
+      if (broken) return
+      broken = true
+      reader.stop()
       killedByHost = `the worker broke the protocol: ${detail}`
+      Deferred.unsafeDone(handshake, Exit.fail(startFailed(killedByHost)))
+      const failure = new ProtocolError({ detail })
+      for (const [id, call] of calls) {
+        calls.delete(id)
+        call.listener({ _tag: "ProcessEnded", failure }, 0)
+      }
       child.kill("SIGKILL")
     }
 
-    const send = makeOutbox(child.send)
-    child.onMessage((frame) => {
-      for (const raw of framedMessages(frame)) receive(raw)
-    })
-    const receive = (raw: unknown): void => {
+    const receive = (text: string, bytes: number): void => {
+      if (broken) return
+      const parsed = parseFrame(text)
+      if (Either.isLeft(parsed)) return breakProtocol(parsed.left.detail)
+      const messages = parsed.right
+      // A chunk is accounted for by the size of its frame, so it must have a frame of its own.
+      const batched = messages.length > 1
+      for (let i = 0; i < messages.length && !broken; i++) receiveMessage(messages[i], bytes, batched)
+    }
+    const receiveMessage = (raw: unknown, bytes: number, batched: boolean): void => {
       const decoded = decodeWorkerMessage(raw)
       if (Either.isLeft(decoded)) return breakProtocol(decoded.left.detail)
       const message = decoded.right
+      if (batched && message._tag === "Chunk") return breakProtocol(`a Chunk for call ${message.id} inside a batch`)
+      if (!ready) {
+        if (message._tag !== "Ready") return breakProtocol(`${message._tag} before Ready`)
+        ready = true
+        return writeFrame(loadFrame)
+      }
       switch (message._tag) {
         case "Ready":
-          ready = true
-          send(
-            encodeHostMessage({
-              _tag: "Load",
-              plugin: options.plugin,
-              entry: options.entry,
-              files: options.files,
-              config: options.config,
-              env: options.env,
-              dataDir: options.dataDir ?? null,
-            }),
-          )
-          return
+          return breakProtocol("a second Ready")
         case "Loaded":
-          return void Deferred.unsafeDone(handshake, Exit.succeed(message.declaration))
         case "LoadFailed":
+          if (handshakeDone) return breakProtocol(`${message._tag} after the handshake`)
+          // Only the runtime holds the secret: a handshake frame without it was forged by plugin code.
+          if (message.secret !== secret) return breakProtocol(`${message._tag} without this start's secret`)
+          handshakeDone = true
           return void Deferred.unsafeDone(
             handshake,
-            Exit.fail(startFailed(`the plugin failed to load: ${message.error._tag}: ${message.error.message}`)),
+            message._tag === "Loaded"
+              ? Exit.succeed(message.declaration)
+              : Exit.fail(startFailed(`the plugin failed to load: ${message.error._tag}: ${message.error.message}`)),
           )
         case "Rejected":
           return breakProtocol(`the worker rejected a host message: ${message.detail}`)
-        default:
-          calls.get(message.id)?.(message)
+        default: {
+          const call = calls.get(message.id)
+          if (call === undefined) return breakProtocol(`${message._tag} for call ${message.id}, which is not in flight`)
+          switch (message._tag) {
+            case "Success":
+              if (call.streaming) return breakProtocol(`Success for call ${message.id}, a streaming call`)
+              break
+            case "Chunk":
+            case "End":
+              if (!call.streaming) return breakProtocol(`${message._tag} for call ${message.id}, a unary call`)
+              if (message._tag === "Chunk") {
+                if (call.chunkCredit < 1 || call.byteCredit <= 0) return breakProtocol(`a Chunk beyond the credit of call ${message.id}`)
+                call.chunkCredit--
+                call.byteCredit -= bytes
+              }
+              break
+            case "Interrupted":
+              if (!call.cancelling) return breakProtocol(`Interrupted for call ${message.id}, which was not cancelled`)
+              break
+          }
+          call.listener(message, bytes)
+        }
       }
     }
+    const reader = makeFrameReader(caps.fromWorker, receive, breakProtocol)
+    child.onData(reader.push)
     child.onExit((exit) => {
       exitedFlag = true
       exitValue = Option.some(exit)
+      reader.stop()
       Deferred.unsafeDone(exited, Exit.succeed(exit))
       Deferred.unsafeDone(
         handshake,
         Exit.fail(startFailed(ready ? "the worker exited while loading the plugin" : "the worker exited before it was ready", exit)),
       )
       const failure = exitFailure(options.plugin, exit, killedByHost, child.stderrTail())
-      for (const [id, listener] of calls) {
+      for (const [id, call] of calls) {
         calls.delete(id)
-        listener({ _tag: "ProcessEnded", failure })
+        call.listener({ _tag: "ProcessEnded", failure }, 0)
       }
     })
 
@@ -170,12 +308,6 @@ export const startWorker = (options: WorkerStartOptions): Effect.Effect<WorkerCo
       }),
       Effect.tapError(() => Effect.sync(() => child.kill("SIGKILL"))),
     )
-
-    const register = (listener: CallListener): number => {
-      const id = nextId++
-      calls.set(id, listener)
-      return id
-    }
 
     const hasExited = Deferred.isDone(exited)
 
@@ -191,7 +323,8 @@ export const startWorker = (options: WorkerStartOptions): Effect.Effect<WorkerCo
      * back, and kills the process when the grace period runs out first.
      */
     const startCancel = (id: number): void => {
-      if (!calls.has(id) || exitedFlag) return
+      const call = calls.get(id)
+      if (call === undefined || exitedFlag || call.cancelling) return
       const settled = Deferred.unsafeMake<void>(FiberId.none)
       cancellations.add(settled)
       let timer: ReturnType<typeof setTimeout> | undefined
@@ -200,17 +333,18 @@ export const startWorker = (options: WorkerStartOptions): Effect.Effect<WorkerCo
         cancellations.delete(settled)
         Deferred.unsafeDone(settled, Exit.void)
       }
-      calls.set(id, (event) => {
+      call.cancelling = true
+      call.listener = (event) => {
         if (event._tag === "Progress" || event._tag === "Chunk") return
         calls.delete(id)
         done()
-      })
+      }
       child.onExit(done)
       timer = setTimeout(() => {
         killedByHost ??= "a cancelled call did not stop within the grace period"
         child.kill("SIGKILL")
       }, graceMillis)
-      send({ _tag: "Interrupt", id } satisfies Interrupt)
+      send({ _tag: "Interrupt", id })
     }
 
     const cancel = (id: number) => Effect.sync(() => startCancel(id))
@@ -219,39 +353,43 @@ export const startWorker = (options: WorkerStartOptions): Effect.Effect<WorkerCo
       if (message._tag === "Progress" && onProgress !== undefined) onProgress({ fraction: message.fraction, message: message.message })
     }
 
+    const currentExitFailure = () => exitFailure(options.plugin, Option.getOrThrow(exitValue), killedByHost, child.stderrTail())
+
     // The call path is plain callbacks around one Effect.async: no fiber,
     // Deferred or Schema encoding per call beyond the caller's own fiber
-    // (measured: this is what brings a round trip near the raw IPC cost).
+    // (measured: this is what brings a round trip near the raw channel cost).
     const call = (action: string, input: unknown, callOptions?: CallOptions): Effect.Effect<unknown, PluginFailure> =>
       Effect.async<unknown, PluginFailure>((resume) => {
-        if (exitedFlag) {
-          resume(Effect.fail(exitFailure(options.plugin, Option.getOrThrow(exitValue), killedByHost, child.stderrTail())))
-          return
-        }
+        if (exitedFlag) return resume(Effect.fail(currentExitFailure()))
+        const id = nextId++
+        const frame = encodeInvoke(id, action, input, false, caps.toWorker)
+        if (frame instanceof PluginInputError) return resume(Effect.fail(frame))
         let timer: ReturnType<typeof setTimeout> | undefined
         const onProgress = callOptions?.onProgress
-        const id = register((event) => {
-          switch (event._tag) {
-            case "Progress":
-              return progressOf(onProgress, event)
-            case "Success":
-              calls.delete(id)
-              if (timer !== undefined) clearTimeout(timer)
-              return resume(Effect.succeed(event.value))
-            case "Failure":
-              calls.delete(id)
-              if (timer !== undefined) clearTimeout(timer)
-              return resume(Effect.fail(event.error))
-            case "ProcessEnded":
-              if (timer !== undefined) clearTimeout(timer)
-              return resume(Effect.fail(event.failure))
-            default:
-              calls.delete(id)
-              if (timer !== undefined) clearTimeout(timer)
-              return resume(Effect.fail(new ProtocolError({ detail: `unexpected ${event._tag} for a unary call` })))
-          }
+        const settle = (effect: Effect.Effect<unknown, PluginFailure>) => {
+          calls.delete(id)
+          if (timer !== undefined) clearTimeout(timer)
+          resume(effect)
+        }
+        calls.set(id, {
+          streaming: false,
+          cancelling: false,
+          chunkCredit: 0,
+          byteCredit: 0,
+          listener: (event) => {
+            switch (event._tag) {
+              case "Progress":
+                return progressOf(onProgress, event)
+              case "Success":
+                return settle(Effect.succeed(event.value))
+              case "Failure":
+                return settle(Effect.fail(event.error))
+              case "ProcessEnded":
+                return settle(Effect.fail(event.failure))
+            }
+          },
         })
-        send({ _tag: "Invoke", id, action, input, streaming: false } satisfies Invoke)
+        writeFrame(frame)
         const timeoutMillis = callOptions?.timeoutMillis
         if (timeoutMillis !== undefined) {
           // The caller learns of the timeout at once; stopping the call (or its worker) goes on in the background.
@@ -267,69 +405,135 @@ export const startWorker = (options: WorkerStartOptions): Effect.Effect<WorkerCo
         })
       })
 
+    /*
+     * A stream is pulled: the host grants the worker a window of credit when
+     * the call starts and re-grants what the consumer takes, so however fast
+     * the plugin produces, the host holds at most one window of chunks.
+     */
     const stream = (action: string, input: unknown, streamOptions?: StreamCallOptions): Stream.Stream<unknown, PluginFailure> =>
-      Stream.asyncPush<unknown, PluginFailure>((emit) =>
-        Effect.acquireRelease(
-          Effect.sync(() => {
-            if (exitedFlag) {
-              emit.fail(exitFailure(options.plugin, Option.getOrThrow(exitValue), killedByHost, child.stderrTail()))
-              return { id: -1, stop: () => {} }
-            }
-            let overall: ReturnType<typeof setTimeout> | undefined
-            let idle: ReturnType<typeof setTimeout> | undefined
-            const stop = () => {
-              if (overall !== undefined) clearTimeout(overall)
-              if (idle !== undefined) clearTimeout(idle)
-            }
-            // A timeout ends the stream with its error; the release below cancels the call in the worker.
-            const expire = (failure: () => PluginFailure) => () => {
-              stop()
-              if (calls.has(id)) emit.fail(failure())
-            }
-            const idleMillis = streamOptions?.idleTimeoutMillis
-            const armIdle = () => {
-              if (idleMillis === undefined) return
-              if (idle !== undefined) clearTimeout(idle)
-              idle = setTimeout(expire(streamOptions!.onIdleTimeout!), idleMillis)
-            }
-            const onProgress = streamOptions?.onProgress
-            const id = register((event) => {
-              switch (event._tag) {
-                case "Progress":
-                  armIdle()
-                  return progressOf(onProgress, event)
-                case "Chunk":
-                  armIdle()
-                  return void emit.single(event.value)
-                case "End":
-                  calls.delete(id)
-                  stop()
-                  return void emit.end()
-                case "Failure":
-                  calls.delete(id)
-                  stop()
-                  return void emit.fail(event.error)
-                case "ProcessEnded":
-                  stop()
-                  return void emit.fail(event.failure)
-                default:
-                  calls.delete(id)
-                  stop()
-                  return void emit.fail(new ProtocolError({ detail: `unexpected ${event._tag} for a streaming call` }))
-              }
-            })
-            send({ _tag: "Invoke", id, action, input, streaming: true } satisfies Invoke)
-            if (streamOptions?.timeoutMillis !== undefined) overall = setTimeout(expire(streamOptions.onTimeout!), streamOptions.timeoutMillis)
-            armIdle()
-            return { id, stop }
-          }),
-          ({ id, stop }) =>
-            Effect.sync(() => {
-              stop()
-              if (id >= 0) startCancel(id)
-            }),
+      Stream.fromPull(
+        Effect.map(
+          Effect.acquireRelease(
+            Effect.sync(() => openStream(action, input, streamOptions)),
+            (opened) => Effect.sync(() => opened.close()),
+          ),
+          (opened) => opened.pull,
         ),
       )
+
+    const openStream = (action: string, input: unknown, streamOptions: StreamCallOptions | undefined) => {
+      const buffer: Array<unknown> = []
+      let bufferedBytes = 0
+      let ended = false
+      let failure: PluginFailure | undefined
+      let waiting: ((effect: Effect.Effect<Chunk.Chunk<unknown>, Option.Option<PluginFailure>>) => void) | undefined
+      let overall: ReturnType<typeof setTimeout> | undefined
+      let idle: ReturnType<typeof setTimeout> | undefined
+      const stopTimers = () => {
+        if (overall !== undefined) clearTimeout(overall)
+        if (idle !== undefined) clearTimeout(idle)
+      }
+      const id = nextId++
+
+      /** Hands the consumer everything buffered (then the end or the failure) and re-grants the credit it frees. */
+      const take = (): Effect.Effect<Chunk.Chunk<unknown>, Option.Option<PluginFailure>> | undefined => {
+        if (buffer.length > 0) {
+          const taken = buffer.splice(0)
+          const bytes = bufferedBytes
+          bufferedBytes = 0
+          const call = calls.get(id)
+          if (call !== undefined && !call.cancelling) {
+            call.chunkCredit += taken.length
+            call.byteCredit += bytes
+            send({ _tag: "Credit", id, chunks: taken.length, bytes })
+          }
+          return Effect.succeed(Chunk.unsafeFromArray(taken))
+        }
+        if (failure !== undefined) return Effect.fail(Option.some(failure))
+        if (ended) return Effect.fail(Option.none())
+        return undefined
+      }
+      const wake = () => {
+        if (waiting === undefined) return
+        const next = take()
+        if (next === undefined) return
+        const resume = waiting
+        waiting = undefined
+        resume(next)
+      }
+      const fail = (error: PluginFailure) => {
+        stopTimers()
+        if (failure === undefined && !ended) failure = error
+        wake()
+      }
+
+      const opened = (close: () => void) => ({
+        close,
+        pull: Effect.async<Chunk.Chunk<unknown>, Option.Option<PluginFailure>>((resume) => {
+          const next = take()
+          if (next !== undefined) return resume(next)
+          waiting = resume
+          return Effect.sync(() => void (waiting = undefined))
+        }),
+      })
+
+      if (exitedFlag) {
+        failure = currentExitFailure()
+        return opened(() => {})
+      }
+      const frame = encodeInvoke(id, action, input, true, caps.toWorker)
+      if (frame instanceof PluginInputError) {
+        failure = frame
+        return opened(() => {})
+      }
+      // A timeout ends the stream with its error; closing the stream cancels the call in the worker.
+      const expire = (timeoutFailure: () => PluginFailure) => () => {
+        if (calls.has(id)) fail(timeoutFailure())
+      }
+      const idleMillis = streamOptions?.idleTimeoutMillis
+      const armIdle = () => {
+        if (idleMillis === undefined) return
+        if (idle !== undefined) clearTimeout(idle)
+        idle = setTimeout(expire(streamOptions!.onIdleTimeout!), idleMillis)
+      }
+      const onProgress = streamOptions?.onProgress
+      calls.set(id, {
+        streaming: true,
+        cancelling: false,
+        chunkCredit: window.chunks,
+        byteCredit: window.bytes,
+        listener: (event, bytes) => {
+          switch (event._tag) {
+            case "Progress":
+              armIdle()
+              return progressOf(onProgress, event)
+            case "Chunk":
+              armIdle()
+              buffer.push(event.value)
+              bufferedBytes += bytes
+              return wake()
+            case "End":
+              calls.delete(id)
+              stopTimers()
+              ended = true
+              return wake()
+            case "Failure":
+              calls.delete(id)
+              return fail(event.error)
+            case "ProcessEnded":
+              return fail(event.failure)
+          }
+        },
+      })
+      writeFrame(frame)
+      send({ _tag: "Credit", id, chunks: window.chunks, bytes: window.bytes })
+      if (streamOptions?.timeoutMillis !== undefined) overall = setTimeout(expire(streamOptions.onTimeout!), streamOptions.timeoutMillis)
+      armIdle()
+      return opened(() => {
+        stopTimers()
+        startCancel(id)
+      })
+    }
 
     return {
       pid: child.pid,
@@ -339,19 +543,19 @@ export const startWorker = (options: WorkerStartOptions): Effect.Effect<WorkerCo
       cancel,
       cancellationsSettled: Effect.suspend(() => Effect.forEach([...cancellations], Deferred.await, { discard: true })),
       hasExited,
-      isIdleAndAlive: () => !exitedFlag && cancellations.size === 0,
+      isIdleAndAlive: () => !exitedFlag && !broken && cancellations.size === 0,
       exited: Deferred.await(exited),
       kill,
     } satisfies WorkerConnection
   })
 
 /** Asks the worker to tear down and exit; kills it if it has not within a second. */
-const stopGracefully = (child: ChildProcessHandle) =>
+const stopGracefully = (child: ChildProcessHandle, writeFrame: (frame: EncodedFrame) => void) =>
   Effect.async<void>((resume) => {
     const timer = setTimeout(() => child.kill("SIGKILL"), 1000)
     child.onExit(() => {
       clearTimeout(timer)
       resume(Effect.void)
     })
-    child.send({ _tag: "Shutdown" } satisfies Shutdown)
+    writeFrame(encodeFrame({ _tag: "Shutdown" } satisfies Shutdown))
   })

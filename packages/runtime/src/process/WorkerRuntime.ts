@@ -2,6 +2,8 @@ import { Cause, Effect, Either, Exit, Fiber, Option, ParseResult, Predicate, Run
 import {
   ActionNotFound,
   declarationOf,
+  describeJsonValueProblem,
+  jsonValueProblem,
   isPluginDefinition,
   isPluginFailure,
   PluginFatalError,
@@ -15,12 +17,11 @@ import {
   type PluginFailure,
 } from "@plinth/domain"
 import { isBuiltin } from "node:module"
-import { Socket } from "node:net"
-import { BULK_ARG, BULK_FD, makeReceiver, makeSender } from "../wire/Channel.js"
+import { encodeFrame, type EncodedFrame, type FrameCaps } from "../wire/Framing.js"
 import { ImportRefused, makeModuleGraph } from "./ModuleGraph.js"
 import { sharedLibrary } from "./SharedLibraries.js"
 import { makePluginAssets } from "./PluginAssets.js"
-import { decodeHostMessage, Failure, framedMessages, makeOutbox, LoadFailed, WorkerMessage, type Invoke, type Load } from "../wire/Protocol.js"
+import { decodeHostMessage, Failure, LoadFailed, parseFrame, WorkerMessage, type Invoke, type Load } from "../wire/Protocol.js"
 
 /*
  * The worker side, loaded by the bootstrap right after it reported ready.
@@ -28,41 +29,27 @@ import { decodeHostMessage, Failure, framedMessages, makeOutbox, LoadFailed, Wor
  * and turns every failure into a taxonomy error before it crosses the wire.
  */
 
-/** The bulk pipe to the host, when it gave us one (Channel.ts). */
-const bulk = process.argv.includes(BULK_ARG) ? new Socket({ fd: BULK_FD, readable: true, writable: true }) : undefined
-// The IPC channel, not this pipe, decides how long the worker lives.
-bulk?.unref()
-
-const sendFrame = makeSender((frame) => {
-  if (process.connected) process.send!(frame)
-}, bulk === undefined ? undefined : { write: (bytes) => void bulk.write(bytes) })
-
 /**
- * A frame that cannot be sent as JSON (a cycle, a BigInt in a plugin's value)
- * must fail its call, not the worker: each message is retried on its own and
- * one that still cannot be sent is replaced by a failure of its call.
+ * The worker's end of the channel, opened by the bootstrap before any plugin
+ * code exists and handed over here: it is held in closures only, never on
+ * `process` or a global.
  */
-const writeFrame = (frame: unknown) => {
-  try {
-    return sendFrame(frame)
-  } catch {
-    for (const message of framedMessages(frame)) {
-      try {
-        sendFrame(message)
-      } catch (error) {
-        if (Predicate.hasProperty(message, "id") && typeof message.id === "number") {
-          sendFrame(encodeFailure({ _tag: "Failure", id: message.id, error: new PluginFatalError({ message: `the result could not be sent: ${describe(error)}` }) }))
-        }
-      }
-    }
-  }
+export interface WorkerChannel {
+  readonly caps: FrameCaps
+  /** Queues one frame; the frames of one tick go out in one write, batched unless `solo` (Framing.ts). */
+  readonly write: (frame: EncodedFrame, solo?: boolean) => void
+  /** Starts delivering the host's frames, those that arrived before first, in order. */
+  readonly listen: (onFrame: (text: string, bytes: number) => void, onError: (detail: string) => void) => void
 }
 
+let channel: WorkerChannel | undefined
+
 /**
- * Sends a message as it is: every message but Failure and LoadFailed encodes
- * to itself, and those two are encoded where they are built.
+ * Sends a message the runtime built from values it checked (or that carry no
+ * plugin values): every message but Failure and LoadFailed encodes to
+ * itself, and those two are encoded where they are built.
  */
-const send: (message: typeof WorkerMessage.Encoded) => void = makeOutbox(writeFrame)
+const send = (message: typeof WorkerMessage.Encoded): void => channel!.write(encodeFrame(message))
 
 const encodeLoadFailed = Schema.encodeSync(LoadFailed)
 const encodeFailure = Schema.encodeSync(Failure)
@@ -208,21 +195,70 @@ const compileActions = (definition: AnyPluginDefinition): ReadonlyMap<string, Co
     ]),
   )
 
-const decodeFailure = Schema.decodeUnknownEither(Failure)
+const fromWorkerCap = () => channel!.caps.fromWorker
+
+/**
+ * A result or chunk as a frame, or why it cannot be sent: it must be a JSON
+ * value (one value domain, both ways) and fit in a frame the host accepts.
+ * Either failure fails the call, typed, and the worker keeps serving.
+ */
+const outputFrame = (tag: "Success" | "Chunk", id: number, action: string, value: unknown): EncodedFrame | PluginFatalError => {
+  const problem = jsonValueProblem(value)
+  if (problem !== undefined) {
+    return new PluginFatalError({ message: `'${action}' returned a value JSON cannot carry: ${describeJsonValueProblem(problem)}` })
+  }
+  let frame: EncodedFrame
+  try {
+    frame = encodeFrame({ _tag: tag, id, value })
+  } catch (error) {
+    return new PluginFatalError({ message: `'${action}' returned a value that cannot be serialized: ${describe(error)}` })
+  }
+  const cap = fromWorkerCap()
+  if (frame.bytes > cap) {
+    return new PluginFatalError({
+      message: `'${action}' returned ${frame.bytes} bytes of JSON, over the cap of ${cap} a worker may send in one frame (maxFrameBytes.fromWorker)`,
+    })
+  }
+  return frame
+}
+
+/** An encoded Failure frame, if it is a JSON value that fits in a frame. */
+const tryFailureFrame = (id: number, error: PluginFailure): EncodedFrame | undefined => {
+  const frame = Either.try(() => {
+    const encoded = encodeFailure({ _tag: "Failure", id, error })
+    return jsonValueProblem(encoded) === undefined ? encodeFrame(encoded) : undefined
+  })
+  return Either.isRight(frame) && frame.right !== undefined && frame.right.bytes <= fromWorkerCap() ? frame.right : undefined
+}
 
 /**
  * Failures cross as JSON: one whose fields do not survive that (a non-finite
- * number, say) would be a protocol break on the host, so it goes as a fatal
- * error with its message instead. Failures are rare; the check is cheap.
+ * number, say) or that is too large would be a protocol break on the host, so
+ * it goes as a fatal error with (the start of) its message instead.
  */
 const sendFailure = (id: number, error: PluginFailure) => {
-  const encoded = encodeFailure({ _tag: "Failure", id, error })
-  const crossed = Either.isRight(Either.try(() => decodeFailure(JSON.parse(JSON.stringify(encoded)))).pipe(Either.flatMap((d) => d)))
-  send(crossed ? encoded : encodeFailure({ _tag: "Failure", id, error: new PluginFatalError({ message: `${error._tag}: ${error.message}` }) }))
+  const frame =
+    tryFailureFrame(id, error) ??
+    tryFailureFrame(id, new PluginFatalError({ message: `${error._tag}: ${String(Either.getOrElse(Either.try(() => error.message), () => ""))}`.slice(0, 4096) })) ??
+    tryFailureFrame(id, new PluginFatalError({ message: "the call failed with an error that cannot be sent" }))!
+  channel!.write(frame)
 }
 
 const badOutput = (action: string, error: ParseResult.ParseError) =>
   new PluginFatalError({ message: `'${action}' returned output that does not match its schema: ${error.message}` })
+
+/**
+ * A streaming call's credit, granted by the host (Protocol.ts, Credit): a
+ * chunk goes out while there is at least one chunk and a positive number of
+ * bytes of it; otherwise the plugin's stream is not pulled until more arrives.
+ */
+interface StreamCredit {
+  chunks: number
+  bytes: number
+  wake: (() => void) | undefined
+}
+
+const hasCredit = (credit: StreamCredit) => credit.chunks >= 1 && credit.bytes > 0
 
 /**
  * Checks a call before any plugin code runs: the action exists, its kind
@@ -256,7 +292,13 @@ const prepareCall = (
 }
 
 /** The plugin's own Effect for a call: the handler, or the stream drained chunk by chunk onto the wire. */
-const callEffect = (plugin: LoadedPlugin, call: Invoke, compiled: CompiledAction, input: unknown): Effect.Effect<unknown, PluginFailure> => {
+const callEffect = (
+  plugin: LoadedPlugin,
+  call: Invoke,
+  compiled: CompiledAction,
+  input: unknown,
+  credit: StreamCredit,
+): Effect.Effect<unknown, PluginFailure> => {
   const context: ActionContext<unknown> = {
     config: plugin.config,
     dataDir: plugin.dataDir,
@@ -264,7 +306,9 @@ const callEffect = (plugin: LoadedPlugin, call: Invoke, compiled: CompiledAction
     // A non-finite fraction cannot cross as JSON (it would arrive as null); such a report is dropped.
     progress: (fraction, message) =>
       Effect.sync(() => {
-        if (Number.isFinite(fraction)) send({ _tag: "Progress", id: call.id, fraction, ...(message !== undefined ? { message } : {}) })
+        if (typeof fraction === "number" && Number.isFinite(fraction)) {
+          send({ _tag: "Progress", id: call.id, fraction, ...(typeof message === "string" ? { message } : {}) })
+        }
       }),
   }
   const { action } = compiled
@@ -274,16 +318,54 @@ const callEffect = (plugin: LoadedPlugin, call: Invoke, compiled: CompiledAction
     Stream.runForEach((chunk) => {
       const value = compiled.encodeOutput(chunk)
       if (Either.isLeft(value)) return Effect.fail(badOutput(call.action, value.left))
-      send({ _tag: "Chunk", id: call.id, value: value.right })
-      return Effect.void
+      const frame = outputFrame("Chunk", call.id, call.action, value.right)
+      if (frame instanceof PluginFatalError) return Effect.fail(frame)
+      const sendChunk = () => {
+        credit.chunks--
+        credit.bytes -= frame.bytes
+        channel!.write(frame, true)
+      }
+      if (hasCredit(credit)) return Effect.sync(sendChunk)
+      // Out of credit: the next chunk is not pulled from the plugin until the host grants more.
+      return Effect.async<void>((resume) => {
+        credit.wake = () => {
+          if (!hasCredit(credit)) return
+          credit.wake = undefined
+          sendChunk()
+          resume(Effect.void)
+        }
+        return Effect.sync(() => void (credit.wake = undefined))
+      })
     }),
   )
 }
 
-export const start = (backlog: ReadonlyArray<unknown>, importBuiltin: ImportBuiltin) => {
+/**
+ * The Loaded frame: the declaration must be a JSON value that fits in a
+ * frame; it carries the secret the host sent in Load, which this closure
+ * captured before any plugin code was linked (ADR 17).
+ */
+const loadedFrame = (secret: string, definition: AnyPluginDefinition): EncodedFrame | PluginFatalError => {
+  const declaration = Either.try(() => declarationOf(definition))
+  if (Either.isLeft(declaration)) return new PluginFatalError({ message: `the plugin's declaration cannot be read: ${describe(declaration.left)}` })
+  const problem = jsonValueProblem(declaration.right)
+  if (problem !== undefined) {
+    return new PluginFatalError({ message: `the plugin's declaration is not a JSON value: ${describeJsonValueProblem(problem)}` })
+  }
+  const frame = Either.try(() => encodeFrame({ _tag: "Loaded", secret, declaration: declaration.right }))
+  if (Either.isLeft(frame)) return new PluginFatalError({ message: `the plugin's declaration cannot be serialized: ${describe(frame.left)}` })
+  if (frame.right.bytes > fromWorkerCap()) {
+    return new PluginFatalError({ message: `the plugin's declaration takes ${frame.right.bytes} bytes, over the frame cap of ${fromWorkerCap()}` })
+  }
+  return frame.right
+}
+
+export const start = (workerChannel: WorkerChannel, importBuiltin: ImportBuiltin) => {
+  channel = workerChannel
   const runtime = Runtime.defaultRuntime
   const runFork = Runtime.runFork(runtime)
   const running = new Map<number, Fiber.RuntimeFiber<unknown, PluginFailure>>()
+  const credits = new Map<number, StreamCredit>()
   let loaded: LoadedPlugin | undefined
   let actions: ReadonlyMap<string, CompiledAction> = new Map()
   let loading = false
@@ -297,22 +379,32 @@ export const start = (backlog: ReadonlyArray<unknown>, importBuiltin: ImportBuil
     const prepared = prepareCall(plugin.id, actions, call)
     if (Either.isLeft(prepared)) return sendFailure(call.id, prepared.left)
     const { compiled, input } = prepared.right
-    const fiber = runFork(callEffect(plugin, call, compiled, input))
+    const credit: StreamCredit = { chunks: 0, bytes: 0, wake: undefined }
+    if (call.streaming) credits.set(call.id, credit)
+    const fiber = runFork(callEffect(plugin, call, compiled, input, credit))
     running.set(call.id, fiber)
     fiber.addObserver((exit) => {
       running.delete(call.id)
+      credits.delete(call.id)
       if (Exit.isSuccess(exit)) {
         if (compiled.action._kind === "streaming") return send({ _tag: "End", id: call.id })
         const value = compiled.encodeOutput(exit.value)
         if (Either.isLeft(value)) return sendFailure(call.id, badOutput(call.action, value.left))
-        return send({ _tag: "Success", id: call.id, value: value.right })
+        const frame = outputFrame("Success", call.id, call.action, value.right)
+        return frame instanceof PluginFatalError ? sendFailure(call.id, frame) : channel!.write(frame)
       }
       if (Cause.isInterruptedOnly(exit.cause)) return send({ _tag: "Interrupted", id: call.id })
       sendFailure(call.id, failureFromCause(exit.cause))
     })
   }
 
-  const handle = (raw: unknown) => {
+  const handle = (text: string) => {
+    const parsed = parseFrame(text)
+    if (Either.isLeft(parsed)) return send({ _tag: "Rejected", detail: parsed.left.detail })
+    for (const raw of parsed.right) handleMessage(raw)
+  }
+
+  const handleMessage = (raw: unknown) => {
     const decoded = decodeHostMessage(raw)
     if (Either.isLeft(decoded)) return send({ _tag: "Rejected", detail: decoded.left.detail })
     const message = decoded.right
@@ -322,18 +414,28 @@ export const start = (backlog: ReadonlyArray<unknown>, importBuiltin: ImportBuil
         if (running.has(message.id)) return send({ _tag: "Rejected", detail: `call ${message.id} is already running` })
         return invoke(loaded, message)
       }
+      case "Credit": {
+        // Credit for a stream that has already ended is simply unused.
+        const credit = credits.get(message.id)
+        if (credit === undefined) return
+        credit.chunks += message.chunks
+        credit.bytes += message.bytes
+        return credit.wake?.()
+      }
       case "Load": {
         if (loading || loaded !== undefined) return send({ _tag: "Rejected", detail: "the plugin is already loaded" })
         loading = true
+        // Captured here, before the plugin's code is linked; only this closure ever holds it.
+        const secret = message.secret
+        const loadFailed = (error: PluginFailure) => send(encodeLoadFailed({ _tag: "LoadFailed", secret, error }))
         Runtime.runCallback(runtime)(loadPlugin(message, importBuiltin), {
           onExit: (exit) => {
-            if (Exit.isSuccess(exit)) {
-              loaded = exit.value
-              actions = compileActions(exit.value.definition)
-              send({ _tag: "Loaded", declaration: declarationOf(exit.value.definition) })
-            } else {
-              send(encodeLoadFailed({ _tag: "LoadFailed", error: failureFromCause(exit.cause) }))
-            }
+            if (Exit.isFailure(exit)) return loadFailed(failureFromCause(exit.cause))
+            const frame = loadedFrame(secret, exit.value.definition)
+            if (frame instanceof PluginFatalError) return loadFailed(frame)
+            loaded = exit.value
+            actions = compileActions(exit.value.definition)
+            channel!.write(frame)
           },
         })
         return
@@ -358,10 +460,6 @@ export const start = (backlog: ReadonlyArray<unknown>, importBuiltin: ImportBuil
     }
   }
 
-  const receiver = makeReceiver((frame) => {
-    for (const raw of framedMessages(frame)) handle(raw)
-  })
-  for (const frame of backlog) receiver.ipc(frame)
-  process.on("message", receiver.ipc)
-  bulk?.on("data", receiver.bulk)
+  // A host frame over the cap cannot be read past: say so (the host kills this worker for it).
+  workerChannel.listen(handle, (detail) => send({ _tag: "Rejected", detail }))
 }

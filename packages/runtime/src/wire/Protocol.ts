@@ -1,12 +1,11 @@
 import { Either, ParseResult, Predicate, Schema, SchemaAST } from "effect"
-import { ActionDeclaration, JsonSchemaDocument, PluginFailure, ProtocolError } from "@plinth/domain"
+import { ActionDeclaration, jsonDepthExceeds, JsonSchemaDocument, maxJsonDepth, PluginFailure, ProtocolError } from "@plinth/domain"
 
 /*
- * The host <-> worker protocol: plain JSON-compatible messages over the IPC
- * channel (`serialization: "json"`; large frames take the bulk pipe, see
- * Channel.ts), validated with these Schemas on both sides. Anything that does
- * not decode is a typed ProtocolError, never a crash. File bytes cross as
- * base64. ADR 0010 records why this is not @effect/rpc.
+ * The host <-> worker protocol: JSON messages, one per frame of the channel
+ * (Framing.ts), validated with these Schemas on both sides. Anything that
+ * does not parse or decode is a typed ProtocolError, never a crash. File
+ * bytes cross as base64. ADR 0010 records why this is not @effect/rpc.
  *
  * Messages are tagged structs, not classes: decoding then builds no instance
  * and encoding is the identity for every message except the ones carrying a
@@ -22,7 +21,15 @@ export type VerifiedFile = typeof VerifiedFile.Type
 
 // ---- host -> worker --------------------------------------------------------
 
+/**
+ * The per-start secret: the host sends it in `Load`, the runtime keeps it
+ * before any plugin code is linked, and `Loaded`/`LoadFailed` must carry it,
+ * so a frame plugin code forges cannot pass as the handshake (ADR 17).
+ */
+const Secret = Schema.String
+
 export const Load = Schema.TaggedStruct("Load", {
+  secret: Secret,
   plugin: Schema.String,
   entry: Schema.String,
   files: Schema.Array(VerifiedFile),
@@ -40,13 +47,27 @@ export const Invoke = Schema.TaggedStruct("Invoke", {
 })
 export type Invoke = typeof Invoke.Type
 
+/**
+ * More credit for a streaming call: the worker may send a chunk while it has
+ * at least one chunk and a positive number of bytes of credit (so it may
+ * overshoot the byte credit by one chunk). The host grants a window when the
+ * call starts and more as its consumer takes chunks; a chunk beyond credit is
+ * a protocol error.
+ */
+export const Credit = Schema.TaggedStruct("Credit", {
+  id: CallId,
+  chunks: Schema.Int.pipe(Schema.nonNegative()),
+  bytes: Schema.Int.pipe(Schema.nonNegative()),
+})
+export type Credit = typeof Credit.Type
+
 export const Interrupt = Schema.TaggedStruct("Interrupt", { id: CallId })
 export type Interrupt = typeof Interrupt.Type
 
 export const Shutdown = Schema.TaggedStruct("Shutdown", {})
 export type Shutdown = typeof Shutdown.Type
 
-export const HostMessage = Schema.Union(Load, Invoke, Interrupt, Shutdown)
+export const HostMessage = Schema.Union(Load, Invoke, Credit, Interrupt, Shutdown)
 export type HostMessage = typeof HostMessage.Type
 
 // ---- worker -> host --------------------------------------------------------
@@ -58,9 +79,9 @@ export const Declaration = Schema.Struct({
 
 export const Ready = Schema.TaggedStruct("Ready", { pid: Schema.Int })
 export type Ready = typeof Ready.Type
-export const Loaded = Schema.TaggedStruct("Loaded", { declaration: Declaration })
+export const Loaded = Schema.TaggedStruct("Loaded", { secret: Secret, declaration: Declaration })
 export type Loaded = typeof Loaded.Type
-export const LoadFailed = Schema.TaggedStruct("LoadFailed", { error: PluginFailure })
+export const LoadFailed = Schema.TaggedStruct("LoadFailed", { secret: Secret, error: PluginFailure })
 export type LoadFailed = typeof LoadFailed.Type
 export const Success = Schema.TaggedStruct("Success", { id: CallId, value: Schema.Unknown })
 export type Success = typeof Success.Type
@@ -129,8 +150,7 @@ const decoder = <S extends Schema.Schema<any, any, never> & { readonly members: 
  * as errors (a safe non-negative integer id; `input`/`value` are Unknown, so
  * missing is allowed) and nothing else; whatever it does not accept goes
  * through the Schema, which decides and explains. The own symbol keys an
- * excess-property check would also reject cannot arrive over JSON or
- * `v8.deserialize`; a plain prototype is required, so inherited keys cannot
+ * excess-property check would also reject cannot arrive over JSON; a plain prototype is required, so inherited keys cannot
  * pass either.
  */
 const isCallId = (u: unknown): boolean => typeof u === "number" && Number.isSafeInteger(u) && u >= 0
@@ -163,23 +183,24 @@ export const encodeHostMessage = Schema.encodeSync(HostMessage)
 export const encodeWorkerMessage = Schema.encodeSync(WorkerMessage)
 
 /**
- * Coalesces the messages sent in one tick into one IPC frame (an array of
- * messages; a lone message goes as itself). Each `send` has a fixed cost
- * (a write, a JSON framing, a read and an event on the other side), so
- * under load this is what keeps the channel near raw speed; a lone call pays
- * one microtask.
+ * A frame's text to its messages: one message, or a batch (a non-empty JSON
+ * array of messages, see Framing.ts). Each message nests no deeper than a
+ * call value may be (`maxJsonDepth`) plus the envelope's one level, so
+ * everything that gets past here is a JSON value recursive code can walk.
  */
-export const makeOutbox = (write: (frame: unknown) => void) => {
-  let queue: Array<unknown> = []
-  const flush = () => {
-    const frame = queue.length === 1 ? queue[0] : queue
-    queue = []
-    write(frame)
+export const parseFrame = (text: string): Either.Either<ReadonlyArray<unknown>, ProtocolError> => {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch (error) {
+    return Either.left(new ProtocolError({ detail: `a frame is not JSON (${error instanceof Error ? error.message : String(error)})` }))
   }
-  return (message: unknown) => {
-    if (queue.push(message) === 1) queueMicrotask(flush)
+  const messages = Array.isArray(parsed) ? parsed : [parsed]
+  if (messages.length === 0) return Either.left(new ProtocolError({ detail: "a frame holds an empty batch" }))
+  for (const message of messages) {
+    if (jsonDepthExceeds(message, maxJsonDepth + 1)) {
+      return Either.left(new ProtocolError({ detail: `a frame nests deeper than ${maxJsonDepth} arrays/objects` }))
+    }
   }
+  return Either.right(messages)
 }
-
-/** The messages of one received frame (see `makeOutbox`); each is then decoded on its own. */
-export const framedMessages = (frame: unknown): ReadonlyArray<unknown> => (Array.isArray(frame) ? frame : [frame])
