@@ -17,7 +17,21 @@ export interface HostilePlugin {
   readonly manifest: PluginManifest
 }
 
-/** A plugin folder: `index.js` from `source`, a manifest declaring `actions` (or none). */
+/**
+ * Every action a plugin source defines (`name: action(…)` / `name: streaming(…)`),
+ * declared with schemas that allow anything: these tests show that the wire
+ * holds even when the manifest's contract is wide open.
+ */
+const openContract = (source: string): Pick<PluginManifest, "actions"> => ({
+  actions: Object.fromEntries(
+    [...source.matchAll(/([A-Za-z][\w-]*):\s*(action|streaming)\(/g)].map(([, name, kind]) => [
+      name!,
+      { description: "", input: {}, output: {}, ...(kind === "streaming" ? { streaming: true } : {}) },
+    ]),
+  ) as PluginManifest["actions"] & object,
+})
+
+/** A plugin folder: `index.js` from `source`, a manifest declaring `actions` (by default every action in the source, open). */
 export const writeHostilePlugin = (
   root: string,
   id: string,
@@ -26,7 +40,7 @@ export const writeHostilePlugin = (
   extraFiles: Record<string, string> = {},
 ): HostilePlugin => {
   const dir = join(root, id)
-  const full = { id, version: "1.0.0", description: `hostile ${id}`, entry: "index.js", ...manifest } as PluginManifest
+  const full = { id, version: "1.0.0", description: `hostile ${id}`, entry: "index.js", ...openContract(source), ...manifest } as PluginManifest
   for (const [path, text] of Object.entries({ "index.js": source, ...extraFiles })) {
     mkdirSync(dirname(join(dir, path)), { recursive: true })
     writeFileSync(join(dir, path), text)
