@@ -4,6 +4,7 @@
 // cache for it. See ADRs/0012-bundled-worker-runtime.md.
 // Run after `tsc -b` (it bundles the compiled output); `npm run build` does both.
 import { build } from "esbuild"
+import { execFileSync } from "node:child_process"
 import { createHash } from "node:crypto"
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
 import { dirname, join } from "node:path"
@@ -20,8 +21,18 @@ const common = { bundle: true, platform: "node", target: "node20", minify: true,
  * (written to a temporary name, then renamed, so a worker never reads half a
  * file). Running it compiles the module bodies of `effect` and the runtime,
  * which is most of what a worker would otherwise compile at start.
+ *
+ * V8 refuses a cache made under other flags, and a worker runs with its heap
+ * cap (`--max-old-space-size`), so the cache is made in a Node process with
+ * the default cap: workers of plugins that keep the default start from it;
+ * others compile the runtime as they would without a cache.
  */
 const writeCodeCache = async (contentHash) => {
+  const { DEFAULT_MEMORY_MIB } = await import("@plinth/domain")
+  execFileSync(process.execPath, [`--max-old-space-size=${DEFAULT_MEMORY_MIB}`, fileURLToPath(import.meta.url), "--code-cache", contentHash], { stdio: "inherit" })
+}
+
+const writeCodeCacheHere = async (contentHash) => {
   const { codeCacheFile, compileRuntimeScript } = await import(pathToFileURL(join(runtimeDir, "dist", "process", "RuntimeScript.js")).href)
   const runtime = compileRuntimeScript(outdir)
   runtime.run()
@@ -60,4 +71,7 @@ export const bundleWorker = async () => {
   })
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) await bundleWorker()
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  if (process.argv[2] === "--code-cache") await writeCodeCacheHere(process.argv[3])
+  else await bundleWorker()
+}

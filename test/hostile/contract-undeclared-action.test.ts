@@ -37,18 +37,19 @@ const reviewed = once(writeReviewedPlugin(
   { permissions: { dataDir: true } },
 ))
 
-describe("hostile: an action the reviewed manifest does not declare", () => {
+// Both isolation tiers: the gate is the host's, whatever sandbox the worker runs in.
+describe.each(["os", "permissions"] as const)("hostile: an action the reviewed manifest does not declare (%s tier)", (tier) => {
   it.scopedLive("is refused on the host with ActionNotFound and never reaches the worker, even when the worker declares it", () =>
     Effect.gen(function* () {
       const { plugin, locked } = yield* reviewed
       const dataDir = join(dataRoot, plugin.id)
       // The worker's claim includes the unreviewed actions.
-      const claimed = yield* describePlugin({ plugin, locked, dataRoot })
+      const claimed = yield* describePlugin({ plugin, locked, dataRoot, isolation: tier })
       expect(Object.keys(claimed.actions).sort()).toEqual(["count", "mark", "secret", "secretStream"])
       expect(Object.keys(plugin.manifest.actions ?? {}).sort()).toEqual(["count", "mark"])
 
       // Started past the drift check, the worker can run `secret` if asked.
-      const instance = yield* startInstance({ plugin, locked, drift: "ignore", dataRoot })
+      const instance = yield* startInstance({ plugin, locked, drift: "ignore", dataRoot, isolation: tier })
       expect(Object.keys(instance.actions).sort()).toEqual(["count", "mark"])
       expect(yield* Effect.flip(instance.invoke("secret", {}))).toMatchObject({ _tag: "ActionNotFound", plugin: "undeclared", action: "secret" })
       expect(yield* Effect.flip(Stream.runCollect(instance.stream("secretStream", {})))).toMatchObject({
@@ -73,7 +74,7 @@ describe("hostile: an action the reviewed manifest does not declare", () => {
   it.scopedLive("the kind of call is the manifest's: a unary call to a streaming action (and the reverse) is an input error", () =>
     Effect.gen(function* () {
       const { plugin, locked } = yield* reviewed
-      const instance = yield* startInstance({ plugin, locked, drift: "ignore", dataRoot })
+      const instance = yield* startInstance({ plugin, locked, drift: "ignore", dataRoot, isolation: tier })
       expect(yield* Effect.flip(instance.invoke("count", {}))).toMatchObject({ _tag: "PluginInputError", message: "'count' is a streaming action" })
       expect(yield* Effect.flip(Stream.runCollect(instance.stream("mark", {})))).toMatchObject({
         _tag: "PluginInputError",
@@ -86,7 +87,7 @@ describe("hostile: an action the reviewed manifest does not declare", () => {
   it.scopedLive("with the drift check on (the default) such a plugin does not even start: the early, helpful error", () =>
     Effect.gen(function* () {
       const { plugin, locked } = yield* reviewed
-      const failure = yield* Effect.flip(startInstance({ plugin, locked, dataRoot }))
+      const failure = yield* Effect.flip(startInstance({ plugin, locked, dataRoot, isolation: tier }))
       expect(failure).toMatchObject({ _tag: "DeclarationDrift" })
       expect(failure._tag === "DeclarationDrift" && failure.differences).toEqual([
         "action 'secret' is defined by the plugin but missing from the manifest",

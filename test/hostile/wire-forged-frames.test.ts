@@ -5,10 +5,11 @@
 // is killed; the host goes on.
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
-import { describePlugin, ProcessSpawner, spawnWorkerProcess, startInstance } from "@plinth/runtime"
+import { describePlugin, ProcessSpawner, spawnWorkerProcess, startInstance, type IsolationTier } from "@plinth/runtime"
 import { declared, definitionSource, lockOf, removeRoot, tempRoot, waitGone, WireLive, writeHostilePlugin } from "./support/wire.js"
 
 const root = tempRoot("forged")
+const tiers: ReadonlyArray<IsolationTier> = ["os", "permissions"]
 afterAll(() => removeRoot(root))
 
 /** A spawner that remembers the pid of every worker it starts. */
@@ -51,7 +52,8 @@ const processSurface = `surface: action({ description: "", input: Schema.Struct(
   globals: Object.getOwnPropertyNames(globalThis).filter((k) => { try { const v = globalThis[k]; return v !== null && typeof v === "object" && typeof v.write === "function" && typeof v.on === "function" } catch { return false } }),
 })) }),`
 
-describe("forged frames", () => {
+// Every attack in both isolation tiers: the host-side defences must not lean on the OS sandbox.
+describe.each(tiers)("forged frames, %s tier", (tier) => {
   it.scopedLive("a module body writing a well-formed forged Loaded (declaring what the manifest says, hiding an undeclared action) to the channel fails the start typed", () =>
     Effect.gen(function* () {
       const manifest = yield* reviewedDeclaration
@@ -62,7 +64,7 @@ describe("forged frames", () => {
         definitionSource(`${greet}${evil}`, `${forgeries(manifest)}\nchannel(forged[0])`),
         manifest,
       )
-      const failure = yield* Effect.flip(startInstance({ plugin, locked: yield* lockOf(plugin) }).pipe(Effect.provide(layer)))
+      const failure = yield* Effect.flip(startInstance({ isolation: tier, plugin, locked: yield* lockOf(plugin) }).pipe(Effect.provide(layer)))
       expect(failure._tag).toBe("WorkerStartFailed")
       expect(failure.message).toContain("broke the protocol: Loaded without this start's secret")
       expect(pids).toHaveLength(1)
@@ -83,7 +85,7 @@ if (typeof process.send === "function") { try { process.send({ _tag: "Loaded", d
       const locked = yield* lockOf(plugin)
       // Twice with drift refused (the default), once with drift ignored, so a start that succeeds shows its declaration.
       for (const drift of ["refuse", "ignore"] as const) {
-        const outcome = yield* Effect.either(Effect.scoped(Effect.flatMap(startInstance({ plugin, locked, drift }), (instance) =>
+        const outcome = yield* Effect.either(Effect.scoped(Effect.flatMap(startInstance({ isolation: tier, plugin, locked, drift }), (instance) =>
           Effect.map(Effect.either(instance.invoke("evil", {})), (evilOutcome) => ({ declaration: instance.declaration, evilOutcome })),
         )).pipe(Effect.provide(layer)))
         if (outcome._tag === "Left") {
@@ -101,7 +103,7 @@ if (typeof process.send === "function") { try { process.send({ _tag: "Loaded", d
   it.scopedLive("plugin code finds no channel: no process.send, process.channel, process.connected, no live-handle listing, no global stream", () =>
     Effect.gen(function* () {
       const plugin = writeHostilePlugin(root, "surface", definitionSource(processSurface))
-      const instance = yield* startInstance({ plugin, locked: yield* lockOf(plugin), drift: "ignore" })
+      const instance = yield* startInstance({ isolation: tier, plugin, locked: yield* lockOf(plugin), drift: "ignore" })
       expect(yield* instance.invoke("surface", {})).toEqual({
         send: "undefined",
         channel: "undefined",
@@ -131,7 +133,7 @@ if (typeof process.send === "function") { try { process.send({ _tag: "Loaded", d
     Effect.gen(function* () {
       const { pids, layer } = recordingSpawner()
       const plugin = writeHostilePlugin(root, "forge-calls", definitionSource(`${greet}${calls.join("\n")}`))
-      const instance = yield* startInstance({ plugin, locked: yield* lockOf(plugin), drift: "ignore", restartPolicy: { maxRestarts: 100, window: "1 minute" } }).pipe(
+      const instance = yield* startInstance({ isolation: tier, plugin, locked: yield* lockOf(plugin), drift: "ignore", restartPolicy: { maxRestarts: 100, window: "1 minute" } }).pipe(
         Effect.provide(layer),
       )
       for (const name of names) {
@@ -157,7 +159,7 @@ if (typeof process.send === "function") { try { process.send({ _tag: "Loaded", d
           ${duringCall("forgeFar", `channel(frame({ _tag: "Success", id: 123456, value: "forged" }))`)}`),
         declared(["greet", "slow", "forgeFar"]),
       )
-      const instance = yield* startInstance({ plugin, locked: yield* lockOf(plugin), drift: "ignore" })
+      const instance = yield* startInstance({ isolation: tier, plugin, locked: yield* lockOf(plugin), drift: "ignore" })
       const slow = yield* Effect.fork(instance.invoke("slow", {}))
       yield* Effect.sleep("100 millis")
       expect((yield* Effect.flip(instance.invoke("forgeFar", {})))._tag).toBe("ProtocolError")

@@ -31,11 +31,13 @@ const source = definitionSource(`
 
 const rssMiB = () => process.memoryUsage().rss / MiB
 
-describe("oversized frames and floods", () => {
+// Both isolation tiers: the caps are the host's, whatever sandbox the worker runs in.
+describe.each(["os", "permissions"] as const)("oversized frames and floods, %s tier", (tier) => {
   it.scopedLive("a header claiming 4 GiB, a header one byte over a configured cap, a 256 MiB newline-free flood, garbage, an empty frame: each a ProtocolError at once, the worker killed, the host's memory untouched", () =>
     Effect.gen(function* () {
       const plugin = writeHostilePlugin(root, "oversized", source)
       const instance = yield* startInstance({
+        isolation: tier,
         plugin,
         locked: yield* lockOf(plugin),
         drift: "ignore",
@@ -67,7 +69,7 @@ describe("oversized frames and floods", () => {
   it.scopedLive("a module body claiming a 4 GiB frame before the handshake fails the start typed", () =>
     Effect.gen(function* () {
       const plugin = writeHostilePlugin(root, "oversized-load", definitionSource("", "channel(Buffer.from([0xff, 0xff, 0xff, 0xff]))"))
-      const failure = yield* Effect.flip(startInstance({ plugin, locked: yield* lockOf(plugin), drift: "ignore" }))
+      const failure = yield* Effect.flip(startInstance({ isolation: tier, plugin, locked: yield* lockOf(plugin), drift: "ignore" }))
       expect(failure._tag).toBe("WorkerStartFailed")
       expect(failure.message).toMatch(/broke the protocol: a frame header states 4294967295 bytes/)
     }).pipe(Effect.provide(WireLive)),
