@@ -18,8 +18,8 @@ import type { Permissions } from "@plinth/domain"
  *                  with its host, whatever plugin code does to its event loop.
  *
  * Both launchers are a program put before Node on the command line
- * (SpawnRequest.launcher); the IPC channel and the bulk pipe are inherited fds
- * and pass through them unchanged. Both rest on the kernel's parent-death
+ * (SpawnRequest.launcher); the channel to the worker (fd 3, wire/Framing.ts) is an inherited fd
+ * and passes through them unchanged. Both rest on the kernel's parent-death
  * signal, which fires when the host's spawning *thread* exits (Node spawns
  * from the main thread): a host that starts workers from a worker thread
  * loses them when that thread ends. See ADRs/0015-isolation-tiers.md.

@@ -17,7 +17,7 @@ import { DEFAULT_MEMORY_MIB, type Permissions, type Resources } from "@plinth/do
  * that was not verified can be loaded or read as the plugin's own.
  */
 
-/** The compiled worker entry (the process side); from `src/instance` and `dist/instance` alike, the built one. */
+/** The compiled worker entry (the process side), resolved to the built file from `src/instance` and `dist/instance` alike. */
 const compiledEntryPath = fileURLToPath(new URL("../../dist/process/bootstrap.js", import.meta.url))
 /** The same runtime bundled into one file by `npm run build` (ADR 0012). */
 const bundledEntryPath = fileURLToPath(new URL("../../dist/worker-bundle/bootstrap.js", import.meta.url))
