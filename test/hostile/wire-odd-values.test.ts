@@ -33,11 +33,12 @@ const source = definitionSource(`
   }) }),
 `)
 
-describe("odd values", () => {
+// Both isolation tiers: the value checks are the host's and the runtime's, whatever sandbox the worker runs in.
+describe.each(["os", "permissions"] as const)("odd values, %s tier", (tier) => {
   it.scopedLive("host → worker: a cycle, a BigInt, 5,000-deep nesting, a Map, a Date, undefined, a function fail the call with PluginInputError naming the path; nothing is sent and the worker keeps serving", () =>
     Effect.gen(function* () {
       const plugin = writeHostilePlugin(root, "values-in", source)
-      const instance = yield* startInstance({ plugin, locked: yield* lockOf(plugin), drift: "ignore" })
+      const instance = yield* startInstance({ isolation: tier, plugin, locked: yield* lockOf(plugin), drift: "ignore" })
       const pid = yield* instance.pid
       const cyclic: Record<string, unknown> = { a: 1 }
       cyclic["self"] = cyclic
@@ -68,7 +69,7 @@ describe("odd values", () => {
   it.scopedLive("worker → host: a Map, a Date, a BigInt, a cycle, 5,000-deep nesting, NaN, undefined, a function, a typed array out of an Unknown-output action fail that call with PluginFatalError; the worker keeps serving", () =>
     Effect.gen(function* () {
       const plugin = writeHostilePlugin(root, "values-out", source)
-      const instance = yield* startInstance({ plugin, locked: yield* lockOf(plugin), drift: "ignore" })
+      const instance = yield* startInstance({ isolation: tier, plugin, locked: yield* lockOf(plugin), drift: "ignore" })
       const pid = yield* instance.pid
       const expected: Record<string, RegExp> = {
         map: /a Map at \$\.m/,
@@ -98,6 +99,7 @@ describe("odd values", () => {
     Effect.gen(function* () {
       const plugin = writeHostilePlugin(root, "values-caps", source)
       const instance = yield* startInstance({
+        isolation: tier,
         plugin,
         locked: yield* lockOf(plugin),
         drift: "ignore",
@@ -118,7 +120,7 @@ describe("odd values", () => {
   it.scopedLive("a reply 5,000 arrays deep written straight onto the channel, bypassing the runtime, is a ProtocolError: the worker is killed, the host goes on", () =>
     Effect.gen(function* () {
       const plugin = writeHostilePlugin(root, "values-raw", source)
-      const instance = yield* startInstance({ plugin, locked: yield* lockOf(plugin), drift: "ignore" })
+      const instance = yield* startInstance({ isolation: tier, plugin, locked: yield* lockOf(plugin), drift: "ignore" })
       const pid = yield* instance.pid
       const failure = yield* Effect.flip(instance.invoke("rawDeep", {}))
       expect(failure._tag).toBe("ProtocolError")
