@@ -8,7 +8,7 @@ import { PluginFilesLive } from "../src/loading/PluginFiles.js"
 import { PluginVerifier, TreeDigestVerifierLive, type InMemoryFile } from "../src/loading/PluginVerifier.js"
 import { ProcessSpawner, ProcessSpawnerLive } from "../src/instance/ProcessSpawner.js"
 import { startInstance } from "../src/instance/Instance.js"
-import { readVerifiedFiles } from "../src/instance/VerifiedFiles.js"
+import { readVerifiedFiles } from "../src/loading/VerifiedFiles.js"
 import { described, lockOf, makeTempDir, pluginSource, removeDir, writePlugin } from "./workerFixtures.js"
 
 const root = makeTempDir("verifier-seam")

@@ -27,7 +27,7 @@ import { failAfter, idleTimer, MAX_TIMER_MILLIS, timeoutMillisOf, within } from 
 import { ProcessSpawner } from "./ProcessSpawner.js"
 import { planIsolation, type IsolationTier } from "./Isolation.js"
 import { runtimeReadPaths, sandboxFor, workerEntryPath } from "./Sandbox.js"
-import { readVerifiedFiles } from "./VerifiedFiles.js"
+import { readVerifiedFiles } from "../loading/VerifiedFiles.js"
 import {
   startWorker,
   type CallOptions,

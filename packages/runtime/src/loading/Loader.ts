@@ -7,7 +7,7 @@ import {
   type LockFile,
   type PluginId,
 } from "@plinth/domain"
-import { readVerifiedFiles } from "../instance/VerifiedFiles.js"
+import { readVerifiedFiles } from "./VerifiedFiles.js"
 import { LockStore } from "./LockStore.js"
 import { readManifest } from "./Manifests.js"
 import { discoverPluginFolders } from "./PluginFiles.js"

@@ -1,8 +1,8 @@
 import { closeSync, constants, fstatSync, openSync, readFileSync } from "node:fs"
 import { Effect } from "effect"
 import { SchemaViolation, type LockEntry } from "@plinth/domain"
-import { PluginFiles } from "../loading/PluginFiles.js"
-import { PluginVerifier } from "../loading/PluginVerifier.js"
+import { PluginFiles } from "./PluginFiles.js"
+import { PluginVerifier } from "./PluginVerifier.js"
 import type { VerifiedFile } from "../wire/Protocol.js"
 
 /**
