@@ -22,14 +22,14 @@ const common = { bundle: true, platform: "node", target: "node20", minify: true,
  * file). Running it compiles the module bodies of `effect` and the runtime,
  * which is most of what a worker would otherwise compile at start.
  *
- * V8 refuses a cache made under other flags, and a worker runs with its heap
- * cap (`--max-old-space-size`), so the cache is made in a Node process with
- * the default cap: workers of plugins that keep the default start from it;
- * others compile the runtime as they would without a cache.
+ * V8 refuses a cache made under other V8 flags. A worker starts with its
+ * heap cap (`--max-old-space-size`) but puts V8's flags back to the defaults
+ * before it compiles anything (process/DefaultV8Flags.ts), so the cache is
+ * made in a Node process started with no V8 flags: every worker starts from
+ * it, whatever its cap.
  */
 const writeCodeCache = async (contentHash) => {
-  const { DEFAULT_MEMORY_MIB } = await import("@plinth/domain")
-  execFileSync(process.execPath, [`--max-old-space-size=${DEFAULT_MEMORY_MIB}`, fileURLToPath(import.meta.url), "--code-cache", contentHash], { stdio: "inherit" })
+  execFileSync(process.execPath, [fileURLToPath(import.meta.url), "--code-cache", contentHash], { stdio: "inherit", env: { ...process.env, NODE_OPTIONS: "" } })
 }
 
 const writeCodeCacheHere = async (contentHash) => {
@@ -43,7 +43,9 @@ const writeCodeCacheHere = async (contentHash) => {
 
 // Two files: the tiny bootstrap reports ready before the runtime bundle is
 // even parsed, then loads it (see ADR 0011 for why ready comes first). The
-// runtime is CommonJS because it runs as a classic script (RuntimeScript.ts).
+// runtime is CommonJS because it runs as a classic script (RuntimeScript.ts);
+// the bootstrap is CommonJS because a CommonJS entry starts without Node's ES
+// module loader, whose own modules are compiled (at a few ms) before the entry runs.
 export const bundleWorker = async () => {
   mkdirSync(outdir, { recursive: true })
   for (const name of readdirSync(outdir)) rmSync(join(outdir, name), { force: true, recursive: true })
@@ -63,11 +65,12 @@ export const bundleWorker = async () => {
   // Written last: its mtime is what the host compares with the compiled runtime.
   await build({
     ...common,
-    format: "esm",
+    format: "cjs",
     entryPoints: [join(runtimeDir, "dist", "process", "bootstrap.js")],
-    outfile: join(outdir, "bootstrap.js"),
+    outfile: join(outdir, "bootstrap.cjs"),
     external: ["./WorkerRuntime.js"],
-    define: { PLINTH_RUNTIME_HASH: JSON.stringify(contentHash) },
+    banner: { js: '"use strict";var importMetaUrl = require("node:url").pathToFileURL(__filename).href;' },
+    define: { PLINTH_RUNTIME_HASH: JSON.stringify(contentHash), "import.meta.url": "importMetaUrl" },
   })
 }
 

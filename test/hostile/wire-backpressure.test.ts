@@ -22,12 +22,18 @@ describe("stream backpressure", () => {
   it("1,500 × 1 MiB streamed to a consumer taking one per 10 ms: the plugin is never more than a window ahead, the host retains nothing, its RSS stays bounded", async () => {
     const plugin = writeHostilePlugin(root, "flood", source)
     const locked = await Effect.runPromise(lockOf(plugin))
-    const output = execFileSync(process.execPath, ["--expose-gc", join(import.meta.dirname, "support", "wire-flood-host.mjs"), plugin.dir, JSON.stringify(locked), "1500", "10"], {
-      encoding: "utf8",
-      timeout: 90_000,
-    })
-    const result = JSON.parse(output.trim().split("\n").at(-1)!)
-    console.log(`stream flood: ${JSON.stringify(result)}`)
+    const flood = (mode: "plinth" | "bare") => {
+      const output = execFileSync(process.execPath, ["--expose-gc", join(import.meta.dirname, "support", "wire-flood-host.mjs"), plugin.dir, JSON.stringify(locked), "1500", "10", mode], {
+        encoding: "utf8",
+        timeout: 90_000,
+      })
+      return JSON.parse(output.trim().split("\n").at(-1)!)
+    }
+    const bare = flood("bare")
+    const result = flood("plinth")
+    console.log(`stream flood: ${JSON.stringify(result)}; the same flood without Plinth in the same host: ${JSON.stringify(bare)}`)
+    expect(bare.taken).toBe(1500)
+    expect(bare.inOrder).toBe(true)
     expect(result.taken).toBe(1500)
     expect(result.inOrder).toBe(true)
     expect(result.bytesMiB).toBeCloseTo(1500, 0)
@@ -36,8 +42,13 @@ describe("stream backpressure", () => {
     expect(result.maxAhead).toBeLessThanOrEqual(9)
     // Nothing is retained: after a full GC the host's heap is back where it was.
     expect(result.heapRetainedMiB).toBeLessThan(16)
-    // What RSS shows is V8's garbage from 1,500 MiB of strings parsed, not held data (see the report):
-    // bounded near 4x the host's live heap, against 1.5 GiB and more without flow control.
+    // What RSS shows is V8's garbage from 1,500 MiB of strings parsed, not held data: V8 lets it grow to a
+    // few times the live heap before collecting, and a host's live heap (Effect, the runtime, the validator)
+    // is ~50 MiB, so 64 MiB of growth is out of reach without forcing collections (measured: 107-183 MiB for
+    // the bare loop in such a host, 55-77 MiB in a bare process; the stream 188-197 MiB, 1.2-1.6x the loop
+    // of the same run). The stream must stay within 2x that loop in the same host (the loop's own figure
+    // varies by half from run to run), and far from 1.5 GiB.
+    expect(result.growthMiB).toBeLessThan(Math.max(2 * bare.growthMiB, 64))
     expect(result.growthMiB).toBeLessThan(320)
-  }, 120_000)
+  }, 180_000)
 })

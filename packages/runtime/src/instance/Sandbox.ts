@@ -20,7 +20,7 @@ import { DEFAULT_MEMORY_MIB, type Permissions, type Resources } from "@plinth/do
 /** The compiled worker entry (the process side), resolved to the built file from `src/instance` and `dist/instance` alike. */
 const compiledEntryPath = fileURLToPath(new URL("../../dist/process/bootstrap.js", import.meta.url))
 /** The same runtime bundled into one file by `npm run build` (ADR 0012). */
-const bundledEntryPath = fileURLToPath(new URL("../../dist/worker-bundle/bootstrap.js", import.meta.url))
+const bundledEntryPath = fileURLToPath(new URL("../../dist/worker-bundle/bootstrap.cjs", import.meta.url))
 
 const newestModule = (folder: string): number => {
   try {

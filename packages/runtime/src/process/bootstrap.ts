@@ -6,6 +6,8 @@
  * classic script started from a V8 code cache (RuntimeScript.ts).
  */
 
+// First: the flags V8 checks every code cache against are the defaults from here on (DefaultV8Flags.ts).
+import "./DefaultV8Flags.js"
 import { Socket } from "node:net"
 import { dirname } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -76,9 +78,11 @@ const channel: WorkerChannel = {
 /** Set by `scripts/bundle-worker.mjs` in the bundled bootstrap: the runtime bundle's content hash. */
 declare const PLINTH_RUNTIME_HASH: string | undefined
 
-const runtime: typeof import("./WorkerRuntime.js") =
-  typeof PLINTH_RUNTIME_HASH === "string"
-    ? (loadRuntimeScript(dirname(fileURLToPath(import.meta.url)), PLINTH_RUNTIME_HASH) as unknown as typeof import("./WorkerRuntime.js"))
-    : await import("./WorkerRuntime.js")
 // Builtins a plugin imports come through this module's import() (see ImportBuiltin).
-runtime.start(channel, (specifier) => import(specifier))
+const startRuntime = (runtime: typeof import("./WorkerRuntime.js")) => runtime.start(channel, (specifier) => import(specifier))
+// No top-level await: the bundled bootstrap is CommonJS (scripts/bundle-worker.mjs).
+if (typeof PLINTH_RUNTIME_HASH === "string") {
+  startRuntime(loadRuntimeScript(dirname(fileURLToPath(import.meta.url)), PLINTH_RUNTIME_HASH) as unknown as typeof import("./WorkerRuntime.js"))
+} else {
+  void import("./WorkerRuntime.js").then(startRuntime)
+}
