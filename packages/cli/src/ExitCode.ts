@@ -1,4 +1,3 @@
-import type { Teardown } from "@effect/platform/Runtime"
 import { Cause, Exit, Match, Schema } from "effect"
 import { exitCodeFor, type ErrorCategory, type PluginFailure } from "@plinth/domain"
 import type { CommandFailure } from "./Failures.js"
@@ -113,6 +112,3 @@ export const exitCodeForExit = <E, A>(exit: Exit.Exit<A, E>): ExitCode =>
     onSuccess: (code) => (isExitCode(code) ? code : ExitCode.Failure),
     onFailure: (cause) => (Cause.isInterruptedOnly(cause) ? ExitCode.Interrupted : ExitCode.Failure),
   })
-
-/** `runMain`'s teardown: the process exits with `exitCodeForExit`. */
-export const exitWithCode: Teardown = (exit, onExit) => onExit(exitCodeForExit(exit))

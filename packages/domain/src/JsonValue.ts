@@ -219,8 +219,6 @@ const describeThrown = (error: unknown): string => {
   }
 }
 
-export const isJsonValue = (value: unknown, limits?: JsonValueLimits): boolean => jsonValueProblem(value, limits) === undefined
-
 /**
  * Whether a value that came out of JSON.parse nests deeper than `maxDepth`
  * arrays/objects: the only way such a value can fail to be a JSON value.

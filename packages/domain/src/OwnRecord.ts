@@ -20,10 +20,6 @@ export const ownRecordFrom = <V>(entries: Iterable<readonly [string, V]>): Recor
   return out
 }
 
-/** `record[key]` if `key` is the record's own key; never a prototype's property. */
-export const ownValue = <V>(record: Readonly<Record<string, V>>, key: string): V | undefined =>
-  Object.hasOwn(record, key) ? record[key] : undefined
-
 const transformEntries =
   (direction: "decode" | "encode") =>
   (key: Schema.Schema<any, any, never>, value: Schema.Schema<any, any, never>) =>

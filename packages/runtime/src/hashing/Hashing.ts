@@ -1,4 +1,4 @@
-import { createHash, hash as oneShotHash } from "node:crypto"
+import { createHash } from "node:crypto"
 import { Context, Data, Effect, Layer } from "effect"
 import { digestSummary, formatDigest, type Digest, type MeasuredTree, type Sha256Hex, type TreeEntry } from "@plinth/domain"
 import {
@@ -170,8 +170,7 @@ const hashTreeFiles = (files: ReadonlyArray<TreeFile>): Effect.Effect<ReadonlyAr
   const hashes: Array<Sha256Hex> = new Array(files.length)
   for (let i = 0; i < files.length; i++) {
     const file = files[i]!
-    // One-shot hashing: no Hash object per file, as on the disk path.
-    if ("bytes" in file) hashes[i] = oneShotHash("sha256", file.bytes, "hex") as Sha256Hex
+    if ("bytes" in file) hashes[i] = sha256Hex(file.bytes)
     else onDisk.push(i)
   }
   if (onDisk.length === 0) return Effect.succeed(hashes)

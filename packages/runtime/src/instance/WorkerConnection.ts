@@ -117,9 +117,6 @@ export interface WorkerStartOptions {
   readonly streamWindow?: StreamWindow | undefined
 }
 
-const exitFailure = (plugin: string, exit: ProcessExit, killedByHost: string | undefined, stderrTail: string): PluginFailure =>
-  workerExitFailure({ plugin, exit, killedByHost, stderrTail })
-
 /** A fresh secret per start, from the Web Crypto generator (hashing/ alone imports node:crypto). */
 const newSecret = (): string => Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url")
 
@@ -294,7 +291,7 @@ export const startWorker = (options: WorkerStartOptions): Effect.Effect<WorkerCo
         handshake,
         Exit.fail(startFailed(ready ? "the worker exited while loading the plugin" : "the worker exited before it was ready", exit)),
       )
-      const failure = exitFailure(options.plugin, exit, killedByHost, child.stderrTail())
+      const failure = workerExitFailure({ plugin: options.plugin, exit, killedByHost, stderrTail: child.stderrTail() })
       for (const [id, call] of calls) {
         calls.delete(id)
         call.listener({ _tag: "ProcessEnded", failure }, 0)
@@ -353,7 +350,8 @@ export const startWorker = (options: WorkerStartOptions): Effect.Effect<WorkerCo
       if (message._tag === "Progress" && onProgress !== undefined) onProgress({ fraction: message.fraction, message: message.message })
     }
 
-    const currentExitFailure = () => exitFailure(options.plugin, Option.getOrThrow(exitValue), killedByHost, child.stderrTail())
+    const currentExitFailure = () =>
+      workerExitFailure({ plugin: options.plugin, exit: Option.getOrThrow(exitValue), killedByHost, stderrTail: child.stderrTail() })
 
     // The call path is plain callbacks around one Effect.async: no fiber,
     // Deferred or Schema encoding per call beyond the caller's own fiber

@@ -1,14 +1,10 @@
 import { Context, Effect, Layer } from "effect"
 import { PluginImportError } from "@plinth/domain"
-import type { DiscoveredPlugin } from "./PluginVerifier.js"
+import type { DiscoveredPlugin, InMemoryFile } from "./PluginVerifier.js"
 import { importVerified } from "./VerifiedImport.js"
 
-/** One file of a plugin as read once and checked against the lock. */
-export interface VerifiedPluginFile {
-  /** Relative to the plugin folder, `/`-separated. */
-  readonly path: string
-  readonly bytes: Uint8Array
-}
+/** One file of a plugin as read once and checked against the lock (`readVerifiedFiles`). */
+export type VerifiedPluginFile = InMemoryFile
 
 /** Brings a verified plugin's code to life and hands back its module namespace. */
 export class PluginModuleLoader extends Context.Tag("@plinth/runtime/PluginModuleLoader")<

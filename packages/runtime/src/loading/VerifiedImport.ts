@@ -2,6 +2,7 @@ import * as nodeModule from "node:module"
 import { join, resolve } from "node:path"
 import { pathToFileURL } from "node:url"
 import { MessageChannel, type MessagePort } from "node:worker_threads"
+import type { InMemoryFile } from "./PluginVerifier.js"
 import { VERIFIED_PARAM, type AddLoad, type AddLoadReply } from "./VerifiedModuleProtocol.js"
 
 /*
@@ -58,7 +59,7 @@ export const importVerified = async (options: {
   readonly plugin: string
   readonly dir: string
   readonly entry: string
-  readonly files: ReadonlyArray<{ readonly path: string; readonly bytes: Uint8Array }>
+  readonly files: ReadonlyArray<InMemoryFile>
 }): Promise<unknown> => {
   const nonce = globalThis.crypto.randomUUID()
   await handOver({ nonce, plugin: options.plugin, dir: resolve(options.dir), files: options.files })
