@@ -4,6 +4,7 @@ import { afterAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Stream } from "effect"
 import { describePlugin, startInstance } from "@plinth/runtime"
 import { appears, ContractLive, once, pluginModule, tempRoot, writeReviewedPlugin } from "./support/contract.js"
+import { tiers } from "./support/isolation.js"
 
 /*
  * Attack: plugin code defines an action its reviewed manifest does not list
@@ -38,7 +39,7 @@ const reviewed = once(writeReviewedPlugin(
 ))
 
 // Both isolation tiers: the gate is the host's, whatever sandbox the worker runs in.
-describe.each(["os", "permissions"] as const)("hostile: an action the reviewed manifest does not declare (%s tier)", (tier) => {
+describe.each(tiers)("hostile: an action the reviewed manifest does not declare (%s tier)", (tier) => {
   it.scopedLive("is refused on the host with ActionNotFound and never reaches the worker, even when the worker declares it", () =>
     Effect.gen(function* () {
       const { plugin, locked } = yield* reviewed

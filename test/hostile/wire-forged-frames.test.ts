@@ -5,11 +5,11 @@
 // is killed; the host goes on.
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
-import { describePlugin, ProcessSpawner, spawnWorkerProcess, startInstance, type IsolationTier } from "@plinth/runtime"
+import { describePlugin, ProcessSpawner, spawnWorkerProcess, startInstance } from "@plinth/runtime"
+import { tiers } from "./support/isolation.js"
 import { declared, definitionSource, lockOf, removeRoot, tempRoot, waitGone, WireLive, writeHostilePlugin } from "./support/wire.js"
 
 const root = tempRoot("forged")
-const tiers: ReadonlyArray<IsolationTier> = ["os", "permissions"]
 afterAll(() => removeRoot(root))
 
 /** A spawner that remembers the pid of every worker it starts. */

@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Stream } from "effect"
 import { startInstance } from "@plinth/runtime"
 import { definitionSource, isAlive, lockOf, removeRoot, tempRoot, waitGone, WireLive, writeHostilePlugin } from "./support/wire.js"
+import { tiers } from "./support/isolation.js"
 
 const root = tempRoot("values")
 afterAll(() => removeRoot(root))
@@ -34,7 +35,7 @@ const source = definitionSource(`
 `)
 
 // Both isolation tiers: the value checks are the host's and the runtime's, whatever sandbox the worker runs in.
-describe.each(["os", "permissions"] as const)("odd values, %s tier", (tier) => {
+describe.each(tiers)("odd values, %s tier", (tier) => {
   it.scopedLive("host → worker: a cycle, a BigInt, 5,000-deep nesting, a Map, a Date, undefined, a function fail the call with PluginInputError naming the path; nothing is sent and the worker keeps serving", () =>
     Effect.gen(function* () {
       const plugin = writeHostilePlugin(root, "values-in", source)

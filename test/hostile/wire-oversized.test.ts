@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { startInstance } from "@plinth/runtime"
 import { definitionSource, lockOf, removeRoot, tempRoot, waitGone, WireLive, writeHostilePlugin } from "./support/wire.js"
+import { tiers } from "./support/isolation.js"
 
 const root = tempRoot("oversized")
 afterAll(() => removeRoot(root))
@@ -32,7 +33,7 @@ const source = definitionSource(`
 const rssMiB = () => process.memoryUsage().rss / MiB
 
 // Both isolation tiers: the caps are the host's, whatever sandbox the worker runs in.
-describe.each(["os", "permissions"] as const)("oversized frames and floods, %s tier", (tier) => {
+describe.each(tiers)("oversized frames and floods, %s tier", (tier) => {
   it.scopedLive("a header claiming 4 GiB, a header one byte over a configured cap, a 256 MiB newline-free flood, garbage, an empty frame: each a ProtocolError at once, the worker killed, the host's memory untouched", () =>
     Effect.gen(function* () {
       const plugin = writeHostilePlugin(root, "oversized", source)

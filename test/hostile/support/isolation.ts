@@ -4,11 +4,12 @@ import { dirname, join } from "node:path"
 import { Effect, Layer } from "effect"
 import type { LockEntry, PluginManifest } from "@plinth/domain"
 import { isAlive } from "../../support/processes.js"
-import { describePlugin, HashingLive, measureTree, PluginFilesLive, ProcessSpawnerLive, TreeDigestVerifierLive, type IsolationTier } from "@plinth/runtime"
+import { describePlugin, HashingLive, measureTree, isolationTiers, PluginFilesLive, ProcessSpawnerLive, TreeDigestVerifierLive, type IsolationTier } from "@plinth/runtime"
 
 /* Shared by the isolation hostile tests: plugins written on the fly, real hosts, real pids. */
 
-export const tiers: ReadonlyArray<IsolationTier> = ["os", "permissions"]
+/** Every isolation tier: the hostile tests run each attack in all of them. */
+export const tiers = isolationTiers
 
 export const IsolationTestLive = Layer.mergeAll(TreeDigestVerifierLive, ProcessSpawnerLive).pipe(
   Layer.provideMerge(Layer.mergeAll(HashingLive, PluginFilesLive)),

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { Effect, Layer } from "effect"
 import type { LockEntry, PluginManifest } from "@plinth/domain"
+import { isAlive } from "../../support/processes.js"
 import { HashingLive, measureTree, PluginFilesLive, ProcessSpawnerLive, TreeDigestVerifierLive } from "@plinth/runtime"
 
 export const WireLive = Layer.mergeAll(TreeDigestVerifierLive, ProcessSpawnerLive).pipe(Layer.provideMerge(Layer.mergeAll(HashingLive, PluginFilesLive)))
@@ -90,14 +91,7 @@ const spray = (bytes) => { for (let fd = 0; fd < 64; fd++) writeAll(fd, bytes) }
 const channel = (bytes) => writeAll(3, bytes)
 `
 
-export const isAlive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
+export { isAlive }
 
 /** Waits until the process is gone (true) or the deadline passes (false). */
 export const waitGone = (pid: number, millis = 3000) =>
