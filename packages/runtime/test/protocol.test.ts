@@ -56,6 +56,14 @@ describe("protocol", () => {
     expect(Either.getLeft(decodeHostMessage(hostile)).pipe((o) => o._tag)).toBe("Some")
   })
 
+  it("a declaration keeps an action named like an Object.prototype key, so the drift check sees it", () => {
+    const [raw] = Either.getOrThrow(
+      parseFrame('{"_tag":"Loaded","secret":"s","declaration":{"actions":{"__proto__":{"description":"","input":{},"output":{}}},"config":{}}}'),
+    )
+    const decoded = Either.getOrThrow(decodeWorkerMessage(raw))
+    expect(decoded._tag === "Loaded" && Object.keys(decoded.declaration.actions)).toEqual(["__proto__"])
+  })
+
   it("round-trips a well-formed message", () => {
     const sent = Invoke.make({ id: 7, action: "greet", input: { name: "Ann" }, streaming: false })
     expect(decodeHostMessage(encodeHostMessage(sent))).toEqual(Either.right(sent))

@@ -1,5 +1,5 @@
 import { Either, ParseResult, Predicate, Schema, SchemaAST } from "effect"
-import { ActionDeclaration, jsonDepthExceeds, JsonSchemaDocument, maxJsonDepth, PluginFailure, ProtocolError } from "@plinth/domain"
+import { ActionDeclaration, jsonDepthExceeds, JsonSchemaDocument, maxJsonDepth, OwnRecord, PluginFailure, ProtocolError } from "@plinth/domain"
 
 /*
  * The host <-> worker protocol: JSON messages, one per frame of the channel
@@ -73,7 +73,8 @@ export type HostMessage = typeof HostMessage.Type
 // ---- worker -> host --------------------------------------------------------
 
 export const Declaration = Schema.Struct({
-  actions: Schema.Record({ key: Schema.String, value: ActionDeclaration }),
+  // Prototype-free, as in the manifest: an action named "__proto__" is a key like any other, so drift sees it.
+  actions: OwnRecord({ key: Schema.String, value: ActionDeclaration }),
   config: JsonSchemaDocument,
 })
 
@@ -150,8 +151,8 @@ const decoder = <S extends Schema.Schema<any, any, never> & { readonly members: 
  * as errors (a safe non-negative integer id; `input`/`value` are Unknown, so
  * missing is allowed) and nothing else; whatever it does not accept goes
  * through the Schema, which decides and explains. The own symbol keys an
- * excess-property check would also reject cannot arrive over JSON; a plain prototype is required, so inherited keys cannot
- * pass either.
+ * excess-property check would also reject cannot arrive over JSON; a plain
+ * prototype is required, so inherited keys cannot pass either.
  */
 const isCallId = (u: unknown): boolean => typeof u === "number" && Number.isSafeInteger(u) && u >= 0
 
