@@ -217,6 +217,8 @@ const start = (
         if (failed !== undefined) return yield* failed
         if (restarting !== undefined) return yield* Fiber.join(restarting)
         yield* current.connection.cancellationsSettled
+        // A worker the host has killed may not be reaped yet: a call sent to it now would only fail. Wait for its exit.
+        if (current.connection.isDying()) yield* current.connection.exited
         if (!(yield* current.connection.hasExited)) return current.connection
         const exit = yield* current.connection.exited
         const now = yield* Clock.currentTimeMillis

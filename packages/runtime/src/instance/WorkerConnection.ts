@@ -97,6 +97,12 @@ export interface WorkerConnection {
   readonly hasExited: Effect.Effect<boolean>
   /** True while the process runs and no cancelled call is still winding down. */
   readonly isIdleAndAlive: () => boolean
+  /**
+   * True once the host has killed the process (a broken protocol, a contract
+   * breach, a cancelled call past its grace) and its exit has not been seen
+   * yet: nothing more may be sent to it; wait for `exited`.
+   */
+  readonly isDying: () => boolean
   readonly exited: Effect.Effect<ProcessExit>
   /** Kills the process on the host's own initiative; calls in flight fail as WorkerExited with this reason. */
   readonly kill: (reason: string) => Effect.Effect<ProcessExit>
@@ -542,6 +548,7 @@ export const startWorker = (options: WorkerStartOptions): Effect.Effect<WorkerCo
       cancellationsSettled: Effect.suspend(() => Effect.forEach([...cancellations], Deferred.await, { discard: true })),
       hasExited,
       isIdleAndAlive: () => !exitedFlag && !broken && cancellations.size === 0,
+      isDying: () => !exitedFlag && killedByHost !== undefined,
       exited: Deferred.await(exited),
       kill,
     } satisfies WorkerConnection
