@@ -164,6 +164,11 @@ describe.concurrent("plinth plugins report", () => {
     const forced = await plinth(dir, ["plugins", "report", "--out", "notes", "--force"])
     expect(forced.code).toBe(2)
     expect(readdirSync(join(dir, "notes"))).toEqual(["mine.txt"])
+    // Inside the plugin root the next verify would take it for a plugin.
+    const inRoot = await plinth(dir, ["plugins", "report", "--out", "plugins/review"])
+    expect(inRoot.code).toBe(2)
+    expect(inRoot.stderr).toContain("inside the plugin root")
+    expect(existsSync(join(dir, "plugins/review"))).toBe(false)
 
     expect((await plinth(dir, ["plugins", "report", "--out", "review"])).code).toBe(0)
     const before = readJson(join(dir, "review/report.json"))

@@ -1,6 +1,6 @@
 import { arch, platform, release } from "node:os"
 import { FileSystem, Path } from "@effect/platform"
-import { Clock, Data, Effect, Either, Schema } from "effect"
+import { Clock, Effect, Either, Schema } from "effect"
 import {
   decodeLockFile,
   explainRejection,
@@ -179,20 +179,20 @@ export const gatherReport = (options: ReportOptions) =>
   }).pipe(Effect.withSpan("plinth.gatherReport"))
 
 /** `--out` names something a report may not be written to. */
-export class ReportOutRefused extends Data.TaggedError("ReportOutRefused")<{
-  readonly out: string
-  readonly reason: string
-}> {
+export class ReportOutRefused extends Schema.TaggedError<ReportOutRefused>()("ReportOutRefused", {
+  out: Schema.String,
+  reason: Schema.String,
+}) {
   override get message() {
     return `cannot write the report to '${this.out}': ${this.reason}`
   }
 }
 
 /** Writing the bundle failed (permissions, a full disk). */
-export class ReportWriteFailed extends Data.TaggedError("ReportWriteFailed")<{
-  readonly path: string
-  readonly detail: string
-}> {}
+export class ReportWriteFailed extends Schema.TaggedError<ReportWriteFailed>()("ReportWriteFailed", {
+  path: Schema.String,
+  detail: Schema.String,
+}) {}
 
 /** What a report bundle holds at its top level; `force` replaces a folder holding only these. */
 const BUNDLE_ENTRIES: ReadonlySet<string> = new Set(Object.values(reportFiles))
@@ -213,6 +213,12 @@ export const writeReportBundle = (out: string, gathered: GatheredReport, options
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
     const failed = (at: string) => (e: { readonly message: string }) => new ReportWriteFailed({ path: at, detail: e.message })
+
+    // A folder directly under the plugin root would be taken for a plugin by the next verify (hidden ones are skipped).
+    const underRoot = path.relative(path.resolve(gathered.report.root), path.resolve(out))
+    if (underRoot === "" || (!underRoot.startsWith("..") && !path.isAbsolute(underRoot) && !underRoot.startsWith("."))) {
+      return yield* new ReportOutRefused({ out, reason: `it is inside the plugin root '${gathered.report.root}', where it would be taken for a plugin; write it elsewhere` })
+    }
 
     const existing = yield* fs.stat(out).pipe(Effect.option)
     let replace: ReadonlyArray<string> = []
