@@ -154,7 +154,7 @@ describe.concurrent("plinth plugins report", () => {
     expect(witnessRan(live)).toBe(true)
   })
 
-  it("refuses a non-empty --out (exit 2) unless --force replaces a previous report; --force never deletes other files", async () => {
+  it("refuses an --out that is not empty, not a folder or inside the root (exit 2), unwritable (exit 1); --force replaces only a previous report", async () => {
     const dir = workspace()
     mkdirSync(join(dir, "notes"))
     writeFileSync(join(dir, "notes/mine.txt"), "keep me")
@@ -164,6 +164,11 @@ describe.concurrent("plinth plugins report", () => {
     const forced = await plinth(dir, ["plugins", "report", "--out", "notes", "--force"])
     expect(forced.code).toBe(2)
     expect(readdirSync(join(dir, "notes"))).toEqual(["mine.txt"])
+    writeFileSync(join(dir, "afile"), "x")
+    expect((await plinth(dir, ["plugins", "report", "--out", "afile"])).code).toBe(2)
+    const unwritable = await plinth(dir, ["plugins", "report", "--out", "afile/review", "--json"])
+    expect(unwritable.code).toBe(1)
+    expect(json(unwritable)).toMatchObject({ ok: false, error: { _tag: "ReportWriteFailed" } })
     // Inside the plugin root the next verify would take it for a plugin.
     const inRoot = await plinth(dir, ["plugins", "report", "--out", "plugins/review"])
     expect(inRoot.code).toBe(2)
