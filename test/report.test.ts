@@ -102,6 +102,7 @@ describe.concurrent("plinth plugins report", () => {
     expect(run.code, run.stderr).toBe(4)
     expect(run.stdout).toContain("2 rejected")
     expect(run.stdout).toContain("text-tools [IntegrityMismatch]")
+    expect(run.stdout).toContain("changed: lib/words.mjs")
 
     const report = readJson(join(dir, "review/report.json"))
     expect(report.ok).toBe(false)

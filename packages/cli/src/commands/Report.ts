@@ -7,7 +7,7 @@ import type { Palette } from "../Colour.js"
 import * as Common from "../CommonOptions.js"
 import { UsageError } from "../Failures.js"
 import { formatOf, report, reportFailures } from "../Output.js"
-import { oneLine, printable } from "../Render.js"
+import { printable } from "../Render.js"
 
 const out = Options.text("out").pipe(
   Options.withPseudoName("dir"),
@@ -27,7 +27,10 @@ const renderHuman = (outDir: string) => (r: VerificationReport, palette: Palette
       `${r.summary.plugins} plugins, ${r.summary.verified} verified, ${r.summary.rejected} rejected`,
     ...r.plugins
       .filter((p) => !p.verified && p.rejection !== null)
-      .map((p) => `  ${palette.bad("rejected")} ${printable(p.id)} [${p.rejection!._tag}]: ${oneLine(p.rejection!.message)}`),
+      .map((p) => {
+        const [first = "", ...rest] = p.rejection!.message.split("\n")
+        return [`  ${palette.bad("rejected")} ${printable(p.id)} [${p.rejection!._tag}]: ${printable(first)}`, ...rest.map((line) => `    ${printable(line.trim())}`)].join("\n")
+      }),
     palette.dim(`see ${printable(outDir)}/REPORT.md`),
   ].join("\n")
 
