@@ -1,7 +1,7 @@
 import { join } from "node:path"
 import { readdirSync } from "node:fs"
 import { describe, expect, it } from "vitest"
-import { createPlinth } from "@plinth/runtime"
+import { createPlinth, explainRejection } from "@plinth/runtime"
 import { lockNow, witnessModule, workspace, writeFile, writePlugin } from "./support/plugins.js"
 
 describe("the Promise facade", () => {
@@ -32,6 +32,9 @@ describe("the Promise facade", () => {
       const outcome = await plinth.loadPlugins({ root: ws.root, lock: ws.lock })
       if (outcome.ok) throw new Error("a tampered plugin was loaded")
       expect(outcome.rejection._tag).toBe("IntegrityMismatch")
+      // What a host shows a person, from the package it already imports.
+      if (outcome.rejection._tag === "DuplicatePlugin") throw new Error("a first load was refused as a duplicate")
+      expect(explainRejection(outcome.rejection)).toContain("changed: index.js")
       expect(outcome.rejection).toMatchObject({ plugin: "hello", changed: ["index.js"], added: [], removed: [] })
       expect(await plinth.plugins()).toEqual([])
       expect(readdirSync(ws.witnesses)).toEqual([])

@@ -84,6 +84,7 @@ export const exitCodeForFailure: (failure: CommandFailure) => ExitCode = Match.t
     // An id that is not a folder under the root is a mistake on the command line, not a refusal.
     PluginNotFound: usage,
     LockWriteFailed: () => ExitCode.Failure,
+    ReportWriteFailed: () => ExitCode.Failure,
     ManifestWriteFailed: () => ExitCode.Failure,
     TraceUnavailable: () => ExitCode.Failure,
     LockOutOfDate: () => ExitCode.LockOutOfDate,

@@ -1,7 +1,7 @@
 import type { ValidationError } from "@effect/cli/ValidationError"
 import { Data, Schema } from "effect"
 import { isPluginFailure, PluginRejected, toJobError, type JobError, type PluginFailure } from "@plinth/domain"
-import { PluginNotFound, type LockWriteFailed, type TraceUnavailable } from "@plinth/runtime"
+import { PluginNotFound, type LockWriteFailed, type ReportWriteFailed, type TraceUnavailable } from "@plinth/runtime"
 
 /** `plinth plugins lock --check` found that re-locking would change the lock. */
 export class LockOutOfDate extends Data.TaggedError("LockOutOfDate")<{
@@ -56,6 +56,7 @@ export type HandlerFailure =
   | UnclassifiedFailure
   | InvalidJsonOption
   | LockWriteFailed
+  | ReportWriteFailed
   | ManifestWriteFailed
   | TraceUnavailable
   | LockOutOfDate

@@ -28,6 +28,7 @@ export const renderFailure = (failure: HandlerFailure, palette: Palette): string
   Match.value(failure).pipe(
     Match.tagsExhaustive({
       LockWriteFailed: (e) => Render.renderLockWriteFailed(e, palette),
+      ReportWriteFailed: (e) => `${palette.bad("error")}: cannot write the report: ${Render.printable(e.path)}: ${Render.printable(e.detail)}`,
       ManifestWriteFailed: (e) => Render.renderManifestWriteFailed(e, palette),
       TraceUnavailable: (e) => Render.renderTraceUnavailable(e, palette),
       PluginCallFailed: (e) => Render.renderPluginCallFailed(e, palette),
@@ -56,6 +57,7 @@ export const failureJson = (failure: HandlerFailure): unknown =>
   Match.value(failure).pipe(
     Match.tags({
       LockWriteFailed: Render.lockWriteFailedJson,
+      ReportWriteFailed: (e) => ({ ok: false, error: { _tag: e._tag, path: e.path, detail: e.detail, message: `cannot write the report: ${e.path}: ${e.detail}` } }),
       ManifestWriteFailed: Render.manifestWriteFailedJson,
       TraceUnavailable: Render.traceUnavailableJson,
       PluginCallFailed: Render.pluginCallFailedJson,

@@ -48,7 +48,7 @@ const run = async (args: ReadonlyArray<string>, colour = false) => {
 describe("locating a command line in the tree", () => {
   it("names the command group and what is wrong there", () => {
     expect(locate(plinth.tree, [])).toEqual({ path: ["plinth"], problem: "'plinth' needs a command: plugins" })
-    expect(locate(plinth.tree, ["plugins", "frob"]).problem).toBe("'plinth plugins' has no command 'frob'; use one of: verify, lock, list, show, invoke, describe, trace")
+    expect(locate(plinth.tree, ["plugins", "frob"]).problem).toBe("'plinth plugins' has no command 'frob'; use one of: verify, lock, list, show, invoke, describe, trace, report")
     expect(locate(plinth.tree, ["plugins", "--frob"]).problem).toBe("'plinth plugins' has no option '--frob'")
     expect(locate(plinth.tree, ["--log-level", "debug", "PLUGINS", "show", "x", "--frob"])).toEqual({
       path: ["plinth", "plugins", "show"],

@@ -22,3 +22,6 @@ export * from "./instance/WorkerConnection.js"
 export * from "./Invocation.js"
 export * from "./Describe.js"
 export * from "./loading/PluginNotFound.js"
+// A host handling a rejection looks here first; the pure functions live in @plinth/domain.
+export { explainRejection, exitCodeFor } from "@plinth/domain"
+export * from "./reporting/Report.js"

@@ -3,6 +3,7 @@ import { group } from "./Group.js"
 import { invoke } from "./Invoke.js"
 import { list } from "./List.js"
 import { lock } from "./Lock.js"
+import { reportCommand } from "./Report.js"
 import { show } from "./Show.js"
 import { trace } from "./Trace.js"
 import { verify } from "./Verify.js"
@@ -12,5 +13,5 @@ export const plugins = group({
   parents: ["plinth"],
   name: "plugins",
   description: "Verify, pin, inspect and run plugins.",
-  subcommands: [verify, lock, list, show, invoke, describe, trace],
+  subcommands: [verify, lock, list, show, invoke, describe, trace, reportCommand],
 })

@@ -9,7 +9,10 @@ export const MANIFEST_FILE = "plugin.json"
  * Reads and decodes `<dir>/plugin.json` and checks it against its folder:
  * the id must equal the folder name and the entry must be a file in the folder.
  */
-export const readManifest = (dir: string, folderName: string) =>
+export const readManifest = (dir: string, folderName: string) => Effect.map(readManifestFile(dir, folderName), (read) => read.manifest)
+
+/** As `readManifest`, with the text it decoded (read once: what is copied is what was checked). */
+export const readManifestFile = (dir: string, folderName: string) =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
@@ -24,5 +27,5 @@ export const readManifest = (dir: string, folderName: string) =>
     if (entryInfo._tag === "None" || entryInfo.value.type !== "File") {
       return yield* violation(`the entry '${manifest.entry}' is not a file in the plugin folder`)
     }
-    return manifest
+    return { manifest, text }
   })
