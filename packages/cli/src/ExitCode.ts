@@ -64,6 +64,7 @@ export const exitCodeForPluginFailure: (failure: PluginFailure) => ExitCode = Ma
     ProtocolError: fatal,
     DeclarationDrift: fatal,
     OutputRejected: fatal,
+    DefinitionInvalid: fatal,
   }),
 )
 
