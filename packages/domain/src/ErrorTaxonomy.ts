@@ -137,9 +137,11 @@ export class InstanceFailed extends Schema.TaggedError<InstanceFailed>()("Instan
 export class SandboxDenied extends Schema.TaggedError<SandboxDenied>()("SandboxDenied", {
   permission: Schema.Literal("fs-read", "fs-write", "child-process", "worker-threads", "env", "import", "signal", "other"),
   resource: Schema.String,
+  /** Why, when the sandbox knows more than the permission (an import: what the plugin may import instead). */
+  detail: Schema.optional(Schema.String),
 }) {
   override get message() {
-    return `the sandbox denied ${this.permission} access to ${this.resource || "a resource"}`
+    return `the sandbox denied ${this.permission} access to ${this.resource || "a resource"}${this.detail !== undefined ? `: ${this.detail}` : ""}`
   }
 }
 

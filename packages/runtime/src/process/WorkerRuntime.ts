@@ -86,7 +86,8 @@ export const failureFromUnknown = (u: unknown): PluginFailure => {
       return new SandboxDenied({ permission: "env", resource: String(u.variable) })
     }
     if (u.code === "PLINTH_IMPORT_REFUSED" && Predicate.hasProperty(u, "specifier")) {
-      return new SandboxDenied({ permission: "import", resource: String(u.specifier) })
+      const detail = Predicate.hasProperty(u, "message") ? String(u.message) : undefined
+      return new SandboxDenied({ permission: "import", resource: String(u.specifier), ...(detail !== undefined ? { detail } : {}) })
     }
   }
   return new PluginFatalError({ message: describe(u) })
