@@ -1,7 +1,9 @@
+import { readFileSync } from "node:fs"
+import { join } from "node:path"
 import { Effect, Either } from "effect"
 import { beforeAll, describe, expect, it } from "vitest"
 import { PlinthLive, startVerifiedPlugin } from "@plinth/runtime"
-import { buildCli, plinth, type Run } from "./support/cli.js"
+import { buildCli, plinth, repo, type Run } from "./support/cli.js"
 import { workspace, writePlugin } from "./support/plugins.js"
 
 /*
@@ -51,10 +53,11 @@ const setUp = async (entry: string, options: { readonly lock?: boolean } = {}) =
     const locked = await plinth(ws.dir, ["plugins", "lock", ...common])
     expect(locked.code, locked.stderr).toBe(0)
   }
-  const invoke = (action: string, ...rest: Array<string>) =>
-    plinth(ws.dir, ["plugins", "invoke", "author", action, "--input", "{}", ...common, ...rest])
+  const invokeWith = (action: string, input: unknown, ...rest: Array<string>) =>
+    plinth(ws.dir, ["plugins", "invoke", "author", action, "--input", JSON.stringify(input), ...common, ...rest])
+  const invoke = (action: string, ...rest: Array<string>) => invokeWith(action, {}, ...rest)
   const describeIt = (...rest: Array<string>) => plinth(ws.dir, ["plugins", "describe", "author", "--root", ws.root, ...rest])
-  return { ws, invoke, describe: describeIt }
+  return { ws, invoke, invokeWith, describe: describeIt }
 }
 
 describe.concurrent("a definition that breaks a rule of definePlugin", () => {
@@ -195,5 +198,21 @@ describe.concurrent("a worker that dies says why", () => {
     expect(human.code).toBe(6)
     expect(human.stderr).toContain("worker stderr:")
     expect(human.stderr).toContain("    the database is gone")
+  })
+})
+
+describe("the README's plugin example", () => {
+  it("is a working plugin: a plain and a streaming action, as written there", { timeout: SEQUENCE_TIMEOUT }, async () => {
+    const readme = readFileSync(join(repo, "README.md"), "utf8")
+    const section = readme.slice(readme.indexOf("## Writing a plugin"))
+    const example = /```js\n([\s\S]*?)```/.exec(section)![1]!
+    expect(example).toContain("stream: (")
+    const { invokeWith } = await setUp(example, { lock: true })
+    const greet = await invokeWith("greet", { name: "Ada" }, "--json")
+    expect(greet.code, greet.stderr).toBe(0)
+    expect(JSON.parse(greet.stdout)).toMatchObject({ ok: true, result: "Hello, Ada!" })
+    const count = await invokeWith("count", { to: 3 })
+    expect(count.code, count.stderr).toBe(0)
+    expect(count.stdout.trim().split("\n")).toEqual(['{"n":1}', '{"n":2}', '{"n":3}'])
   })
 })

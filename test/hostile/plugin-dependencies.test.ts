@@ -1,4 +1,5 @@
 import { symlinkSync } from "node:fs"
+import { build } from "esbuild"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { Effect, Either, Layer, Schema } from "effect"
@@ -179,5 +180,29 @@ describe.concurrent("a plugin's own dependencies", () => {
     })
     const { worker } = await describeFor("owner")(ws.root, ws.lock)
     expect(Either.getOrThrow(worker)).toEqual({ cond: "esm", sub: "extra", modern: "modern", nested: "outer+inner" })
+  })
+
+  it("a CommonJS dependency bundled into the plugin with esbuild, as the README says, runs", async () => {
+    const ws = hostileWorkspace()
+    const src = join(ws.dir, "src")
+    writeFile(join(src, "node_modules/old-style/package.json"), pkg({ name: "old-style", main: "index.js" }))
+    writeFile(join(src, "node_modules/old-style/index.js"), `module.exports = { shout: (s) => s.toUpperCase() + "!" }\n`)
+    writeFile(join(src, "index.js"), importer("./shout.js").replace("import(\"./shout.js\")", "Promise.resolve({ default: old.shout('bundled') })").replace(
+      `import { definePlugin } from "@plinth/domain"\n`,
+      `import { definePlugin } from "@plinth/domain"\nimport old from "old-style"\n`,
+    ))
+    writePlugin(ws.root, { id: "bundled", manifest, files: {} })
+    await build({
+      entryPoints: [join(src, "index.js")],
+      bundle: true,
+      format: "esm",
+      platform: "node",
+      outfile: join(ws.root, "bundled", "index.js"),
+      external: ["effect", "@plinth/domain"],
+      logLevel: "silent",
+    })
+    const { worker, inProcess } = await describeFor("bundled")(ws.root, ws.lock)
+    expect(Either.getOrThrow(worker)).toBe("BUNDLED!")
+    expect(Either.isRight(inProcess)).toBe(true)
   })
 })
