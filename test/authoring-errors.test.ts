@@ -89,7 +89,7 @@ describe.concurrent("a definition that breaks a rule of definePlugin", () => {
     expect(failureOf(started)).toMatchObject({ _tag: "DefinitionInvalid", action: "broken", rule: "streaming-stream" })
   })
 
-  it("a missing input Schema and a unary action given 'stream' are each named with their rule", async () => {
+  it("a missing input Schema, a unary action given 'stream' and an async setup are each named with their rule", { timeout: SEQUENCE_TIMEOUT }, async () => {
     const noInput = await setUp(pluginWith(`action({ description: "no input", output: Schema.String, handler: () => Effect.succeed("x") })`))
     const missing = await noInput.describe("--json")
     expect(missing.code).toBe(8)
@@ -98,6 +98,15 @@ describe.concurrent("a definition that breaks a rule of definePlugin", () => {
     const wrongKind = await setUp(
       pluginWith(`action({ description: "kind", input: Schema.Struct({}), output: Schema.Number, stream: () => Stream.make(1) })`),
     )
+    const asyncSetup = await setUp(
+      header +
+        `export default definePlugin({ config: Schema.Struct({}), setup: async () => {}, actions: ({ action }) => ({}) })\n`,
+    )
+    const setup = await asyncSetup.describe("--json")
+    expect(setup.code).toBe(8)
+    expect(failureOf(setup)).toMatchObject({ _tag: "DefinitionInvalid", rule: "lifecycle-function" })
+    expect(failureOf(setup)["detail"]).toContain("'setup' must return an Effect")
+
     const kind = await wrongKind.describe("--json")
     expect(kind.code).toBe(8)
     expect(failureOf(kind)).toMatchObject({ _tag: "DefinitionInvalid", action: "broken", rule: "unary-handler" })

@@ -4,6 +4,7 @@ import {
   declarationOf,
   definitionProblems,
   DefinitionInvalid,
+  describeValue,
   handlerResultProblem,
   PluginDefinitionTypeId,
   streamResultProblem,
@@ -187,7 +188,16 @@ const loadPlugin = (message: Load, importBuiltin: ImportBuiltin): Effect.Effect<
     const config = yield* Schema.decodeUnknown(definition.config)(message.config ?? {}).pipe(
       Effect.mapError((error) => new PluginInputError({ message: `invalid config: ${error.message}`, fieldsInvalid: invalidFields(error) })),
     )
-    if (definition.setup !== undefined) yield* definition.setup(config).pipe(Effect.mapError(failureFromUnknown))
+    if (definition.setup !== undefined) {
+      const setup: unknown = definition.setup(config)
+      if (!Effect.isEffect(setup)) {
+        return yield* definitionInvalid(message.plugin, {
+          rule: "lifecycle-function",
+          detail: `'setup' must return an Effect (Effect.promise(() => …) wraps a Promise); it returned ${describeValue(setup)}`,
+        })
+      }
+      yield* Effect.mapError(setup as Effect.Effect<void, unknown>, failureFromUnknown)
+    }
     return { id: message.plugin, definition, config, dataDir: message.dataDir ?? undefined, files: makePluginAssets(files) }
   }).pipe(Effect.catchAllDefect((defect) => Effect.fail(failureFromUnknown(defect))))
 
