@@ -26,7 +26,7 @@ const examplesCopy = () => {
 }
 
 describe.concurrent("plinth plugins describe --check", () => {
-  it("passes on the examples as committed (what .ci/run checks)", async () => {
+  it("passes on the examples as committed (what .ci/run checks)", { timeout: SEQUENCE_TIMEOUT }, async () => {
     const run = await plinth(repo, ["plugins", "describe", "--check", "--root", "examples/plugins", "--lock", "PLUGINS.lock", "--json"])
     expect(run.code, run.stderr).toBe(0)
     const outcome = JSON.parse(run.stdout)
