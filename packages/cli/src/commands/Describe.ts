@@ -93,6 +93,7 @@ export const describe = Command.make(
     "Load a plugin in a sandboxed worker and print what its code declares: actions with input/output JSON Schemas, " +
       "and the config schema. RUNS PLUGIN CODE (use 'show' to read the manifest without running anything). " +
       "--write stores the declaration in plugin.json; re-lock after review. " +
-      "--check (for CI) verifies every plugin against --lock, loads each from its verified bytes and exits 3 when a manifest is stale.",
+      "--check (for CI) verifies every plugin against --lock, loads each from its verified bytes and exits 3 when a manifest is stale; " +
+      "without --check the lock is not read (an author describes code before locking it).",
   ),
 )
