@@ -9,7 +9,7 @@ export const ExitCode = {
   Failure: 1,
   /** The command line itself is wrong: unknown flag or subcommand, missing argument. */
   Usage: 2,
-  /** `plugins lock --check`: the lock does not pin the plugins as they are on disk. */
+  /** `plugins lock --check`: the lock does not pin the plugins as they are on disk; `plugins describe --check`: a manifest differs from its code. */
   LockOutOfDate: 3,
   /** A plugin (or the lock) was rejected; the same code for every `PluginRejected` variant. */
   Rejected: 4,
@@ -64,6 +64,7 @@ export const exitCodeForPluginFailure: (failure: PluginFailure) => ExitCode = Ma
     ProtocolError: fatal,
     DeclarationDrift: fatal,
     OutputRejected: fatal,
+    DefinitionInvalid: fatal,
   }),
 )
 
@@ -88,6 +89,7 @@ export const exitCodeForFailure: (failure: CommandFailure) => ExitCode = Match.t
     ManifestWriteFailed: () => ExitCode.Failure,
     TraceUnavailable: () => ExitCode.Failure,
     LockOutOfDate: () => ExitCode.LockOutOfDate,
+    ManifestsStale: () => ExitCode.LockOutOfDate,
     UsageError: usage,
     CommandMismatch: usage,
     CorrectedFlag: usage,

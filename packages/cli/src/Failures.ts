@@ -8,6 +8,11 @@ export class LockOutOfDate extends Data.TaggedError("LockOutOfDate")<{
   readonly lock: string
 }> {}
 
+/** `plinth plugins describe --check` found manifests that differ from their plugins' code. */
+export class ManifestsStale extends Data.TaggedError("ManifestsStale")<{
+  readonly plugins: ReadonlyArray<string>
+}> {}
+
 /** The command line is wrong in a way the parser does not catch itself, e.g. a command group run alone. */
 export class UsageError extends Data.TaggedError("UsageError")<{
   readonly message: string
@@ -60,6 +65,7 @@ export type HandlerFailure =
   | ManifestWriteFailed
   | TraceUnavailable
   | LockOutOfDate
+  | ManifestsStale
   | UsageError
 
 /** Everything a `plinth` run can fail with, parsing included; each has an exit code in `ExitCode`. */

@@ -3,6 +3,7 @@ import { Effect, type Exit, Match } from "effect"
 import { UserOutput, type Palette } from "./Colour.js"
 import type { HandlerFailure } from "./Failures.js"
 import * as Render from "./Render.js"
+import { renderManifestsStale } from "./DriftReport.js"
 
 /** How a command reports: text for people, or exactly one JSON object on stdout for programs. */
 export type OutputFormat = "human" | "json"
@@ -36,6 +37,7 @@ export const renderFailure = (failure: HandlerFailure, palette: Palette): string
       InvalidJsonOption: (e) => Render.renderInvalidJson(e, palette),
       PluginNotFound: (e) => Render.renderPluginNotFound(e, palette),
       LockOutOfDate: (e) => Render.renderLockOutOfDate(e.lock, palette),
+      ManifestsStale: (e) => renderManifestsStale(e.plugins, palette),
       UsageError: (e) => `${palette.bad("usage error")}: ${e.message}\n${helpHint(e.command)}`,
       IntegrityMismatch: (e) => Render.renderRejection(e, palette),
       MissingManifest: (e) => Render.renderRejection(e, palette),
@@ -65,6 +67,7 @@ export const failureJson = (failure: HandlerFailure): unknown =>
       InvalidJsonOption: Render.invalidJsonJson,
       PluginNotFound: Render.pluginNotFoundJson,
       LockOutOfDate: () => undefined,
+      ManifestsStale: () => undefined,
       UsageError: () => undefined,
     }),
     Match.orElse(Render.rejectionJson),

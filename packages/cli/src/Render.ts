@@ -239,8 +239,13 @@ const headline = (failure: PluginFailure, job: JobError): string =>
     SandboxDenied: (e) => e.message,
     DeclarationDrift: (e) => e.message,
     OutputRejected: (e) => e.message,
+    DefinitionInvalid: (e) => e.message,
   }),
   )
+
+/** The end of a worker's stderr, indented under its label; nothing when it wrote none. */
+const stderrBlock = (tail: string | undefined): Array<string> =>
+  tail === undefined || tail.trim() === "" ? [] : [`worker stderr:\n${tail.trimEnd().split("\n").map((line) => `    ${line}`).join("\n")}`]
 
 /** Structured fields of a failure, as `label: value` lines. */
 const details = (failure: PluginFailure): Array<string> =>
@@ -252,11 +257,12 @@ const details = (failure: PluginFailure): Array<string> =>
         e.shortfall !== undefined ? [`shortfall: ${e.shortfall.resource} needed ${e.shortfall.needed}, available ${e.shortfall.available}`] : [],
       WorkerKilled: (e) => [`worker: exit code ${e.exitCode}, signal ${e.signal}`],
       WorkerOutOfMemory: (e) => [`worker: exit code ${e.exitCode}, signal ${e.signal}`],
-      WorkerExited: (e) => [`worker: exit code ${e.exitCode}, signal ${e.signal}`],
+      WorkerExited: (e) => [`worker: exit code ${e.exitCode}, signal ${e.signal}`, ...stderrBlock(e.stderrTail)],
       WorkerStartFailed: (e) => [
         ...(e.exitCode !== undefined || e.signal !== undefined ? [`worker: exit code ${e.exitCode ?? null}, signal ${e.signal ?? null}`] : []),
-        ...(e.stderrTail.trim() !== "" ? [`worker stderr:\n${e.stderrTail.trimEnd().split("\n").map((line) => `    ${line}`).join("\n")}`] : []),
+        ...stderrBlock(e.stderrTail),
       ],
+      DefinitionInvalid: (e) => [`hint: fix the plugin's definePlugin({…}) as the rule says, then 'plinth plugins describe ${e.plugin} --write'`],
       InvokeTimeout: () => ["hint: retry, or allow longer with --timeout"],
       DeclarationDrift: (e) => [`hint: run 'plinth plugins describe ${e.plugin} --write', review plugin.json, then 'plinth plugins lock'`],
       InstanceFailed: () => [],

@@ -1,6 +1,7 @@
 import {
   ActionNotFound,
   DeclarationDrift,
+  DefinitionInvalid,
   InstanceFailed,
   InvokeTimeout,
   OutputRejected,
@@ -35,4 +36,5 @@ export const everyPluginFailure: ReadonlyArray<readonly [PluginFailure, ErrorCat
   [new ProtocolError({ detail: "not a message" }), "fatal"],
   [new DeclarationDrift({ plugin: "showcase", differences: ["action 'greet': description differs from the manifest"] }), "fatal"],
   [new OutputRejected({ plugin: "showcase", action: "greet", detail: "result: text: must be string" }), "fatal"],
+  [new DefinitionInvalid({ plugin: "showcase", action: "count", rule: "streaming-stream", detail: "a streaming action takes 'stream', not 'handler'" }), "fatal"],
 ]

@@ -1,4 +1,5 @@
 import { Match, Predicate, Schema } from "effect"
+import { DefinitionRule } from "./DefinitionRules.js"
 
 /*
  * How a plugin call can fail, sorted into four categories that decide what a
@@ -99,6 +100,8 @@ export class WorkerExited extends Schema.TaggedError<WorkerExited>()("WorkerExit
   exitCode: Schema.NullOr(Schema.Number),
   signal: Schema.NullOr(Schema.String),
   detail: Schema.String,
+  /** The last few KiB the worker wrote to stderr (control sequences removed): usually the cause. */
+  stderrTail: Schema.optional(Schema.String),
 }) {
   override get message() {
     return `the worker of '${this.plugin}' exited (code ${this.exitCode}, signal ${this.signal}): ${this.detail}`
@@ -134,9 +137,11 @@ export class InstanceFailed extends Schema.TaggedError<InstanceFailed>()("Instan
 export class SandboxDenied extends Schema.TaggedError<SandboxDenied>()("SandboxDenied", {
   permission: Schema.Literal("fs-read", "fs-write", "child-process", "worker-threads", "env", "import", "signal", "other"),
   resource: Schema.String,
+  /** Why, when the sandbox knows more than the permission (an import: what the plugin may import instead). */
+  detail: Schema.optional(Schema.String),
 }) {
   override get message() {
-    return `the sandbox denied ${this.permission} access to ${this.resource || "a resource"}`
+    return `the sandbox denied ${this.permission} access to ${this.resource || "a resource"}${this.detail !== undefined ? `: ${this.detail}` : ""}`
   }
 }
 
@@ -184,6 +189,25 @@ export class OutputRejected extends Schema.TaggedError<OutputRejected>()("Output
   }
 }
 
+/**
+ * The plugin's definition breaks a rule of `definePlugin` (DefinitionRules.ts):
+ * a streaming action written with `handler`, a missing Schema, a handler that
+ * returns something other than an Effect. Found when the worker loads the
+ * plugin (describe, start) or, for what a handler returns, at the call.
+ */
+export class DefinitionInvalid extends Schema.TaggedError<DefinitionInvalid>()("DefinitionInvalid", {
+  plugin: Schema.String,
+  /** The action at fault; absent when the rule is about the plugin as a whole (its config, setup, teardown). */
+  action: Schema.optional(Schema.String),
+  rule: DefinitionRule,
+  /** What the rule asks for and what was found instead. */
+  detail: Schema.String,
+}) {
+  override get message() {
+    return `the definition of '${this.plugin}'${this.action !== undefined ? `, action '${this.action}',` : ""} breaks the rule '${this.rule}': ${this.detail}`
+  }
+}
+
 /** Every failure a plugin call can surface; this union is what crosses the worker boundary. */
 export const PluginFailure = Schema.Union(
   PluginInputError,
@@ -201,6 +225,7 @@ export const PluginFailure = Schema.Union(
   ProtocolError,
   DeclarationDrift,
   OutputRejected,
+  DefinitionInvalid,
 )
 export type PluginFailure = typeof PluginFailure.Type
 
@@ -226,6 +251,7 @@ export const categoryOf: (failure: PluginFailure) => ErrorCategory = Match.type<
     ProtocolError: () => "fatal" as const,
     DeclarationDrift: () => "fatal" as const,
     OutputRejected: () => "fatal" as const,
+    DefinitionInvalid: () => "fatal" as const,
   }),
 )
 

@@ -153,33 +153,64 @@ export const canonicalJson = (value: unknown): string =>
       : v,
   )
 
-/** How a live declaration differs from the manifest: one readable line per difference, empty when none. */
-export const declarationDrift = (manifest: PluginManifest, live: PluginDeclaration): ReadonlyArray<string> => {
-  const differences: Array<string> = []
+/**
+ * One way a live declaration differs from the manifest: an action the code
+ * defines that the manifest lacks ("added"), one the manifest has that the
+ * code no longer defines ("removed"), a unary action that became streaming or
+ * the reverse ("kind"), a changed description or input/output schema, or a
+ * changed config schema (no action).
+ */
+export interface DeclarationDifference {
+  readonly change: "added" | "removed" | "kind" | "description" | "input" | "output" | "config"
+  readonly action?: string
+}
+
+/** Every difference between a manifest and a live declaration, actions by name; empty when none. */
+export const declarationDifferences = (manifest: PluginManifest, live: PluginDeclaration): ReadonlyArray<DeclarationDifference> => {
+  const differences: Array<DeclarationDifference> = []
   const declared = manifest.actions ?? {}
   for (const name of Object.keys(live.actions).sort()) {
     const liveAction = live.actions[name]!
     // Own keys only: an action named `toString` or `constructor` must not find Object.prototype's.
     const manifestAction = Object.hasOwn(declared, name) ? declared[name] : undefined
     if (manifestAction === undefined) {
-      differences.push(`action '${name}' is defined by the plugin but missing from the manifest`)
+      differences.push({ change: "added", action: name })
       continue
     }
     for (const part of ["description", "input", "output"] as const) {
-      if (canonicalJson(manifestAction[part]) !== canonicalJson(liveAction[part])) {
-        differences.push(`action '${name}': ${part} differs from the manifest`)
-      }
+      if (canonicalJson(manifestAction[part]) !== canonicalJson(liveAction[part])) differences.push({ change: part, action: name })
     }
-    if ((manifestAction.streaming ?? false) !== (liveAction.streaming ?? false)) {
-      differences.push(`action '${name}': streaming differs from the manifest`)
-    }
+    if ((manifestAction.streaming ?? false) !== (liveAction.streaming ?? false)) differences.push({ change: "kind", action: name })
   }
   for (const name of Object.keys(declared).sort()) {
-    if (!Object.hasOwn(live.actions, name)) differences.push(`action '${name}' is in the manifest but not defined by the plugin`)
+    if (!Object.hasOwn(live.actions, name)) differences.push({ change: "removed", action: name })
   }
-  if (canonicalJson(manifest.config ?? {}) !== canonicalJson(live.config)) differences.push("config schema differs from the manifest")
+  if (canonicalJson(manifest.config ?? {}) !== canonicalJson(live.config)) differences.push({ change: "config" })
   return differences
 }
+
+/** A difference as one line for people. */
+export const describeDifference = (difference: DeclarationDifference): string => {
+  const name = difference.action ?? ""
+  switch (difference.change) {
+    case "added":
+      return `action '${name}' is defined by the plugin but missing from the manifest`
+    case "removed":
+      return `action '${name}' is in the manifest but not defined by the plugin`
+    case "kind":
+      return `action '${name}': streaming differs from the manifest`
+    case "description":
+    case "input":
+    case "output":
+      return `action '${name}': ${difference.change} differs from the manifest`
+    case "config":
+      return "config schema differs from the manifest"
+  }
+}
+
+/** How a live declaration differs from the manifest: one readable line per difference, empty when none. */
+export const declarationDrift = (manifest: PluginManifest, live: PluginDeclaration): ReadonlyArray<string> =>
+  declarationDifferences(manifest, live).map(describeDifference)
 
 /** A no-op progress reporter, for running handlers outside a worker (tests, in-process hosts). */
 export const ignoreProgress: ActionContext<unknown>["progress"] = () => Effect.void

@@ -1,11 +1,22 @@
 import { FileSystem, Path } from "@effect/platform"
 import { Effect, Either } from "effect"
-import { canonicalJson, decodeJsonText, JsonSchemaDocument, manifestCaps, SchemaViolation, type PluginDeclaration } from "@plinth/domain"
+import {
+  canonicalJson,
+  declarationDifferences,
+  decodeJsonText,
+  JsonSchemaDocument,
+  manifestCaps,
+  SchemaViolation,
+  type DeclarationDifference,
+  type PluginDeclaration,
+  type PluginId,
+} from "@plinth/domain"
 import { MANIFEST_FILE, readManifest } from "./loading/Manifests.js"
 import { describePlugin } from "./instance/Instance.js"
 import type { IsolationTier } from "./instance/Isolation.js"
 import { measureTree } from "./loading/PluginVerifier.js"
-import { requirePluginFolder } from "./loading/PluginNotFound.js"
+import { PluginNotFound, requirePluginFolder } from "./loading/PluginNotFound.js"
+import { discoverAndVerify } from "./loading/Loader.js"
 
 export interface DescribeOutcome {
   readonly declaration: PluginDeclaration
@@ -65,5 +76,48 @@ export const describeLocalPlugin = (options: {
       yield* fs.rename(temporary, file)
     }
     const outcome: DescribeOutcome = { declaration, upToDate, written }
+    return outcome
+  })
+
+/** One plugin's manifest against what its verified code declares: the differences, none when up to date. */
+export interface DeclarationCheck {
+  readonly id: string
+  readonly differences: ReadonlyArray<DeclarationDifference>
+}
+
+export interface DeclarationCheckOutcome {
+  readonly plugins: ReadonlyArray<DeclarationCheck>
+  /** True when no manifest differs from its plugin's code. */
+  readonly upToDate: boolean
+}
+
+/**
+ * The drift check for CI (`plinth plugins describe --check`): verifies every
+ * plugin against the lock (any rejection fails it, as `verify` would), then
+ * loads each one (or only `only`) in a sandboxed worker from the verified
+ * bytes, exactly what a start would run, and compares what its code declares
+ * with its manifest. A stale manifest would otherwise pass `verify` and
+ * `lock --check` and refuse every start (DeclarationDrift). Writes nothing.
+ */
+export const checkDeclarations = (options: {
+  readonly root: string
+  readonly lock: string
+  readonly only?: string
+  readonly isolation?: IsolationTier
+}) =>
+  Effect.gen(function* () {
+    const { lock, discovered } = yield* discoverAndVerify({ root: options.root, lock: options.lock })
+    const targets = options.only === undefined ? discovered : discovered.filter((plugin) => plugin.id === options.only)
+    if (options.only !== undefined && targets.length === 0) {
+      return yield* new PluginNotFound({ plugin: options.only, known: discovered.map((plugin) => plugin.id) })
+    }
+    // One worker at a time: the check is for CI, which shares its cores.
+    const plugins = yield* Effect.forEach(targets, (plugin) =>
+      Effect.map(
+        describePlugin({ plugin, locked: lock.plugins[plugin.id as PluginId]!, ...(options.isolation !== undefined ? { isolation: options.isolation } : {}) }),
+        (declaration): DeclarationCheck => ({ id: plugin.id, differences: declarationDifferences(plugin.manifest, declaration) }),
+      ),
+    )
+    const outcome: DeclarationCheckOutcome = { plugins, upToDate: plugins.every((plugin) => plugin.differences.length === 0) }
     return outcome
   })

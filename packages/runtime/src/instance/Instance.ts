@@ -11,6 +11,7 @@ import {
   OutputRejected,
   WorkerStartFailed,
   type ActionDeclaration,
+  type DefinitionInvalid,
   type IntegrityMismatch,
   type LockEntry,
   type PluginDeclaration,
@@ -123,7 +124,7 @@ export interface PluginInstance {
 }
 
 /** A config the manifest's config schema refuses is a PluginInputError, found before any worker starts. */
-export type StartFailure = WorkerStartFailed | DeclarationDrift | IntegrityMismatch | SymlinkEscape | SchemaViolation | PluginInputError
+export type StartFailure = WorkerStartFailed | DefinitionInvalid | DeclarationDrift | IntegrityMismatch | SymlinkEscape | SchemaViolation | PluginInputError
 
 let instanceCounter = 0
 
@@ -204,7 +205,7 @@ const start = (
     const lock = yield* Effect.makeSemaphore(1)
     const instanceScope = yield* Effect.scope
     /** A restart under way: it belongs to the instance, not to the caller that began it. */
-    let restarting: Fiber.RuntimeFiber<WorkerConnection, WorkerStartFailed> | undefined
+    let restarting: Fiber.RuntimeFiber<WorkerConnection, WorkerStartFailed | DefinitionInvalid> | undefined
 
     /**
      * The live worker, after restarting a dead one if the budget allows.
@@ -212,7 +213,7 @@ const start = (
      * the restart itself runs in the instance's scope: a caller that gives up
      * does not abort it, and the next caller joins it instead of starting another.
      */
-    const acquire: Effect.Effect<WorkerConnection, WorkerStartFailed | InstanceFailed> = lock.withPermits(1)(
+    const acquire: Effect.Effect<WorkerConnection, WorkerStartFailed | DefinitionInvalid | InstanceFailed> = lock.withPermits(1)(
       Effect.gen(function* () {
         if (failed !== undefined) return yield* failed
         if (restarting !== undefined) return yield* Fiber.join(restarting)

@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process"
 import type { Socket } from "node:net"
+import { stripVTControlCharacters } from "node:util"
 import { Context, Effect, Layer } from "effect"
 import { CHANNEL_FD } from "../wire/Framing.js"
 
@@ -12,7 +13,7 @@ export interface ChildProcessHandle {
   readonly onData: (listener: (chunk: Buffer) => void) => void
   /** Called once, when the process has exited (immediately if it already has). */
   readonly onExit: (listener: (exit: ProcessExit) => void) => void
-  /** The last few KiB the process wrote to stderr. */
+  /** The last few KiB (at most STDERR_TAIL_CHARS characters) the process wrote to stderr, terminal control sequences removed. */
   readonly stderrTail: () => string
   readonly kill: (signal: NodeJS.Signals) => void
 }
@@ -42,7 +43,13 @@ export class ProcessSpawner extends Context.Tag("@plinth/runtime/ProcessSpawner"
   { readonly spawn: (request: SpawnRequest) => Effect.Effect<ChildProcessHandle> }
 >() {}
 
-const STDERR_TAIL_BYTES = 4096
+/** What a failure carries of a worker's stderr: its end, where the cause usually is. */
+export const STDERR_TAIL_CHARS = 4096
+/** Kept raw, more than the tail, so that colour codes removed later still leave a full tail. */
+const STDERR_KEPT_CHARS = 4 * STDERR_TAIL_CHARS
+
+/** The end of what a process wrote to stderr, as text a failure can carry: no escape sequences, capped. */
+export const stderrTailOf = (raw: string): string => stripVTControlCharacters(raw).slice(-STDERR_TAIL_CHARS)
 
 /**
  * Node started with one extra stdio stream, the channel (a socketpair at the
@@ -65,7 +72,7 @@ export const spawnWorkerProcess = (request: SpawnRequest): ChildProcessHandle =>
   let stderr = ""
   child.stderr?.setEncoding("utf8")
   child.stderr?.on("data", (chunk: string) => {
-    stderr = (stderr + chunk).slice(-STDERR_TAIL_BYTES)
+    stderr = (stderr + chunk).slice(-STDERR_KEPT_CHARS)
   })
   child.stdout?.resume()
   let exit: ProcessExit | undefined
@@ -88,7 +95,7 @@ export const spawnWorkerProcess = (request: SpawnRequest): ChildProcessHandle =>
     },
     onData: (listener) => void dataListeners.push(listener),
     onExit: (listener) => (exit !== undefined ? listener(exit) : void exitListeners.push(listener)),
-    stderrTail: () => stderr,
+    stderrTail: () => stderrTailOf(stderr),
     kill: (signal) => void (exit === undefined && child.kill(signal)),
   }
 }

@@ -5,6 +5,7 @@ import {
   PluginInputError,
   ProtocolError,
   WorkerStartFailed,
+  type DefinitionInvalid,
   type PluginDeclaration,
   type PluginFailure,
 } from "@plinth/domain"
@@ -145,7 +146,10 @@ const encodeInvoke = (id: number, action: string, input: unknown, streaming: boo
 }
 
 /** Starts a worker and waits, up to the deadline, until it has loaded the plugin. Closing the scope stops it. */
-export const startWorker = (options: WorkerStartOptions): Effect.Effect<WorkerConnection, WorkerStartFailed, Scope.Scope | ProcessSpawner> =>
+/** Why a worker did not become usable: it did not start, or the plugin's definition breaks a rule (DefinitionRules.ts). */
+export type WorkerStartFailure = WorkerStartFailed | DefinitionInvalid
+
+export const startWorker = (options: WorkerStartOptions): Effect.Effect<WorkerConnection, WorkerStartFailure, Scope.Scope | ProcessSpawner> =>
   Effect.gen(function* () {
     const spawner = yield* ProcessSpawner
     const caps = yield* Effect.try({
@@ -190,7 +194,7 @@ export const startWorker = (options: WorkerStartOptions): Effect.Effect<WorkerCo
     )
     handle = child
     const exited = yield* Deferred.make<ProcessExit>()
-    const handshake = yield* Deferred.make<PluginDeclaration, WorkerStartFailed>()
+    const handshake = yield* Deferred.make<PluginDeclaration, WorkerStartFailure>()
     const calls = new Map<number, CallState>()
     const cancellations = new Set<Deferred.Deferred<void>>()
     let killedByHost: string | undefined
@@ -258,7 +262,10 @@ export const startWorker = (options: WorkerStartOptions): Effect.Effect<WorkerCo
             handshake,
             message._tag === "Loaded"
               ? Exit.succeed(message.declaration)
-              : Exit.fail(startFailed(`the plugin failed to load: ${message.error._tag}: ${message.error.message}`)),
+              : // A broken rule of the definition is the author's to fix, and says which: it stays itself.
+                message.error._tag === "DefinitionInvalid" && message.error.plugin === options.plugin
+                ? Exit.fail(message.error)
+                : Exit.fail(startFailed(`the plugin failed to load: ${message.error._tag}: ${message.error.message}`)),
           )
         case "Rejected":
           return breakProtocol(`the worker rejected a host message: ${message.detail}`)

@@ -24,9 +24,10 @@ export const workerExitFailure = (options: {
 }): PluginFailure => {
   const { plugin, exit, killedByHost } = options
   const fields = { plugin, exitCode: exit.exitCode, signal: exit.signal }
-  if (killedByHost !== undefined) return new WorkerExited({ ...fields, detail: killedByHost })
+  const stderrTail = options.stderrTail.trim() === "" ? {} : { stderrTail: options.stderrTail }
+  if (killedByHost !== undefined) return new WorkerExited({ ...fields, detail: killedByHost, ...stderrTail })
   const aborted = exit.signal === "SIGABRT" || exit.exitCode === SIGABRT_CODE
   if (aborted && HEAP_EXHAUSTED.test(options.stderrTail)) return new WorkerOutOfMemory(fields)
   if (exit.signal === "SIGKILL" || exit.exitCode === SIGKILL_CODE) return new WorkerKilled(fields)
-  return new WorkerExited({ ...fields, detail: "the process ended unexpectedly" })
+  return new WorkerExited({ ...fields, detail: "the process ended unexpectedly", ...stderrTail })
 }

@@ -2,6 +2,13 @@ import { Cause, Effect, Either, Exit, Fiber, Option, ParseResult, Predicate, Run
 import {
   ActionNotFound,
   declarationOf,
+  definitionProblems,
+  DefinitionInvalid,
+  describeValue,
+  handlerResultProblem,
+  PluginDefinitionTypeId,
+  streamResultProblem,
+  type DefinitionProblem,
   describeJsonValueProblem,
   jsonValueProblem,
   isPluginDefinition,
@@ -80,7 +87,8 @@ export const failureFromUnknown = (u: unknown): PluginFailure => {
       return new SandboxDenied({ permission: "env", resource: String(u.variable) })
     }
     if (u.code === "PLINTH_IMPORT_REFUSED" && Predicate.hasProperty(u, "specifier")) {
-      return new SandboxDenied({ permission: "import", resource: String(u.specifier) })
+      const detail = Predicate.hasProperty(u, "message") ? String(u.message) : undefined
+      return new SandboxDenied({ permission: "import", resource: String(u.specifier), ...(detail !== undefined ? { detail } : {}) })
     }
   }
   return new PluginFatalError({ message: describe(u) })
@@ -133,6 +141,9 @@ interface LoadedPlugin {
   readonly files: PluginAssets
 }
 
+const definitionInvalid = (plugin: string, problem: DefinitionProblem) =>
+  new DefinitionInvalid({ plugin, rule: problem.rule, detail: problem.detail, ...(problem.action !== undefined ? { action: problem.action } : {}) })
+
 /** The fields a decoding failure names, for `fieldsInvalid`. */
 const invalidFields = (error: ParseResult.ParseError): ReadonlyArray<string> => [
   ...new Set(ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => issue.path.join(".") || "(root)")),
@@ -164,15 +175,29 @@ const loadPlugin = (message: Load, importBuiltin: ImportBuiltin): Effect.Effect<
     guardEnvironment(message.env)
     const namespace = yield* Effect.tryPromise({ try: () => graph.evaluateEntry(), catch: failureFromUnknown })
     const definition = namespace["default"]
-    if (!isPluginDefinition(definition)) {
+    if (!Predicate.hasProperty(definition, PluginDefinitionTypeId)) {
       return yield* new PluginFatalError({
         message: `the entry of '${message.plugin}' does not default-export a definition made with definePlugin`,
       })
     }
+    // The first broken rule, named with its action: what to fix before the declaration can even be read.
+    const problem = definitionProblems(definition)[0]
+    if (problem !== undefined || !isPluginDefinition(definition)) {
+      return yield* definitionInvalid(message.plugin, problem ?? { rule: "definition-shape", detail: "it is not a definition made with definePlugin" })
+    }
     const config = yield* Schema.decodeUnknown(definition.config)(message.config ?? {}).pipe(
       Effect.mapError((error) => new PluginInputError({ message: `invalid config: ${error.message}`, fieldsInvalid: invalidFields(error) })),
     )
-    if (definition.setup !== undefined) yield* definition.setup(config).pipe(Effect.mapError(failureFromUnknown))
+    if (definition.setup !== undefined) {
+      const setup: unknown = definition.setup(config)
+      if (!Effect.isEffect(setup)) {
+        return yield* definitionInvalid(message.plugin, {
+          rule: "lifecycle-function",
+          detail: `'setup' must return an Effect (Effect.promise(() => …) wraps a Promise); it returned ${describeValue(setup)}`,
+        })
+      }
+      yield* Effect.mapError(setup as Effect.Effect<void, unknown>, failureFromUnknown)
+    }
     return { id: message.plugin, definition, config, dataDir: message.dataDir ?? undefined, files: makePluginAssets(files) }
   }).pipe(Effect.catchAllDefect((defect) => Effect.fail(failureFromUnknown(defect))))
 
@@ -312,8 +337,19 @@ const callEffect = (
       }),
   }
   const { action } = compiled
-  if (action._kind === "unary") return Effect.mapError(action.handler(input, context), failureFromUnknown)
-  return action.stream(input, context).pipe(
+  // Plugin code may be plain JavaScript: what a handler returns, or throws, is checked here, so a
+  // mistake fails this call, typed, instead of escaping the fiber and ending the worker.
+  // Plain try/catch, not more combinators: this is on every call's path.
+  let returned: unknown
+  try {
+    returned = action._kind === "unary" ? action.handler(input, context) : action.stream(input, context)
+  } catch (error) {
+    return Effect.fail(failureFromUnknown(error))
+  }
+  const problem = action._kind === "unary" ? handlerResultProblem(call.action, returned) : streamResultProblem(call.action, returned)
+  if (problem !== undefined) return Effect.fail(definitionInvalid(plugin.id, problem))
+  if (action._kind === "unary") return Effect.mapError(returned as Effect.Effect<unknown, unknown>, failureFromUnknown)
+  return (returned as Stream.Stream<unknown, unknown>).pipe(
     Stream.mapError(failureFromUnknown),
     Stream.runForEach((chunk) => {
       const value = compiled.encodeOutput(chunk)
