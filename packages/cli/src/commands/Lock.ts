@@ -19,7 +19,9 @@ export const lock = Command.make(
     return Effect.gen(function* () {
       const outcome = yield* lockPlugins({ root: options.root, lock: options.lock, check: options.check })
       yield* report(format, outcome, (o, palette) => renderLockOutcome(o, options.lock, palette), lockOutcomeJson)
-      if (!outcome.upToDate && !outcome.written) return yield* new LockOutOfDate({ lock: options.lock })
+      if (!outcome.upToDate && !outcome.written) {
+        return yield* new LockOutOfDate({ lock: options.lock, root: options.root, missing: !outcome.lockFound })
+      }
     }).pipe(reportFailures(format))
   },
 ).pipe(Command.withDescription("Pin the plugins as they are on disk in the lock, after review; prints what changed."))

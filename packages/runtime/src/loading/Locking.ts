@@ -1,4 +1,4 @@
-import { FileSystem, Path } from "@effect/platform"
+import { Path } from "@effect/platform"
 import { Effect } from "effect"
 import { diffLocks, emptyLock, emptyOwnRecord, isUpToDate, LOCK_VERSION, lockedFiles, type LockChanges, type LockEntry, type LockFile, type PluginId } from "@plinth/domain"
 import { LockStore } from "./LockStore.js"
@@ -23,6 +23,8 @@ export const computeLock = (root: string) =>
   })
 
 export interface LockOutcome {
+  /** Whether a lock file existed before this run; with `check` and no lock, there is nothing to compare with. */
+  readonly lockFound: boolean
   readonly changes: LockChanges
   readonly upToDate: boolean
   readonly written: boolean
@@ -34,15 +36,17 @@ export interface LockOutcome {
  */
 export const lockPlugins = (options: { readonly root: string; readonly lock: string; readonly check: boolean }) =>
   Effect.gen(function* () {
-    const fs = yield* FileSystem.FileSystem
     const store = yield* LockStore
-    const exists = yield* fs.exists(options.lock).pipe(Effect.orElseSucceed(() => false))
-    const before = exists ? yield* store.read(options.lock) : emptyLock
+    const found = yield* store.read(options.lock).pipe(
+      Effect.map((lock) => ({ exists: true, lock })),
+      Effect.catchTag("LockFileMissing", () => Effect.succeed({ exists: false, lock: emptyLock })),
+    )
+    const { exists, lock: before } = found
     const after = yield* computeLock(options.root)
     const changes = diffLocks(before, after)
     const upToDate = isUpToDate(changes) && exists
     const written = !options.check && !upToDate
     if (written) yield* store.write(options.lock, after)
-    const outcome: LockOutcome = { changes, upToDate, written }
+    const outcome: LockOutcome = { lockFound: exists, changes, upToDate, written }
     return outcome
   })
