@@ -1,0 +1,54 @@
+import { Context } from "effect"
+
+/** How far hashing has come since the listener was made: files and bytes hashed, and files announced so far. */
+export interface HashingProgressSnapshot {
+  readonly filesHashed: number
+  /** Files of every batch started so far (a plugin tree's files are announced when its hashing starts). */
+  readonly filesTotal: number
+  readonly bytesHashed: number
+}
+
+/**
+ * Where the hashing service reports progress. Calls are synchronous and come
+ * from inside the hashing loop (which blocks the event loop while it runs),
+ * so a listener must be cheap: throttle, then draw.
+ */
+export interface HashingProgressListener {
+  /** False for the default listener: the hashing loop then skips all progress work. */
+  readonly active: boolean
+  /** A batch of `files` files is about to be hashed. */
+  readonly batchStarted: (files: number) => void
+  /** The current batch advanced by `files` files and `bytes` bytes since the last call. */
+  readonly advanced: (files: number, bytes: number) => void
+}
+
+const silent: HashingProgressListener = { active: false, batchStarted: () => {}, advanced: () => {} }
+
+/**
+ * The optional progress channel of the `Hashing` service. Its default hears
+ * nothing; a command that shows progress provides a listener for the
+ * duration of its work (`Effect.provideService(HashingProgress, …)`).
+ */
+export class HashingProgress extends Context.Reference<HashingProgress>()("@plinth/runtime/HashingProgress", {
+  defaultValue: (): HashingProgressListener => silent,
+}) {}
+
+/** A listener that sums every batch into one running snapshot and hands it to `onUpdate` after each change. */
+export const hashingProgressListener = (onUpdate: (snapshot: HashingProgressSnapshot) => void): HashingProgressListener => {
+  let filesHashed = 0
+  let filesTotal = 0
+  let bytesHashed = 0
+  const emit = () => onUpdate({ filesHashed, filesTotal, bytesHashed })
+  return {
+    active: true,
+    batchStarted: (files) => {
+      filesTotal += files
+      emit()
+    },
+    advanced: (files, bytes) => {
+      filesHashed += files
+      bytesHashed += bytes
+      emit()
+    },
+  }
+}
