@@ -23,41 +23,73 @@ export class IntegrityMismatch extends Schema.TaggedError<IntegrityMismatch>()("
   removed: Paths,
   changed: Paths,
   lock: LockPath,
-}) {}
+}) {
+  override get message(): string {
+    return explainRejection(this)
+  }
+}
 
 export class MissingManifest extends Schema.TaggedError<MissingManifest>()("MissingManifest", {
   plugin: Schema.String,
-}) {}
+}) {
+  override get message(): string {
+    return explainRejection(this)
+  }
+}
 
 export class SchemaViolation extends Schema.TaggedError<SchemaViolation>()("SchemaViolation", {
   plugin: Schema.String,
   detail: Schema.String,
-}) {}
+}) {
+  override get message(): string {
+    return explainRejection(this)
+  }
+}
 
 export class UnlockedPlugin extends Schema.TaggedError<UnlockedPlugin>()("UnlockedPlugin", {
   plugin: Schema.String,
   lock: LockPath,
-}) {}
+}) {
+  override get message(): string {
+    return explainRejection(this)
+  }
+}
 
 export class MissingPluginDirectory extends Schema.TaggedError<MissingPluginDirectory>()("MissingPluginDirectory", {
   plugin: Schema.String,
   lock: LockPath,
-}) {}
+}) {
+  override get message(): string {
+    return explainRejection(this)
+  }
+}
 
 export class PluginImportError extends Schema.TaggedError<PluginImportError>()("PluginImportError", {
   plugin: Schema.String,
   detail: Schema.String,
-}) {}
+}) {
+  override get message(): string {
+    return explainRejection(this)
+  }
+}
 
 export class SymlinkEscape extends Schema.TaggedError<SymlinkEscape>()("SymlinkEscape", {
   plugin: Schema.String,
   offendingPath: Schema.String,
-}) {}
+}) {
+  override get message(): string {
+    return explainRejection(this)
+  }
+}
 
 export class LockFileMalformed extends Schema.TaggedError<LockFileMalformed>()("LockFileMalformed", {
   path: Schema.String,
   detail: Schema.String,
-}) {}
+}) {
+  override get message(): string {
+    return explainRejection(this)
+  }
+}
 
 /**
  * There is no lock file at `path` (nothing there at all: a folder or FIFO
@@ -67,7 +99,11 @@ export class LockFileMalformed extends Schema.TaggedError<LockFileMalformed>()("
 export class LockFileMissing extends Schema.TaggedError<LockFileMissing>()("LockFileMissing", {
   path: Schema.String,
   root: Schema.optional(Schema.String),
-}) {}
+}) {
+  override get message(): string {
+    return explainRejection(this)
+  }
+}
 
 export const PluginRejected = Schema.Union(
   IntegrityMismatch,

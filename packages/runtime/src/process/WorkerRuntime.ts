@@ -3,6 +3,7 @@ import {
   ActionNotFound,
   declarationOf,
   describeJsonValueProblem,
+  formatSchemaProblems,
   jsonValueProblem,
   isPluginDefinition,
   isPluginFailure,
@@ -133,6 +134,9 @@ interface LoadedPlugin {
   readonly files: PluginAssets
 }
 
+/** A decoding failure on one line, each problem with its path (`name: expected a string, got 3; …`), not Effect's schema tree. */
+const inWords = (error: ParseResult.ParseError): string => formatSchemaProblems(error).join("; ")
+
 /** The fields a decoding failure names, for `fieldsInvalid`. */
 const invalidFields = (error: ParseResult.ParseError): ReadonlyArray<string> => [
   ...new Set(ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => issue.path.join(".") || "(root)")),
@@ -170,7 +174,7 @@ const loadPlugin = (message: Load, importBuiltin: ImportBuiltin): Effect.Effect<
       })
     }
     const config = yield* Schema.decodeUnknown(definition.config)(message.config ?? {}).pipe(
-      Effect.mapError((error) => new PluginInputError({ message: `invalid config: ${error.message}`, fieldsInvalid: invalidFields(error) })),
+      Effect.mapError((error) => new PluginInputError({ message: `invalid config: ${inWords(error)}`, fieldsInvalid: invalidFields(error) })),
     )
     if (definition.setup !== undefined) yield* definition.setup(config).pipe(Effect.mapError(failureFromUnknown))
     return { id: message.plugin, definition, config, dataDir: message.dataDir ?? undefined, files: makePluginAssets(files) }
@@ -245,7 +249,7 @@ const sendFailure = (id: number, error: PluginFailure) => {
 }
 
 const badOutput = (action: string, error: ParseResult.ParseError) =>
-  new PluginFatalError({ message: `'${action}' returned output that does not match its schema: ${error.message}` })
+  new PluginFatalError({ message: `'${action}' returned output that does not match its schema: ${inWords(error)}` })
 
 /**
  * A streaming call's credit, granted by the host (Protocol.ts, Credit): a
@@ -283,7 +287,7 @@ const prepareCall = (
   if (Either.isLeft(input)) {
     return Either.left(
       new PluginInputError({
-        message: `invalid input for '${call.action}': ${input.left.message}`,
+        message: `invalid input for '${call.action}': ${inWords(input.left)}`,
         fieldsInvalid: invalidFields(input.left),
       }),
     )
