@@ -67,14 +67,25 @@ export const describeExpected = (ast: AST.AST): string => {
     case "Refinement":
       return description(ast) ?? describeExpected(ast.from)
     case "Transformation":
-      return description(ast) ?? describeExpected(ast.to)
+      // Decoding reads the encoded side: that is what the JSON must look like.
+      return description(ast) ?? describeExpected(ast.from)
     case "Suspend":
       return description(ast) ?? describeExpected(ast.f())
     case "BooleanKeyword":
       return "true or false"
+    case "Enums":
+      return ast.enums.map(([, value]) => JSON.stringify(value)).join(" or ")
+    case "ObjectKeyword":
+      return "an object"
     default:
-      return description(ast) ?? "a different value"
+      return description(ast) ?? plainTitle(ast) ?? "a different value"
   }
+}
+
+/** A title or identifier, when it reads as words (a class name, not a type expression). */
+const plainTitle = (ast: AST.AST): string | undefined => {
+  const title = Option.getOrUndefined(Option.orElse(AST.getTitleAnnotation(ast), () => AST.getIdentifierAnnotation(ast)))
+  return title !== undefined && /^[\w .,'-]+$/.test(title) ? title : undefined
 }
 
 /** The innermost message a refinement's predicate gave (e.g. "the path leaves the plugin folder"), if any. */
@@ -163,7 +174,7 @@ const walk = (
         if (branches.length === 1) return walk(branches[0]!, path, allowedKeys)
         return [{ path, message: expectedGot(issue.ast, issue.actual, undefined) }]
       }
-      const keys = keysOf(issue.ast) ?? allowedKeys
+      const keys = keysOf(issue.ast)
       const issues: ReadonlyArray<ParseResult.ParseIssue> = Array.isArray(issue.issues) ? issue.issues : [issue.issues as ParseResult.ParseIssue]
       return issues.flatMap((inner) => walk(inner, path, keys))
     }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest"
 import fc from "fast-check"
-import { Either } from "effect"
-import { decodeLockFile, decodeManifest, formatPath, lineColumn, parseJsonText } from "@plinth/domain"
+import { Either, Schema } from "effect"
+import { decodeLockFile, decodeManifest, formatPath, formatSchemaProblems, lineColumn, parseJsonText } from "@plinth/domain"
 
 const valid = { id: "hello", version: "1.0.0", description: "Says hello.", entry: "index.js" }
 const manifestText = (patch: Record<string, unknown>) => JSON.stringify({ ...valid, ...patch })
@@ -152,6 +152,52 @@ describe("no message holds Effect's internal words or a line break (property)", 
         if (Either.isLeft(result)) expectHumanLines(result.left.split("\n"))
       }),
       { numRuns: 1000 },
+    )
+  })
+})
+
+describe("any Effect schema (a plugin's own input, output and config schemas)", () => {
+  class Person extends Schema.Class<Person>("Person")({ name: Schema.String, age: Schema.optionalWith(Schema.Int, { exact: true }) }) {}
+  enum Colour {
+    Red = "red",
+    Blue = "blue",
+  }
+  const Input = Schema.Struct({
+    mode: Schema.Literal("fast", "safe"),
+    pair: Schema.Tuple(Schema.String, Schema.Number),
+    person: Person,
+    colour: Schema.Enums(Colour),
+    tags: Schema.Record({ key: Schema.String, value: Schema.Number }),
+    when: Schema.optional(Schema.NullOr(Schema.Number)),
+  })
+  const problems = (value: unknown) =>
+    Either.getOrThrow(Either.flip(Schema.decodeUnknownEither(Input, { errors: "all", onExcessProperty: "error" })(value).pipe(Either.mapLeft(formatSchemaProblems))))
+
+  it("literals, tuples, classes, enums, records and nullable optionals, in words", () => {
+    expect(problems({ mode: "slow", pair: ["a", 1, 2], person: { name: 1 }, colour: "green", tags: { a: "x" }, when: "now" })).toEqual([
+      `mode: expected "fast" or "safe", got "slow"`,
+      "pair[2]: not allowed here",
+      "person.name: expected a string, got 1",
+      `colour: expected "red" or "blue", got "green"`,
+      `tags.a: expected a number, got "x"`,
+      `when: expected a number or null, got "now"`,
+    ])
+    expect(problems({})).toEqual([
+      `mode: missing; expected "fast" or "safe"`,
+      "pair: missing; expected a JSON array",
+      "person: missing; expected a JSON object",
+      `colour: missing; expected "red" or "blue"`,
+      "tags: missing; expected a JSON object",
+    ])
+  })
+
+  it("never shows Effect's internal words, for arbitrary values (property)", () => {
+    fc.assert(
+      fc.property(fc.anything(), (value) => {
+        const result = Schema.decodeUnknownEither(Input, { errors: "all", onExcessProperty: "error" })(value)
+        if (Either.isLeft(result)) expectHumanLines(formatSchemaProblems(result.left))
+      }),
+      { numRuns: 500 },
     )
   })
 })
