@@ -68,6 +68,19 @@ describe("hashing reports progress through the optional HashingProgress channel"
     }),
   )
 
+  it("a planned total is shown from the start; batches that announce more raise it", () => {
+    const { snapshots, listener } = recording()
+    listener.planned(10)
+    listener.batchStarted(4)
+    listener.advanced(4, 100)
+    listener.batchStarted(8)
+    expect(snapshots).toEqual([
+      { filesHashed: 0, filesTotal: 10, bytesHashed: 0 },
+      { filesHashed: 4, filesTotal: 10, bytesHashed: 100 },
+      { filesHashed: 4, filesTotal: 12, bytesHashed: 100 },
+    ])
+  })
+
   it.effect("without a listener, hashing hears nothing and works as before", () =>
     Effect.gen(function* () {
       const silent = yield* HashingProgress

@@ -8,6 +8,7 @@ import {
   type LockFile,
   type PluginId,
 } from "@plinth/domain"
+import { HashingProgress } from "../hashing/HashingProgress.js"
 import { readVerifiedFiles } from "./VerifiedFiles.js"
 import { readLock } from "./LockStore.js"
 import { readManifest } from "./Manifests.js"
@@ -53,6 +54,9 @@ export const discoverAndVerify = (options: LoadOptions) =>
     for (const locked of Object.keys(lock.plugins)) {
       if (!found.has(locked)) return yield* new MissingPluginDirectory({ plugin: locked, lock: options.lock })
     }
+    // The lock says how many files verification will hash: progress shows that total from the start.
+    const progress = yield* HashingProgress
+    progress.planned(discovered.reduce((sum, plugin) => sum + Object.keys(lock.plugins[plugin.id as PluginId]!.files).length, 0))
     for (const plugin of discovered) {
       yield* verifier.verify(plugin, lock.plugins[plugin.id as PluginId]!).pipe(Effect.mapError(namingLock(options.lock)))
     }
