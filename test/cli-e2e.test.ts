@@ -112,7 +112,7 @@ describe.concurrent("plinth plugins verify", () => {
     writeFiles(join(dir, "plugins/gamma"), { "plugin.json": manifest("gamma"), "index.js": "export default 1\n" })
     const run = await plinth(dir, ["plugins", "verify", "--json"])
     expect(run.code).toBe(4)
-    expect(json(run).rejection).toEqual({ _tag: "UnlockedPlugin", plugin: "gamma" })
+    expect(json(run).rejection).toEqual({ _tag: "UnlockedPlugin", plugin: "gamma", lock: "PLUGINS.lock" })
   })
 
   it("exits 4 when a locked plugin's folder is missing", async () => {
@@ -120,7 +120,7 @@ describe.concurrent("plinth plugins verify", () => {
     rmSync(join(dir, "plugins/beta"), { recursive: true })
     const run = await plinth(dir, ["plugins", "verify", "--json"])
     expect(run.code).toBe(4)
-    expect(json(run).rejection).toEqual({ _tag: "MissingPluginDirectory", plugin: "beta" })
+    expect(json(run).rejection).toEqual({ _tag: "MissingPluginDirectory", plugin: "beta", lock: "PLUGINS.lock" })
   })
 
   it("exits 4 on a malformed lock, naming the lock file", async () => {
@@ -177,7 +177,7 @@ describe.concurrent("plinth plugins lock", () => {
 
     const machine = await plinth(dir, ["plugins", "lock", "--check", "--json"])
     expect(machine.code).toBe(3)
-    expect(json(machine)).toEqual({ ok: false, upToDate: false, written: false, changes: { added: [], removed: ["alpha"], changed: ["beta"] } })
+    expect(json(machine)).toEqual({ ok: false, lockFound: true, upToDate: false, written: false, changes: { added: [], removed: ["alpha"], changed: ["beta"] } })
   })
 
   it("re-locks after review so that verify passes again", async () => {

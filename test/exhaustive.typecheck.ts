@@ -13,6 +13,7 @@ export const complete = Match.type<PluginRejected>().pipe(
     PluginImportError: () => "import",
     SymlinkEscape: () => "symlink",
     LockFileMalformed: () => "lock",
+    LockFileMissing: () => "no lock",
   }),
 )
 

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "nod
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Layer } from "effect"
-import { exitCodeFor, type PluginRejected } from "@plinth/domain"
+import { exitCodeFor, explainRejection, type PluginRejected } from "@plinth/domain"
 import {
   discoverAndVerify,
   DuplicatePlugin,
@@ -163,15 +163,23 @@ describe("loadPlugins: one named test per rejection variant", () => {
     expect(rejection._tag === "SymlinkEscape" && rejection.offendingPath).toBe("escape.txt")
   })
 
-  it("LockFileMalformed: not JSON, the wrong shape, too deep, or missing", async () => {
+  it("LockFileMalformed: not JSON, the wrong shape, too deep", async () => {
     const deep = "[".repeat(10_000) + "]".repeat(10_000)
-    for (const text of ["{not json", "[]", "null", JSON.stringify({ lockVersion: 2, plugins: {} }), deep, undefined]) {
+    for (const text of ["{not json", "[]", "null", JSON.stringify({ lockVersion: 2, plugins: {} }), deep]) {
       const ws = workspace()
       writePlugin(ws.root, { id: "any", files: { "index.js": witnessModule(ws.witnesses, "any") } })
-      if (text !== undefined) writeFileSync(ws.lock, text)
+      writeFileSync(ws.lock, text)
       const rejection = await expectRejected(ws, "LockFileMalformed", undefined)
       expect(rejection._tag === "LockFileMalformed" && rejection.path).toBe(ws.lock)
     }
+  })
+
+  it("LockFileMissing: no lock file at all, explained with the command that creates one", async () => {
+    const ws = workspace()
+    writePlugin(ws.root, { id: "any", files: { "index.js": witnessModule(ws.witnesses, "any") } })
+    const rejection = await expectRejected(ws, "LockFileMissing", undefined)
+    expect(rejection._tag === "LockFileMissing" && rejection.path).toBe(ws.lock)
+    expect(explainRejection(rejection)).toBe(`no lock file at ${ws.lock}; create one with: plinth plugins lock --root ${ws.root} --lock ${ws.lock}`)
   })
 })
 

@@ -79,6 +79,7 @@ export const exitCodeForFailure: (failure: CommandFailure) => ExitCode = Match.t
     PluginImportError: exitCodeFor,
     SymlinkEscape: exitCodeFor,
     LockFileMalformed: exitCodeFor,
+    LockFileMissing: exitCodeFor,
     PluginCallFailed: (e) => exitCodeForPluginFailure(e.failure),
     UnclassifiedFailure: fatal,
     InvalidJsonOption: input,

@@ -3,9 +3,13 @@ import { Data, Schema } from "effect"
 import { isPluginFailure, PluginRejected, toJobError, type JobError, type PluginFailure } from "@plinth/domain"
 import { PluginNotFound, type LockWriteFailed, type ReportWriteFailed, type TraceUnavailable } from "@plinth/runtime"
 
-/** `plinth plugins lock --check` found that re-locking would change the lock. */
+/** `plinth plugins lock --check` found that re-locking would change the lock, or that there is no lock yet (`missing`). */
 export class LockOutOfDate extends Data.TaggedError("LockOutOfDate")<{
   readonly lock: string
+  /** The plugin folder that was checked, for the command that fixes it. */
+  readonly root?: string
+  /** No lock file exists yet: nothing was ever pinned. */
+  readonly missing?: boolean
 }> {}
 
 /** `plinth plugins describe --check` found manifests that differ from their plugins' code. */

@@ -36,7 +36,7 @@ export const renderFailure = (failure: HandlerFailure, palette: Palette): string
       UnclassifiedFailure: (e) => Render.renderUnclassified(e, palette),
       InvalidJsonOption: (e) => Render.renderInvalidJson(e, palette),
       PluginNotFound: (e) => Render.renderPluginNotFound(e, palette),
-      LockOutOfDate: (e) => Render.renderLockOutOfDate(e.lock, palette),
+      LockOutOfDate: (e) => Render.renderLockOutOfDate(e, palette),
       ManifestsStale: (e) => renderManifestsStale(e.plugins, palette),
       UsageError: (e) => `${palette.bad("usage error")}: ${e.message}\n${helpHint(e.command)}`,
       IntegrityMismatch: (e) => Render.renderRejection(e, palette),
@@ -47,6 +47,7 @@ export const renderFailure = (failure: HandlerFailure, palette: Palette): string
       PluginImportError: (e) => Render.renderRejection(e, palette),
       SymlinkEscape: (e) => Render.renderRejection(e, palette),
       LockFileMalformed: (e) => Render.renderRejection(e, palette),
+      LockFileMissing: (e) => Render.renderRejection(e, palette),
     }),
   )
 

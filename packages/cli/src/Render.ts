@@ -1,6 +1,7 @@
 import { Match, Option, Schema } from "effect"
 import {
   explainRejection,
+  lockCommand,
   JobError,
   PluginFailure,
   PluginManifest,
@@ -12,7 +13,7 @@ import {
 } from "@plinth/domain"
 import type { CallRecord, DescribeOutcome, LockOutcome, LockWriteFailed, PluginNotFound, PluginSummary, TraceUnavailable } from "@plinth/runtime"
 import { plainPalette, type Palette } from "./Colour.js"
-import type { InvalidJsonOption, ManifestWriteFailed, PluginCallFailed, UnclassifiedFailure } from "./Failures.js"
+import type { InvalidJsonOption, LockOutOfDate, ManifestWriteFailed, PluginCallFailed, UnclassifiedFailure } from "./Failures.js"
 
 /*
  * Pure renderers: human text (for a terminal, with a palette) and JSON values
@@ -91,19 +92,24 @@ export const renderLockOutcome = (outcome: LockOutcome, lockPath: string, palett
     ? `${lock} is up to date`
     : outcome.written
       ? `${lock} written: ${changeCounts(outcome.changes)}`
-      : `${lock} is out of date: ${changeCounts(outcome.changes)}`
+      : !outcome.lockFound
+        ? `no lock yet at ${lock}: ${plural(outcome.changes.added.length, "plugin")} to pin`
+        : `${lock} is out of date: ${changeCounts(outcome.changes)}`
   return [headline, ...changeLines(outcome.changes, palette)].join("\n")
 }
 
 export const lockOutcomeJson = (outcome: LockOutcome) => ({
   ok: outcome.upToDate || outcome.written,
+  lockFound: outcome.lockFound,
   upToDate: outcome.upToDate,
   written: outcome.written,
   changes: { added: outcome.changes.added, removed: outcome.changes.removed, changed: outcome.changes.changed },
 })
 
-export const renderLockOutOfDate = (lockPath: string, palette: Palette = plainPalette): string =>
-  `${palette.bad("out of date")}: ${oneLine(lockPath)} does not pin the plugins on disk; review them, then run 'plinth plugins lock'`
+export const renderLockOutOfDate = (error: LockOutOfDate, palette: Palette = plainPalette): string =>
+  error.missing === true
+    ? `${palette.bad("no lock yet")}: there is no lock file at ${oneLine(error.lock)}; review the plugins, then create it with: ${oneLine(lockCommand(error.root, error.lock))}`
+    : `${palette.bad("out of date")}: ${oneLine(error.lock)} does not pin the plugins on disk; review them, then run: ${oneLine(lockCommand(error.root, error.lock))}`
 
 // ---------------------------------------------------------------- list / show
 

@@ -1,5 +1,6 @@
-import { Either, ParseResult, Schema } from "effect"
-import { visit } from "jsonc-parser"
+import { Either, Schema } from "effect"
+import { parse as parseJsonc, printParseErrorCode, visit, type ParseError } from "jsonc-parser"
+import { formatSchemaProblems, lineColumn } from "./SchemaProblems.js"
 
 /** Caps applied to JSON read from disk or a wire before it is parsed. */
 export interface JsonCaps {
@@ -32,7 +33,8 @@ export const jsonNestingDepth = (text: string): number => {
 export type JsonTextProblem =
   | { readonly _tag: "TooLong"; readonly maxChars: number }
   | { readonly _tag: "TooDeep"; readonly depth: number; readonly maxDepth: number }
-  | { readonly _tag: "NotJson"; readonly detail: string }
+  /** `detail` names the place (`line 3, column 5: expected ','`) when the syntax error could be located. */
+  | { readonly _tag: "NotJson"; readonly detail: string; readonly line?: number; readonly column?: number }
   | { readonly _tag: "DuplicateKey"; readonly key: string; readonly path: ReadonlyArray<string | number>; readonly line: number; readonly column: number }
 
 /** Where a duplicate key sits, in words. */
@@ -47,7 +49,7 @@ export const describeJsonProblem = (problem: JsonTextProblem): string => {
     case "TooDeep":
       return `nested ${problem.depth} levels deep; the cap is ${problem.maxDepth}`
     case "NotJson":
-      return `not valid JSON (${problem.detail})`
+      return `not valid JSON: ${problem.detail}`
     case "DuplicateKey":
       return `the key ${JSON.stringify(problem.key)} appears twice in ${duplicateKeyPlace(problem)}; keep one`
   }
@@ -93,6 +95,45 @@ export const findDuplicateKey = (text: string): Extract<JsonTextProblem, { _tag:
   return found
 }
 
+// Keyed by jsonc-parser's error code names (its codes are a const enum, unusable under verbatimModuleSyntax).
+const syntaxWords: { readonly [name: string]: string } = {
+  InvalidSymbol: "unexpected character",
+  InvalidNumberFormat: "malformed number",
+  PropertyNameExpected: "expected a property name in double quotes",
+  ValueExpected: "expected a value",
+  ColonExpected: "expected ':'",
+  CommaExpected: "expected ','",
+  CloseBraceExpected: "expected ',' or '}'",
+  CloseBracketExpected: "expected ',' or ']'",
+  EndOfFileExpected: "expected the end of the text",
+  InvalidCommentToken: "comments are not allowed in JSON",
+  UnexpectedEndOfComment: "comments are not allowed in JSON",
+  UnexpectedEndOfString: "the string is not closed",
+  UnexpectedEndOfNumber: "the number is not finished",
+  InvalidUnicode: "malformed \\u escape",
+  InvalidEscapeCharacter: "invalid escape character",
+  InvalidCharacter: "a control character inside a string (escape it)",
+}
+
+/**
+ * Where and why `JSON.parse` refused a text, as line and column: its own
+ * message only gives a character position, and quotes the text itself.
+ * jsonc-parser (strict settings) locates the first error.
+ */
+const syntaxProblem = (text: string, error: unknown): Extract<JsonTextProblem, { _tag: "NotJson" }> => {
+  const errors: Array<ParseError> = []
+  parseJsonc(text, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false })
+  const first = errors[0]
+  if (first === undefined) {
+    // Only JSON.parse refused it; keep its reason, on one line and without the quoted text.
+    const reason = (error instanceof Error ? error.message : String(error)).split(/[\r\n]/)[0]!.replace(/, ".*$/, "")
+    return { _tag: "NotJson", detail: reason }
+  }
+  const { line, column } = lineColumn(text, first.offset)
+  const words = syntaxWords[printParseErrorCode(first.error)] ?? "unexpected text"
+  return { _tag: "NotJson", detail: `line ${line}, column ${column}: ${text.length === 0 ? "the text is empty" : words}`, line, column }
+}
+
 /**
  * Parses JSON text into a plain JSON value, never throwing: too long, too deep,
  * not JSON, or holding a key twice in one object are refused. Keys such as
@@ -106,7 +147,7 @@ export const parseJsonText = (text: string, caps: JsonCaps): Either.Either<unkno
   try {
     value = JSON.parse(text)
   } catch (error) {
-    return Either.left({ _tag: "NotJson", detail: error instanceof Error ? error.message : String(error) })
+    return Either.left(syntaxProblem(text, error))
   }
   const duplicate = findDuplicateKey(text)
   return duplicate === undefined ? Either.right(value) : Either.left(duplicate)
@@ -114,16 +155,20 @@ export const parseJsonText = (text: string, caps: JsonCaps): Either.Either<unkno
 
 /**
  * Decodes JSON text with a Schema, never throwing: too long, too deep,
- * not JSON, a duplicate key, or not the expected shape all come back as a
- * readable detail.
+ * not JSON, a duplicate key, or not the expected shape all come back as
+ * readable lines, one per problem (`version: expected …, got "0.1"`).
  */
-export const decodeJsonText = <A, I>(
+export const decodeJsonTextProblems = <A, I>(
   schema: Schema.Schema<A, I, never>,
   text: string,
   caps: JsonCaps,
-): Either.Either<A, string> =>
-  Either.flatMap(Either.mapLeft(parseJsonText(text, caps), describeJsonProblem), (json) =>
-    Schema.decodeUnknownEither(schema, { errors: "all", onExcessProperty: "error" })(json).pipe(
-      Either.mapLeft((error) => ParseResult.TreeFormatter.formatErrorSync(error)),
-    ),
+): Either.Either<A, ReadonlyArray<string>> =>
+  Either.flatMap(
+    Either.mapLeft(parseJsonText(text, caps), (problem) => [describeJsonProblem(problem)]),
+    (json) =>
+      Schema.decodeUnknownEither(schema, { errors: "all", onExcessProperty: "error" })(json).pipe(Either.mapLeft(formatSchemaProblems)),
   )
+
+/** `decodeJsonTextProblems` with the problems as one text, one problem per line. */
+export const decodeJsonText = <A, I>(schema: Schema.Schema<A, I, never>, text: string, caps: JsonCaps): Either.Either<A, string> =>
+  Either.mapLeft(decodeJsonTextProblems(schema, text, caps), (lines) => lines.join("\n"))

@@ -6,7 +6,9 @@ import { decodeJsonText } from "./JsonText.js"
 import { emptyOwnRecord, OwnRecord } from "./OwnRecord.js"
 import { compareBytewise } from "./PluginPath.js"
 
-const LockedPath = Schema.String.pipe(Schema.filter((path) => relativePathProblem(path) ?? true))
+const LockedPath = Schema.String.pipe(Schema.filter((path) => relativePathProblem(path) ?? true)).annotations({
+  description: "a '/'-separated path inside the plugin folder",
+})
 
 /** What the lock pins for one plugin: its tree digest and each file's SHA-256 (to explain a mismatch). */
 export const LockEntry = Schema.Struct({
@@ -18,7 +20,7 @@ export type LockEntry = typeof LockEntry.Type
 export const LOCK_VERSION = 1 as const
 
 export const LockFile = Schema.Struct({
-  lockVersion: Schema.Literal(LOCK_VERSION),
+  lockVersion: Schema.Literal(LOCK_VERSION).annotations({ description: `${LOCK_VERSION} (the lock format this version of plinth reads)` }),
   plugins: OwnRecord({ key: PluginId, value: LockEntry }),
 }).annotations({ identifier: "LockFile", parseOptions: { onExcessProperty: "error" } })
 export type LockFile = typeof LockFile.Type

@@ -9,21 +9,23 @@ const semverPattern =
   /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$/
 
 export const SemVer = Schema.String.pipe(
-  Schema.pattern(semverPattern, { message: () => "expected a semantic version such as 1.2.3" }),
-)
+  Schema.pattern(semverPattern, { message: () => "expected a semantic version like 1.2.3" }),
+).annotations({ description: "a semantic version like 1.2.3" })
 
 /** The module the plugin starts from: a relative `.js`/`.mjs` path that stays inside the plugin folder. */
 export const EntryPath = Schema.String.pipe(
   Schema.filter((path) => relativePathProblem(path) ?? true, { identifier: "EntryPath" }),
   Schema.filter((path) => /\.(m?js)$/.test(path) || "the entry must be an ESM .js or .mjs file"),
-)
+).annotations({ description: "a relative path to a .js or .mjs file inside the plugin folder" })
 
 /** A JSON Schema document, as produced by `JSONSchema.make`. */
-export const JsonSchemaDocument = OwnRecord({ key: Schema.String, value: Schema.Unknown })
+export const JsonSchemaDocument = OwnRecord({ key: Schema.String, value: Schema.Unknown }).annotations({
+  description: "a JSON Schema (a JSON object)",
+})
 
 export const ActionName = Schema.String.pipe(
   Schema.pattern(/^[a-zA-Z][a-zA-Z0-9_-]{0,63}$/, { message: () => "an action name is 1-64 characters: a letter, then letters, digits, '_' or '-'" }),
-)
+).annotations({ description: "an action name: a letter, then up to 63 letters, digits, '_' or '-'" })
 
 /** What a plugin declares about one action: the manifest copy of its live declaration. */
 export const ActionDeclaration = Schema.Struct({
@@ -35,7 +37,9 @@ export const ActionDeclaration = Schema.Struct({
 export type ActionDeclaration = typeof ActionDeclaration.Type
 
 /** An environment variable name a plugin's worker may read. */
-export const EnvVarName = Schema.String.pipe(Schema.pattern(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/))
+export const EnvVarName = Schema.String.pipe(Schema.pattern(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/)).annotations({
+  description: "an environment variable name: a letter or '_', then up to 127 letters, digits or '_'",
+})
 
 /** What the sandbox grants the plugin's worker; everything not granted is denied. */
 export const Permissions = Schema.Struct({
@@ -57,14 +61,14 @@ export const DEFAULT_MEMORY_MIB = 512
 /** What a plugin's worker may use. */
 export const Resources = Schema.Struct({
   /** The worker's V8 old-space cap in MiB (`--max-old-space-size`); default DEFAULT_MEMORY_MIB. */
-  memoryMiB: Schema.optional(Schema.Int.pipe(Schema.between(16, 65536))),
+  memoryMiB: Schema.optional(Schema.Int.pipe(Schema.between(16, 65536)).annotations({ description: "a whole number of MiB from 16 to 65536" })),
 })
 export type Resources = typeof Resources.Type
 
 export const PluginManifest = Schema.Struct({
   id: PluginId,
   version: SemVer,
-  description: Schema.String.pipe(Schema.maxLength(2000)),
+  description: Schema.String.pipe(Schema.maxLength(2000)).annotations({ description: "a text of at most 2000 characters" }),
   entry: EntryPath,
   actions: Schema.optional(OwnRecord({ key: ActionName, value: ActionDeclaration })),
   config: Schema.optional(JsonSchemaDocument),

@@ -9,6 +9,12 @@ import { Digest } from "./Ids.js"
 
 const Paths = Schema.Array(Schema.String)
 
+/**
+ * The lock file the plugins were checked against, as the user named it
+ * (`--lock`); absent when the check did not come from a lock file read from disk.
+ */
+const LockPath = Schema.optional(Schema.String)
+
 export class IntegrityMismatch extends Schema.TaggedError<IntegrityMismatch>()("IntegrityMismatch", {
   plugin: Schema.String,
   expected: Digest,
@@ -16,39 +22,88 @@ export class IntegrityMismatch extends Schema.TaggedError<IntegrityMismatch>()("
   added: Paths,
   removed: Paths,
   changed: Paths,
-}) {}
+  lock: LockPath,
+}) {
+  override get message(): string {
+    return explainRejection(this)
+  }
+}
 
 export class MissingManifest extends Schema.TaggedError<MissingManifest>()("MissingManifest", {
   plugin: Schema.String,
-}) {}
+}) {
+  override get message(): string {
+    return explainRejection(this)
+  }
+}
 
 export class SchemaViolation extends Schema.TaggedError<SchemaViolation>()("SchemaViolation", {
   plugin: Schema.String,
   detail: Schema.String,
-}) {}
+}) {
+  override get message(): string {
+    return explainRejection(this)
+  }
+}
 
 export class UnlockedPlugin extends Schema.TaggedError<UnlockedPlugin>()("UnlockedPlugin", {
   plugin: Schema.String,
-}) {}
+  lock: LockPath,
+}) {
+  override get message(): string {
+    return explainRejection(this)
+  }
+}
 
 export class MissingPluginDirectory extends Schema.TaggedError<MissingPluginDirectory>()("MissingPluginDirectory", {
   plugin: Schema.String,
-}) {}
+  lock: LockPath,
+}) {
+  override get message(): string {
+    return explainRejection(this)
+  }
+}
 
 export class PluginImportError extends Schema.TaggedError<PluginImportError>()("PluginImportError", {
   plugin: Schema.String,
   detail: Schema.String,
-}) {}
+}) {
+  override get message(): string {
+    return explainRejection(this)
+  }
+}
 
 export class SymlinkEscape extends Schema.TaggedError<SymlinkEscape>()("SymlinkEscape", {
   plugin: Schema.String,
   offendingPath: Schema.String,
-}) {}
+}) {
+  override get message(): string {
+    return explainRejection(this)
+  }
+}
 
 export class LockFileMalformed extends Schema.TaggedError<LockFileMalformed>()("LockFileMalformed", {
   path: Schema.String,
   detail: Schema.String,
-}) {}
+}) {
+  override get message(): string {
+    return explainRejection(this)
+  }
+}
+
+/**
+ * There is no lock file at `path` (nothing there at all: a folder or FIFO
+ * there is `LockFileMalformed`). `root` is the plugin folder the command was
+ * given, so the explanation can say exactly what to run.
+ */
+export class LockFileMissing extends Schema.TaggedError<LockFileMissing>()("LockFileMissing", {
+  path: Schema.String,
+  root: Schema.optional(Schema.String),
+}) {
+  override get message(): string {
+    return explainRejection(this)
+  }
+}
 
 export const PluginRejected = Schema.Union(
   IntegrityMismatch,
@@ -59,6 +114,7 @@ export const PluginRejected = Schema.Union(
   PluginImportError,
   SymlinkEscape,
   LockFileMalformed,
+  LockFileMissing,
 )
 export type PluginRejected = typeof PluginRejected.Type
 
@@ -73,6 +129,7 @@ export const exitCodeFor: (rejection: PluginRejected) => 4 = Match.type<PluginRe
     PluginImportError: () => 4 as const,
     SymlinkEscape: () => 4 as const,
     LockFileMalformed: () => 4 as const,
+    LockFileMissing: () => 4 as const,
   }),
 )
 
@@ -84,7 +141,7 @@ export const explainRejection: (rejection: PluginRejected) => string = Match.typ
   Match.tagsExhaustive({
     IntegrityMismatch: (r) =>
       [
-        `plugin '${r.plugin}' does not match PLUGINS.lock: its files changed since they were locked`,
+        `plugin '${r.plugin}' does not match ${lockName(r.lock)}: its files changed since they were locked`,
         `  expected ${r.expected}`,
         `  actual   ${r.actual}`,
         ...listPaths("added", r.added),
@@ -92,14 +149,39 @@ export const explainRejection: (rejection: PluginRejected) => string = Match.typ
         ...listPaths("changed", r.changed),
       ].join("\n"),
     MissingManifest: (r) => `plugin folder '${r.plugin}' has no plugin.json`,
-    SchemaViolation: (r) => `'${r.plugin}' breaks the plugin format:\n${indent(r.detail)}`,
-    UnlockedPlugin: (r) => `plugin '${r.plugin}' is not in PLUGINS.lock: review it, then run 'plinth plugins lock'`,
-    MissingPluginDirectory: (r) => `PLUGINS.lock pins plugin '${r.plugin}' but its folder is missing`,
-    PluginImportError: (r) => `plugin '${r.plugin}' failed to import:\n${indent(r.detail)}`,
+    SchemaViolation: (r) => withDetail(`plugin '${r.plugin}' breaks the plugin format`, r.detail),
+    UnlockedPlugin: (r) =>
+      `plugin '${r.plugin}' is not in ${lockName(r.lock)}: review it, then run '${lockCommand(undefined, r.lock)}'`,
+    MissingPluginDirectory: (r) => `${capitalized(lockName(r.lock))} pins plugin '${r.plugin}' but its folder is missing`,
+    PluginImportError: (r) => withDetail(`plugin '${r.plugin}' failed to import`, r.detail),
     SymlinkEscape: (r) => `plugin '${r.plugin}' has a symlink that leaves its folder: ${r.offendingPath}`,
-    LockFileMalformed: (r) => `the lock file ${r.path} is malformed:\n${indent(r.detail)}`,
+    LockFileMalformed: (r) => withDetail(`the lock file ${r.path} is malformed`, r.detail),
+    LockFileMissing: (r) => `no lock file at ${r.path}; create one with: ${lockCommand(r.root, r.path)}`,
   }),
 )
+
+/** The name of the lock a rejection refers to: the file as the user gave it, when known. */
+const lockName = (lock: string | undefined) => lock ?? "the lock"
+
+const capitalized = (text: string) => text.charAt(0).toUpperCase() + text.slice(1)
+
+/** Quotes a path for a POSIX shell when it needs it, so a printed command can be pasted. */
+export const shellWord = (word: string): string => (/^[A-Za-z0-9_./:=@%+-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`)
+
+/** The command that (re)creates the lock, with the options the user gave (`--lock` only when not the default). */
+export const lockCommand = (root: string | undefined, lock: string | undefined): string =>
+  [
+    "plinth plugins lock",
+    ...(root !== undefined ? [`--root ${shellWord(root)}`] : []),
+    ...(lock !== undefined && lock !== DEFAULT_LOCK_FILE ? [`--lock ${shellWord(lock)}`] : []),
+  ].join(" ")
+
+/** The lock file a command uses when not told otherwise. */
+export const DEFAULT_LOCK_FILE = "PLUGINS.lock"
+
+/** A headline and its detail: on one line when the detail is one line, else one indented line per problem. */
+const withDetail = (headline: string, detail: string) =>
+  detail.includes("\n") ? `${headline}:\n${indent(detail)}` : `${headline}: ${detail}`
 
 const indent = (text: string) =>
   text

@@ -1,7 +1,7 @@
 import { Path } from "@effect/platform"
 import { Effect, Option } from "effect"
 import { type Digest, type PluginId, type LockFile, type PluginManifest } from "@plinth/domain"
-import { LockStore } from "./loading/LockStore.js"
+import { readLock } from "./loading/LockStore.js"
 import { readManifest } from "./loading/Manifests.js"
 import { discoverPluginFolders } from "./loading/PluginFiles.js"
 import { requirePluginFolder } from "./loading/PluginNotFound.js"
@@ -33,14 +33,14 @@ const summarize = (root: string, folder: string, lock: LockFile) =>
 
 export const listPlugins = (options: { readonly root: string; readonly lock: string }) =>
   Effect.gen(function* () {
-    const lock = yield* (yield* LockStore).read(options.lock)
+    const lock = yield* readLock(options)
     const folders = yield* discoverPluginFolders(options.root)
     return yield* Effect.forEach(folders, (folder) => summarize(options.root, folder, lock))
   })
 
 export const showPlugin = (options: { readonly root: string; readonly lock: string; readonly id: string }) =>
   Effect.gen(function* () {
-    const lock = yield* (yield* LockStore).read(options.lock)
+    const lock = yield* readLock(options)
     yield* requirePluginFolder(options.root, options.id)
     return yield* summarize(options.root, options.id, lock)
   })

@@ -1,7 +1,7 @@
 import { Cause, Clock, Duration, Effect, Exit, Option, Stream } from "effect"
 import { categoryOf, isPluginFailure, type PluginFailure, type PluginId } from "@plinth/domain"
 import { CallTrace, type CallRecord } from "./observability/CallTrace.js"
-import { discoverAndVerify } from "./loading/Loader.js"
+import { discoverAndVerify, namingLock } from "./loading/Loader.js"
 import { PluginNotFound } from "./loading/PluginNotFound.js"
 import { startInstance, type StartOptions } from "./instance/Instance.js"
 import type { ProgressReport } from "./instance/WorkerConnection.js"
@@ -38,7 +38,9 @@ export const startVerifiedPlugin = (options: StartVerifiedOptions) =>
     const { lock, discovered } = yield* discoverAndVerify({ root: options.root, lock: options.lock })
     const plugin = discovered.find((p) => p.id === options.plugin)
     if (plugin === undefined) return yield* new PluginNotFound({ plugin: options.plugin, known: discovered.map((p) => p.id) })
-    return yield* startInstance({ plugin, locked: lock.plugins[plugin.id as PluginId]!, config: options.config, ...options.startOptions })
+    return yield* startInstance({ plugin, locked: lock.plugins[plugin.id as PluginId]!, config: options.config, ...options.startOptions }).pipe(
+      Effect.mapError(namingLock(options.lock)),
+    )
   })
 
 /**

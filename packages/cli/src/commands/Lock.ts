@@ -4,6 +4,7 @@ import { lockPlugins } from "@plinth/runtime"
 import * as Common from "../CommonOptions.js"
 import { LockOutOfDate } from "../Failures.js"
 import { formatOf, report, reportFailures } from "../Output.js"
+import { withHashingProgress } from "../Progress.js"
 import { lockOutcomeJson, renderLockOutcome } from "../Render.js"
 
 const check = Options.boolean("check").pipe(
@@ -17,9 +18,11 @@ export const lock = Command.make(
   (options) => {
     const format = formatOf(options)
     return Effect.gen(function* () {
-      const outcome = yield* lockPlugins({ root: options.root, lock: options.lock, check: options.check })
+      const outcome = yield* lockPlugins({ root: options.root, lock: options.lock, check: options.check }).pipe(withHashingProgress(format))
       yield* report(format, outcome, (o, palette) => renderLockOutcome(o, options.lock, palette), lockOutcomeJson)
-      if (!outcome.upToDate && !outcome.written) return yield* new LockOutOfDate({ lock: options.lock })
+      if (!outcome.upToDate && !outcome.written) {
+        return yield* new LockOutOfDate({ lock: options.lock, root: options.root, missing: !outcome.lockFound })
+      }
     }).pipe(reportFailures(format))
   },
 ).pipe(Command.withDescription("Pin the plugins as they are on disk in the lock, after review; prints what changed."))

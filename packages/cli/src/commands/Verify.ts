@@ -3,13 +3,14 @@ import { Effect } from "effect"
 import { discoverAndVerify } from "@plinth/runtime"
 import * as Common from "../CommonOptions.js"
 import { formatOf, report, reportFailures } from "../Output.js"
+import { withHashingProgress } from "../Progress.js"
 import { renderVerified, verifiedJson, type VerifiedPlugin } from "../Render.js"
 
 /** `plinth plugins verify`: checks every plugin against the lock without importing any plugin code. */
 export const verify = Command.make("verify", { root: Common.root, lock: Common.lock, json: Common.json }, (options) => {
   const format = formatOf(options)
   return Effect.gen(function* () {
-    const { lock, discovered } = yield* discoverAndVerify({ root: options.root, lock: options.lock })
+    const { lock, discovered } = yield* discoverAndVerify({ root: options.root, lock: options.lock }).pipe(withHashingProgress(format))
     const verified: Array<VerifiedPlugin> = discovered.map((plugin) => ({
       id: plugin.manifest.id,
       version: plugin.manifest.version,

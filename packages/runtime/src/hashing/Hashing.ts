@@ -3,6 +3,7 @@ import { Context, Data, Effect, Layer } from "effect"
 import { digestSummary, formatDigest, type Digest, type MeasuredTree, type Sha256Hex, type TreeEntry } from "@plinth/domain"
 import {
   batchComplete,
+  batchProgress,
   DIGEST_BYTES,
   digestsHex,
   hashClaimedFiles,
@@ -14,8 +15,10 @@ import {
   type ThreadShare,
 } from "./HashingCore.js"
 import { enlistHelpers, poolAvailable, type HelpedBatch, type HelperOutcome } from "./HashingPool.js"
+import { HashingProgress, type HashingProgressListener } from "./HashingProgress.js"
 
 export { poolAvailable as hashingHelpersAvailable, terminateHashingPool } from "./HashingPool.js"
+export * from "./HashingProgress.js"
 
 export class FileReadFailed extends Data.TaggedError("FileReadFailed")<{
   readonly path: string
@@ -76,6 +79,8 @@ export interface HashFilesOptions {
   readonly engageHelpersAfterMs?: number
   /** When false the main thread only coordinates and the helpers hash every file (to exercise that path). */
   readonly mainThreadHashes?: boolean
+  /** Hears how the batch advances (files and bytes, all threads together). */
+  readonly progress?: HashingProgressListener
 }
 
 export interface HashedFiles {
@@ -85,6 +90,23 @@ export interface HashedFiles {
 }
 
 const DEFAULT_ENGAGE_HELPERS_AFTER_MS = 3
+
+/** How often progress is read while the main thread only waits for helpers. */
+const PROGRESS_POLL_MS = 100
+
+/** Reports what a batch did since the last report, as deltas; undefined when nobody listens. */
+const progressTicker = (batch: SharedBatch, listener: HashingProgressListener | undefined) => {
+  if (listener === undefined || !listener.active) return undefined
+  let files = 0
+  let bytes = 0
+  return () => {
+    const now = batchProgress(batch)
+    if (now.files === files && now.bytes === bytes) return
+    listener.advanced(now.files - files, now.bytes - bytes)
+    files = now.files
+    bytes = now.bytes
+  }
+}
 
 /**
  * Hashes files on the main thread and, for batches that take long enough, on
@@ -100,6 +122,8 @@ export const hashFilesInParallel = (
     const fileCount = paths.length
     const batch = makeSharedBatch(fileCount)
     const helpersPossible = fileCount > 1 && poolAvailable()
+    options.progress?.batchStarted(fileCount)
+    const tick = progressTicker(batch, options.progress)
     let helped: HelpedBatch | undefined
     let mainShare: ThreadShare = { hashed: 0, failure: undefined }
     if (options.mainThreadHashes === false && helpersPossible) {
@@ -110,15 +134,31 @@ export const hashFilesInParallel = (
       const callForHelp = () => {
         if (helped === undefined && performance.now() - started >= engageAfterMs) helped = enlistHelpers(paths, batch)
       }
-      mainShare = hashClaimedFiles(paths, batch, mainThreadBuffer(), helpersPossible ? callForHelp : undefined)
+      const beforeClaim = helpersPossible ? (tick === undefined ? callForHelp : () => (callForHelp(), tick())) : tick
+      mainShare = hashClaimedFiles(paths, batch, mainThreadBuffer(), beforeClaim)
     }
     if (mainShare.failure !== undefined) return Effect.fail(fileReadFailed(mainShare.failure))
-    if (batchComplete(batch, fileCount)) return Effect.succeed(finished(batch, fileCount, mainShare.hashed))
+    if (batchComplete(batch, fileCount)) {
+      tick?.()
+      return Effect.succeed(finished(batch, fileCount, mainShare.hashed))
+    }
     if (helped === undefined) return hashAllOnMainThread(paths)
     const helpers = helped
     return Effect.async<HashedFiles, FileReadFailed>((resume) => {
-      const stopWaiting = helpers.awaitHelpers((outcomes) => resume(afterHelpersLeft(paths, batch, mainShare, outcomes)))
-      return Effect.sync(stopWaiting)
+      // The main thread is idle now: read the helpers' progress from the shared batch now and then.
+      const poll = tick === undefined ? undefined : setInterval(tick, PROGRESS_POLL_MS)
+      const stopPolling = () => {
+        if (poll !== undefined) clearInterval(poll)
+      }
+      const stopWaiting = helpers.awaitHelpers((outcomes) => {
+        stopPolling()
+        tick?.()
+        resume(afterHelpersLeft(paths, batch, mainShare, outcomes))
+      })
+      return Effect.sync(() => {
+        stopPolling()
+        stopWaiting()
+      })
     })
   })
 
@@ -165,7 +205,10 @@ const sha256Hex = (data: Uint8Array | string): Sha256Hex => createHash("sha256")
 const treeDigest = (entries: Iterable<TreeEntry>): Digest => formatDigest(sha256(digestSummary(entries)))
 
 /** Per-file hashes in the order given: files on disk in one (possibly parallel) batch, bytes in memory directly. */
-const hashTreeFiles = (files: ReadonlyArray<TreeFile>): Effect.Effect<ReadonlyArray<Sha256Hex>, FileReadFailed> => {
+const hashTreeFiles = (
+  files: ReadonlyArray<TreeFile>,
+  progress: HashingProgressListener,
+): Effect.Effect<ReadonlyArray<Sha256Hex>, FileReadFailed> => {
   const onDisk: Array<number> = []
   const hashes: Array<Sha256Hex> = new Array(files.length)
   for (let i = 0; i < files.length; i++) {
@@ -175,14 +218,14 @@ const hashTreeFiles = (files: ReadonlyArray<TreeFile>): Effect.Effect<ReadonlyAr
   }
   if (onDisk.length === 0) return Effect.succeed(hashes)
   const absolutePaths = onDisk.map((i) => (files[i] as { readonly absolutePath: string }).absolutePath)
-  return Effect.map(hashFilesInParallel(absolutePaths), ({ hashes: diskHashes }) => {
+  return Effect.map(hashFilesInParallel(absolutePaths, { progress }), ({ hashes: diskHashes }) => {
     for (let j = 0; j < onDisk.length; j++) hashes[onDisk[j]!] = diskHashes[j]!
     return hashes
   })
 }
 
 const hashTree = (files: ReadonlyArray<TreeFile>): Effect.Effect<MeasuredTree, FileReadFailed> =>
-  Effect.map(hashTreeFiles(files), (hashes) => {
+  Effect.map(Effect.flatMap(HashingProgress, (progress) => hashTreeFiles(files, progress)), (hashes) => {
     const entries: Array<TreeEntry> = new Array(files.length)
     for (let i = 0; i < files.length; i++) entries[i] = { path: files[i]!.path, sha256: hashes[i]! }
     return { entries, digest: treeDigest(entries) }
@@ -191,7 +234,8 @@ const hashTree = (files: ReadonlyArray<TreeFile>): Effect.Effect<MeasuredTree, F
 export const HashingLive = Layer.succeed(Hashing, {
   sha256,
   sha256Hex,
-  hashFiles: (paths) => Effect.map(hashFilesInParallel(paths), (hashed) => hashed.hashes),
+  hashFiles: (paths) =>
+    Effect.flatMap(HashingProgress, (progress) => Effect.map(hashFilesInParallel(paths, { progress }), (hashed) => hashed.hashes)),
   treeDigest,
   hashTree,
 })

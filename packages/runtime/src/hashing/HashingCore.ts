@@ -21,6 +21,8 @@ export interface SharedBatch {
   readonly control: Int32Array
   /** `DIGEST_BYTES` per file, in input order. */
   readonly digests: Uint8Array
+  /** [0]: bytes hashed so far by every thread, for progress reports. */
+  readonly bytes: BigInt64Array
 }
 
 export const CLAIM_NEXT = 0
@@ -30,6 +32,7 @@ export const FAILED_FLAG = 2
 export const makeSharedBatch = (fileCount: number): SharedBatch => ({
   control: new Int32Array(new SharedArrayBuffer(3 * Int32Array.BYTES_PER_ELEMENT)),
   digests: new Uint8Array(new SharedArrayBuffer(Math.max(1, fileCount) * DIGEST_BYTES)),
+  bytes: new BigInt64Array(new SharedArrayBuffer(BigInt64Array.BYTES_PER_ELEMENT)),
 })
 
 /** A file that could not be read, as plain data so it can cross a thread boundary. */
@@ -50,14 +53,14 @@ const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK
 export const makeReadBuffer = (): Buffer => Buffer.allocUnsafe(READ_CHUNK_BYTES)
 
 /**
- * Writes the SHA-256 of one file's bytes into `out` at `offset`. A file that
+ * Writes the SHA-256 of one file's bytes into `out` at `offset` and returns how many bytes it read. A file that
  * fits in one read is hashed in one call; bigger files stream through the
  * buffer. A short read is confirmed as the end of the file before hashing, so a
  * file that grows while read is still hashed in full. Opened non-blocking: a
  * FIFO swapped in after the walk reads as empty (and fails verification)
  * instead of waiting for a writer forever.
  */
-export const hashFileInto = (path: string, buffer: Buffer, out: Uint8Array, offset: number): void => {
+export const hashFileInto = (path: string, buffer: Buffer, out: Uint8Array, offset: number): number => {
   const fd = openSync(path, OPEN_FLAGS)
   try {
     let filled = 0
@@ -69,15 +72,18 @@ export const hashFileInto = (path: string, buffer: Buffer, out: Uint8Array, offs
     }
     if (filled < buffer.length) {
       out.set(oneShotHash("sha256", buffer.subarray(0, filled), "buffer"), offset)
-      return
+      return filled
     }
     const hash = createHash("sha256").update(buffer)
+    let total = filled
     for (;;) {
       const n = readSync(fd, buffer, 0, buffer.length, null)
       if (n === 0) break
+      total += n
       hash.update(n === buffer.length ? buffer : buffer.subarray(0, n))
     }
     out.set(hash.digest(), offset)
+    return total
   } finally {
     closeSync(fd)
   }
@@ -100,14 +106,14 @@ export const hashClaimedFiles = (
   buffer: Buffer,
   beforeClaim?: () => void,
 ): ThreadShare => {
-  const { control, digests } = batch
+  const { control, digests, bytes } = batch
   let hashed = 0
   while (Atomics.load(control, FAILED_FLAG) === 0) {
     beforeClaim?.()
     const index = Atomics.add(control, CLAIM_NEXT, 1)
     if (index >= paths.length) break
     try {
-      hashFileInto(paths[index]!, buffer, digests, index * DIGEST_BYTES)
+      Atomics.add(bytes, 0, BigInt(hashFileInto(paths[index]!, buffer, digests, index * DIGEST_BYTES)))
     } catch (error) {
       Atomics.store(control, FAILED_FLAG, 1)
       return { hashed, failure: readFailure(index, paths[index]!, error) }
@@ -133,3 +139,9 @@ export const digestsHex = (digests: Uint8Array, fileCount: number): Array<string
   for (let i = 0; i < fileCount; i++) out[i] = hex.slice(i * 2 * DIGEST_BYTES, (i + 1) * 2 * DIGEST_BYTES)
   return out
 }
+
+/** How far a batch has come: files finished and bytes read, by every thread together. */
+export const batchProgress = (batch: SharedBatch): { readonly files: number; readonly bytes: number } => ({
+  files: Atomics.load(batch.control, FINISHED_COUNT),
+  bytes: Number(Atomics.load(batch.bytes, 0)),
+})

@@ -109,7 +109,7 @@ export const enlistHelpers = (paths: ReadonlyArray<string>, batch: SharedBatch):
     helpers.push(helper)
   }
   const batchId = nextBatchId++
-  const message: JoinBatch = { batchId, joinedPaths: joinPaths(paths), control: batch.control, digests: batch.digests }
+  const message: JoinBatch = { batchId, joinedPaths: joinPaths(paths), control: batch.control, digests: batch.digests, bytes: batch.bytes }
   const enlisted = helpers.slice()
   const outcomes = enlisted.map(
     (helper) =>

@@ -11,6 +11,7 @@ export interface JoinBatch {
   readonly joinedPaths: string
   readonly control: Int32Array
   readonly digests: Uint8Array
+  readonly bytes: BigInt64Array
 }
 
 export interface BatchLeft extends ThreadShare {
@@ -20,7 +21,7 @@ export interface BatchLeft extends ThreadShare {
 const buffer = makeReadBuffer()
 
 parentPort?.on("message", (message: JoinBatch) => {
-  const batch: SharedBatch = { control: message.control, digests: message.digests }
+  const batch: SharedBatch = { control: message.control, digests: message.digests, bytes: message.bytes }
   const share = hashClaimedFiles(splitPaths(message.joinedPaths), batch, buffer)
   const reply: BatchLeft = { batchId: message.batchId, ...share }
   parentPort?.postMessage(reply)

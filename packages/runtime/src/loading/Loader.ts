@@ -1,14 +1,16 @@
 import { Path } from "@effect/platform"
 import { Effect } from "effect"
 import {
+  IntegrityMismatch,
   MissingPluginDirectory,
   UnlockedPlugin,
   type LoadReport,
   type LockFile,
   type PluginId,
 } from "@plinth/domain"
+import { HashingProgress } from "../hashing/HashingProgress.js"
 import { readVerifiedFiles } from "./VerifiedFiles.js"
-import { LockStore } from "./LockStore.js"
+import { readLock } from "./LockStore.js"
 import { readManifest } from "./Manifests.js"
 import { discoverPluginFolders } from "./PluginFiles.js"
 import { PluginModuleLoader } from "./PluginModuleLoader.js"
@@ -33,7 +35,7 @@ export const discoverAndVerify = (options: LoadOptions) =>
   Effect.gen(function* () {
     const path = yield* Path.Path
     const verifier = yield* PluginVerifier
-    const lock: LockFile = yield* (yield* LockStore).read(options.lock)
+    const lock: LockFile = yield* readLock(options)
 
     // Discover.
     const folders = yield* discoverPluginFolders(options.root)
@@ -46,17 +48,36 @@ export const discoverAndVerify = (options: LoadOptions) =>
       discovered.push({ id: folder, dir, manifest })
     }
     for (const plugin of discovered) {
-      if (!Object.hasOwn(lock.plugins, plugin.id)) return yield* new UnlockedPlugin({ plugin: plugin.id })
+      if (!Object.hasOwn(lock.plugins, plugin.id)) return yield* new UnlockedPlugin({ plugin: plugin.id, lock: options.lock })
     }
     const found = new Set(folders)
     for (const locked of Object.keys(lock.plugins)) {
-      if (!found.has(locked)) return yield* new MissingPluginDirectory({ plugin: locked })
+      if (!found.has(locked)) return yield* new MissingPluginDirectory({ plugin: locked, lock: options.lock })
     }
+    // The lock says how many files verification will hash: progress shows that total from the start.
+    const progress = yield* HashingProgress
+    progress.planned(discovered.reduce((sum, plugin) => sum + Object.keys(lock.plugins[plugin.id as PluginId]!.files).length, 0))
     for (const plugin of discovered) {
-      yield* verifier.verify(plugin, lock.plugins[plugin.id as PluginId]!)
+      yield* verifier.verify(plugin, lock.plugins[plugin.id as PluginId]!).pipe(Effect.mapError(namingLock(options.lock)))
     }
     return { lock, discovered, totalWalked: folders.length }
   }).pipe(Effect.withSpan("plinth.discoverAndVerify"))
+
+/** A mismatch names the lock file it was checked against (the verifier seam knows only the entry). */
+export const namingLock =
+  (lock: string) =>
+  <E>(error: E): E =>
+    error instanceof IntegrityMismatch && error.lock === undefined
+      ? (new IntegrityMismatch({
+          plugin: error.plugin,
+          expected: error.expected,
+          actual: error.actual,
+          added: error.added,
+          removed: error.removed,
+          changed: error.changed,
+          lock,
+        }) as E)
+      : error
 
 export const loadPlugins = (options: LoadOptions) =>
   Effect.gen(function* () {
@@ -72,7 +93,9 @@ export const loadPlugins = (options: LoadOptions) =>
     // Read every plugin's bytes once and check them against the lock before
     // any import: these bytes, not the files on disk now, are what runs.
     const verified = []
-    for (const plugin of discovered) verified.push(yield* readVerifiedFiles(plugin, lock.plugins[plugin.id as PluginId]!))
+    for (const plugin of discovered) {
+      verified.push(yield* readVerifiedFiles(plugin, lock.plugins[plugin.id as PluginId]!).pipe(Effect.mapError(namingLock(options.lock))))
+    }
 
     // Import all, in discovery order.
     const registered: Array<RegisteredPlugin> = []

@@ -1,6 +1,6 @@
 import { FileSystem, Path } from "@effect/platform"
 import { Context, Data, Effect, Either, Layer } from "effect"
-import { decodeLockFile, encodeLockFile, lockCaps, LockFileMalformed, type LockFile } from "@plinth/domain"
+import { decodeLockFile, encodeLockFile, lockCaps, LockFileMalformed, LockFileMissing, type LockFile } from "@plinth/domain"
 import { readRegularFileText } from "./RegularFile.js"
 
 export class LockWriteFailed extends Data.TaggedError("LockWriteFailed")<{
@@ -12,7 +12,8 @@ export class LockWriteFailed extends Data.TaggedError("LockWriteFailed")<{
 export class LockStore extends Context.Tag("@plinth/runtime/LockStore")<
   LockStore,
   {
-    readonly read: (path: string) => Effect.Effect<LockFile, LockFileMalformed>
+    /** Fails with `LockFileMissing` when nothing is at `path`, `LockFileMalformed` when what is there is not a lock. */
+    readonly read: (path: string) => Effect.Effect<LockFile, LockFileMalformed | LockFileMissing>
     /** Writes a temporary file beside the lock, then renames it over: readers see the old or the new lock, never half. */
     readonly write: (path: string, lock: LockFile) => Effect.Effect<void, LockWriteFailed>
   }
@@ -28,7 +29,9 @@ export const LockStoreLive = Layer.effect(
       read: (path) =>
         Effect.gen(function* () {
           // A folder, FIFO or device is refused like a missing file, without blocking on it.
-          const text = yield* readRegularFileText(path, lockCaps.maxChars).pipe(Effect.mapError((e) => malformed(path, e.detail)))
+          const text = yield* readRegularFileText(path, lockCaps.maxChars).pipe(
+            Effect.mapError((e) => (e.missing ? new LockFileMissing({ path }) : malformed(path, e.detail))),
+          )
           return yield* Either.mapLeft(decodeLockFile(text), (detail) => malformed(path, detail))
         }),
       write: (path, lock) =>
@@ -40,3 +43,12 @@ export const LockStoreLive = Layer.effect(
     })
   }),
 )
+
+/**
+ * Reads the lock a command was given. A missing lock names the plugin root
+ * too, so its explanation can give the exact command that creates the lock.
+ */
+export const readLock = (options: { readonly root: string; readonly lock: string }) =>
+  Effect.flatMap(LockStore, (store) => store.read(options.lock)).pipe(
+    Effect.catchTag("LockFileMissing", (missing) => Effect.fail(new LockFileMissing({ path: missing.path, root: options.root }))),
+  )

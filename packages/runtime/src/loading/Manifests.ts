@@ -21,11 +21,13 @@ export const readManifestFile = (dir: string, folderName: string) =>
     const info = yield* fs.stat(file).pipe(Effect.catchAll(() => Effect.fail(new MissingManifest({ plugin: folderName }))))
     if (info.type !== "File") return yield* violation(`${MANIFEST_FILE} is not a regular file`)
     const text = yield* readRegularFileText(file, manifestCaps.maxChars).pipe(Effect.mapError((e) => violation(`${MANIFEST_FILE} ${e.detail}`)))
-    const manifest: PluginManifest = yield* Either.mapLeft(decodeManifest(text), violation)
-    if (manifest.id !== folderName) return yield* violation(`the id '${manifest.id}' does not equal the folder name '${folderName}'`)
+    // One problem per line, each naming the file: `plugin.json: version: expected …, got "0.1"`.
+    const inFile = (detail: string) => detail.split("\n").map((line) => `${MANIFEST_FILE}: ${line}`).join("\n")
+    const manifest: PluginManifest = yield* Either.mapLeft(decodeManifest(text), (detail) => violation(inFile(detail)))
+    if (manifest.id !== folderName) return yield* violation(`${MANIFEST_FILE}: id: expected the folder name ${JSON.stringify(folderName)}, got ${JSON.stringify(manifest.id)}`)
     const entryInfo = yield* fs.stat(path.join(dir, manifest.entry)).pipe(Effect.option)
     if (entryInfo._tag === "None" || entryInfo.value.type !== "File") {
-      return yield* violation(`the entry '${manifest.entry}' is not a file in the plugin folder`)
+      return yield* violation(`${MANIFEST_FILE}: entry: expected a file in the plugin folder, got ${JSON.stringify(manifest.entry)} (no such file)`)
     }
     return { manifest, text }
   })

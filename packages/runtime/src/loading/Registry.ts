@@ -9,7 +9,11 @@ export interface RegisteredPlugin {
   readonly module: unknown
 }
 
-export class DuplicatePlugin extends Data.TaggedError("DuplicatePlugin")<{ readonly plugin: string }> {}
+export class DuplicatePlugin extends Data.TaggedError("DuplicatePlugin")<{ readonly plugin: string }> {
+  override get message() {
+    return `plugin '${this.plugin}' is already loaded in this registry; reset it before loading again`
+  }
+}
 
 /** The plugins a host has loaded: deterministic (insertion order), resettable, refusing duplicate ids. */
 export class Registry extends Context.Tag("@plinth/runtime/Registry")<

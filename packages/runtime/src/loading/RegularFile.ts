@@ -4,7 +4,11 @@ import { Effect } from "effect"
 /** Why a small file could not be read, in words that fit after "<path> ...". */
 export class RegularFileRefused {
   readonly _tag = "RegularFileRefused"
-  constructor(readonly detail: string) {}
+  constructor(
+    readonly detail: string,
+    /** Nothing exists at the path (ENOENT), as opposed to something unreadable or not a regular file. */
+    readonly missing: boolean = false,
+  ) {}
 }
 
 const describe = (error: unknown) => {
@@ -25,7 +29,8 @@ export const readRegularFileText = (path: string, maxBytes: number): Effect.Effe
     try {
       fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK)
     } catch (error) {
-      return Effect.fail(new RegularFileRefused(`cannot be read (${describe(error)})`))
+      const missing = (error as NodeJS.ErrnoException)?.code === "ENOENT"
+      return Effect.fail(new RegularFileRefused(missing ? "does not exist" : `cannot be read (${describe(error)})`, missing))
     }
     try {
       const info = fstatSync(fd)

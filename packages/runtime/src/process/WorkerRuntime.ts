@@ -10,6 +10,7 @@ import {
   streamResultProblem,
   type DefinitionProblem,
   describeJsonValueProblem,
+  formatSchemaProblems,
   jsonValueProblem,
   isPluginDefinition,
   isPluginFailure,
@@ -144,6 +145,9 @@ interface LoadedPlugin {
 const definitionInvalid = (plugin: string, problem: DefinitionProblem) =>
   new DefinitionInvalid({ plugin, rule: problem.rule, detail: problem.detail, ...(problem.action !== undefined ? { action: problem.action } : {}) })
 
+/** A decoding failure on one line, each problem with its path (`name: expected a string, got 3; …`), not Effect's schema tree. */
+const inWords = (error: ParseResult.ParseError): string => formatSchemaProblems(error).join("; ")
+
 /** The fields a decoding failure names, for `fieldsInvalid`. */
 const invalidFields = (error: ParseResult.ParseError): ReadonlyArray<string> => [
   ...new Set(ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => issue.path.join(".") || "(root)")),
@@ -186,7 +190,7 @@ const loadPlugin = (message: Load, importBuiltin: ImportBuiltin): Effect.Effect<
       return yield* definitionInvalid(message.plugin, problem ?? { rule: "definition-shape", detail: "it is not a definition made with definePlugin" })
     }
     const config = yield* Schema.decodeUnknown(definition.config)(message.config ?? {}).pipe(
-      Effect.mapError((error) => new PluginInputError({ message: `invalid config: ${error.message}`, fieldsInvalid: invalidFields(error) })),
+      Effect.mapError((error) => new PluginInputError({ message: `invalid config: ${inWords(error)}`, fieldsInvalid: invalidFields(error) })),
     )
     if (definition.setup !== undefined) {
       const setup: unknown = definition.setup(config)
@@ -270,7 +274,7 @@ const sendFailure = (id: number, error: PluginFailure) => {
 }
 
 const badOutput = (action: string, error: ParseResult.ParseError) =>
-  new PluginFatalError({ message: `'${action}' returned output that does not match its schema: ${error.message}` })
+  new PluginFatalError({ message: `'${action}' returned output that does not match its schema: ${inWords(error)}` })
 
 /**
  * A streaming call's credit, granted by the host (Protocol.ts, Credit): a
@@ -308,7 +312,7 @@ const prepareCall = (
   if (Either.isLeft(input)) {
     return Either.left(
       new PluginInputError({
-        message: `invalid input for '${call.action}': ${input.left.message}`,
+        message: `invalid input for '${call.action}': ${inWords(input.left)}`,
         fieldsInvalid: invalidFields(input.left),
       }),
     )

@@ -1,5 +1,5 @@
 import { Either, ParseResult, Predicate, Schema, SchemaAST } from "effect"
-import { ActionDeclaration, jsonDepthExceeds, JsonSchemaDocument, maxJsonDepth, OwnRecord, PluginFailure, ProtocolError } from "@plinth/domain"
+import { ActionDeclaration, formatSchemaProblems, jsonDepthExceeds, JsonSchemaDocument, maxJsonDepth, OwnRecord, PluginFailure, ProtocolError } from "@plinth/domain"
 
 /*
  * The host <-> worker protocol: JSON messages, one per frame of the channel
@@ -107,7 +107,8 @@ export type Rejected = typeof Rejected.Type
 export const WorkerMessage = Schema.Union(Ready, Loaded, LoadFailed, Success, Chunk, End, Failure, Progress, Interrupted, Rejected)
 export type WorkerMessage = typeof WorkerMessage.Type
 
-const formatError = (error: ParseResult.ParseError) => ParseResult.TreeFormatter.formatErrorSync(error)
+/** One line, each problem with its path; a protocol error reaches people through `invoke`'s output. */
+const formatError = (error: ParseResult.ParseError) => formatSchemaProblems(error).join("; ")
 
 const options = { onExcessProperty: "error" } as const
 
