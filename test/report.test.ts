@@ -93,6 +93,23 @@ describe.concurrent("plinth plugins report", () => {
     expect(witnessRan(dir)).toBe(false)
   })
 
+  it("without a lock: exits 4, and the report says the lock is missing and how to create it", async () => {
+    const dir = workspace()
+    rmSync(join(dir, "PLUGINS.lock"))
+    const run = await plinth(dir, ["plugins", "report", "--out", "review"])
+    expect(run.code, run.stderr).toBe(4)
+    expect(run.stdout).toContain("lock unusable: no lock file at PLUGINS.lock; create one with: plinth plugins lock")
+    const report = readJson(join(dir, "review/report.json"))
+    expect(report).toMatchObject({ ok: false, lock: { readable: false, sha256: null } })
+    expect(readFileSync(join(dir, "review/REPORT.md"), "utf8")).toContain("create one with: plinth plugins lock")
+
+    const empty = mkdtempSync(join(tmpdir(), "plinth-report-"))
+    mkdirSync(join(empty, "plugins"))
+    const nothing = await plinth(empty, ["plugins", "report", "--out", "review", "--json"])
+    expect(nothing.code, nothing.stderr).toBe(4)
+    expect(json(nothing)).toMatchObject({ ok: false, error: { _tag: "PluginsRejected", plugins: [] }, summary: { plugins: 0 } })
+  })
+
   it("over a tampered plugin: exits 4, writes the report all the same and names the changed file", async () => {
     const dir = workspace()
     const file = join(dir, "plugins/text-tools/lib/words.mjs")
@@ -137,7 +154,7 @@ describe.concurrent("plinth plugins report", () => {
     expect(unlocked.code).toBe(4)
     const report = readJson(join(dir, "unlocked/report.json"))
     expect(report.lock).toMatchObject({ readable: false, copy: null })
-    expect(report.plugins.every((p: any) => p.rejection._tag === "LockFileMalformed" && p.digest.actual !== null)).toBe(true)
+    expect(report.plugins.every((p: any) => p.rejection._tag === "LockFileMissing" && p.digest.actual !== null)).toBe(true)
     expect(existsSync(join(dir, "unlocked/PLUGINS.lock"))).toBe(false)
     expect(witnessRan(dir)).toBe(false)
 

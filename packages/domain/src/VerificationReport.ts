@@ -106,13 +106,16 @@ export const makeVerificationReport = (body: Omit<ReportBody, "reportVersion" | 
   const rejected = plugins.filter((p) => !p.verified).map((p) => p.id)
   const summary = { plugins: plugins.length, verified: plugins.length - rejected.length, rejected: rejected.length }
   const base = { reportVersion: 1 as const, generatedAt: body.generatedAt, root: body.root, lock: body.lock, environment: body.environment, summary, plugins }
-  return rejected.length === 0
+  return rejected.length === 0 && body.lock.readable
     ? { ok: true, ...base }
     : {
         ok: false,
         error: {
           _tag: "PluginsRejected",
-          message: `${rejected.length} of ${plugins.length} plugins rejected: ${rejected.join(", ")}`,
+          message:
+            rejected.length === 0
+              ? `the lock cannot be used: ${body.lock.problem ?? "unknown"}`
+              : `${rejected.length} of ${plugins.length} plugins rejected: ${rejected.join(", ")}`,
           plugins: rejected,
         },
         ...base,
@@ -141,7 +144,9 @@ const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? o
 const verdict = (report: VerificationReport) =>
   report.ok
     ? `**Verdict: ${report.summary.plugins === 0 ? "no plugins found" : `all ${plural(report.summary.plugins, "plugin")} verified`}.**`
-    : `**Verdict: ${report.summary.rejected} of ${plural(report.summary.plugins, "plugin")} rejected.**`
+    : report.summary.rejected === 0
+      ? `**Verdict: rejected: the lock cannot be used.**`
+      : `**Verdict: ${report.summary.rejected} of ${plural(report.summary.plugins, "plugin")} rejected.**`
 
 const isolationLine = (isolation: IsolationEvidence) => {
   const os = isolation.os.available ? "os (bubblewrap) available" : `os unavailable (${markdownText(isolation.os.reason ?? "unknown")})`

@@ -25,6 +25,7 @@ const renderHuman = (outDir: string) => (r: VerificationReport, palette: Palette
   [
     `${r.ok ? palette.ok("report written") : palette.bad("report written")} to ${printable(outDir)}: ` +
       `${r.summary.plugins} plugins, ${r.summary.verified} verified, ${r.summary.rejected} rejected`,
+    ...(r.lock.readable ? [] : [`  ${palette.bad("lock unusable")}: ${printable(r.lock.problem ?? "unknown")}`]),
     ...r.plugins
       .filter((p) => !p.verified && p.rejection !== null)
       .map((p) => {

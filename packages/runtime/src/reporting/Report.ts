@@ -5,6 +5,7 @@ import {
   decodeLockFile,
   explainRejection,
   LockFileMalformed,
+  LockFileMissing,
   lockCaps,
   lockMismatch,
   makeVerificationReport,
@@ -23,6 +24,7 @@ import {
 } from "@plinth/domain"
 import { Hashing } from "../hashing/Hashing.js"
 import { bubblewrapStatus, setprivProgram } from "../instance/Isolation.js"
+import { namingLock } from "../loading/Loader.js"
 import { readManifestFile } from "../loading/Manifests.js"
 import { discoverPluginFolders } from "../loading/PluginFiles.js"
 import { measureTree } from "../loading/PluginVerifier.js"
@@ -71,10 +73,10 @@ export const isolationEvidence = Effect.sync((): EnvironmentEvidence["isolation"
   }
 })
 
-const readLock = (path: string) =>
+const readLock = (path: string, root: string) =>
   Effect.gen(function* () {
     const text = yield* readRegularFileText(path, lockCaps.maxChars).pipe(
-      Effect.mapError((e) => new LockFileMalformed({ path, detail: e.detail })),
+      Effect.mapError((e) => (e.missing ? new LockFileMissing({ path, root }) : new LockFileMalformed({ path, detail: e.detail }))),
     )
     const lock: LockFile = yield* Either.mapLeft(decodeLockFile(text), (detail) => new LockFileMalformed({ path, detail }))
     return { text, lock }
@@ -90,7 +92,7 @@ export const gatherReport = (options: ReportOptions) =>
   Effect.gen(function* () {
     const path = yield* Path.Path
     const hashing = yield* Hashing
-    const lockRead = yield* Effect.either(readLock(options.lock))
+    const lockRead = yield* Effect.either(readLock(options.lock, options.root))
     const lock = Either.isRight(lockRead) ? lockRead.right.lock : undefined
     const folders = yield* discoverPluginFolders(options.root)
 
@@ -110,10 +112,10 @@ export const gatherReport = (options: ReportOptions) =>
         : Either.isLeft(manifest)
           ? manifest.left
           : locked === undefined
-            ? new UnlockedPlugin({ plugin: folder })
+            ? new UnlockedPlugin({ plugin: folder, lock: options.lock })
             : Either.isLeft(measured)
               ? measured.left
-              : lockMismatch(folder, locked, measured.right)
+              : namingLock(options.lock)(lockMismatch(folder, locked, measured.right))
       if (rejection !== undefined) rejections.push({ id: folder, rejection })
       if (Either.isRight(manifest)) manifests.push({ id: folder, text: manifest.right.text })
       evidence.push({
@@ -132,7 +134,7 @@ export const gatherReport = (options: ReportOptions) =>
     const found = new Set(folders)
     for (const [id, locked] of Object.entries(lock?.plugins ?? {})) {
       if (found.has(id)) continue
-      const rejection = new MissingPluginDirectory({ plugin: id })
+      const rejection = new MissingPluginDirectory({ plugin: id, lock: options.lock })
       rejections.push({ id, rejection })
       evidence.push({
         id,
@@ -159,7 +161,7 @@ export const gatherReport = (options: ReportOptions) =>
             plugins: Object.keys(lockRead.right.lock.plugins).length,
             copy: reportFiles.lockCopy,
           }
-        : { path: options.lock, readable: false, problem: lockRead.left.detail, sha256: null, plugins: 0, copy: null },
+        : { path: options.lock, readable: false, problem: lockRead.left._tag === "LockFileMissing" ? explainRejection(lockRead.left) : lockRead.left.detail, sha256: null, plugins: 0, copy: null },
       environment: {
         plinth: options.plinthVersion,
         node: process.version,
@@ -171,7 +173,11 @@ export const gatherReport = (options: ReportOptions) =>
     const order = new Map(report.plugins.map((p, i) => [p.id, i]))
     const gathered: GatheredReport = {
       report,
-      rejections: rejections.sort((a, b) => order.get(a.id)! - order.get(b.id)!).map((r) => r.rejection),
+      rejections: [
+        ...rejections.sort((a, b) => order.get(a.id)! - order.get(b.id)!).map((r) => r.rejection),
+        // An unusable lock rejects the run even when there is no plugin for it to reject.
+        ...(Either.isLeft(lockRead) && rejections.length === 0 ? [lockRead.left] : []),
+      ],
       lockText: Either.isRight(lockRead) ? lockRead.right.text : undefined,
       manifests,
     }
