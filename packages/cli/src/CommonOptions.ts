@@ -1,4 +1,5 @@
 import { HelpDoc, Options, ValidationError } from "@effect/cli"
+import { FileSystem } from "@effect/platform"
 import { Config, Effect, Either } from "effect"
 import { defaultTracePath } from "@plinth/runtime"
 
@@ -12,8 +13,30 @@ export const DEFAULT_ROOT = "plugins"
 export const DEFAULT_LOCK = "PLUGINS.lock"
 export const DEFAULT_TRACE = defaultTracePath
 
-export const root = Options.directory("root").pipe(
+/** The usage error for a `--root` (or PLINTH_ROOT) that is missing or not a folder. */
+export const rootIsNotAFolder = (path: string) =>
+  `--root '${path}' is not a folder; give the folder that holds one sub-folder per plugin (env PLINTH_ROOT, default '${DEFAULT_ROOT}')`
+
+/**
+ * A root that is not a folder is a usage error, the same whether it is missing or a file, and
+ * whether it came from the flag, the environment or the default. Plain text with a check of its
+ * own, not `Options.directory`: the parser would word the two cases differently and skip the
+ * check for a value from the environment.
+ */
+export const root = Options.text("root").pipe(
+  Options.withPseudoName("directory"),
   Options.withFallbackConfig(Config.string("PLINTH_ROOT").pipe(Config.withDefault(DEFAULT_ROOT))),
+  Options.mapEffect((path) =>
+    Effect.flatMap(FileSystem.FileSystem, (fs) => fs.stat(path)).pipe(
+      Effect.map((info) => info.type === "Directory"),
+      Effect.orElseSucceed(() => false),
+      Effect.flatMap((isFolder) =>
+        isFolder
+          ? Effect.succeed(path)
+          : Effect.fail(ValidationError.invalidValue(HelpDoc.p(rootIsNotAFolder(path)))),
+      ),
+    ),
+  ),
   Options.withDescription(`The folder holding one sub-folder per plugin (env PLINTH_ROOT, default '${DEFAULT_ROOT}').`),
 )
 

@@ -1,11 +1,13 @@
 import type { ValidationError } from "@effect/cli/ValidationError"
 import { Data, Schema } from "effect"
-import { isPluginFailure, PluginRejected, toJobError, type JobError, type PluginFailure } from "@plinth/domain"
+import { isPluginFailure, PluginRejected, toJobError, type JobError, type LockChanges, type PluginFailure } from "@plinth/domain"
 import { PluginNotFound, type LockWriteFailed, type TraceUnavailable } from "@plinth/runtime"
 
 /** `plinth plugins lock --check` found that re-locking would change the lock. */
 export class LockOutOfDate extends Data.TaggedError("LockOutOfDate")<{
   readonly lock: string
+  /** What re-locking would change, when known. */
+  readonly changes?: LockChanges
 }> {}
 
 /** The command line is wrong in a way the parser does not catch itself, e.g. a command group run alone. */
@@ -15,9 +17,12 @@ export class UsageError extends Data.TaggedError("UsageError")<{
   readonly command: string
 }> {}
 
-/** `--input` or `--config` is not usable JSON (`detail` says why, after the option name); found before anything is verified or started. */
+/**
+ * `--input` (its text, stdin or `--input-file`) or `--config` is not usable JSON (`detail` says why, after
+ * the option name); found before anything is verified or started.
+ */
 export class InvalidJsonOption extends Data.TaggedError("InvalidJsonOption")<{
-  readonly option: "--input" | "--config"
+  readonly option: "--input" | "--input-file" | "--config"
   readonly detail: string
 }> {
   override get message() {

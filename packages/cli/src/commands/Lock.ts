@@ -18,8 +18,12 @@ export const lock = Command.make(
     const format = formatOf(options)
     return Effect.gen(function* () {
       const outcome = yield* lockPlugins({ root: options.root, lock: options.lock, check: options.check })
-      yield* report(format, outcome, (o, palette) => renderLockOutcome(o, options.lock, palette), lockOutcomeJson)
-      if (!outcome.upToDate && !outcome.written) return yield* new LockOutOfDate({ lock: options.lock })
+      const outOfDate = !outcome.upToDate && !outcome.written
+      // Out of date under --json is a failure like any other: the envelope carries the changes.
+      if (!(outOfDate && format === "json")) {
+        yield* report(format, outcome, (o, palette) => renderLockOutcome(o, options.lock, palette), lockOutcomeJson)
+      }
+      if (outOfDate) return yield* new LockOutOfDate({ lock: options.lock, changes: outcome.changes })
     }).pipe(reportFailures(format))
   },
 ).pipe(Command.withDescription("Pin the plugins as they are on disk in the lock, after review; prints what changed."))
