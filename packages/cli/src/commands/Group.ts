@@ -1,6 +1,7 @@
 import { Command, type Usage } from "@effect/cli"
 import { Effect, Option } from "effect"
 import type { CommandTree, OptionShape } from "../CommandTree.js"
+import { requireRootFolder } from "../CommonOptions.js"
 import { UsageError } from "../Failures.js"
 import { reportFailures } from "../Output.js"
 
@@ -60,7 +61,12 @@ export const group = <Name extends string, const Subcommands extends readonly [A
     Effect.fail(new UsageError({ message: `'${path}' needs a command: ${names.join(", ")}`, command: path })).pipe(
       reportFailures("human"),
     ),
-  ).pipe(Command.withDescription(options.description), Command.withSubcommands(options.subcommands))
+  ).pipe(
+    Command.withDescription(options.description),
+    // Every command with a root checks it is a folder before its handler runs. The wrapper adds only
+    // UsageError and FileSystem, which every plinth run handles and provides.
+    Command.withSubcommands(options.subcommands.map(requireRootFolder) as unknown as Subcommands),
+  )
   const tree: CommandTree = {
     name: options.name,
     options: [],
