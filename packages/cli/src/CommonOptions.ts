@@ -67,7 +67,10 @@ export const json = Options.boolean("json").pipe(
   Options.withDescription("Print exactly one JSON object on stdout instead of text."),
 )
 
-export const trace = Options.file("trace").pipe(
+// Plain text, not `Options.file`: the parser dies on some unusable paths (ENOTDIR, ELOOP) and refuses a
+// folder as a usage error, while a trace file that cannot be used is TraceUnavailable (exit 1).
+export const trace = Options.text("trace").pipe(
+  Options.withPseudoName("file"),
   Options.withFallbackConfig(Config.string("PLINTH_TRACE").pipe(Config.withDefault(DEFAULT_TRACE))),
   Options.withDescription(`The call history file, JSON Lines (env PLINTH_TRACE, default '${DEFAULT_TRACE}').`),
 )
