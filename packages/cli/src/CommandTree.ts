@@ -47,9 +47,9 @@ const nameOf = (arg: string) => arg.split("=")[0]!
 /**
  * Reads the arguments (without the executable) down the tree. Names are
  * matched case-insensitively, as the parser does. The first of `--help`/`-h`,
- * `--version` and `--completions` wins wherever it stands (values of a leaf's
- * options are skipped, so `--input --help` is an input); after `--` nothing
- * is an option.
+ * `--version` and `--completions` wins wherever it stands, even as another
+ * option's value, as in the parser (which would act on it otherwise); after
+ * `--` nothing is an option.
  */
 export const interpret = (tree: CommandTree, args: ReadonlyArray<string>): Directive => {
   let node = tree
@@ -79,11 +79,8 @@ export const interpret = (tree: CommandTree, args: ReadonlyArray<string>): Direc
       problem = { path: [...path], problem: `'${join(path)}' has no option '${option}'` }
       continue
     }
-    if (node.subcommands.length === 0) {
-      const known = node.options.find((o) => o.name === option)
-      if (known?.value !== undefined && !arg.includes("=")) i++
-      continue
-    }
+    // A leaf's own options and arguments are the parser's to read.
+    if (node.subcommands.length === 0) continue
     if (arg.startsWith("-")) {
       problem = { path: [...path], problem: `'${join(path)}' has no option '${arg}'` }
       continue

@@ -46,7 +46,7 @@ interface Row {
 
 /** Terms in a column, their text wrapped beside them (or below, when a term is too long). */
 const table = (rows: ReadonlyArray<Row>): Array<string> => {
-  const column = Math.min(26, Math.max(...rows.map((r) => r.term.length)) + 4)
+  const column = Math.min(30, Math.max(...rows.map((r) => r.term.length)) + 4)
   return rows.flatMap(({ term, text }) => {
     const body = text.flatMap((paragraph) => wrap(paragraph, column))
     if (term.length + 4 > column) return [`  ${term}`, ...body]

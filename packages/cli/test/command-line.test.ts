@@ -54,10 +54,11 @@ describe("locating a command line in the tree", () => {
     expect(locate(plinth.tree, ["PLUGINS", "show", "x", "--frob"])).toEqual({ path: ["plinth", "plugins", "show"], problem: undefined })
   })
 
-  it("answers help, the version and completions before parsing, wherever they stand, but not as an option's value", () => {
+  it("answers help, the version and completions before parsing, wherever they stand, as the parser would", () => {
     expect(interpret(plinth.tree, ["plugins", "verify", "--root", "x", "--help"])).toEqual({ _tag: "Help", path: ["plinth", "plugins", "verify"] })
     expect(interpret(plinth.tree, ["plugins", "-h"])).toEqual({ _tag: "Help", path: ["plinth", "plugins"] })
-    expect(interpret(plinth.tree, ["plugins", "invoke", "a", "b", "--input", "--help"])).toEqual({ _tag: "Parse", path: ["plinth", "plugins", "invoke"] })
+    expect(interpret(plinth.tree, ["plugins", "invoke", "a", "b", "--input", "--help"])).toEqual({ _tag: "Help", path: ["plinth", "plugins", "invoke"] })
+    expect(interpret(plinth.tree, ["plugins", "invoke", "a", "b", "--input", "--wizard"])).toMatchObject({ _tag: "Refused" })
     expect(interpret(plinth.tree, ["plugins", "list", "--", "--help"])).toEqual({ _tag: "Parse", path: ["plinth", "plugins", "list"] })
     expect(interpret(plinth.tree, ["plugins", "list", "--version"])).toEqual({ _tag: "Version" })
     expect(interpret(plinth.tree, ["--completions", "sh"])).toEqual({ _tag: "Completions", shell: "bash" })
