@@ -186,6 +186,52 @@ describe("completions", () => {
     expect(bashOffers(["plinth", "plugins", "verify", "--lock", "lock", "--j"])).toEqual(["--json"])
   })
 
+  /** Runs `body` in a real zsh after loading the script, with the completion system's functions replaced by printers. */
+  const zshOffers = (words: ReadonlyArray<string>): Array<string> => {
+    const dir = mkdtempSync(join(tmpdir(), "plinth-completion-"))
+    writeFileSync(join(dir, "_plinth"), scripts.zsh)
+    const quoted = words.map((w) => `'${w.replace(/'/g, `'\\''`)}'`).join(" ")
+    const driver = [
+      "compdef() { : }",
+      // `_describe -t TAG DESCRIPTION ARRAY`: print the words of the array's `word:description` entries.
+      `_describe() { local -a entries_; entries_=("\${(@P)4}"); print -l -- "\${entries_[@]%%:*}" }`,
+      `_files() { print -- "(files $*)" }`,
+      "compadd() { shift; print -l -- \"$@\" }",
+      `_message() { print -- "(message)" }`,
+      `source ${join(dir, "_plinth")}`,
+      `words=(${quoted}); CURRENT=\${#words}; _plinth`,
+    ].join("\n")
+    writeFileSync(join(dir, "driver.zsh"), driver)
+    return execFileSync("zsh", ["-f", join(dir, "driver.zsh")], { encoding: "utf-8" }).split("\n").filter((l) => l !== "")
+  }
+
+  /** What fish offers for a command line (the last word being completed), in a real fish. */
+  const fishOffers = (line: string): Array<string> => {
+    const script = join(mkdtempSync(join(tmpdir(), "plinth-completion-")), "plinth.fish")
+    writeFileSync(script, scripts.fish)
+    const out = execFileSync("fish", ["--no-config", "-c", `source $argv[1]; complete -C $argv[2]`, script, line], { encoding: "utf-8" })
+    return out.split("\n").filter((l) => l !== "").map((l) => l.split("\t")[0]!)
+  }
+
+  for (const { path, node } of leaves) {
+    it(`zsh and fish offer every option of '${key(path)}' after '${key(path)} --'`, () => {
+      const args = node.args.map((a) => `some-${a}`)
+      const expected = [...node.options.map((o) => o.name), "--help"].sort()
+      expect(zshOffers([...path, ...args, "--"]).sort()).toEqual(expected)
+      expect(fishOffers([...path, ...args, "--"].join(" ")).sort()).toEqual(expected)
+    })
+  }
+
+  it("zsh and fish offer the commands of each group and complete option values by kind", () => {
+    expect(zshOffers(["plinth", "plugins", ""])).toEqual([...leaves.map((l) => l.path[2]!), "--help"])
+    expect(fishOffers("plinth plugins ").sort()).toEqual(leaves.map((l) => l.path[2]!).sort())
+    expect(zshOffers(["plinth", "plugins", "invoke", "x", "y", "--isolation", ""])).toEqual(["os", "permissions"])
+    expect(fishOffers("plinth plugins invoke x y --isolation ")).toEqual(["os", "permissions"])
+    expect(zshOffers(["plinth", "plugins", "verify", "--root", ""])).toEqual(["(files -/)"])
+    expect(zshOffers(["plinth", "plugins", "verify", "--lock", "lock", "--j"])).toContain("--json")
+    expect(fishOffers("plinth plugins verify --lock lock --j")).toEqual(["--json"])
+  })
+
   it("zsh offers every command and each command's own options, described", () => {
     for (const { path, node } of commands) {
       const line = scripts.zsh.split("\n").find((l) => l.trimStart().startsWith(`"${key(path.slice(1))}") entries=(`))

@@ -2,7 +2,7 @@ import { Command, HelpDoc, ValidationError } from "@effect/cli"
 import { Console, Effect } from "effect"
 import { PlinthLive } from "@plinth/runtime"
 import { UserOutput } from "./Colour.js"
-import { interpret, locate } from "./CommandTree.js"
+import { interpret, locate, nodeAt } from "./CommandTree.js"
 import { group } from "./commands/Group.js"
 import { plugins } from "./commands/Plugins.js"
 import { completionScript } from "./Completions.js"
@@ -36,7 +36,15 @@ export const explainUsageError = (error: ValidationError.ValidationError, args: 
   const { path, problem } = locate(plinth.tree, args)
   const parserMessage = HelpDoc.toAnsiText(error.error).trim()
   // The parser words a bad name deep in the tree as if it were at the top; say where it is.
-  const message = ValidationError.isCommandMismatch(error) && problem !== undefined ? problem : parserMessage
+  const unknown = /^Received unknown argument: '(-.*)'$/.exec(parserMessage)
+  const message =
+    ValidationError.isCommandMismatch(error) && problem !== undefined
+      ? problem
+      : unknown !== null
+        ? nodeAt(plinth.tree, path)?.options.some((o) => o.name === unknown[1]!.split("=")[0])
+          ? `'${path.join(" ")}' takes '${unknown[1]!.split("=")[0]}' once`
+          : `'${path.join(" ")}' has no option '${unknown[1]}'`
+        : parserMessage
   // One line: the parser sometimes breaks its message over several.
   return new UsageError({ message: message.split(/\s*\n\s*/).join(" "), command: path.join(" ") })
 }
