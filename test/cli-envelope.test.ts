@@ -113,8 +113,7 @@ describe.concurrent("the --json envelope of every command", () => {
     })
 
     it(`${command}: a usage error under --json is a UsageError object on stdout, exit 2`, async () => {
-      // After the arguments: the parser takes an unknown flag in an argument's place for the argument.
-      const run = await plinth(workspace(), ["plugins", command, ...success.args, "--json", "--frobnicate"])
+      const run = await plinth(workspace(), ["plugins", command, "--json", "--frobnicate"])
       expect(run.code).toBe(2)
       const object = onlyLine(run)
       expectFailure(object, "UsageError")

@@ -79,8 +79,16 @@ export const interpret = (tree: CommandTree, args: ReadonlyArray<string>): Direc
       problem = { path: [...path], problem: `'${join(path)}' has no option '${option}'` }
       continue
     }
-    // A leaf's own options and arguments are the parser's to read.
-    if (node.subcommands.length === 0) continue
+    if (node.subcommands.length === 0) {
+      // The parser would take an unknown option for an argument (`show --frob` looks for a plugin
+      // named '--frob'); refuse it here. Anything else of a leaf is the parser's to read.
+      const previous = args[i - 1]
+      const isValue = previous !== undefined && node.options.some((o) => o.name === previous && o.value !== undefined)
+      if (arg.startsWith("-") && arg !== "-" && !isValue && !node.options.some((o) => o.name === option)) {
+        problem = { path: [...path], problem: `'${join(path)}' has no option '${option}'` }
+      }
+      continue
+    }
     if (arg.startsWith("-")) {
       problem = { path: [...path], problem: `'${join(path)}' has no option '${arg}'` }
       continue

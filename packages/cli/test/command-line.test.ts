@@ -51,7 +51,11 @@ describe("locating a command line in the tree", () => {
     expect(locate(plinth.tree, [])).toEqual({ path: ["plinth"], problem: "'plinth' needs a command: plugins" })
     expect(locate(plinth.tree, ["plugins", "frob"]).problem).toBe("'plinth plugins' has no command 'frob'; use one of: verify, lock, list, show, invoke, describe, trace")
     expect(locate(plinth.tree, ["plugins", "--frob"]).problem).toBe("'plinth plugins' has no option '--frob'")
-    expect(locate(plinth.tree, ["PLUGINS", "show", "x", "--frob"])).toEqual({ path: ["plinth", "plugins", "show"], problem: undefined })
+    expect(locate(plinth.tree, ["PLUGINS", "show", "x"])).toEqual({ path: ["plinth", "plugins", "show"], problem: undefined })
+    expect(locate(plinth.tree, ["PLUGINS", "show", "x", "--frob"])).toEqual({
+      path: ["plinth", "plugins", "show"],
+      problem: "'plinth plugins show' has no option '--frob'",
+    })
   })
 
   it("answers help, the version and completions before parsing, wherever they stand, as the parser would", () => {
@@ -64,6 +68,16 @@ describe("locating a command line in the tree", () => {
     expect(interpret(plinth.tree, ["--completions", "sh"])).toEqual({ _tag: "Completions", shell: "bash" })
     expect(interpret(plinth.tree, ["--completions=fish"])).toEqual({ _tag: "Completions", shell: "fish" })
     expect(interpret(plinth.tree, ["--completions", "tcsh"])).toMatchObject({ _tag: "Refused", problem: "--completions takes one of bash, zsh, fish, not 'tcsh'" })
+  })
+
+  it("refuses an unknown option of a command, which the parser would take for an argument, but not an option's value", () => {
+    expect(interpret(plinth.tree, ["plugins", "show", "--frob"])).toEqual({
+      _tag: "Refused",
+      path: ["plinth", "plugins", "show"],
+      problem: "'plinth plugins show' has no option '--frob'",
+    })
+    expect(interpret(plinth.tree, ["plugins", "invoke", "a", "b", "--input", "-", "--timeout", "-5s"])._tag).toBe("Parse")
+    expect(interpret(plinth.tree, ["plugins", "verify", "--root=-x"])._tag).toBe("Parse")
   })
 
   it("refuses the parser's built-ins that plinth does not offer, as it refuses any unknown option", () => {
