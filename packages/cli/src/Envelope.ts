@@ -46,11 +46,14 @@ export const oneLineMessage = (text: string): string => {
 /** The message of a failure: what a person would read on stderr, on one line. */
 export const failureMessage = (failure: HandlerFailure): string => oneLineMessage(renderFailure(failure, plainPalette))
 
-/** The error object with `_tag` first, whatever order the encoder used, and the message last. */
+/**
+ * The error object with `_tag` first, whatever order the encoder used, and the message last: the
+ * error's own message when it has one (a plugin's failure does), else the one a person reads.
+ */
 const tagFirst = ({ _tag, ...fields }: { readonly _tag: string } & Record<string, unknown>, message: string): ErrorObject => ({
   _tag,
   ...fields,
-  message,
+  message: typeof fields["message"] === "string" && fields["message"] !== "" ? oneLineMessage(fields["message"]) : message,
 })
 
 const envelope = (fields: { readonly _tag: string } & Record<string, unknown>, message: string, extra: Record<string, unknown> = {}): FailureEnvelope => ({
