@@ -54,7 +54,7 @@ export const explainUsageError = (error: ValidationError.ValidationError, args: 
  * command. Help, the version and completion scripts are answered here, from
  * the command tree and Docs.ts; the parser's own built-ins (`--wizard`,
  * `--log-level`) are refused. Every failure is typed and has already been
- * reported to the user.
+ * reported to the user. `environment` is kept for callers: nothing prompts any more.
  */
 export const runCommand = (argv: ReadonlyArray<string>, _environment: { readonly interactive: boolean }) => {
   const args = argv.slice(2)
