@@ -112,7 +112,7 @@ describe.concurrent("plinth plugins verify", () => {
     writeFiles(join(dir, "plugins/gamma"), { "plugin.json": manifest("gamma"), "index.js": "export default 1\n" })
     const run = await plinth(dir, ["plugins", "verify", "--json"])
     expect(run.code).toBe(4)
-    expect(json(run).rejection).toEqual({ _tag: "UnlockedPlugin", plugin: "gamma", lock: "PLUGINS.lock" })
+    expect(json(run).error).toEqual({ _tag: "UnlockedPlugin", plugin: "gamma", lock: "PLUGINS.lock", message: expect.any(String) })
   })
 
   it("exits 4 when a locked plugin's folder is missing", async () => {
@@ -120,7 +120,7 @@ describe.concurrent("plinth plugins verify", () => {
     rmSync(join(dir, "plugins/beta"), { recursive: true })
     const run = await plinth(dir, ["plugins", "verify", "--json"])
     expect(run.code).toBe(4)
-    expect(json(run).rejection).toEqual({ _tag: "MissingPluginDirectory", plugin: "beta", lock: "PLUGINS.lock" })
+    expect(json(run).error).toEqual({ _tag: "MissingPluginDirectory", plugin: "beta", lock: "PLUGINS.lock", message: expect.any(String) })
   })
 
   it("exits 4 on a malformed lock, naming the lock file", async () => {
@@ -140,7 +140,7 @@ describe.concurrent("plinth plugins verify", () => {
     symlinkSync(join(dir, "secret.txt"), join(dir, "plugins/alpha/lib/secret.js"))
     const run = await plinth(dir, ["plugins", "verify", "--json"])
     expect(run.code).toBe(4)
-    expect(json(run).rejection).toEqual({ _tag: "SymlinkEscape", plugin: "alpha", offendingPath: "lib/secret.js" })
+    expect(json(run).error).toEqual({ ...{ _tag: "SymlinkEscape", plugin: "alpha", offendingPath: "lib/secret.js" }, message: expect.any(String) })
   })
 
   it("takes --root and --lock from anywhere", async () => {
@@ -177,7 +177,10 @@ describe.concurrent("plinth plugins lock", () => {
 
     const machine = await plinth(dir, ["plugins", "lock", "--check", "--json"])
     expect(machine.code).toBe(3)
-    expect(json(machine)).toEqual({ ok: false, lockFound: true, upToDate: false, written: false, changes: { added: [], removed: ["alpha"], changed: ["beta"] } })
+    expect(json(machine)).toEqual({
+      ok: false,
+      error: { _tag: "LockOutOfDate", lock: "PLUGINS.lock", changes: { added: [], removed: ["alpha"], changed: ["beta"] }, message: expect.any(String) },
+    })
   })
 
   it("re-locks after review so that verify passes again", async () => {
@@ -228,7 +231,7 @@ describe.concurrent("plinth plugins list and show", () => {
     const dir = await lockedWorkspace()
     const run = await plinth(dir, ["plugins", "show", "nope", "--json"])
     expect(run.code).toBe(2)
-    expect(json(run).error).toEqual({ _tag: "PluginNotFound", plugin: "nope", known: ["alpha", "beta", "witness"] })
+    expect(json(run).error).toEqual({ _tag: "PluginNotFound", plugin: "nope", known: ["alpha", "beta", "witness"], message: expect.stringContaining("no plugin 'nope'") })
     const human = await plinth(dir, ["plugins", "show", "nope"])
     expect(human.code).toBe(2)
     expect(human.stderr).toContain("no plugin 'nope'")

@@ -69,16 +69,18 @@ describe.concurrent("plinth plugins invoke", () => {
 
   it("--input or --config that is not JSON exits 5 before anything is verified or started", async () => {
     const dir = workspace()
-    // The root does not exist: had verification started, this would be a rejection (exit 4).
-    const missingRoot = ["--root", join(dir, "no-such-root")]
-    const human = await plinth(dir, ["plugins", "invoke", "showcase", "greet", "--input", '{"name": ', ...missingRoot])
+    // The lock does not exist: had verification started, this would be a rejection (exit 4).
+    const missingLock = ["--lock", join(dir, "no-such.lock")]
+    const human = await plinth(dir, ["plugins", "invoke", "showcase", "greet", "--input", '{"name": ', ...missingLock])
     expect(human.code).toBe(5)
     expect(human.stderr).toContain("--input is not valid JSON")
     expect(human.stderr).toContain("nothing was started")
 
-    const machine = await plinth(dir, ["plugins", "invoke", "showcase", "greet", "--input", "{}", "--config", "{greeting: Hi}", "--json", ...missingRoot])
+    const machine = await plinth(dir, ["plugins", "invoke", "showcase", "greet", "--input", "{}", "--config", "{greeting: Hi}", "--json", ...missingLock])
     expect(machine.code).toBe(5)
-    expect(jsonLines(machine)).toEqual([{ ok: false, failure: { _tag: "InvalidJsonOption", option: "--config", detail: expect.any(String) } }])
+    expect(jsonLines(machine)).toEqual([
+      { ok: false, error: { _tag: "InvalidJsonOption", option: "--config", detail: expect.any(String), message: expect.stringContaining("--config is not valid JSON") } },
+    ])
   })
 
   it("input the action's schema refuses exits 5 naming the field, and the action never runs", async () => {
@@ -90,7 +92,7 @@ describe.concurrent("plinth plugins invoke", () => {
     expect(lines).toHaveLength(1)
     expect(lines[0]).toMatchObject({
       ok: false,
-      failure: { _tag: "PluginInputError" },
+      error: { _tag: "PluginInputError" },
       job: { category: "input", retriable: false, plugin: "showcase", fieldsInvalid: ["to"] },
     })
   })
@@ -118,7 +120,7 @@ describe.concurrent("plinth plugins invoke", () => {
       const [outcome] = jsonLines(run)
       expect(outcome).toMatchObject({
         ok: false,
-        failure: { _tag: tag, ...fields },
+        error: { _tag: tag, ...fields },
         job: { category: category === "defect" ? "fatal" : category, tag, retriable, plugin: "showcase", ...fields },
       })
       expect(outcome!.job.instance).toMatch(/^showcase#/)
@@ -155,7 +157,7 @@ describe.concurrent("plinth plugins invoke", () => {
 
     const machine = await invoke(dir, "probe", { attempt: "spawn", target: "ls" }, "--json")
     expect(machine.code).toBe(8)
-    expect(jsonLines(machine)[0]).toMatchObject({ failure: { _tag: "SandboxDenied", permission: "child-process" }, job: { category: "fatal" } })
+    expect(jsonLines(machine)[0]).toMatchObject({ error: { _tag: "SandboxDenied", permission: "child-process" }, job: { category: "fatal" } })
   })
 
   it("an id that is not a plugin under the root is a usage error (exit 2) naming the plugins there are", async () => {

@@ -59,8 +59,8 @@ describe.concurrent("plinth plugins describe --check", () => {
     const machine = await plinth(dir, ["plugins", "describe", "--check", "--json", ...common])
     expect(machine.code).toBe(3)
     const outcome = JSON.parse(machine.stdout)
-    expect(outcome.ok).toBe(false)
-    expect(outcome.plugins.find((p: { id: string }) => p.id === "greeter")).toEqual({
+    expect(outcome).toMatchObject({ ok: false, error: { _tag: "ManifestsStale", plugins: ["greeter"] } })
+    expect(outcome.error.differences.find((p: { id: string }) => p.id === "greeter")).toEqual({
       id: "greeter",
       upToDate: false,
       differences: [{ change: "added", action: "wave", text: "action 'wave' is defined by the plugin but missing from the manifest" }],
@@ -105,7 +105,7 @@ describe.concurrent("plinth plugins describe --check", () => {
     expect((await plinth(ws.dir, ["plugins", "lock", ...common])).code).toBe(0)
     const run = await plinth(ws.dir, ["plugins", "describe", "--check", "--json", ...common])
     expect(run.code, run.stderr).toBe(3)
-    expect(JSON.parse(run.stdout).plugins[0].differences.map(({ change, action }: { change: string; action?: string }) => ({ change, action }))).toEqual([
+    expect(JSON.parse(run.stdout).error.differences[0].differences.map(({ change, action }: { change: string; action?: string }) => ({ change, action }))).toEqual([
       { change: "kind", action: "flip" },
       { change: "input", action: "shape" },
       { change: "removed", action: "gone" },

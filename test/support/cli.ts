@@ -16,17 +16,20 @@ export const buildCli = () =>
   execFileSync(process.execPath, [join(repo, "node_modules/typescript/bin/tsc"), "-b", "packages/cli"], { cwd: repo, stdio: "pipe" })
 
 /**
- * Runs the built binary with stdin closed and stdout/stderr piped (so neither
- * is a terminal), with none of the caller's NO_COLOR or PLINTH_* settings.
+ * Runs the built binary with stdout/stderr piped (so neither is a terminal),
+ * with none of the caller's NO_COLOR or PLINTH_* settings; stdin carries
+ * `stdin`, or is closed at once.
  */
-export const plinth = (cwd: string, args: ReadonlyArray<string>, env: Record<string, string> = {}): Promise<Run> => {
+export const plinth = (cwd: string, args: ReadonlyArray<string>, env: Record<string, string> = {}, stdin?: string): Promise<Run> => {
   const inherited = Object.fromEntries(
     Object.entries(process.env).filter(([name]) => name !== "NO_COLOR" && !name.startsWith("PLINTH_")),
   )
   return new Promise((resolve) => {
-    const child = execFile(process.execPath, [bin, ...args], { cwd, env: { ...inherited, ...env } }, (error, stdout, stderr) =>
+    const child = execFile(process.execPath, [bin, ...args], { cwd, env: { ...inherited, ...env }, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) =>
       resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr }),
     )
-    child.stdin?.end()
+    // A command that never reads stdin closes it early; what it did not read does not matter.
+    child.stdin?.on("error", () => {})
+    child.stdin?.end(stdin)
   })
 }

@@ -2,12 +2,15 @@ import { Command, HelpDoc, ValidationError } from "@effect/cli"
 import { Console, Effect } from "effect"
 import { PlinthLive } from "@plinth/runtime"
 import { UserOutput } from "./Colour.js"
-import { locate } from "./CommandTree.js"
+import { interpret, locate, nodeAt } from "./CommandTree.js"
 import { group } from "./commands/Group.js"
 import { plugins } from "./commands/Plugins.js"
+import { completionScript } from "./Completions.js"
+import { stringify, unexpectedJson } from "./Envelope.js"
 import { ExitCode, exitCodeForFailure } from "./ExitCode.js"
 import { UsageError } from "./Failures.js"
-import { helpHint } from "./Output.js"
+import { renderHelp } from "./Help.js"
+import { reportFailures } from "./Output.js"
 
 export const VERSION = "0.1.0"
 
@@ -22,36 +25,68 @@ export const plinth = group({
 
 const cli = Command.run(plinth.command, { name: "plinth", version: VERSION, executable: "plinth" })
 
-/** The message for a command line the parser refused, naming the command it concerns. */
-export const explainUsageError = (error: ValidationError.ValidationError, args: ReadonlyArray<string>): string => {
+/** Whether a command line asks for JSON: then its usage errors are JSON on stdout too. */
+export const wantsJson = (args: ReadonlyArray<string>) => {
+  const end = args.indexOf("--")
+  return (end === -1 ? args : args.slice(0, end)).includes("--json")
+}
+
+/** The parser's refusal of a command line, as a usage error naming the command it concerns. */
+export const explainUsageError = (error: ValidationError.ValidationError, args: ReadonlyArray<string>): UsageError => {
   const { path, problem } = locate(plinth.tree, args)
   const parserMessage = HelpDoc.toAnsiText(error.error).trim()
   // The parser words a bad name deep in the tree as if it were at the top; say where it is.
-  const message = ValidationError.isCommandMismatch(error) && problem !== undefined ? problem : parserMessage
-  return `usage error: ${message}\n${helpHint(path.join(" "))}`
+  const unknown = /^Received unknown argument: '(-.*)'$/.exec(parserMessage)
+  const message =
+    ValidationError.isCommandMismatch(error) && problem !== undefined
+      ? problem
+      : unknown !== null
+        ? nodeAt(plinth.tree, path)?.options.some((o) => o.name === unknown[1]!.split("=")[0])
+          ? `'${path.join(" ")}' takes '${unknown[1]!.split("=")[0]}' once`
+          : `'${path.join(" ")}' has no option '${unknown[1]}'`
+        : parserMessage
+  // One line: the parser sometimes breaks its message over several.
+  return new UsageError({ message: message.split(/\s*\n\s*/).join(" "), command: path.join(" ") })
 }
 
 /**
  * Parses `argv` (as in `process.argv`: runtime and script first) and runs the
- * command. Every failure is typed and has already been reported to the user.
+ * command. Help, the version and completion scripts are answered here, from
+ * the command tree and Docs.ts; the parser's own built-ins (`--wizard`,
+ * `--log-level`) are refused. Every failure is typed and has already been
+ * reported to the user. `environment` is kept for callers: nothing prompts any more.
  */
-export const runCommand = (argv: ReadonlyArray<string>, environment: { readonly interactive: boolean }) => {
+export const runCommand = (argv: ReadonlyArray<string>, _environment: { readonly interactive: boolean }) => {
   const args = argv.slice(2)
+  const format = wantsJson(args) ? "json" : "human"
   return Effect.gen(function* () {
-    // The built-in wizard prompts on stdin; without a terminal it would wait forever.
-    if (!environment.interactive && args.includes("--wizard")) {
-      const failure = new UsageError({ message: "--wizard needs an interactive terminal", command: "plinth" })
-      const output = yield* UserOutput
-      yield* output.err(`usage error: ${failure.message}`)
-      return yield* failure
+    const output = yield* UserOutput
+    const directive = interpret(plinth.tree, args)
+    switch (directive._tag) {
+      case "Version":
+        return yield* output.out(VERSION)
+      case "Completions":
+        return yield* output.out(completionScript(directive.shell, plinth.tree).trimEnd())
+      case "Refused":
+        return yield* Effect.fail(new UsageError({ message: directive.problem, command: directive.path.join(" ") })).pipe(
+          reportFailures(format),
+        )
+      case "Help": {
+        const help = renderHelp(plinth.tree, directive.path, VERSION, output.palette)
+        // A command without written help (added without its Docs.ts entry) still gets the parser's.
+        if (help !== undefined) return yield* output.out(help)
+        break
+      }
+      case "Parse":
+        break
     }
     yield* cli(argv).pipe(
       // The parser prints its errors through `Console.error`; they are re-worded below instead.
       silenceConsoleErrors,
-      Effect.tapError((failure) =>
-        ValidationError.isValidationError(failure)
-          ? Effect.flatMap(UserOutput, (output) => output.err(explainUsageError(failure, args)))
-          : Effect.void,
+      Effect.catchIf(ValidationError.isValidationError, (failure) =>
+        ValidationError.isHelpRequested(failure)
+          ? Effect.void
+          : Effect.fail(explainUsageError(failure, args)).pipe(reportFailures(format)),
       ),
     )
   }).pipe(Effect.provide(PlinthLive))
@@ -65,9 +100,15 @@ export const runToExitCode = (argv: ReadonlyArray<string>, environment: { readon
   runCommand(argv, environment).pipe(
     Effect.as(ExitCode.Ok as ExitCode),
     Effect.catchAll((failure) => Effect.succeed(exitCodeForFailure(failure))),
-    Effect.catchAllDefect((defect) =>
-      Effect.as(Console.error(`plinth: unexpected error: ${describeDefect(defect)}`), ExitCode.Failure as ExitCode),
-    ),
+    Effect.catchAllDefect((defect) => {
+      const message = describeDefect(defect)
+      return Effect.as(
+        wantsJson(argv.slice(2))
+          ? Effect.flatMap(UserOutput, (output) => output.out(stringify(unexpectedJson(message))))
+          : Console.error(`plinth: unexpected error: ${message}`),
+        ExitCode.Failure as ExitCode,
+      )
+    }),
   )
 
 const describeDefect = (defect: unknown) => (defect instanceof Error ? `${defect.name}: ${defect.message}` : String(defect))

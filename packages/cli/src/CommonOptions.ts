@@ -1,6 +1,10 @@
-import { HelpDoc, Options, ValidationError } from "@effect/cli"
+import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
+import { FileSystem } from "@effect/platform"
 import { Config, Effect, Either } from "effect"
 import { defaultTracePath } from "@plinth/runtime"
+import type { UserOutput } from "./Colour.js"
+import { UsageError } from "./Failures.js"
+import { reportFailures } from "./Output.js"
 
 /*
  * Options shared by the `plinth plugins` commands. Paths are relative to the
@@ -12,10 +16,44 @@ export const DEFAULT_ROOT = "plugins"
 export const DEFAULT_LOCK = "PLUGINS.lock"
 export const DEFAULT_TRACE = defaultTracePath
 
-export const root = Options.directory("root").pipe(
+/** The usage error for a `--root` (or PLINTH_ROOT) that is missing or not a folder. */
+export const rootIsNotAFolder = (path: string) =>
+  `--root '${path}' is not a folder; give the folder that holds one sub-folder per plugin (env PLINTH_ROOT, default '${DEFAULT_ROOT}')`
+
+// Whether it is a folder is checked by `requireRootFolder`, after parsing: the parser would word a
+// missing folder and a file differently, skip the check for a value from the environment, and
+// report it before an unknown flag or a missing argument.
+export const root = Options.text("root").pipe(
+  Options.withPseudoName("directory"),
   Options.withFallbackConfig(Config.string("PLINTH_ROOT").pipe(Config.withDefault(DEFAULT_ROOT))),
   Options.withDescription(`The folder holding one sub-folder per plugin (env PLINTH_ROOT, default '${DEFAULT_ROOT}').`),
 )
+
+const isFolder = (path: string) =>
+  Effect.flatMap(FileSystem.FileSystem, (fs) => fs.stat(path)).pipe(
+    Effect.map((info) => info.type === "Directory"),
+    Effect.orElseSucceed(() => false),
+  )
+
+/**
+ * Runs a command only once its root is a folder: a root that is missing or a
+ * file is the same usage error (exit 2), whether it came from `--root`,
+ * PLINTH_ROOT or the default. Commands without a root run as they are.
+ */
+export const requireRootFolder = <Name extends string, R, E, A>(command: Command.Command<Name, R, E, A>) =>
+  Command.transformHandler(command, (handler, config: A): Effect.Effect<void, E | UsageError, R | FileSystem.FileSystem | UserOutput> => {
+    const fields = config as { readonly root?: unknown; readonly json?: unknown }
+    if (typeof fields.root !== "string") return handler
+    const path = fields.root
+    const [name] = Command.getNames(command)
+    return Effect.flatMap(isFolder(path), (folder): Effect.Effect<void, E | UsageError, R | UserOutput> =>
+      folder
+        ? handler
+        : Effect.fail(new UsageError({ message: rootIsNotAFolder(path), command: `plinth plugins ${name}` })).pipe(
+            reportFailures(fields.json === true ? "json" : "human"),
+          ),
+    )
+  })
 
 // Plain text, not `Options.file`: the parser would refuse a folder or FIFO as a usage error, while an
 // unusable lock is a rejection (exit 4) decided by the lock store, which reads it without blocking.
@@ -29,7 +67,10 @@ export const json = Options.boolean("json").pipe(
   Options.withDescription("Print exactly one JSON object on stdout instead of text."),
 )
 
-export const trace = Options.file("trace").pipe(
+// Plain text, not `Options.file`: the parser dies on some unusable paths (ENOTDIR, ELOOP) and refuses a
+// folder as a usage error, while a trace file that cannot be used is TraceUnavailable (exit 1).
+export const trace = Options.text("trace").pipe(
+  Options.withPseudoName("file"),
   Options.withFallbackConfig(Config.string("PLINTH_TRACE").pipe(Config.withDefault(DEFAULT_TRACE))),
   Options.withDescription(`The call history file, JSON Lines (env PLINTH_TRACE, default '${DEFAULT_TRACE}').`),
 )

@@ -1,6 +1,6 @@
 import type { ValidationError } from "@effect/cli/ValidationError"
 import { Data, Schema } from "effect"
-import { isPluginFailure, PluginRejected, toJobError, type JobError, type PluginFailure } from "@plinth/domain"
+import { isPluginFailure, PluginRejected, toJobError, type JobError, type LockChanges, type PluginFailure } from "@plinth/domain"
 import { PluginNotFound, type LockWriteFailed, type ReportWriteFailed, type TraceUnavailable } from "@plinth/runtime"
 
 /** `plinth plugins lock --check` found that re-locking would change the lock, or that there is no lock yet (`missing`). */
@@ -10,11 +10,15 @@ export class LockOutOfDate extends Data.TaggedError("LockOutOfDate")<{
   readonly root?: string
   /** No lock file exists yet: nothing was ever pinned. */
   readonly missing?: boolean
+  /** What re-locking would change, when known. */
+  readonly changes?: LockChanges
 }> {}
 
 /** `plinth plugins describe --check` found manifests that differ from their plugins' code. */
 export class ManifestsStale extends Data.TaggedError("ManifestsStale")<{
   readonly plugins: ReadonlyArray<string>
+  /** Per stale plugin, what differs (the `--json` envelope carries it). */
+  readonly differences?: ReadonlyArray<{ readonly id: string; readonly differences: ReadonlyArray<unknown> }>
 }> {}
 
 /** The command line is wrong in a way the parser does not catch itself, e.g. a command group run alone. */
@@ -24,9 +28,12 @@ export class UsageError extends Data.TaggedError("UsageError")<{
   readonly command: string
 }> {}
 
-/** `--input` or `--config` is not usable JSON (`detail` says why, after the option name); found before anything is verified or started. */
+/**
+ * `--input` (its text, stdin or `--input-file`) or `--config` is not usable JSON (`detail` says why, after
+ * the option name); found before anything is verified or started.
+ */
 export class InvalidJsonOption extends Data.TaggedError("InvalidJsonOption")<{
-  readonly option: "--input" | "--config"
+  readonly option: "--input" | "--input-file" | "--config"
   readonly detail: string
 }> {
   override get message() {

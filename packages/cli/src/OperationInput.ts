@@ -37,8 +37,8 @@ export const parseDuration = (text: string): Either.Either<Duration.Duration, st
  */
 export const MAX_OPTION_JSON_DEPTH = 100
 
-/** Command-line arguments are far smaller than this on every OS; the cap only bounds the scan. */
-const MAX_OPTION_JSON_CHARS = 16 * 1024 * 1024
+/** Command-line arguments are far smaller than this on every OS; it also caps input read from stdin or a file. */
+export const MAX_OPTION_JSON_CHARS = 16 * 1024 * 1024
 
 const optionProblem = (problem: JsonTextProblem): string => {
   switch (problem._tag) {
@@ -57,7 +57,7 @@ const optionProblem = (problem: JsonTextProblem): string => {
  * The JSON value of `--input` or `--config`, or a typed input failure naming
  * the option: not JSON, too deep, or ambiguous (a key twice in one object).
  */
-export const parseJsonOption = (option: "--input" | "--config", text: string): Either.Either<unknown, InvalidJsonOption> =>
+export const parseJsonOption = (option: InvalidJsonOption["option"], text: string): Either.Either<unknown, InvalidJsonOption> =>
   Either.mapLeft(
     parseJsonText(text, { maxChars: MAX_OPTION_JSON_CHARS, maxDepth: MAX_OPTION_JSON_DEPTH }),
     (problem) => new InvalidJsonOption({ option, detail: optionProblem(problem) }),

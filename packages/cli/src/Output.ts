@@ -1,16 +1,17 @@
 import type { Teardown } from "@effect/platform/Runtime"
-import { Effect, type Exit, Match } from "effect"
+import { Effect, type Exit } from "effect"
 import { UserOutput, type Palette } from "./Colour.js"
+import { failureJson, stringify } from "./Envelope.js"
 import type { HandlerFailure } from "./Failures.js"
-import * as Render from "./Render.js"
-import { renderManifestsStale } from "./DriftReport.js"
+import { helpHint, renderFailure } from "./FailureText.js"
 
 /** How a command reports: text for people, or exactly one JSON object on stdout for programs. */
 export type OutputFormat = "human" | "json"
 
 export const formatOf = (options: { readonly json: boolean }): OutputFormat => (options.json ? "json" : "human")
 
-export const printJson = (value: unknown) => Effect.flatMap(UserOutput, (output) => output.out(JSON.stringify(value, null, 2)))
+/** Prints one `--json` object, on one line (ADR 0019). */
+export const printJson = (value: unknown) => Effect.flatMap(UserOutput, (output) => output.out(stringify(value)))
 
 /** Prints a command's result in the chosen format: JSON on stdout, or text through the palette. */
 export const report = <A>(
@@ -21,75 +22,20 @@ export const report = <A>(
 ) =>
   format === "json" ? printJson(json(value)) : Effect.flatMap(UserOutput, (output) => output.out(human(value, output.palette)))
 
-/** How to get help for a command. */
-export const helpHint = (command: string) => `run '${command} --help' for usage`
-
-/** The text a person sees on stderr for a failure. */
-export const renderFailure = (failure: HandlerFailure, palette: Palette): string =>
-  Match.value(failure).pipe(
-    Match.tagsExhaustive({
-      LockWriteFailed: (e) => Render.renderLockWriteFailed(e, palette),
-      ReportWriteFailed: (e) => `${palette.bad("error")}: cannot write the report: ${Render.printable(e.path)}: ${Render.printable(e.detail)}`,
-      ManifestWriteFailed: (e) => Render.renderManifestWriteFailed(e, palette),
-      TraceUnavailable: (e) => Render.renderTraceUnavailable(e, palette),
-      PluginCallFailed: (e) => Render.renderPluginCallFailed(e, palette),
-      UnclassifiedFailure: (e) => Render.renderUnclassified(e, palette),
-      InvalidJsonOption: (e) => Render.renderInvalidJson(e, palette),
-      PluginNotFound: (e) => Render.renderPluginNotFound(e, palette),
-      LockOutOfDate: (e) => Render.renderLockOutOfDate(e, palette),
-      ManifestsStale: (e) => renderManifestsStale(e.plugins, palette),
-      UsageError: (e) => `${palette.bad("usage error")}: ${e.message}\n${helpHint(e.command)}`,
-      IntegrityMismatch: (e) => Render.renderRejection(e, palette),
-      MissingManifest: (e) => Render.renderRejection(e, palette),
-      SchemaViolation: (e) => Render.renderRejection(e, palette),
-      UnlockedPlugin: (e) => Render.renderRejection(e, palette),
-      MissingPluginDirectory: (e) => Render.renderRejection(e, palette),
-      PluginImportError: (e) => Render.renderRejection(e, palette),
-      SymlinkEscape: (e) => Render.renderRejection(e, palette),
-      LockFileMalformed: (e) => Render.renderRejection(e, palette),
-      LockFileMissing: (e) => Render.renderRejection(e, palette),
-    }),
-  )
+export { failureJson, helpHint, renderFailure }
 
 /**
- * The JSON object a program sees on stdout for a failure, if it has one of
- * its own: `lock --check` has already printed its outcome, and usage errors
- * go to stderr as text.
+ * Reports a failure in the chosen format, then lets it through so its exit
+ * code can be decided: text on stderr for people, the failure envelope on
+ * stdout under `--json`.
  */
-export const failureJson = (failure: HandlerFailure): unknown =>
-  Match.value(failure).pipe(
-    Match.tags({
-      LockWriteFailed: Render.lockWriteFailedJson,
-      ReportWriteFailed: (e) => ({ ok: false, error: { _tag: e._tag, path: e.path, detail: e.detail, message: `cannot write the report: ${e.path}: ${e.detail}` } }),
-      ManifestWriteFailed: Render.manifestWriteFailedJson,
-      TraceUnavailable: Render.traceUnavailableJson,
-      PluginCallFailed: Render.pluginCallFailedJson,
-      UnclassifiedFailure: Render.unclassifiedJson,
-      InvalidJsonOption: Render.invalidJsonJson,
-      PluginNotFound: Render.pluginNotFoundJson,
-      LockOutOfDate: () => undefined,
-      ManifestsStale: () => undefined,
-      UsageError: () => undefined,
-    }),
-    Match.orElse(Render.rejectionJson),
-  )
-
-/** How a JSON object is laid out: indented, or on one line (for commands that print JSON Lines). */
-export type JsonLayout = "indented" | "line"
-
-const stringify = (value: unknown, layout: JsonLayout) => (layout === "line" ? JSON.stringify(value) : JSON.stringify(value, null, 2))
-
-/** Reports a failure in the chosen format, then lets it through so its exit code can be decided. */
 export const reportFailures =
-  (format: OutputFormat, layout: JsonLayout = "indented") =>
+  (format: OutputFormat) =>
   <A, E extends HandlerFailure, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R | UserOutput> =>
     Effect.tapError(effect, (failure) =>
-      Effect.flatMap(UserOutput, (output) => {
-        if (format === "human") return output.err(renderFailure(failure, output.palette))
-        const json = failureJson(failure)
-        if (json !== undefined) return output.out(stringify(json, layout))
-        return failure._tag === "UsageError" ? output.err(renderFailure(failure, output.palette)) : Effect.void
-      }),
+      Effect.flatMap(UserOutput, (output) =>
+        format === "human" ? output.err(renderFailure(failure, output.palette)) : output.out(stringify(failureJson(failure))),
+      ),
     )
 
 /**

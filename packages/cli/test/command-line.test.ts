@@ -10,6 +10,7 @@ import {
   ansiPalette,
   ExitCode,
   exitCodeForFailure,
+  interpret,
   locate,
   plainConsole,
   plainPalette,
@@ -50,10 +51,43 @@ describe("locating a command line in the tree", () => {
     expect(locate(plinth.tree, [])).toEqual({ path: ["plinth"], problem: "'plinth' needs a command: plugins" })
     expect(locate(plinth.tree, ["plugins", "frob"]).problem).toBe("'plinth plugins' has no command 'frob'; use one of: verify, lock, list, show, invoke, describe, trace, report")
     expect(locate(plinth.tree, ["plugins", "--frob"]).problem).toBe("'plinth plugins' has no option '--frob'")
-    expect(locate(plinth.tree, ["--log-level", "debug", "PLUGINS", "show", "x", "--frob"])).toEqual({
+    expect(locate(plinth.tree, ["PLUGINS", "show", "x"])).toEqual({ path: ["plinth", "plugins", "show"], problem: undefined })
+    expect(locate(plinth.tree, ["PLUGINS", "show", "x", "--frob"])).toEqual({
       path: ["plinth", "plugins", "show"],
-      problem: undefined,
+      problem: "'plinth plugins show' has no option '--frob'",
     })
+  })
+
+  it("answers help, the version and completions before parsing, wherever they stand, as the parser would", () => {
+    expect(interpret(plinth.tree, ["plugins", "verify", "--root", "x", "--help"])).toEqual({ _tag: "Help", path: ["plinth", "plugins", "verify"] })
+    expect(interpret(plinth.tree, ["plugins", "-h"])).toEqual({ _tag: "Help", path: ["plinth", "plugins"] })
+    expect(interpret(plinth.tree, ["plugins", "invoke", "a", "b", "--input", "--help"])).toEqual({ _tag: "Help", path: ["plinth", "plugins", "invoke"] })
+    expect(interpret(plinth.tree, ["plugins", "invoke", "a", "b", "--input", "--wizard"])).toMatchObject({ _tag: "Refused" })
+    expect(interpret(plinth.tree, ["plugins", "list", "--", "--help"])).toEqual({ _tag: "Parse", path: ["plinth", "plugins", "list"] })
+    expect(interpret(plinth.tree, ["plugins", "list", "--version"])).toEqual({ _tag: "Version" })
+    expect(interpret(plinth.tree, ["--completions", "sh"])).toEqual({ _tag: "Completions", shell: "bash" })
+    expect(interpret(plinth.tree, ["--completions=fish"])).toEqual({ _tag: "Completions", shell: "fish" })
+    expect(interpret(plinth.tree, ["--completions", "tcsh"])).toMatchObject({ _tag: "Refused", problem: "--completions takes one of bash, zsh, fish, not 'tcsh'" })
+  })
+
+  it("refuses an unknown option of a command, which the parser would take for an argument, but not an option's value", () => {
+    expect(interpret(plinth.tree, ["plugins", "show", "--frob"])).toEqual({
+      _tag: "Refused",
+      path: ["plinth", "plugins", "show"],
+      problem: "'plinth plugins show' has no option '--frob'",
+    })
+    expect(interpret(plinth.tree, ["plugins", "invoke", "a", "b", "--input", "-", "--timeout", "-5s"])._tag).toBe("Parse")
+    expect(interpret(plinth.tree, ["plugins", "verify", "--root=-x"])._tag).toBe("Parse")
+  })
+
+  it("refuses the parser's built-ins that plinth does not offer, as it refuses any unknown option", () => {
+    for (const option of ["--wizard", "--log-level", "--log-level=debug"]) {
+      expect(interpret(plinth.tree, ["plugins", "verify", option])).toEqual({
+        _tag: "Refused",
+        path: ["plinth", "plugins", "verify"],
+        problem: `'plinth plugins verify' has no option '${option.split("=")[0]}'`,
+      })
+    }
   })
 
   it("the tree lists exactly the subcommands the parser knows", async () => {
@@ -74,22 +108,23 @@ describe("parsing edge cases", () => {
   it("a repeated or unknown flag is refused before anything runs", async () => {
     const repeated = await run(["plugins", "verify", "--json", "--json"])
     expect(repeated.code).toBe(ExitCode.Usage)
-    expect(repeated.out).toBe("")
+    expect(JSON.parse(repeated.out)).toMatchObject({ ok: false, error: { _tag: "UsageError", command: "plinth plugins verify" } })
     const missingRoot = await run(["plugins", "verify", "--json", "--root", join(tmpdir(), "no-such-root")])
-    expect(missingRoot.code).toBe(ExitCode.Rejected)
-    expect(JSON.parse(missingRoot.out).rejection._tag).toBe("SchemaViolation")
+    expect(missingRoot.code).toBe(ExitCode.Usage)
+    expect(JSON.parse(missingRoot.out).error._tag).toBe("UsageError")
     const unknown = await run(["plugins", "lock", "--lock", join(tmpdir(), "never-written.lock"), "--frob"])
     expect(unknown.code).toBe(ExitCode.Usage)
     expect(unknown.out).toBe("")
   })
 
-  it("--wizard without a terminal is a usage error instead of a prompt that never returns", async () => {
-    const result = await run(["plugins", "verify", "--wizard"])
-    expect(result.code).toBe(ExitCode.Usage)
-    expect(result.err).toContain("interactive terminal")
+  it("--wizard is not an option, even at a terminal: a usage error instead of a prompt", async () => {
+    const { printed, layer } = harness(false)
+    const code = await Effect.runPromise(runToExitCode(["node", "plinth", "plugins", "verify", "--wizard"], { interactive: true }).pipe(Effect.provide(layer)))
+    expect(code).toBe(ExitCode.Usage)
+    expect(printed.err.join("\n")).toContain("has no option '--wizard'")
   })
 
-  it("the parser's own help is coloured for a terminal and plain otherwise", async () => {
+  it("help is coloured for a terminal and plain otherwise", async () => {
     expect((await run(["plugins", "show", "--help"], true)).out).toContain("\u001b[")
     const plain = await run(["plugins", "show", "--help"], false)
     expect(plain.out).toContain("<id>")

@@ -58,9 +58,13 @@ export const describe = Command.make(
         Effect.catchAllDefect((defect) => Effect.fail(defect)),
         Effect.catchAll(classified(only ?? "")),
       )
-      yield* report(format, outcome, (o, palette) => renderDeclarationCheck(o, options.lock, palette), declarationCheckJson)
+      // Stale under --json is a failure like any other (as for `lock --check`): the envelope carries the differences.
+      if (outcome.upToDate || format === "human") {
+        yield* report(format, outcome, (o, palette) => renderDeclarationCheck(o, options.lock, palette), declarationCheckJson)
+      }
       if (!outcome.upToDate) {
-        return yield* new ManifestsStale({ plugins: outcome.plugins.filter((plugin) => plugin.differences.length > 0).map((plugin) => plugin.id) })
+        const stale = declarationCheckJson(outcome).plugins.filter((plugin) => !plugin.upToDate)
+        return yield* new ManifestsStale({ plugins: stale.map((plugin) => plugin.id), differences: stale })
       }
     })
 

@@ -5,17 +5,19 @@ import { isolationWarningsToStderr } from "../IsolationWarning.js"
 import { UserOutput } from "../Colour.js"
 import * as Common from "../CommonOptions.js"
 import { classifyOperationFailure } from "../Failures.js"
+import { inputText, parseInput } from "../InputSource.js"
 import { parseDuration, parseJsonOption } from "../OperationInput.js"
-import { formatOf, reportFailures } from "../Output.js"
+import { formatOf, printJson, reportFailures } from "../Output.js"
 import { invocationJson, itemJsonLine, progressLines, renderInvocationDone, renderItem, renderValue } from "../Render.js"
 
 const id = Args.text({ name: "id" }).pipe(Args.withDescription("The plugin id (its folder name)."))
 const action = Args.text({ name: "action" }).pipe(Args.withDescription("The action to call."))
 
-const input = Options.text("input").pipe(
-  Options.withPseudoName("json"),
-  Options.withDescription(`The action's input as JSON, e.g. '{"name": "Ada"}'. Not JSON, or refused by the action's schema: exit 5.`),
-)
+// Help for these options is written in Docs.ts.
+const input = Options.text("input").pipe(Options.withPseudoName("json"), Options.optional)
+
+// Plain text, not `Options.file`: a file that cannot be read is an input failure (exit 5), like input that is not JSON.
+const inputFile = Options.text("input-file").pipe(Options.withPseudoName("file"), Options.optional)
 
 const config = Options.text("config").pipe(
   Options.withPseudoName("json"),
@@ -31,9 +33,7 @@ const timeout = Options.text("timeout").pipe(
   Options.withDescription("Cancel the call if it has not finished within this (waiting for its worker included), e.g. 500ms, 5s, 2m, 48h; exit 6."),
 )
 
-const json = Options.boolean("json").pipe(
-  Options.withDescription(`Print JSON Lines on stdout: {"item": …} for each streamed item, then one outcome object.`),
-)
+const json = Options.boolean("json")
 
 /**
  * A CallTrace that writes to `file` and also keeps the last record, so that a
@@ -55,12 +55,12 @@ const recordingTrace = (file: string, last: Ref.Ref<Option.Option<CallRecord>>) 
  */
 export const invoke = Command.make(
   "invoke",
-  { id, action, input, config, timeout, json, root: Common.root, lock: Common.lock, trace: Common.trace, isolation: Common.isolation },
+  { id, action, input, inputFile, config, timeout, json, root: Common.root, lock: Common.lock, trace: Common.trace, isolation: Common.isolation },
   (options) => {
     const format = formatOf(options)
     return Effect.gen(function* () {
       // Both are read before anything is verified or started.
-      const inputValue = yield* parseJsonOption("--input", options.input)
+      const inputValue = yield* Effect.flatMap(inputText(options, "plinth plugins invoke"), parseInput)
       const configValue = Option.isSome(options.config) ? yield* parseJsonOption("--config", options.config.value) : undefined
       const output = yield* UserOutput
       const runtime = yield* Effect.runtime<never>()
@@ -97,11 +97,11 @@ export const invoke = Command.make(
           }),
         ),
       )
-      if (format === "json") return yield* output.out(JSON.stringify(invocationJson(options.id, options.action, outcome)))
+      if (format === "json") return yield* printJson(invocationJson(options.id, options.action, outcome))
       if (outcome.kind === "value") yield* output.out(renderValue(outcome.value))
       const durationMs = Option.getOrUndefined(Option.map(yield* Ref.get(lastCall), (call) => call.durationMs))
       yield* output.err(renderInvocationDone(options.id, options.action, outcome, durationMs, output.palette))
-    }).pipe(reportFailures(format, "line"))
+    }).pipe(reportFailures(format))
   },
 ).pipe(
   Command.withDescription(

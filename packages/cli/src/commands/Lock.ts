@@ -19,9 +19,13 @@ export const lock = Command.make(
     const format = formatOf(options)
     return Effect.gen(function* () {
       const outcome = yield* lockPlugins({ root: options.root, lock: options.lock, check: options.check }).pipe(withHashingProgress(format))
-      yield* report(format, outcome, (o, palette) => renderLockOutcome(o, options.lock, palette), lockOutcomeJson)
-      if (!outcome.upToDate && !outcome.written) {
-        return yield* new LockOutOfDate({ lock: options.lock, root: options.root, missing: !outcome.lockFound })
+      const outOfDate = !outcome.upToDate && !outcome.written
+      // Out of date under --json is a failure like any other: the envelope carries the changes.
+      if (!(outOfDate && format === "json")) {
+        yield* report(format, outcome, (o, palette) => renderLockOutcome(o, options.lock, palette), lockOutcomeJson)
+      }
+      if (outOfDate) {
+        return yield* new LockOutOfDate({ lock: options.lock, root: options.root, missing: !outcome.lockFound, changes: outcome.changes })
       }
     }).pipe(reportFailures(format))
   },

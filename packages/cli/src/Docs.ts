@@ -1,0 +1,267 @@
+import { ExitCode } from "./ExitCode.js"
+import { DEFAULT_LOCK, DEFAULT_ROOT, DEFAULT_TRACE } from "./CommonOptions.js"
+import { DEFAULT_LIMIT } from "./commands/Trace.js"
+
+/*
+ * What `--help` says: a written description and an example for every command,
+ * option and argument. The parser's tree says which options exist; this says
+ * what they are for. A test checks that the two agree, so an option added to a
+ * command without a description here fails it.
+ */
+
+export interface OptionDoc {
+  /** What the value is called in help (`DIR`, `FILE`, `JSON`); flags have none. */
+  readonly placeholder?: string
+  readonly description: string
+  /** A command-line fragment using the option. */
+  readonly example: string
+}
+
+export interface Example {
+  readonly command: string
+  readonly what: string
+}
+
+export interface CommandDoc {
+  /** One line: what the command does. */
+  readonly summary: string
+  /** More, if there is more to say. */
+  readonly description?: string
+  readonly args?: Readonly<Record<string, { readonly description: string; readonly example: string }>>
+  readonly options?: Readonly<Record<string, OptionDoc>>
+  readonly examples: ReadonlyArray<Example>
+  /** The exit codes this command can end with, besides 130 (interrupted). */
+  readonly exitCodes?: ReadonlyArray<ExitCode>
+}
+
+/** What each exit code means; every code has a line (a new code without one does not compile). */
+export const exitCodeMeanings: { readonly [C in ExitCode]: string } = {
+  [ExitCode.Ok]: "success (also --help, --version, --completions)",
+  [ExitCode.Failure]: "unexpected: the lock or plugin.json cannot be written, the trace file cannot be read, a bug in plinth",
+  [ExitCode.Usage]: "usage error: unknown command or option, missing or bad argument, --root that is not a folder, an unknown plugin id",
+  [ExitCode.LockOutOfDate]: "lock --check: the lock does not pin the plugins as they are on disk; nothing was written",
+  [ExitCode.Rejected]: "rejected: a plugin or the lock failed verification (changed file, unlocked plugin, missing folder, bad manifest or lock)",
+  [ExitCode.Input]: "input: --input/--config not JSON or refused by the action's schema, an unknown action",
+  [ExitCode.Transient]: "transient: timeout, unexpected worker exit, the plugin's temporary failure; retrying may work",
+  [ExitCode.Resource]: "resource: the plugin ran short, its worker ran out of memory or was killed",
+  [ExitCode.Fatal]: "fatal: plugin defect, sandbox denial, declaration drift, output the manifest refuses, worker start failure",
+  [ExitCode.Interrupted]: "interrupted (SIGINT/SIGTERM)",
+}
+
+const root: OptionDoc = {
+  placeholder: "DIR",
+  description: `The folder holding one sub-folder per plugin; must be a folder (env PLINTH_ROOT, default '${DEFAULT_ROOT}').`,
+  example: "--root vendor/plugins",
+}
+
+const lock: OptionDoc = {
+  placeholder: "FILE",
+  description: `The lock file (env PLINTH_LOCK, default '${DEFAULT_LOCK}').`,
+  example: "--lock vendor/PLUGINS.lock",
+}
+
+const json = (what = "one JSON object on stdout instead of text"): OptionDoc => ({
+  description: `Print ${what}: {"ok": true, …} or {"ok": false, "error": {"_tag": …, "message": …}}.`,
+  example: "--json",
+})
+
+const isolation: OptionDoc = {
+  placeholder: "os|permissions",
+  description:
+    "The boundary around the worker: 'os' (bubblewrap namespaces around Node's permission model; fails when bwrap is unusable) " +
+    "or 'permissions' (Node's permission model alone). Default: the strongest available, with a warning when that is 'permissions'.",
+  example: "--isolation permissions",
+}
+
+const trace: OptionDoc = {
+  placeholder: "FILE",
+  description: `The call history file, JSON Lines (env PLINTH_TRACE, default '${DEFAULT_TRACE}').`,
+  example: "--trace /tmp/calls.jsonl",
+}
+
+const id = { description: "The plugin id (its folder name under the root).", example: "greeter" }
+
+/** The built-in options, shown where they apply. */
+export const helpOption: OptionDoc = { description: "Show this help.", example: "plinth plugins verify --help" }
+export const versionOption: OptionDoc = { description: "Print the version, on one line.", example: "plinth --version" }
+export const completionsOption: OptionDoc = {
+  placeholder: "SHELL",
+  description: "Print a completion script for bash, zsh or fish (see the README for where to put it).",
+  example: "plinth --completions bash > ~/.local/share/bash-completion/completions/plinth",
+}
+
+/** The documentation of every command, by its full path. */
+export const docs: Readonly<Record<string, CommandDoc>> = {
+  plinth: {
+    summary: "Load Node.js plugins only after verifying every file against PLUGINS.lock.",
+    description:
+      "Observation commands (verify, list, show, trace) read manifests, the lock and the call history and never run plugin code; " +
+      "lock changes the lock; invoke and describe run plugin code, each plugin in its own sandboxed worker process. " +
+      "Paths are relative to the current folder; a flag beats its environment variable, which beats the default.",
+    examples: [
+      { command: "plinth plugins lock", what: "Pin the plugins under ./plugins in ./PLUGINS.lock, after review." },
+      { command: "plinth plugins verify", what: "Check that every plugin is exactly what the lock pins." },
+      { command: `plinth plugins invoke greeter greet --input '{"name": "Ada"}'`, what: "Call an action in a sandboxed worker." },
+    ],
+  },
+  "plinth plugins": {
+    summary: "Verify, pin, inspect and run plugins.",
+    examples: [
+      { command: "plinth plugins list", what: "The plugins under ./plugins, with version and lock status." },
+      { command: "plinth plugins verify --json", what: "Verify, for a program: one JSON object on stdout." },
+    ],
+  },
+  "plinth plugins verify": {
+    summary: "Check every plugin's files against the lock. Runs no plugin code.",
+    description:
+      "Prints one line per plugin (id, version, digest), or the rejection: which plugin broke which rule, and the files added, removed or changed.",
+    options: { "--root": root, "--lock": lock, "--json": json() },
+    examples: [
+      { command: "plinth plugins verify", what: "Verify ./plugins against ./PLUGINS.lock." },
+      { command: "plinth plugins verify --root vendor/plugins --lock vendor/PLUGINS.lock --json", what: "Verify another tree, for a program." },
+    ],
+    exitCodes: [ExitCode.Ok, ExitCode.Usage, ExitCode.Rejected],
+  },
+  "plinth plugins lock": {
+    summary: "Pin the plugins as they are on disk in the lock, after review; prints what changed.",
+    description:
+      "Prints added (+), removed (-) and changed (~) plugins. The lock is written atomically: readers see the old lock or the new one, never half.",
+    options: {
+      "--root": root,
+      "--lock": lock,
+      "--check": {
+        description: "Change nothing; exit 3 if the lock does not pin the plugins as they are on disk (for CI).",
+        example: "--check",
+      },
+      "--json": json(),
+    },
+    examples: [
+      { command: "plinth plugins lock", what: "Write ./PLUGINS.lock for the plugins under ./plugins." },
+      { command: "plinth plugins lock --check", what: "In CI: fail (exit 3) when someone changed a plugin without re-locking." },
+    ],
+    exitCodes: [ExitCode.Ok, ExitCode.Failure, ExitCode.Usage, ExitCode.LockOutOfDate, ExitCode.Rejected],
+  },
+  "plinth plugins list": {
+    summary: "List the plugins with their versions and lock status. Runs no plugin code.",
+    options: { "--root": root, "--lock": lock, "--json": json() },
+    examples: [
+      { command: "plinth plugins list", what: "One line per plugin: id, version, locked or unlocked, description." },
+      { command: "plinth plugins list --json", what: "The same with every manifest, for a program." },
+    ],
+    exitCodes: [ExitCode.Ok, ExitCode.Usage, ExitCode.Rejected],
+  },
+  "plinth plugins show": {
+    summary: "Show a plugin's manifest, declared actions, config schema and lock status. Runs no plugin code.",
+    args: { id },
+    options: { "--root": root, "--lock": lock, "--json": json() },
+    examples: [
+      { command: "plinth plugins show greeter", what: "The greeter plugin's actions with their input and output JSON Schemas." },
+      { command: "plinth plugins show greeter --json", what: "The same, for a program." },
+    ],
+    exitCodes: [ExitCode.Ok, ExitCode.Usage, ExitCode.Rejected],
+  },
+  "plinth plugins invoke": {
+    summary: "Verify the plugins, start one in a sandboxed worker and call an action. Runs plugin code.",
+    description:
+      "The input is JSON, given with exactly one of --input JSON, --input - (read from stdin) or --input-file PATH; " +
+      "use stdin or a file for inputs larger than a command line allows (Linux caps one argument at 128 KiB). " +
+      "A streaming action prints each item as it arrives; progress goes to stderr. Every call is recorded in the trace file.",
+    args: {
+      id,
+      action: { description: "The action to call, as the manifest declares it.", example: "greet" },
+    },
+    options: {
+      "--input": {
+        placeholder: "JSON|-",
+        description: "The action's input as JSON, or '-' to read it from stdin. Not JSON, or refused by the action's schema: exit 5.",
+        example: `--input '{"name": "Ada"}'`,
+      },
+      "--input-file": {
+        placeholder: "PATH",
+        description: "Read the action's input (JSON) from this file instead.",
+        example: "--input-file input.json",
+      },
+      "--config": {
+        placeholder: "JSON",
+        description:
+          "The plugin's config as JSON; its defaults fill in what is left out. Refused by the manifest's config schema: exit 5, before the worker starts.",
+        example: `--config '{"greeting": "Hi"}'`,
+      },
+      "--timeout": {
+        placeholder: "DURATION",
+        description: "Cancel the call if it has not finished within this (waiting for its worker included): 500ms, 5s, 2m, 48h; exit 6.",
+        example: "--timeout 5s",
+      },
+      "--json": json(`JSON Lines on stdout: {"item": …} per streamed item, then one outcome object`),
+      "--root": root,
+      "--lock": lock,
+      "--trace": trace,
+      "--isolation": isolation,
+    },
+    examples: [
+      { command: `plinth plugins invoke greeter greet --input '{"name": "Ada"}'`, what: "Call greeter's greet action." },
+      { command: "plinth plugins invoke word-count count --input - < input.json", what: "Read a large input from stdin." },
+      { command: `plinth plugins invoke showcase count --input '{"to": 3}' --json`, what: "Stream items as JSON Lines, then the outcome." },
+    ],
+    exitCodes: [
+      ExitCode.Ok,
+      ExitCode.Failure,
+      ExitCode.Usage,
+      ExitCode.Rejected,
+      ExitCode.Input,
+      ExitCode.Transient,
+      ExitCode.Resource,
+      ExitCode.Fatal,
+    ],
+  },
+  "plinth plugins describe": {
+    summary: "Load a plugin in a sandboxed worker and print what its code declares. RUNS PLUGIN CODE.",
+    description:
+      "Prints the actions with their input/output JSON Schemas and the config schema, as the code declares them " +
+      "(use 'show' to read the manifest without running anything). --write stores the declaration in plugin.json; re-lock after review.",
+    args: { id },
+    options: {
+      "--write": {
+        description: "Store the declaration in the plugin's plugin.json; review the change, then run 'plinth plugins lock'.",
+        example: "--write",
+      },
+      "--json": json(),
+      "--root": root,
+      "--isolation": isolation,
+    },
+    examples: [
+      { command: "plinth plugins describe greeter", what: "What greeter's code declares, compared with its plugin.json." },
+      { command: "plinth plugins describe greeter --write", what: "Regenerate the manifest's actions and config after changing the code." },
+    ],
+    exitCodes: [
+      ExitCode.Ok,
+      ExitCode.Failure,
+      ExitCode.Usage,
+      ExitCode.Rejected,
+      ExitCode.Input,
+      ExitCode.Transient,
+      ExitCode.Resource,
+      ExitCode.Fatal,
+    ],
+  },
+  "plinth plugins trace": {
+    summary: "Show the recorded history of plugin calls, oldest first. Runs no plugin code.",
+    description:
+      "Time, plugin, instance, action, duration, outcome, category and message, items for streams. " +
+      "Reads only the trace file, which every invoke appends to (it keeps the last 1,000 calls); it takes no --root or --lock.",
+    options: {
+      "--limit": {
+        placeholder: "N",
+        description: `How many of the most recent calls to show, at least 1 (default ${DEFAULT_LIMIT}).`,
+        example: "--limit 5",
+      },
+      "--json": json(),
+      "--trace": trace,
+    },
+    examples: [
+      { command: "plinth plugins trace", what: `The last ${DEFAULT_LIMIT} calls.` },
+      { command: "plinth plugins trace --limit 5 --json", what: "The last 5 calls, for a program." },
+    ],
+    exitCodes: [ExitCode.Ok, ExitCode.Failure, ExitCode.Usage],
+  },
+}
