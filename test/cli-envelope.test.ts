@@ -1,4 +1,4 @@
-import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
@@ -34,20 +34,27 @@ const onlyLine = (run: Run): Record<string, any> => {
   return JSON.parse(lines[0]!)
 }
 
-const expectFailure = (object: Record<string, any>, tag: string) => {
+const expectFailure = (object: Record<string, any>, tag: string, besides: ReadonlyArray<string> = []) => {
   expect(object.ok).toBe(false)
   expect(object.error._tag).toBe(tag)
   expect(typeof object.error.message).toBe("string")
   expect(object.error.message).not.toBe("")
   expect(object.error.message).not.toContain("\n")
   // No failure shapes other than the envelope's (`job` and the deprecated `rejection` may sit beside it).
-  expect(Object.keys(object).filter((key) => !["ok", "error", "job", "rejection"].includes(key))).toEqual([])
+  expect(Object.keys(object).filter((key) => !["ok", "error", "job", "rejection", ...besides].includes(key))).toEqual([])
 }
 
 interface Case {
   readonly command: string
   readonly success: { readonly args: ReadonlyArray<string>; readonly fields: ReadonlyArray<string> }
-  readonly failure: { readonly args: ReadonlyArray<string>; readonly prepare?: (dir: string) => void; readonly code: number; readonly tag: string }
+  readonly failure: {
+    readonly args: ReadonlyArray<string>
+    readonly prepare?: (dir: string) => void
+    readonly code: number
+    readonly tag: string
+    /** Fields a failure carries beside `error` (the report is its own envelope: the evidence sits beside the error). */
+    readonly besides?: ReadonlyArray<string>
+  }
 }
 
 // Every command of `plinth plugins`, with a call that succeeds and one that fails.
@@ -83,6 +90,17 @@ const cases: ReadonlyArray<Case> = [
     failure: { args: ["nope"], code: 2, tag: "PluginNotFound" },
   },
   {
+    command: "report",
+    success: { args: ["--out", "review"], fields: ["reportVersion", "summary", "plugins", "environment"] },
+    failure: {
+      args: ["--out", "review"],
+      prepare: tamper,
+      code: 4,
+      tag: "PluginsRejected",
+      besides: ["reportVersion", "generatedAt", "root", "lock", "environment", "summary", "plugins"],
+    },
+  },
+  {
     command: "trace",
     success: { args: [], fields: ["file", "calls", "skipped"] },
     // A folder where the trace file should be.
@@ -109,7 +127,7 @@ describe.concurrent("the --json envelope of every command", () => {
     it(`${command}: failure is {"ok": false, "error": {"_tag": "${failure.tag}", …}} on one line, exit ${failure.code}`, async () => {
       const run = await plinth(workspace(failure.prepare), ["plugins", command, ...failure.args, "--json"])
       expect(run.code, run.stderr).toBe(failure.code)
-      expectFailure(onlyLine(run), failure.tag)
+      expectFailure(onlyLine(run), failure.tag, failure.besides)
     })
 
     it(`${command}: a usage error under --json is a UsageError object on stdout, exit 2`, async () => {
@@ -132,6 +150,25 @@ describe.concurrent("the --json envelope of every command", () => {
   it("a failed plugin call carries its job summary beside the error", async () => {
     const run = await plinth(workspace(), ["plugins", "invoke", "showcase", "fail", "--input", '{"category": "transient"}', "--json"])
     expect(onlyLine(run).job).toMatchObject({ category: "transient", retriable: true, plugin: "showcase" })
+  })
+
+  it("describe --check: up to date is {\"ok\": true, …}; a stale manifest is a ManifestsStale error with the differences, exit 3", async () => {
+    const fresh = await plinth(workspace(), ["plugins", "describe", "--check", "--json"])
+    expect(fresh.code, fresh.stderr).toBe(0)
+    expect(onlyLine(fresh)).toMatchObject({ ok: true, upToDate: true })
+
+    const stale = workspace((dir) => {
+      const manifest = join(dir, "plugins/greeter/plugin.json")
+      const parsed = JSON.parse(readFileSync(manifest, "utf8"))
+      parsed.actions.greet.description = "Says something else."
+      writeFileSync(manifest, JSON.stringify(parsed, null, 2))
+    })
+    expect((await plinth(stale, ["plugins", "lock"])).code).toBe(0)
+    const run = await plinth(stale, ["plugins", "describe", "--check", "--json"])
+    expect(run.code, run.stderr).toBe(3)
+    const object = onlyLine(run)
+    expectFailure(object, "ManifestsStale")
+    expect(object.error).toMatchObject({ plugins: ["greeter"], differences: [{ id: "greeter", differences: [{ change: "description", action: "greet" }] }] })
   })
 
   it("a root that is not a folder is the same usage error whether it is missing or a file", async () => {

@@ -39,7 +39,7 @@ export const exitCodeMeanings: { readonly [C in ExitCode]: string } = {
   [ExitCode.Ok]: "success (also --help, --version, --completions)",
   [ExitCode.Failure]: "unexpected: the lock or plugin.json cannot be written, the trace file cannot be read, a bug in plinth",
   [ExitCode.Usage]: "usage error: unknown command or option, missing or bad argument, --root that is not a folder, an unknown plugin id",
-  [ExitCode.LockOutOfDate]: "lock --check: the lock does not pin the plugins as they are on disk; nothing was written",
+  [ExitCode.LockOutOfDate]: "lock --check: the lock does not pin the plugins as they are on disk; describe --check: a manifest is stale; nothing was written",
   [ExitCode.Rejected]: "rejected: a plugin or the lock failed verification (changed file, unlocked plugin, missing folder, bad manifest or lock)",
   [ExitCode.Input]: "input: --input/--config not JSON or refused by the action's schema, an unknown action",
   [ExitCode.Transient]: "transient: timeout, unexpected worker exit, the plugin's temporary failure; retrying may work",
@@ -95,7 +95,7 @@ export const docs: Readonly<Record<string, CommandDoc>> = {
   plinth: {
     summary: "Load Node.js plugins only after verifying every file against PLUGINS.lock.",
     description:
-      "Observation commands (verify, list, show, trace) read manifests, the lock and the call history and never run plugin code; " +
+      "Observation commands (verify, list, show, report, trace) read manifests, the lock and the call history and never run plugin code; " +
       "lock changes the lock; invoke and describe run plugin code, each plugin in its own sandboxed worker process. " +
       "Paths are relative to the current folder; a flag beats its environment variable, which beats the default.",
     examples: [
@@ -218,31 +218,63 @@ export const docs: Readonly<Record<string, CommandDoc>> = {
     summary: "Load a plugin in a sandboxed worker and print what its code declares. RUNS PLUGIN CODE.",
     description:
       "Prints the actions with their input/output JSON Schemas and the config schema, as the code declares them " +
-      "(use 'show' to read the manifest without running anything). --write stores the declaration in plugin.json; re-lock after review.",
-    args: { id },
+      "(use 'show' to read the manifest without running anything). --write stores the declaration in plugin.json; re-lock after review. " +
+      "--check is the drift check for CI: it verifies every plugin against the lock, loads each from its verified bytes " +
+      "and exits 3 when a manifest differs from what its code declares; without --check the lock is not read.",
+    args: { id: { description: "The plugin id (its folder name under the root). Optional with --check, which then checks every plugin.", example: "greeter" } },
     options: {
       "--write": {
         description: "Store the declaration in the plugin's plugin.json; review the change, then run 'plinth plugins lock'.",
         example: "--write",
       },
+      "--check": {
+        description: "Change nothing; verify against the lock, load each plugin (or only <id>) from its verified bytes, exit 3 if a manifest is stale (for CI).",
+        example: "--check",
+      },
       "--json": json(),
       "--root": root,
+      "--lock": { ...lock, description: `The lock file, read only with --check (env PLINTH_LOCK, default '${DEFAULT_LOCK}').` },
       "--isolation": isolation,
     },
     examples: [
       { command: "plinth plugins describe greeter", what: "What greeter's code declares, compared with its plugin.json." },
       { command: "plinth plugins describe greeter --write", what: "Regenerate the manifest's actions and config after changing the code." },
+      { command: "plinth plugins describe --check", what: "In CI: fail (exit 3) when a manifest no longer matches its plugin's code." },
     ],
     exitCodes: [
       ExitCode.Ok,
       ExitCode.Failure,
       ExitCode.Usage,
+      ExitCode.LockOutOfDate,
       ExitCode.Rejected,
       ExitCode.Input,
       ExitCode.Transient,
       ExitCode.Resource,
       ExitCode.Fatal,
     ],
+  },
+  "plinth plugins report": {
+    summary: "Write the evidence of one verification to a folder for reviewers and auditors. Runs no plugin code.",
+    description:
+      "Writes report.json (per plugin: verified or rejected with the reason, expected and actual digests, file counts, the manifest " +
+      "with its actions and schemas; the lock's SHA-256; Plinth, Node and OS versions; the isolation tiers available), " +
+      "a copy of the lock, manifests/<id>.json and a one-page REPORT.md. The report is written even when a plugin is rejected (exit 4).",
+    options: {
+      "--out": {
+        placeholder: "DIR",
+        description: "The folder to write the report to; it must be missing or empty, and outside the plugin root.",
+        example: "--out review/2026-12-01",
+      },
+      "--force": { description: "Replace a previous report in --out (a folder holding anything else is still refused).", example: "--force" },
+      "--root": root,
+      "--lock": lock,
+      "--json": json("report.json's object on stdout as well"),
+    },
+    examples: [
+      { command: "plinth plugins report --out review", what: "Write ./review/REPORT.md and the evidence behind it." },
+      { command: "plinth plugins report --out review --force --json", what: "Replace the previous report and print it for a program." },
+    ],
+    exitCodes: [ExitCode.Ok, ExitCode.Failure, ExitCode.Usage, ExitCode.Rejected],
   },
   "plinth plugins trace": {
     summary: "Show the recorded history of plugin calls, oldest first. Runs no plugin code.",
