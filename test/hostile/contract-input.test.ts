@@ -126,7 +126,7 @@ describe("hostile: input the reviewed manifest refuses", () => {
 
       const input = await plinth(root, ["plugins", "invoke", "strict", "greet", "--input", '{"name": "Cy", "extra": 1}', "--json"])
       expect(input.code).toBe(5)
-      expect(JSON.parse(input.stdout)).toMatchObject({ ok: false, failure: { _tag: "PluginInputError" }, job: { category: "input", fieldsInvalid: ["extra"] } })
+      expect(JSON.parse(input.stdout)).toMatchObject({ ok: false, error: { _tag: "PluginInputError" }, job: { category: "input", fieldsInvalid: ["extra"] } })
       expect(existsSync(join(root, ".plinth/data/strict/greeted-Cy"))).toBe(false)
     })
   })

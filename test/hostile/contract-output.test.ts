@@ -106,7 +106,7 @@ describe("hostile: output the reviewed manifest does not allow", () => {
       const json = await plinth(root, ["plugins", "invoke", "liar", "lies", "--input", "{}", "--json"])
       expect(json.code).toBe(8)
       const lines = json.stdout.trim().split("\n").map((line) => JSON.parse(line))
-      expect(lines.at(-1)).toMatchObject({ ok: false, failure: { _tag: "OutputRejected", action: "lies" }, job: { category: "fatal" } })
+      expect(lines.at(-1)).toMatchObject({ ok: false, error: { _tag: "OutputRejected", action: "lies" }, job: { category: "fatal" } })
       expect(json.stdout).not.toContain("three")
 
       expect((await plinth(root, ["plugins", "invoke", "liar", "lie", "--input", '{"honest": true}'])).code).toBe(0)
