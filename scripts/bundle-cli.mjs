@@ -58,9 +58,26 @@ export const bundleCli = async () => {
     entryNames: "[name]",
   })
   const bundleHash = createHash("sha256").update(readFileSync(join(bundleDir, bundleFile))).digest("hex").slice(0, 16)
-  await writeBuildRecord(bundleDir, [main.metafile, sidecars.metafile], join(cliDir, "package.json"), { bundle: bundleFile, bundleHash })
+  await writeBuildRecord(bundleDir, [main.metafile, sidecars.metafile], join(cliDir, "package.json"), {
+    bundle: bundleFile,
+    bundleHash,
+    compilerState: compilerState(),
+  })
   writeCodeCache()
 }
+
+/**
+ * The SHA-256 of each package's `tsconfig.tsbuildinfo`, which `tsc -b`
+ * rewrites whenever it emits: in a source checkout the launcher compares these
+ * (three reads) rather than every input (a hundred), to stay cheap at start.
+ */
+const compilerState = () =>
+  Object.fromEntries(
+    ["domain", "runtime", "cli"].map((name) => {
+      const file = join(repoDir, "packages", name, "tsconfig.tsbuildinfo")
+      return [`packages/${name}/tsconfig.tsbuildinfo`, existsSync(file) ? createHash("sha256").update(readFileSync(file)).digest("hex") : null]
+    }),
+  )
 
 /**
  * Runs the command once through its launcher, which writes the V8 code cache

@@ -33,27 +33,22 @@ const readRecord = () => {
 
 /*
  * In a source checkout (src/ is not in the published package) dist/ may have
- * been recompiled since the bundle was made: the bundle runs only if every
- * file it was built from still has the content it had then. An installed
- * package is never rebuilt, so it skips the check.
+ * been recompiled since the bundle was made: the bundle runs only if the
+ * compiler's state is the one it was built from. `tsc -b` rewrites a
+ * package's tsconfig.tsbuildinfo whenever it emits, so three reads stand for
+ * the hundred compiled files. An installed package is never rebuilt, so it
+ * skips the check.
  */
-const inputsUnchanged = (record) => {
+const compiledSinceBundled = (record) => {
   const { createHash } = require("node:crypto")
-  const roots = new Map()
+  const repo = join(packageDir, "..", "..")
   try {
-    for (const input of record.inputs) {
-      let root = roots.get(input.package)
-      if (root === undefined) {
-        // Node's node_modules lookup by hand: a package's `exports` may hide its package.json.
-        root = (require.resolve.paths(input.package) ?? []).map((dir) => join(dir, input.package)).find((dir) => existsSync(join(dir, "package.json")))
-        if (root === undefined) return false
-        roots.set(input.package, root)
-      }
-      if (createHash("sha256").update(readFileSync(join(root, input.file))).digest("hex") !== input.sha256) return false
-    }
-    return true
-  } catch {
+    const states = Object.entries(record.compilerState ?? {})
+    if (states.length === 0) return true
+    for (const [file, sha256] of states) if (createHash("sha256").update(readFileSync(join(repo, file))).digest("hex") !== sha256) return true
     return false
+  } catch {
+    return true
   }
 }
 
@@ -98,5 +93,5 @@ const writeCache = (script, cacheFile) => {
 }
 
 const record = readRecord()
-if (record !== undefined && (!existsSync(join(packageDir, "src")) || inputsUnchanged(record))) runBundle(record)
+if (record !== undefined && (!existsSync(join(packageDir, "src")) || !compiledSinceBundled(record))) runBundle(record)
 else import("../dist/bin.js")
