@@ -44,7 +44,7 @@ try {
   process.exit(1)
 }
 
-const report = { treeDigest: null, worker: null }
+const report = { treeDigest: null, worker: null, startup: null }
 report.treeDigest = await treeDigest.runTreeDigestBench({
   repeats,
   log,
@@ -62,5 +62,10 @@ if (existsSync(workerBenchPath)) {
     report.worker = (await workerBench.runWorkerBench({ log: workerLog })) ?? null
   }
 }
+
+// Start-up of the `plinth` command, against `node -e 0` in the same run (ADR 0018).
+const startupBench = await import("./startup.mjs")
+report.startup = await startupBench.runStartupBench({ repeats: Math.max(repeats, 11), log })
+if (!options.json) console.log(`\n${startupBench.formatStartupReport(report.startup)}\n`)
 
 if (options.json) console.log(JSON.stringify(report, null, 2))

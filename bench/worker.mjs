@@ -192,7 +192,7 @@ export async function runWorkerBench({ rounds = 15, calls = 2000, log = console.
       for (const tier of tiers) {
         t = performance.now()
         await new Promise((resolve) => {
-          const worker = spawnWorkerProcess({ modulePath: workerEntryPath, launcher: plans[tier].launcher, execArgv: sandbox.execArgv, env: sandbox.env, cwd: plans[tier].cwd })
+          const worker = spawnWorkerProcess({ modulePath: workerEntryPath(), launcher: plans[tier].launcher, execArgv: sandbox.execArgv, env: sandbox.env, cwd: plans[tier].cwd })
           // The first bytes on the channel are the Ready frame.
           worker.onData(() => { workerReady[tier].push(performance.now() - t); worker.kill("SIGKILL"); resolve() })
         })
@@ -309,8 +309,8 @@ export async function runWorkerBench({ rounds = 15, calls = 2000, log = console.
       { target: "host CPU per small call, output+input checked <= 1.1x unchecked", measured: `${us(results.checkedCpu / 1000)} vs ${us(results.uncheckedCpu / 1000)}`, ratio: results.checkedCpu / results.uncheckedCpu, limit: 1.1, below: true },
       { target: `idle worker RSS (${idle.tier} tier, whole sandbox) <= 1.5x raw forked child`, measured: `${Math.round(idle.workerRss / 1024)} MiB vs ${Math.round(idle.rawRss / 1024)} MiB`, ratio: idle.workerRss / idle.rawRss, limit: 1.5, below: true },
     ].map((row) => ({ ...row, ratio: r(row.ratio), met: row.below ? row.ratio <= row.limit : row.ratio >= row.limit }))
-    const report = { bundledRuntime: workerBundled, rows }
-    log(`worker runtime: ${workerBundled ? "bundled (dist/worker-bundle)" : "compiled, unbundled (run npm run build for the bundle)"}`)
+    const report = { bundledRuntime: workerBundled(), rows }
+    log(`worker runtime: ${workerBundled() ? "bundled (dist/worker-bundle)" : "compiled, unbundled (run npm run build for the bundle)"}`)
     const width = Math.max(...rows.map((row) => row.target.length))
     const measuredWidth = Math.max(...rows.map((row) => row.measured.length))
     log(`${"target".padEnd(width)}  ${"measured (worker vs baseline)".padEnd(measuredWidth)}  ratio  result`)

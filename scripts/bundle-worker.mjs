@@ -9,12 +9,14 @@ import { createHash } from "node:crypto"
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
+import { writeBuildRecord } from "./build-record.mjs"
 
-const runtimeDir = join(dirname(fileURLToPath(import.meta.url)), "..", "packages", "runtime")
+const repoDir = join(dirname(fileURLToPath(import.meta.url)), "..")
+const runtimeDir = join(repoDir, "packages", "runtime")
 
 const outdir = join(runtimeDir, "dist", "worker-bundle")
 // ESM builds first: a package's UMD `main` (jsonc-parser's) hides its requires from the bundler.
-const common = { bundle: true, platform: "node", target: "node20", minify: true, legalComments: "none", logLevel: "warning", mainFields: ["module", "main"] }
+const common = { absWorkingDir: repoDir, metafile: true, bundle: true, platform: "node", target: "node20", minify: true, legalComments: "none", logLevel: "warning", mainFields: ["module", "main"] }
 
 /**
  * Runs the runtime script once and writes what V8 compiled as its code cache
@@ -52,7 +54,7 @@ export const bundleWorker = async () => {
   writeFileSync(join(outdir, "package.json"), JSON.stringify({ type: "module", private: true }) + "\n")
   const runtimeFile = join(outdir, "WorkerRuntime.cjs")
   const { scriptBanner, scriptFooter } = await import(pathToFileURL(join(runtimeDir, "dist", "process", "RuntimeScript.js")).href)
-  await build({
+  const runtimeBuild = await build({
     ...common,
     format: "cjs",
     entryPoints: [join(runtimeDir, "dist", "process", "WorkerRuntime.js")],
@@ -62,8 +64,7 @@ export const bundleWorker = async () => {
   })
   const contentHash = createHash("sha256").update(readFileSync(runtimeFile)).digest("hex").slice(0, 16)
   await writeCodeCache(contentHash)
-  // Written last: its mtime is what the host compares with the compiled runtime.
-  await build({
+  const bootstrapBuild = await build({
     ...common,
     format: "cjs",
     entryPoints: [join(runtimeDir, "dist", "process", "bootstrap.js")],
@@ -72,6 +73,8 @@ export const bundleWorker = async () => {
     banner: { js: '"use strict";var importMetaUrl = require("node:url").pathToFileURL(__filename).href;' },
     define: { PLINTH_RUNTIME_HASH: JSON.stringify(contentHash), "import.meta.url": "importMetaUrl" },
   })
+  // The build id the host compares with the compiled files it would otherwise run (BuildId.ts).
+  await writeBuildRecord(outdir, [runtimeBuild.metafile, bootstrapBuild.metafile], join(runtimeDir, "package.json"))
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {

@@ -30,8 +30,8 @@ describe.each(tiers)("isolation tier %s: the worker runtime's code cache", (tier
     { cap: "a 2048 MiB heap cap", memoryMiB: 2048 },
   ])("is accepted inside a worker with $cap", ({ memoryMiB }) =>
     Effect.gen(function* () {
-      expect(workerBundled).toBe(true)
-      const dir = dirname(workerEntryPath)
+      expect(workerBundled()).toBe(true)
+      const dir = dirname(workerEntryPath())
       const cache = readdirSync(dir).find((name) => name.endsWith(".cache"))!
       const id = `cache-${tier}-${memoryMiB ?? "default"}`
       const { plugin, locked } = yield* hostilePlugin(root, id, { actions, prelude, ...(memoryMiB !== undefined ? { manifest: { resources: { memoryMiB } } } : {}) })

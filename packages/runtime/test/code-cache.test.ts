@@ -33,8 +33,8 @@ const acceptedUnder = (execArgv: ReadonlyArray<string>, dir: string, cache: stri
 describe("the worker runtime's code cache", () => {
   it("is accepted under a worker's flags whatever its heap cap, once the worker has put V8's flags back to the defaults", () => {
     // `npm test` bundles the runtime first.
-    expect(workerBundled).toBe(true)
-    const dir = dirname(workerEntryPath)
+    expect(workerBundled()).toBe(true)
+    const dir = dirname(workerEntryPath())
     const cache = readdirSync(dir).find((name) => name.endsWith(".cache"))
     expect(cache).toBeDefined()
     const defaults = sandboxFor({ permissions: undefined, dataDir: undefined, hostEnv: {} }).execArgv

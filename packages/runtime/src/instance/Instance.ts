@@ -173,7 +173,7 @@ const start = (
         config: options.config ?? {},
         env: permissions?.env ?? [],
         dataDir,
-        spawn: { modulePath: workerEntryPath, launcher: isolation.launcher, execArgv: sandbox.execArgv, env: sandbox.env, cwd: isolation.cwd },
+        spawn: { modulePath: workerEntryPath(), launcher: isolation.launcher, execArgv: sandbox.execArgv, env: sandbox.env, cwd: isolation.cwd },
         startTimeout: options.startTimeout ?? "10 seconds",
         interruptGrace,
         maxFrameBytes: options.maxFrameBytes,

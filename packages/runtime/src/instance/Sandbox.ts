@@ -1,8 +1,8 @@
-import { readdirSync, realpathSync, statSync } from "node:fs"
+import { realpathSync } from "node:fs"
 import { createRequire } from "node:module"
 import { dirname, join, sep } from "node:path"
-import { fileURLToPath } from "node:url"
 import { DEFAULT_MEMORY_MIB, type Permissions, type Resources } from "@plinth/domain"
+import { bundleIsCurrent, runtimePackageRoot } from "./BuildId.js"
 
 /*
  * Node's permission model as the sandbox inside every worker, in both
@@ -17,17 +17,19 @@ import { DEFAULT_MEMORY_MIB, type Permissions, type Resources } from "@plinth/do
  * that was not verified can be loaded or read as the plugin's own.
  */
 
-/** The compiled worker entry (the process side), resolved to the built file from `src/instance` and `dist/instance` alike. */
-const compiledEntryPath = fileURLToPath(new URL("../../dist/process/bootstrap.js", import.meta.url))
-/** The same runtime bundled into one file by `npm run build` (ADR 0012). */
-const bundledEntryPath = fileURLToPath(new URL("../../dist/worker-bundle/bootstrap.cjs", import.meta.url))
-
-const newestModule = (folder: string): number => {
-  try {
-    return Math.max(0, ...readdirSync(folder).filter((name) => name.endsWith(".js")).map((name) => statSync(join(folder, name)).mtimeMs))
-  } catch {
-    return Number.POSITIVE_INFINITY
-  }
+/*
+ * Paths are found through the installed `@plinth/runtime` package, not next
+ * to this module: the CLI bundles this code into a file of its own package.
+ */
+let entries: { readonly compiled: string; readonly bundled: string } | undefined
+const entryPaths = () => {
+  if (entries !== undefined) return entries
+  const root = runtimePackageRoot()
+  /** The compiled worker entry (the process side). */
+  const compiled = join(root, "dist", "process", "bootstrap.js")
+  /** The same runtime bundled into one file by `npm run build` (ADR 0012). */
+  const bundled = join(root, "dist", "worker-bundle", "bootstrap.cjs")
+  return (entries = { compiled, bundled })
 }
 
 const sharedLibraryEntries = () => {
@@ -35,24 +37,25 @@ const sharedLibraryEntries = () => {
   return { effect: realpathSync(require.resolve("effect")), domain: realpathSync(require.resolve("@plinth/domain")) }
 }
 
+let bundled: boolean | undefined
+
 /**
- * Whether workers start from the bundle: only when it exists and is newer
- * than the compiled runtime and domain it was made from, so a `tsc -b`
- * without the bundle step falls back to the compiled files, never to stale code.
+ * Whether workers start from the bundle: only when its build id matches the
+ * compiled runtime, domain and `effect` installed next to it (BuildId.ts), so
+ * a `tsc -b` without the bundle step falls back to the compiled files, never
+ * to stale code, and an installed package (whose file times npm does not
+ * keep) uses its bundle. Decided once per process, on the first worker.
  */
-const bundleIsFresh = (): boolean => {
-  try {
-    const bundled = statSync(bundledEntryPath).mtimeMs
-    return bundled >= newestModule(dirname(compiledEntryPath)) && bundled >= newestModule(dirname(sharedLibraryEntries().domain))
-  } catch {
-    return false
+export const workerBundled = (): boolean => {
+  if (bundled === undefined) {
+    const { bundled: entry } = entryPaths()
+    bundled = bundleIsCurrent(dirname(entry), join(runtimePackageRoot(), "package.json"))
   }
+  return bundled
 }
 
-export const workerBundled: boolean = bundleIsFresh()
-
 /** The module a worker process starts from. */
-export const workerEntryPath = workerBundled ? bundledEntryPath : compiledEntryPath
+export const workerEntryPath = (): string => (workerBundled() ? entryPaths().bundled : entryPaths().compiled)
 
 /**
  * Folders the worker runtime itself must read. Bundled: its one folder (the
@@ -60,11 +63,11 @@ export const workerEntryPath = workerBundled ? bundledEntryPath : compiledEntryP
  * packages it loads.
  */
 export const runtimeReadPaths = (): ReadonlyArray<string> => {
-  if (workerBundled) return [dirname(bundledEntryPath)]
+  if (workerBundled()) return [dirname(entryPaths().bundled)]
   const { effect, domain } = sharedLibraryEntries()
   const nodeModules = effect.slice(0, effect.lastIndexOf(`${sep}node_modules${sep}`) + `${sep}node_modules`.length)
   // The whole compiled runtime: the process side imports the wire folder next to it.
-  return [dirname(dirname(compiledEntryPath)), nodeModules, dirname(domain)]
+  return [dirname(dirname(entryPaths().compiled)), nodeModules, dirname(domain)]
 }
 
 /** A folder and everything below it, in the permission model's syntax. */

@@ -1,0 +1,98 @@
+// Bundles the CLI (the `plinth` command with @effect/cli, effect, the runtime
+// and the domain) into one script, so that a command starts by compiling one
+// file from a V8 code cache instead of resolving and loading ~930 modules.
+// `packages/cli/bin/plinth.js` runs it; see ADRs/0018-cli-start-up-and-packages.md.
+// Run after `tsc -b` (it bundles the compiled output); `npm run build` does both.
+//
+// The library entry points (`dist/index.js` of every package) stay unbundled:
+// a host importing @plinth/runtime gets one `effect`, the one it installs.
+import { build } from "esbuild"
+import { execFileSync } from "node:child_process"
+import { createHash } from "node:crypto"
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs"
+import { dirname, join } from "node:path"
+import { fileURLToPath, pathToFileURL } from "node:url"
+import { writeBuildRecord } from "./build-record.mjs"
+
+const repoDir = join(dirname(fileURLToPath(import.meta.url)), "..")
+const cliDir = join(repoDir, "packages", "cli")
+const runtimeDist = join(repoDir, "packages", "runtime", "dist")
+export const bundleDir = join(cliDir, "dist", "bundle")
+export const bundleFile = "plinth.cjs"
+
+const common = {
+  absWorkingDir: repoDir,
+  metafile: true,
+  bundle: true,
+  platform: "node",
+  target: "node20",
+  minify: true,
+  legalComments: "none",
+  logLevel: "warning",
+  // ESM builds first: a package's UMD `main` (jsonc-parser's) hides its requires from the bundler.
+  mainFields: ["module", "main"],
+}
+
+export const bundleCli = async () => {
+  mkdirSync(bundleDir, { recursive: true })
+  for (const name of readdirSync(bundleDir)) rmSync(join(bundleDir, name), { force: true, recursive: true })
+  // A classic script (only `vm.Script` takes a code cache on Node 20), wrapped
+  // in a function taking what a CommonJS module expects; the launcher calls it.
+  // `import.meta.url` is the bundle's own URL, so files the runtime finds next
+  // to its module (the hashing thread, the module hooks) are put next to the bundle.
+  const main = await build({
+    ...common,
+    format: "cjs",
+    entryPoints: [join(cliDir, "dist", "bin.js")],
+    outfile: join(bundleDir, bundleFile),
+    banner: { js: '(function (exports, require, module, __filename, __dirname) {var importMetaUrl = require("node:url").pathToFileURL(__filename).href;' },
+    footer: { js: "\n})" },
+    define: { "import.meta.url": "importMetaUrl" },
+  })
+  // Each runs in a thread of its own (HashingPool.ts, VerifiedImport.ts): ES modules, self-contained.
+  const sidecars = await build({
+    ...common,
+    format: "esm",
+    entryPoints: [join(runtimeDist, "hashing", "HashingWorker.js"), join(runtimeDist, "loading", "VerifiedModuleHooks.js")],
+    outdir: bundleDir,
+    entryNames: "[name]",
+  })
+  const bundleHash = createHash("sha256").update(readFileSync(join(bundleDir, bundleFile))).digest("hex").slice(0, 16)
+  await writeBuildRecord(bundleDir, [main.metafile, sidecars.metafile], join(cliDir, "package.json"), {
+    bundle: bundleFile,
+    bundleHash,
+    compilerState: compilerState(),
+  })
+  writeCodeCache()
+}
+
+/**
+ * The SHA-256 of each package's `tsconfig.tsbuildinfo`, which `tsc -b`
+ * rewrites whenever it emits: in a source checkout the launcher compares these
+ * (three reads) rather than every input (a hundred), to stay cheap at start.
+ */
+const compilerState = () =>
+  Object.fromEntries(
+    ["domain", "runtime", "cli"].map((name) => {
+      const file = join(repoDir, "packages", name, "tsconfig.tsbuildinfo")
+      return [`packages/${name}/tsconfig.tsbuildinfo`, existsSync(file) ? createHash("sha256").update(readFileSync(file)).digest("hex") : null]
+    }),
+  )
+
+/**
+ * Runs the command once through its launcher, which writes the V8 code cache
+ * when there is none (taken after the run, it holds the functions the run
+ * compiled too). Under no V8 flags: V8 refuses a cache made under other flags.
+ */
+const writeCodeCache = () => {
+  const warmUp = existsSync(join(repoDir, "examples", "plugins"))
+    ? ["plugins", "verify", "--root", join(repoDir, "examples", "plugins"), "--lock", join(repoDir, "PLUGINS.lock")]
+    : ["--help"]
+  try {
+    execFileSync(process.execPath, [join(cliDir, "bin", "plinth.js"), ...warmUp], { stdio: "ignore", env: { ...process.env, NODE_OPTIONS: "" } })
+  } catch {
+    // A failing verify (a lock not yet updated) still compiled what a run compiles, and wrote the cache.
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) await bundleCli()
