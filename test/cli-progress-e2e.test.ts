@@ -31,7 +31,7 @@ const quote = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`
 
 /** Runs `plinth` with stdin, stdout and stderr on a pseudo-terminal; resolves with everything the terminal received. */
 const plinthOnTerminal = (cwd: string, args: ReadonlyArray<string>): Promise<{ code: number | null; terminal: string }> => {
-  const command = [process.execPath, join(repo, "packages/cli/dist/bin.js"), ...args].map(quote).join(" ")
+  const command = [process.execPath, join(repo, "packages/cli/bin/plinth.js"), ...args].map(quote).join(" ")
   return new Promise((resolve) => {
     execFile("script", ["-qfec", command, "/dev/null"], { cwd, env: { ...process.env, NO_COLOR: "1" } }, (error, stdout) =>
       resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, terminal: stdout }),

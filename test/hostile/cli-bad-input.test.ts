@@ -142,7 +142,7 @@ describe("--json output is complete when piped", () => {
 /** Runs the CLI and reports when its last output arrived and when it exited. */
 const timedRun = (cwd: string, args: ReadonlyArray<string>) =>
   new Promise<{ code: number | null; stdout: string; lingerMs: number }>((resolve) => {
-    const child = spawn(process.execPath, [join(repo, "packages/cli/dist/bin.js"), ...args], { cwd, stdio: ["ignore", "pipe", "pipe"] })
+    const child = spawn(process.execPath, [join(repo, "packages/cli/bin/plinth.js"), ...args], { cwd, stdio: ["ignore", "pipe", "pipe"] })
     let stdout = ""
     let lastOutput = performance.now()
     const seen = (chunk: Buffer) => {

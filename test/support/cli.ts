@@ -3,7 +3,8 @@ import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 
 export const repo = resolve(dirname(fileURLToPath(import.meta.url)), "../..")
-const bin = join(repo, "packages/cli/dist/bin.js")
+/** The `plinth` command as npm links it: the launcher, which runs the CLI bundle when it is current. */
+export const bin = join(repo, "packages/cli/bin/plinth.js")
 
 export interface Run {
   readonly code: number | null
@@ -11,7 +12,10 @@ export interface Run {
   readonly stderr: string
 }
 
-/** Brings the built binary up to date (a no-op when it is); end-to-end tests run what users run. */
+/**
+ * Brings the built binary up to date (a no-op when it is); end-to-end tests run what users run.
+ * After a recompile the launcher runs the unbundled CLI until `npm run build` bundles it again.
+ */
 export const buildCli = () =>
   execFileSync(process.execPath, [join(repo, "node_modules/typescript/bin/tsc"), "-b", "packages/cli"], { cwd: repo, stdio: "pipe" })
 
