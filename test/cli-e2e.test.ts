@@ -1,20 +1,13 @@
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { dirname, join } from "node:path"
+import { join } from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
 import { buildCli, plinth, repo, type Run } from "./support/cli.js"
+import { manifestText, writeFiles } from "./support/plugins.js"
 
 const json = (run: Run) => JSON.parse(run.stdout) as Record<string, any>
 
-const writeFiles = (dir: string, files: Record<string, string>) => {
-  for (const [path, content] of Object.entries(files)) {
-    mkdirSync(dirname(join(dir, path)), { recursive: true })
-    writeFileSync(join(dir, path), content)
-  }
-}
-
-const manifest = (id: string, extra: Record<string, unknown> = {}) =>
-  JSON.stringify({ id, version: "1.2.3", description: `The ${id} plugin.`, entry: "index.js", ...extra }, null, 2)
+const manifest = manifestText
 
 /** A plugin whose module body leaves `witness.txt` in the workspace: if it ever runs, the file appears. */
 const witnessPlugin = {

@@ -1,8 +1,8 @@
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
-import { buildCli, plinth, repo, type Run } from "./support/cli.js"
+import { buildCli, examplesWorkspace, plinth, type Run } from "./support/cli.js"
 
 /*
  * One JSON shape for every command under --json (ADR 0019), asserted on real
@@ -17,9 +17,7 @@ beforeAll(() => {
 
 /** A copy of the example plugins and their lock, with `prepare` applied to it. */
 const workspace = (prepare: (dir: string) => void = () => {}) => {
-  const dir = mkdtempSync(join(tmpdir(), "plinth-envelope-"))
-  cpSync(join(repo, "examples/plugins"), join(dir, "plugins"), { recursive: true })
-  cpSync(join(repo, "PLUGINS.lock"), join(dir, "PLUGINS.lock"))
+  const dir = examplesWorkspace("plinth-envelope-")
   prepare(dir)
   return dir
 }

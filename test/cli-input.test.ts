@@ -1,8 +1,7 @@
-import { cpSync, mkdtempSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
-import { buildCli, plinth, repo } from "./support/cli.js"
+import { buildCli, examplesWorkspace, plinth } from "./support/cli.js"
 
 /*
  * `invoke` inputs larger than a command line allows (Linux caps one argument
@@ -13,12 +12,7 @@ beforeAll(() => {
   buildCli()
 })
 
-const workspace = () => {
-  const dir = mkdtempSync(join(tmpdir(), "plinth-input-"))
-  cpSync(join(repo, "examples/plugins"), join(dir, "plugins"), { recursive: true })
-  cpSync(join(repo, "PLUGINS.lock"), join(dir, "PLUGINS.lock"))
-  return dir
-}
+const workspace = () => examplesWorkspace("plinth-input-")
 
 // 256 KiB of text in 32,768 words: twice what one argument may hold.
 const words = 32 * 1024

@@ -1,8 +1,9 @@
-import { mkdirSync, mkdtempSync, renameSync, writeFileSync } from "node:fs"
+import { mkdtempSync, renameSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { dirname, join } from "node:path"
+import { join } from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
 import { buildCli, plinth, type Run } from "./support/cli.js"
+import { manifestText, writeFiles } from "./support/plugins.js"
 
 /*
  * What a person reads when something is wrong: one line per problem, the file
@@ -10,15 +11,7 @@ import { buildCli, plinth, type Run } from "./support/cli.js"
  * or a stack trace.
  */
 
-const writeFiles = (dir: string, files: Record<string, string>) => {
-  for (const [path, content] of Object.entries(files)) {
-    mkdirSync(dirname(join(dir, path)), { recursive: true })
-    writeFileSync(join(dir, path), content)
-  }
-}
-
-const manifest = (id: string, extra: Record<string, unknown> = {}) =>
-  JSON.stringify({ id, version: "1.2.3", description: `The ${id} plugin.`, entry: "index.js", ...extra }, null, 2)
+const manifest = manifestText
 
 /** `plugins/` with two plugins and no lock. */
 const workspace = () => {

@@ -1,8 +1,8 @@
-import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
-import { buildCli, plinth, repo, type Run } from "./support/cli.js"
+import { buildCli, examplesWorkspace, plinth, type Run } from "./support/cli.js"
 
 /*
  * The operation commands (invoke, describe, trace) end to end: the built
@@ -28,12 +28,7 @@ beforeAll(() => {
 })
 
 /** A fresh folder holding a copy of the example plugins and the lock that pins them. */
-const workspace = () => {
-  const dir = mkdtempSync(join(tmpdir(), "plinth-ops-"))
-  cpSync(join(repo, "examples/plugins"), join(dir, "plugins"), { recursive: true })
-  cpSync(join(repo, "PLUGINS.lock"), join(dir, "PLUGINS.lock"))
-  return dir
-}
+const workspace = () => examplesWorkspace("plinth-ops-")
 
 describe.concurrent("plinth plugins invoke", () => {
   it("calls an action and prints its result; --json prints one outcome object; --config changes the plugin", async () => {

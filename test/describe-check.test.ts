@@ -1,8 +1,7 @@
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
-import { buildCli, plinth, repo } from "./support/cli.js"
+import { buildCli, examplesWorkspace, plinth, repo } from "./support/cli.js"
 import { workspace, writePlugin } from "./support/plugins.js"
 
 /*
@@ -19,9 +18,7 @@ beforeAll(() => {
 const SEQUENCE_TIMEOUT = 90_000
 
 const examplesCopy = () => {
-  const dir = mkdtempSync(join(tmpdir(), "plinth-drift-"))
-  cpSync(join(repo, "examples/plugins"), join(dir, "plugins"), { recursive: true })
-  cpSync(join(repo, "PLUGINS.lock"), join(dir, "PLUGINS.lock"))
+  const dir = examplesWorkspace("plinth-drift-")
   return { dir, common: ["--root", join(dir, "plugins"), "--lock", join(dir, "PLUGINS.lock")] }
 }
 

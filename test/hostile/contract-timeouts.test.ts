@@ -1,11 +1,9 @@
-import { cpSync, mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { rmSync } from "node:fs"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Stream } from "effect"
 import { startInstance } from "@plinth/runtime"
 import { setLongTimeout, timeoutMillisOf } from "../../packages/runtime/src/instance/Deadline.js"
-import { buildCli, plinth, repo } from "../support/cli.js"
+import { buildCli, examplesWorkspace, plinth } from "../support/cli.js"
 import { ContractLive, isAlive, once, pluginModule, tempRoot, workerPid, writeReviewedPlugin } from "./support/contract.js"
 
 /*
@@ -101,12 +99,7 @@ describe("timeouts of 2^31 ms and more", () => {
   )
 
   describe("through the CLI", () => {
-    const workspace = () => {
-      const dir = mkdtempSync(join(tmpdir(), "plinth-contract-cli-"))
-      cpSync(join(repo, "examples/plugins"), join(dir, "plugins"), { recursive: true })
-      cpSync(join(repo, "PLUGINS.lock"), join(dir, "PLUGINS.lock"))
-      return dir
-    }
+    const workspace = () => examplesWorkspace("plinth-contract-cli-")
     beforeAll(() => {
       buildCli()
     })

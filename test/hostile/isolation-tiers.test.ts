@@ -1,11 +1,11 @@
 import { execFileSync } from "node:child_process"
-import { cpSync, mkdtempSync } from "node:fs"
+import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
 import { Effect } from "effect"
 import { createPlinth } from "@plinth/runtime"
-import { buildCli, plinth, repo } from "../support/cli.js"
+import { buildCli, examplesWorkspace, plinth } from "../support/cli.js"
 import { hostilePlugin } from "./support/isolation.js"
 
 /*
@@ -18,12 +18,7 @@ beforeAll(() => {
   buildCli()
 })
 
-const workspace = () => {
-  const dir = mkdtempSync(join(tmpdir(), "plinth-tiers-"))
-  cpSync(join(repo, "examples/plugins"), join(dir, "plugins"), { recursive: true })
-  cpSync(join(repo, "PLUGINS.lock"), join(dir, "PLUGINS.lock"))
-  return dir
-}
+const workspace = () => examplesWorkspace("plinth-tiers-")
 
 const greet = ["plugins", "invoke", "greeter", "greet", "--input", '{"name":"Ada"}']
 const noBwrap = { PLINTH_BWRAP: "" }

@@ -1,4 +1,6 @@
 import { execFile, execFileSync } from "node:child_process"
+import { cpSync, mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
 import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 
@@ -36,4 +38,12 @@ export const plinth = (cwd: string, args: ReadonlyArray<string>, env: Record<str
     child.stdin?.on("error", () => {})
     child.stdin?.end(stdin)
   })
+}
+
+/** A fresh folder holding a copy of the example plugins (`plugins/`) and the lock that pins them (`PLUGINS.lock`). */
+export const examplesWorkspace = (prefix = "plinth-examples-"): string => {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  cpSync(join(repo, "examples/plugins"), join(dir, "plugins"), { recursive: true })
+  cpSync(join(repo, "PLUGINS.lock"), join(dir, "PLUGINS.lock"))
+  return dir
 }

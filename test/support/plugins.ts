@@ -11,6 +11,15 @@ export const writeFile = (path: string, content: string | Uint8Array) => {
   writeFileSync(path, content)
 }
 
+/** Writes each file (path relative to `dir`), creating folders as needed. */
+export const writeFiles = (dir: string, files: Readonly<Record<string, string>>) => {
+  for (const [path, content] of Object.entries(files)) writeFile(join(dir, path), content)
+}
+
+/** A plugin.json text for `id`, version 1.2.3 and entry index.js, with `extra` fields. */
+export const manifestText = (id: string, extra: Readonly<Record<string, unknown>> = {}) =>
+  JSON.stringify({ id, version: "1.2.3", description: `The ${id} plugin.`, entry: "index.js", ...extra }, null, 2)
+
 export interface PluginSpec {
   readonly id: string
   readonly files?: Readonly<Record<string, string>>
