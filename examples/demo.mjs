@@ -55,7 +55,9 @@ await Effect.runPromise(
       const textTools = yield* start("text-tools")
       const wordCount = yield* start("word-count")
       const showcase = yield* start("showcase", { greeting: "Hi" })
-      for (const instance of [greeter, textTools, wordCount, showcase]) {
+      // case-tools imports change-case, shipped in its own node_modules/ and pinned by the lock.
+      const caseTools = yield* start("case-tools")
+      for (const instance of [greeter, textTools, wordCount, showcase, caseTools]) {
         const pid = yield* instance.pid
         workerPids.push(pid)
         console.log(`  ${instance.id} runs in worker pid ${pid} (isolation tier: ${instance.isolation})`)
@@ -65,6 +67,7 @@ await Effect.runPromise(
       yield* call(textTools, "words", { text: "verify all, then import all" })
       yield* call(textTools, "keywords", { text: "a list of the words that matter" })
       yield* call(wordCount, "count", { text: "one two three" })
+      yield* call(caseTools, "convert", { text: "plugins you can trust", to: "pascal" })
       yield* call(showcase, "greet", { name: "Grace" })
       yield* call(showcase, "greet", { name: "" })
       yield* call(showcase, "fail", { category: "resource" })
