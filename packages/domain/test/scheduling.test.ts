@@ -8,7 +8,9 @@ import {
   decideAdmission,
   defaultBudgetMiB,
   expectedMemory,
+  memoryShortfallMiB,
   PluginFailure,
+  PluginResourceError,
   toJobError,
   type RunningInstance,
 } from "@plinth/domain"
@@ -69,6 +71,15 @@ describe("eviction order across three idle instances with known last-use times",
     const tied = [idle("b", "p1", 100, 300), idle("a", "p2", 100, 300), idle("c", "p3", 100, 900)]
     expect(chooseEvictions({ failing, running: tied, policy: "safety" }).instances).toEqual(["c"])
     expect(chooseEvictions({ failing, running: tied.slice(0, 2), policy: "safety" }).instances).toEqual(["a"])
+  })
+})
+
+describe("the shortfall a plugin reports", () => {
+  it("is what it needed beyond what was available, for memory; unknown for another resource or none", () => {
+    const reported = (shortfall?: PluginResourceError["shortfall"]) => memoryShortfallMiB(new PluginResourceError({ message: "short", ...(shortfall ? { shortfall } : {}) }).shortfall)
+    expect(reported({ resource: "memory_mb", needed: 3000, available: 1000 })).toBe(2000)
+    expect(reported({ resource: "gpu_memory_mb", needed: 3000, available: 1000 })).toBeUndefined()
+    expect(reported()).toBeUndefined()
   })
 })
 

@@ -83,3 +83,16 @@ export const chooseEvictions = (options: {
   const cover = coverMinimally(eligible, (freed) => freed >= shortfallMiB)
   return { instances: cover.instances.map((r) => r.instance), freedMiB: sumMiB(cover.instances), shortfallCovered: cover.covered }
 }
+
+/**
+ * The memory a `PluginResourceError`'s shortfall asks to free, for
+ * `chooseEvictions`: needed minus available when it is about memory (its MB
+ * taken as MiB: an estimate either way); undefined for another resource or
+ * none, so eviction falls back to one instance.
+ */
+export const memoryShortfallMiB = (
+  shortfall: { readonly resource: string; readonly needed: number; readonly available: number } | undefined,
+): number | undefined =>
+  shortfall !== undefined && shortfall.resource === "memory_mb" && Number.isFinite(shortfall.needed - shortfall.available)
+    ? shortfall.needed - shortfall.available
+    : undefined
