@@ -34,10 +34,7 @@ export const decideAdmission = (options: {
   const inUse = sumMiB(others)
   const fitsAfterFreeing = (freed: number) => inUse - freed + needed <= budgetMiB
   if (fitsAfterFreeing(0)) return Admit.make({})
-  const idle = Arr.sort(
-    others.filter((r) => !isBusy(r)),
-    evictionOrder,
-  )
+  const idle = Arr.sort(others.filter((r) => !isBusy(r)), evictionOrder)
   const cover = coverMinimally(idle, fitsAfterFreeing)
   if (cover.covered) return Evict.make({ instances: cover.instances.map((r) => r.instance), freedMiB: sumMiB(cover.instances) })
   const busy = others.filter(isBusy)
@@ -47,10 +44,7 @@ export const decideAdmission = (options: {
     budgetMiB,
     inUseMiB: inUse,
     busyMiB: sumMiB(busy),
-    busy: Arr.sort(
-      busy.map((r) => r.instance),
-      Order.string,
-    ),
+    busy: Arr.sort(busy.map((r) => r.instance), Order.string),
   }
   return policy === "safety" ? Refuse.make({ reason }) : Wait.make({ reason })
 }
