@@ -20,7 +20,7 @@ export const ExitCode = {
   Input: 5,
   /** `transient`: a timeout, an unexpected worker exit, a plugin's temporary failure. Retrying may work. */
   Transient: 6,
-  /** `resource`: the plugin ran short, its worker ran out of heap (WorkerOutOfMemory), or was killed by SIGKILL (likely out of memory). */
+  /** `resource`: the plugin ran short, its worker ran out of heap (WorkerOutOfMemory), or was killed by SIGKILL (likely out of memory); or the memory budget could not admit it (AdmissionRefused, AdmissionTimeout). */
   Resource: 7,
   /** `fatal`: a defect, a sandbox denial, declaration drift, output the manifest refuses, a worker that would not start. Retrying will not help. */
   Fatal: 8,
@@ -57,6 +57,8 @@ export const exitCodeForPluginFailure: (failure: PluginFailure) => ExitCode = Ma
     PluginResourceError: resource,
     WorkerKilled: resource,
     WorkerOutOfMemory: resource,
+    AdmissionRefused: resource,
+    AdmissionTimeout: resource,
     PluginFatalError: fatal,
     WorkerStartFailed: fatal,
     InstanceFailed: fatal,

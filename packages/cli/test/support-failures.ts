@@ -15,6 +15,8 @@ import {
   WorkerKilled,
   WorkerOutOfMemory,
   WorkerStartFailed,
+  AdmissionRefused,
+  AdmissionTimeout,
   type ErrorCategory,
   type PluginFailure,
 } from "@plinth/domain"
@@ -29,6 +31,16 @@ export const everyPluginFailure: ReadonlyArray<readonly [PluginFailure, ErrorCat
   [new PluginResourceError({ message: "not enough memory", shortfall: { resource: "memory_mb", needed: 4096, available: 512 } }), "resource"],
   [new WorkerKilled({ plugin: "showcase", exitCode: null, signal: "SIGKILL" }), "resource"],
   [new WorkerOutOfMemory({ plugin: "showcase", exitCode: null, signal: "SIGABRT" }), "resource"],
+  [new AdmissionRefused({ plugin: "showcase", instance: "showcase", reason: { _tag: "LargerThanBudget", expectedMiB: 4096, budgetMiB: 2048 } }), "resource"],
+  [
+    new AdmissionTimeout({
+      plugin: "showcase",
+      instance: "showcase-1a2b3c",
+      timeoutMillis: 300_000,
+      reason: { _tag: "BusyInstancesHoldMemory", expectedMiB: 512, budgetMiB: 1024, inUseMiB: 1024, busyMiB: 768, busy: ["greeter", "slow"] },
+    }),
+    "resource",
+  ],
   [new PluginFatalError({ message: "Error: a bug in the plugin" }), "fatal"],
   [new WorkerStartFailed({ plugin: "showcase", reason: "crashed before it was ready", stderrTail: "boom\nat line 1", exitCode: 1, signal: null }), "fatal"],
   [new InstanceFailed({ plugin: "showcase", instance: "showcase#1", restarts: 3, lastError: "exited" }), "fatal"],

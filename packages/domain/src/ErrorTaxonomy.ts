@@ -1,5 +1,6 @@
 import { Match, Predicate, Schema } from "effect"
 import { DefinitionRule } from "./DefinitionRules.js"
+import { BlockReason, describeBlockReason } from "./scheduling/Decision.js"
 
 /*
  * How a plugin call can fail, sorted into four categories that decide what a
@@ -208,6 +209,36 @@ export class DefinitionInvalid extends Schema.TaggedError<DefinitionInvalid>()("
   }
 }
 
+// ---- Raised by the manager before a call, by its scheduling policy ----------
+// Resource failures: the machine (its memory budget) is short, nothing is wrong
+// with the call. Raised before any attempt, they are not the manager's retry
+// after eviction (admission has already evicted what it could); a job queue
+// may retry them later.
+
+/** The `safety` policy refused to start an instance: it does not fit the memory budget beside the busy instances, or at all. */
+export class AdmissionRefused extends Schema.TaggedError<AdmissionRefused>()("AdmissionRefused", {
+  plugin: Schema.String,
+  instance: Schema.String,
+  reason: BlockReason,
+}) {
+  override get message() {
+    return `'${this.instance}' of '${this.plugin}' was not started: ${describeBlockReason(this.reason)}; raise the memory budget or lower its resources.memoryMiB`
+  }
+}
+
+/** The `queue` policy waited its whole timeout for an instance to fit the memory budget. */
+export class AdmissionTimeout extends Schema.TaggedError<AdmissionTimeout>()("AdmissionTimeout", {
+  plugin: Schema.String,
+  instance: Schema.String,
+  timeoutMillis: Schema.Number,
+  /** Why it was still waiting when the time ran out. */
+  reason: BlockReason,
+}) {
+  override get message() {
+    return `'${this.instance}' of '${this.plugin}' waited ${this.timeoutMillis} ms to start and still did not fit: ${describeBlockReason(this.reason)}; retry later, raise the memory budget or the admission timeout`
+  }
+}
+
 /** Every failure a plugin call can surface; this union is what crosses the worker boundary. */
 export const PluginFailure = Schema.Union(
   PluginInputError,
@@ -226,6 +257,8 @@ export const PluginFailure = Schema.Union(
   DeclarationDrift,
   OutputRejected,
   DefinitionInvalid,
+  AdmissionRefused,
+  AdmissionTimeout,
 )
 export type PluginFailure = typeof PluginFailure.Type
 
@@ -244,6 +277,8 @@ export const categoryOf: (failure: PluginFailure) => ErrorCategory = Match.type<
     PluginResourceError: () => "resource" as const,
     WorkerKilled: () => "resource" as const,
     WorkerOutOfMemory: () => "resource" as const,
+    AdmissionRefused: () => "resource" as const,
+    AdmissionTimeout: () => "resource" as const,
     PluginFatalError: () => "fatal" as const,
     WorkerStartFailed: () => "fatal" as const,
     InstanceFailed: () => "fatal" as const,

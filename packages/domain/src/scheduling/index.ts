@@ -1,0 +1,5 @@
+export * from "./Types.js"
+export * from "./Decision.js"
+export * from "./Eviction.js"
+export * from "./Admission.js"
+export * from "./Budget.js"
