@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync } from "node:fs"
-import { join } from "node:path"
+import { join, posix } from "node:path"
 import { describe, expect, it } from "vitest"
 
 const root = join(import.meta.dirname, "..")
@@ -44,7 +44,9 @@ describe("architecture fences", () => {
       for (const specifier of imports(text)) {
         expect(specifier, file).not.toMatch(/^node:|^@plinth\/(runtime|cli)/)
         // jsonc-parser: a pure JSON scanner (no node:* use), the duplicate-key check of the one JSON decoder.
-        expect(specifier, file).toMatch(/^effect(\/|$)|^jsonc-parser$|^\.\//)
+        expect(specifier, file).toMatch(/^effect(\/|$)|^jsonc-parser$|^\.\.?\//)
+        // A relative import stays inside the domain's own sources (folders per concern import each other).
+        if (specifier?.startsWith(".")) expect(posix.join(posix.dirname(file), specifier), file).toMatch(/^packages\/domain\/src\//)
       }
     }
   })
