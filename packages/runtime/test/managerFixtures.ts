@@ -36,7 +36,7 @@ export default definePlugin({
           active++
           most = Math.max(most, active)
           yield* Effect.sleep(Duration.millis(millis)).pipe(Effect.ensuring(Effect.sync(() => active--)))
-          return { hooks: [...hooks], most, tag }
+          return { hooks: [...hooks], most, ...(tag === undefined ? {} : { tag }) }
         }),
     }),
     fail: action({

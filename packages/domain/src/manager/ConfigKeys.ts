@@ -22,6 +22,8 @@ export const knownConfigKeys = (schema: Readonly<Record<string, unknown>> | unde
   if (schema === undefined) return undefined
   const root = resolveRoot(schema)
   const properties = root["properties"]
+  // A record's schema (`additionalProperties` a schema, or `patternProperties`) names the keys it takes by their values: any key is known.
+  if (Predicate.isRecord(root["additionalProperties"]) || root["additionalProperties"] === true || root["patternProperties"] !== undefined) return undefined
   if (!Predicate.isRecord(properties)) {
     // An object schema with no properties and additionalProperties false knows no keys at all.
     return root["additionalProperties"] === false ? new Set() : undefined
