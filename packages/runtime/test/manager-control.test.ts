@@ -19,7 +19,7 @@ beforeAll(async () => {
 afterAll(() => removeDir(dirname(ws.root)))
 
 /** Waits (politely) until `check` holds; the manager's state changes as workers answer. */
-const eventually = (check: Effect.Effect<boolean>) =>
+const eventually = <E>(check: Effect.Effect<boolean, E>) =>
   Effect.gen(function* () {
     for (let i = 0; i < 200; i++) {
       if (yield* check) return
