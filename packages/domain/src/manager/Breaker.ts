@@ -1,5 +1,3 @@
-import type { ErrorCategory } from "../ErrorTaxonomy.js"
-
 /*
  * The circuit breaker of one instance, as a pure step: the count of
  * consecutive failures after one more call. Input failures are the caller's
@@ -9,7 +7,8 @@ import type { ErrorCategory } from "../ErrorTaxonomy.js"
 
 export const DEFAULT_BREAKER_THRESHOLD = 5
 
-export type CallOutcome = { readonly ok: true } | { readonly ok: false; readonly category: ErrorCategory }
+/** The categories of ErrorTaxonomy.ts, spelled out: modules of this folder import only each other. */
+export type CallOutcome = { readonly ok: true } | { readonly ok: false; readonly category: "input" | "transient" | "resource" | "fatal" }
 
 export interface BreakerStep {
   readonly failures: number

@@ -1,5 +1,4 @@
 import { Schema } from "effect"
-import type { ErrorCategory } from "../ErrorTaxonomy.js"
 
 /*
  * What the PluginManager itself refuses. These are not PluginFailures: they
@@ -54,4 +53,4 @@ export class ConfigInvalid extends Schema.TaggedError<ConfigInvalid>()("ConfigIn
 export type ManagerError = InvalidInstanceId | InstanceNotLoaded | PluginDisabled | ConfigInvalid
 
 /** The manager's own refusals are all the caller's to fix. */
-export const managerErrorCategory = (_error: ManagerError): ErrorCategory => "input"
+export const managerErrorCategory = (_error: ManagerError): "input" => "input"
