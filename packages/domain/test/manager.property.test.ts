@@ -70,7 +70,7 @@ describe("config keys", () => {
 describe("the circuit breaker", () => {
   const outcome = fc.oneof(
     fc.constant({ ok: true as const }),
-    fc.constantFrom("input", "transient", "resource", "fatal").map((category) => ({ ok: false as const, category })),
+    fc.constantFrom("input" as const, "transient" as const, "resource" as const, "fatal" as const).map((category) => ({ ok: false as const, category })),
   )
 
   it("opens exactly when the count of failures (input aside) since the last success reaches the threshold", () => {
