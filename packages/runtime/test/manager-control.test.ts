@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Fiber, Queue, Stream } from "effect"
+import { Chunk, Effect, Fiber, Layer, Queue, Stream } from "effect"
 import { dirname } from "node:path"
 import type { ManagerEvent } from "@plinth/domain"
 import { PluginManager } from "../src/manager/PluginManager.js"
+import { makeInMemoryManagerConfigs, ManagerConfigs } from "../src/manager/ManagerConfigs.js"
 import { removeDir } from "./workerFixtures.js"
 import { isAlive, managerLayer, managerWorkspace, probeSource, recordingSpawner, type ManagerWorkspace } from "./managerFixtures.js"
 
@@ -88,6 +89,31 @@ describe("PluginManager configuration", () => {
       yield* manager.load("probe")
       expect(yield* manager.execute("probe", "config", {})).toEqual({ greeting: "Yo" })
     }).pipe(Effect.provide(managerLayer(ws, layer)))
+  })
+})
+
+describe("PluginManager remembered state", () => {
+  it.live("the default instance's config and enabled flag live in the ManagerConfigs a host provides, and outlive one manager", () => {
+    const { layer } = recordingSpawner()
+    const configs = Layer.succeed(ManagerConfigs, makeInMemoryManagerConfigs())
+    return Effect.gen(function* () {
+      yield* Effect.gen(function* () {
+        const manager = yield* PluginManager
+        yield* manager.load("probe", { config: { greeting: "Kept" } })
+        yield* manager.disable("probe")
+        // Extra instances are not remembered.
+        yield* manager.load("probe", { instanceId: "extra", config: { greeting: "Gone" } })
+      }).pipe(Effect.provide(managerLayer(ws, layer, {}, configs)))
+      yield* Effect.gen(function* () {
+        const manager = yield* PluginManager
+        expect(yield* manager.load("probe")).toMatchObject({ enabled: false, config: { greeting: "Kept" } })
+        expect((yield* Effect.flip(manager.execute("probe", "config", {})))._tag).toBe("PluginDisabled")
+        yield* manager.enable("probe")
+        expect(yield* manager.execute("probe", "config", {})).toEqual({ greeting: "Kept" })
+        yield* manager.load("probe", { instanceId: "extra" })
+        expect(yield* manager.execute("extra", "config", {})).toEqual({ greeting: "Hello" })
+      }).pipe(Effect.provide(managerLayer(ws, layer, {}, configs)))
+    })
   })
 })
 

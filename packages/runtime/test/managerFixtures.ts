@@ -4,6 +4,7 @@ import { PlinthLive } from "../src/Layers.js"
 import { lockPlugins } from "../src/loading/Locking.js"
 import { ProcessSpawner, ProcessSpawnerLive } from "../src/instance/ProcessSpawner.js"
 import { PluginManagerLive, type PluginManagerOptions } from "../src/manager/PluginManager.js"
+import type { ManagerConfigs } from "../src/manager/ManagerConfigs.js"
 import { described, makeTempDir, writePlugin } from "./workerFixtures.js"
 
 /**
@@ -93,9 +94,14 @@ export const recordingSpawner = () => {
 }
 
 /** A manager over the workspace, spawning through `spawner`; closing it stops every worker. */
-export const managerLayer = (ws: ManagerWorkspace, spawner: Layer.Layer<ProcessSpawner>, options: Partial<PluginManagerOptions> = {}) =>
+export const managerLayer = (
+  ws: ManagerWorkspace,
+  spawner: Layer.Layer<ProcessSpawner>,
+  options: Partial<PluginManagerOptions> = {},
+  configs: Layer.Layer<ManagerConfigs> | undefined = undefined,
+) =>
   PluginManagerLive({ root: ws.root, lock: ws.lock, dataRoot: ws.dataRoot, isolation: "permissions", ...options }).pipe(
-    Layer.provide(Layer.merge(PlinthLive, spawner)),
+    Layer.provide(Layer.mergeAll(PlinthLive, spawner, configs ?? Layer.empty)),
   )
 
 export const isAlive = (pid: number) => {
