@@ -14,6 +14,12 @@ beforeAll(async () => {
       { id: "probe", source: probeSource() },
       { id: "capped", source: probeSource(), manifest: { resources: { maxConcurrent: 1 } } },
       { id: "open", source: probeSource("Schema.Record({ key: Schema.String, value: Schema.Unknown })") },
+      {
+        id: "hooky",
+        source: probeSource()
+          .replace('onEnable: () => Effect.sync(() => void hooks.push("enable")),', 'onEnable: () => Effect.fail(new PluginTransientError({ message: "not now" })),')
+          .replace('onDisable: () => Effect.sync(() => void hooks.push("disable")),', 'onDisable: () => Promise.resolve(),'),
+      },
     ]),
   )
 }, 60_000)
@@ -162,6 +168,23 @@ describe("PluginManager enable and disable", () => {
       yield* manager.enable("probe")
       yield* Fiber.join(second)
       expect(yield* manager.execute("probe", "hooks", {})).toEqual(["disable", "enable"])
+    }).pipe(Effect.provide(managerLayer(ws, layer)))
+  })
+})
+
+describe("PluginManager hooks that fail", () => {
+  it.live("a hook's failure reaches the caller of disable or enable, typed; the instance's state changes all the same", () => {
+    const { layer } = recordingSpawner()
+    return Effect.gen(function* () {
+      const manager = yield* PluginManager
+      yield* manager.load("hooky")
+      const notEffect = yield* Effect.flip(manager.disable("hooky"))
+      expect(notEffect).toMatchObject({ _tag: "DefinitionInvalid", rule: "lifecycle-function" })
+      expect(notEffect.message).toContain("'onDisable' must return an Effect")
+      expect(yield* manager.get("hooky")).toMatchObject({ enabled: false })
+      const failed = yield* Effect.flip(manager.enable("hooky"))
+      expect(failed).toMatchObject({ _tag: "PluginTransientError", message: "not now" })
+      expect(yield* manager.execute("hooky", "config", {})).toEqual({ greeting: "Hello" })
     }).pipe(Effect.provide(managerLayer(ws, layer)))
   })
 })
