@@ -266,9 +266,9 @@ describe("PluginManager concurrency cap", () => {
 })
 
 describe("PluginManager warm workers and events", () => {
-  it.scopedLive("prefetch starts idle workers that a later load takes instead of spawning", () => {
+  it.scopedLive("prefetch starts idle workers that a later load takes instead of spawning; closing the manager stops the idle ones too", () => {
     const { spawned, layer } = recordingSpawner()
-    return Effect.gen(function* () {
+    const run = Effect.gen(function* () {
       const manager = yield* PluginManager
       yield* manager.prefetch("probe", 2)
       expect(spawned).toHaveLength(2)
@@ -287,7 +287,12 @@ describe("PluginManager warm workers and events", () => {
       yield* manager.prefetch("probe", 1)
       yield* manager.load("probe", { newInstance: true, config: { greeting: "Other" } })
       expect(spawned).toHaveLength(4)
-    }).pipe(Effect.provide(managerLayer(ws, layer)))
+      expect(yield* manager.warm("probe")).toBe(1)
+    }).pipe(Effect.scoped, Effect.provide(managerLayer(ws, layer)))
+    return Effect.gen(function* () {
+      yield* run
+      for (const pid of spawned) expect(isAlive(pid)).toBe(false)
+    })
   })
 
   it.scopedLive("lifecycle events: loaded, disabled, enabled, crashed, restarted, breaker opened, config changed, unloaded", () => {

@@ -55,6 +55,7 @@ describe("PluginManager instances", () => {
         const error = yield* Effect.flip(manager.load("probe", { instanceId: bad }))
         expect(error._tag).toBe("InvalidInstanceId")
       }
+      expect((yield* Effect.flip(manager.load("probe", { instanceId: "both", newInstance: true })))._tag).toBe("InvalidInstanceId")
       const unknown = yield* Effect.flip(manager.load("nope"))
       expect(unknown).toMatchObject({ _tag: "PluginNotFound", plugin: "nope", known: ["other", "probe"] })
       expect(spawned).toEqual([])

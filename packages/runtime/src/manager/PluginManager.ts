@@ -313,6 +313,9 @@ export const makePluginManager = (options: PluginManagerOptions) =>
 
     const resolveId = (plugin: string, loadOptions: LoadInstanceOptions): Effect.Effect<string, InvalidInstanceId> =>
       Effect.suspend(() => {
+        if (loadOptions.newInstance === true && loadOptions.instanceId !== undefined) {
+          return Effect.fail(new InvalidInstanceId({ value: printableValue(loadOptions.instanceId), reason: "give an instanceId or newInstance: true, not both" }))
+        }
         if (loadOptions.newInstance === true) {
           let id: string
           do id = freshInstanceId(plugin, randomBytes(3))
