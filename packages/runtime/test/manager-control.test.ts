@@ -150,7 +150,7 @@ describe("PluginManager enable and disable", () => {
     return Effect.gen(function* () {
       const manager = yield* PluginManager
       yield* manager.load("probe")
-      const call = yield* Effect.fork(manager.execute("probe", "slow", { millis: 400 }))
+      const call = yield* Effect.fork(manager.execute("probe", "slow", { millis: 1000 }))
       yield* eventually(Effect.map(manager.get("probe"), (info) => info.running === 1))
       yield* manager.disable("probe")
       yield* manager.disable("probe")
@@ -235,7 +235,7 @@ describe("PluginManager concurrency cap", () => {
       const fibers: Array<Fiber.RuntimeFiber<unknown, unknown>> = []
       for (let tag = 0; tag < 6; tag++) {
         // The first call holds the only slot while the others queue up behind it.
-        const millis = tag === 0 ? 500 : 10
+        const millis = tag === 0 ? 2000 : 10
         fibers.push(yield* Effect.fork(Effect.tap(manager.execute("capped", "slow", { millis, tag }), () => Effect.sync(() => finished.push(tag)))))
         // Each call is queued before the next is made, so their order is known.
         yield* eventually(Effect.map(manager.get("capped"), (info) => info.running === 1 && info.waiting === tag))
