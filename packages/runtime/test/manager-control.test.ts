@@ -28,7 +28,7 @@ afterAll(() => removeDir(dirname(ws.root)))
 /** Waits (politely) until `check` holds; the manager's state changes as workers answer. */
 const eventually = <E>(check: Effect.Effect<boolean, E>) =>
   Effect.gen(function* () {
-    for (let i = 0; i < 200; i++) {
+    for (let i = 0; i < 500; i++) {
       if (yield* check) return
       yield* Effect.sleep("10 millis")
     }
