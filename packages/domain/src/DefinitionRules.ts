@@ -14,7 +14,7 @@ export const DefinitionRule = Schema.Literal(
   "definition-shape",
   /** `config` is an Effect Schema. */
   "config-schema",
-  /** `setup` and `teardown`, when given, are functions. */
+  /** `setup`, `teardown`, `onEnable` and `onDisable`, when given, are functions. */
   "lifecycle-function",
   /** Every action is built with `action({…})` or `streaming({…})`. */
   "action-shape",
@@ -113,7 +113,7 @@ export const definitionProblems = (definition: unknown): ReadonlyArray<Definitio
   if (!Schema.isSchema(own(definition, "config"))) {
     problems.push({ rule: "config-schema", detail: `'config' must be an Effect Schema (Schema.Struct({}) for none); found ${describeValue(own(definition, "config"))}` })
   }
-  for (const hook of ["setup", "teardown"] as const) {
+  for (const hook of ["setup", "teardown", "onEnable", "onDisable"] as const) {
     const value = own(definition, hook)
     if (value !== undefined && typeof value !== "function") {
       problems.push({ rule: "lifecycle-function", detail: `'${hook}' must be a function returning an Effect; found ${describeValue(value)}` })

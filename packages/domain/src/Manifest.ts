@@ -58,8 +58,13 @@ export type Permissions = typeof Permissions.Type
 /** The V8 heap cap of a worker when the manifest names none, in MiB. */
 export const DEFAULT_MEMORY_MIB = 512
 
+/** How many calls one instance runs at once when the manifest names no cap; more wait, in order. */
+export const DEFAULT_MAX_CONCURRENT = 64
+
 /** What a plugin's worker may use. */
 export const Resources = Schema.Struct({
+  /** Calls one instance runs at once (more wait in FIFO order); default DEFAULT_MAX_CONCURRENT. */
+  maxConcurrent: Schema.optional(Schema.Int.pipe(Schema.between(1, 4096)).annotations({ description: "a whole number of calls from 1 to 4096" })),
   /** The worker's V8 old-space cap in MiB (`--max-old-space-size`); default DEFAULT_MEMORY_MIB. */
   memoryMiB: Schema.optional(Schema.Int.pipe(Schema.between(16, 65536)).annotations({ description: "a whole number of MiB from 16 to 65536" })),
 })

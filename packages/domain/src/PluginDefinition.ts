@@ -70,6 +70,10 @@ export interface PluginDefinition<Config, ConfigIn> {
   readonly actions: Readonly<Record<string, AnyAction>>
   readonly setup?: ((config: Config) => Effect.Effect<void, unknown>) | undefined
   readonly teardown?: ((config: Config) => Effect.Effect<void>) | undefined
+  /** Run in the worker when the host enables an instance that was disabled (not at start: `setup` is). */
+  readonly onEnable?: ((config: Config) => Effect.Effect<void, unknown>) | undefined
+  /** Run in the worker when the host disables the instance, once no call is in flight on it. */
+  readonly onDisable?: ((config: Config) => Effect.Effect<void, unknown>) | undefined
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -107,12 +111,16 @@ export const definePlugin = <Config, ConfigIn>(spec: {
   readonly actions: (build: ActionBuilder<Config>) => Readonly<Record<string, AnyAction>>
   readonly setup?: (config: Config) => Effect.Effect<void, unknown>
   readonly teardown?: (config: Config) => Effect.Effect<void>
+  readonly onEnable?: (config: Config) => Effect.Effect<void, unknown>
+  readonly onDisable?: (config: Config) => Effect.Effect<void, unknown>
 }): PluginDefinition<Config, ConfigIn> => ({
   [PluginDefinitionTypeId]: PluginDefinitionTypeId,
   config: spec.config,
   actions: spec.actions(builder as unknown as ActionBuilder<Config>),
   setup: spec.setup,
   teardown: spec.teardown,
+  onEnable: spec.onEnable,
+  onDisable: spec.onDisable,
 })
 
 export const isPluginDefinition = (u: unknown): u is AnyPluginDefinition =>

@@ -25,3 +25,7 @@ export * from "./loading/PluginNotFound.js"
 // A host handling a rejection looks here first; the pure functions live in @plinth/domain.
 export { explainRejection, exitCodeFor } from "@plinth/domain"
 export * from "./reporting/Report.js"
+// The PluginManager: many instances over their whole life (ADR 0027).
+export * from "./manager/PluginManager.js"
+export * from "./manager/ManagerConfigs.js"
+export * from "./manager/FairGate.js"

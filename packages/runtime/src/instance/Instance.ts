@@ -36,6 +36,7 @@ import {
   type StreamCallOptions,
   type StreamWindow,
   type WorkerConnection,
+  type WorkerStartFailure,
 } from "./WorkerConnection.js"
 import type { FrameCaps } from "../wire/Framing.js"
 
@@ -89,7 +90,13 @@ export interface StartOptions {
   readonly maxFrameBytes?: Partial<FrameCaps>
   /** How many chunks and bytes a stream may have in flight to the host (default 32 chunks, 4 MiB). */
   readonly streamWindow?: StreamWindow
+  /** Told when a worker exits without being stopped, and when a replacement has started (the PluginManager's events). */
+  readonly onWorkerEvent?: (event: WorkerEvent) => void
 }
+
+export type WorkerEvent =
+  | { readonly _tag: "crashed"; readonly pid: number | undefined; readonly exitCode: number | null; readonly signal: string | null }
+  | { readonly _tag: "restarted"; readonly pid: number | undefined }
 
 export interface InvokeOptions {
   /** The whole call, waiting for a restart or for a cancelled call to stop included, must end within this. Any length works. */
@@ -121,6 +128,8 @@ export interface PluginInstance {
   readonly pid: Effect.Effect<number | undefined>
   readonly invoke: (action: string, input: unknown, options?: InvokeOptions) => Effect.Effect<unknown, PluginFailure>
   readonly stream: (action: string, input: unknown, options?: StreamOptions) => Stream.Stream<unknown, PluginFailure>
+  /** Runs the plugin's `onEnable`/`onDisable` hook in the current worker (restarting a dead one first). */
+  readonly lifecycle: (hook: "enable" | "disable") => Effect.Effect<void, PluginFailure>
 }
 
 /** A config the manifest's config schema refuses is a PluginInputError, found before any worker starts. */
@@ -183,6 +192,16 @@ const start = (
         Effect.provide(spawnContext),
         Effect.onExit((exit) => (Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void)),
       )
+      const onWorkerEvent = options.onWorkerEvent
+      // Forked after the worker was acquired, so closing the scope stops this watch before it stops the worker: a stop is no crash.
+      if (onWorkerEvent !== undefined) {
+        yield* Effect.forkIn(
+          Effect.flatMap(connection.exited, (exit) =>
+            Effect.sync(() => onWorkerEvent({ _tag: "crashed", pid: connection.pid, exitCode: exit.exitCode, signal: exit.signal })),
+          ),
+          scope,
+        )
+      }
       return { connection, scope }
     })
 
@@ -205,7 +224,7 @@ const start = (
     const lock = yield* Effect.makeSemaphore(1)
     const instanceScope = yield* Effect.scope
     /** A restart under way: it belongs to the instance, not to the caller that began it. */
-    let restarting: Fiber.RuntimeFiber<WorkerConnection, WorkerStartFailed | DefinitionInvalid> | undefined
+    let restarting: Fiber.RuntimeFiber<WorkerConnection, WorkerStartFailure> | undefined
 
     /**
      * The live worker, after restarting a dead one if the budget allows.
@@ -213,7 +232,7 @@ const start = (
      * the restart itself runs in the instance's scope: a caller that gives up
      * does not abort it, and the next caller joins it instead of starting another.
      */
-    const acquire: Effect.Effect<WorkerConnection, WorkerStartFailed | DefinitionInvalid | InstanceFailed> = lock.withPermits(1)(
+    const acquire: Effect.Effect<WorkerConnection, WorkerStartFailure | InstanceFailed> = lock.withPermits(1)(
       Effect.gen(function* () {
         if (failed !== undefined) return yield* failed
         if (restarting !== undefined) return yield* Fiber.join(restarting)
@@ -239,6 +258,7 @@ const start = (
           yield* Scope.close(current.scope, Exit.void)
           const next = yield* launch
           current = next
+          options.onWorkerEvent?.({ _tag: "restarted", pid: next.connection.pid })
           return next.connection
         }).pipe(Effect.ensuring(Effect.sync(() => (restarting = undefined))))
         restarting = yield* Effect.forkIn(restart, instanceScope)
@@ -358,6 +378,7 @@ const start = (
       pid: Effect.map(Effect.option(Effect.suspend(() => Effect.succeed(current.connection.pid))), Option.getOrUndefined),
       invoke,
       stream,
+      lifecycle: (hook) => Effect.flatMap(acquire, (connection) => connection.lifecycle(hook)),
     } satisfies PluginInstance
   })
 

@@ -19,6 +19,7 @@ import {
   type Credit,
   type Interrupt,
   type Invoke,
+  type Lifecycle,
   type Load,
   type Shutdown,
   type WorkerMessage,
@@ -88,6 +89,8 @@ export interface WorkerConnection {
    */
   readonly call: (action: string, input: unknown, options?: CallOptions) => Effect.Effect<unknown, PluginFailure>
   readonly stream: (action: string, input: unknown, options?: StreamCallOptions) => Stream.Stream<unknown, PluginFailure>
+  /** Runs the plugin's `onEnable`/`onDisable` hook in the worker (nothing when it defines none). */
+  readonly lifecycle: (hook: "enable" | "disable") => Effect.Effect<void, PluginFailure>
   /**
    * Asks the worker to interrupt a call and returns at once; if the worker has
    * not stopped it within the grace period, the process is killed.
@@ -147,7 +150,7 @@ const encodeInvoke = (id: number, action: string, input: unknown, streaming: boo
 
 /** Starts a worker and waits, up to the deadline, until it has loaded the plugin. Closing the scope stops it. */
 /** Why a worker did not become usable: it did not start, or the plugin's definition breaks a rule (DefinitionRules.ts). */
-export type WorkerStartFailure = WorkerStartFailed | DefinitionInvalid
+export type WorkerStartFailure = WorkerStartFailed | DefinitionInvalid | PluginInputError
 
 export const startWorker = (options: WorkerStartOptions): Effect.Effect<WorkerConnection, WorkerStartFailure, Scope.Scope | ProcessSpawner> =>
   Effect.gen(function* () {
@@ -265,6 +268,9 @@ export const startWorker = (options: WorkerStartOptions): Effect.Effect<WorkerCo
               : // A broken rule of the definition is the author's to fix, and says which: it stays itself.
                 message.error._tag === "DefinitionInvalid" && message.error.plugin === options.plugin
                 ? Exit.fail(message.error)
+                : // So does a config the plugin's own Schema refused: the caller's to fix, field by field.
+                  message.error._tag === "PluginInputError"
+                  ? Exit.fail(message.error)
                 : Exit.fail(startFailed(`the plugin failed to load: ${message.error._tag}: ${message.error.message}`)),
           )
         case "Rejected":
@@ -416,6 +422,26 @@ export const startWorker = (options: WorkerStartOptions): Effect.Effect<WorkerCo
         })
       })
 
+    /** A hook call: correlated like a unary call; not cancellable (hooks are short and run to their end). */
+    const lifecycle = (hook: "enable" | "disable"): Effect.Effect<void, PluginFailure> =>
+      Effect.async<void, PluginFailure>((resume) => {
+        if (exitedFlag) return resume(Effect.fail(currentExitFailure()))
+        const id = nextId++
+        calls.set(id, {
+          streaming: false,
+          cancelling: false,
+          chunkCredit: 0,
+          byteCredit: 0,
+          listener: (event) => {
+            if (event._tag === "Progress") return
+            calls.delete(id)
+            if (event._tag === "Success") return resume(Effect.void)
+            if (event._tag === "Failure" || event._tag === "ProcessEnded") return resume(Effect.fail(event._tag === "Failure" ? event.error : event.failure))
+          },
+        })
+        writeFrame(encodeFrame({ _tag: "Lifecycle", id, hook } satisfies Lifecycle))
+      })
+
     /*
      * A stream is pulled: the host grants the worker a window of credit when
      * the call starts and re-grants what the consumer takes, so however fast
@@ -551,6 +577,7 @@ export const startWorker = (options: WorkerStartOptions): Effect.Effect<WorkerCo
       declaration,
       call,
       stream,
+      lifecycle,
       cancel,
       cancellationsSettled: Effect.suspend(() => Effect.forEach([...cancellations], Deferred.await, { discard: true })),
       hasExited,

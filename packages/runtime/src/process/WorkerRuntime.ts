@@ -438,6 +438,32 @@ export const start = (workerChannel: WorkerChannel, importBuiltin: ImportBuiltin
     })
   }
 
+  /** A hook the plugin does not define succeeds at once; one that is not an Effect fails typed, like a handler. */
+  const runLifecycle = (plugin: LoadedPlugin, id: number, hook: "enable" | "disable") => {
+    const name = hook === "enable" ? "onEnable" : "onDisable"
+    const fn = plugin.definition[name]
+    let effect: Effect.Effect<unknown, PluginFailure> = Effect.void
+    if (fn !== undefined) {
+      try {
+        const returned: unknown = fn(plugin.config)
+        effect = Effect.isEffect(returned)
+          ? Effect.mapError(returned as Effect.Effect<unknown, unknown>, failureFromUnknown)
+          : Effect.fail(
+              definitionInvalid(plugin.id, {
+                rule: "lifecycle-function",
+                detail: `'${name}' must return an Effect (Effect.promise(() => …) wraps a Promise); it returned ${describeValue(returned)}`,
+              }),
+            )
+      } catch (error) {
+        effect = Effect.fail(failureFromUnknown(error))
+      }
+    }
+    runFork(effect).addObserver((exit) => {
+      if (Exit.isSuccess(exit)) return send({ _tag: "Success", id, value: null })
+      sendFailure(id, failureFromCause(exit.cause))
+    })
+  }
+
   const handle = (text: string) => {
     const parsed = parseFrame(text)
     if (Either.isLeft(parsed)) return send({ _tag: "Rejected", detail: parsed.left.detail })
@@ -479,6 +505,10 @@ export const start = (workerChannel: WorkerChannel, importBuiltin: ImportBuiltin
           },
         })
         return
+      }
+      case "Lifecycle": {
+        if (loaded === undefined) return sendFailure(message.id, new ProtocolError({ detail: "no plugin is loaded" }))
+        return runLifecycle(loaded, message.id, message.hook)
       }
       case "Interrupt": {
         const fiber = running.get(message.id)

@@ -64,10 +64,17 @@ export type Credit = typeof Credit.Type
 export const Interrupt = Schema.TaggedStruct("Interrupt", { id: CallId })
 export type Interrupt = typeof Interrupt.Type
 
+/**
+ * Runs the plugin's `onEnable` or `onDisable` hook; the worker answers with
+ * Success (value null) or Failure for `id`, like a unary call.
+ */
+export const Lifecycle = Schema.TaggedStruct("Lifecycle", { id: CallId, hook: Schema.Literal("enable", "disable") })
+export type Lifecycle = typeof Lifecycle.Type
+
 export const Shutdown = Schema.TaggedStruct("Shutdown", {})
 export type Shutdown = typeof Shutdown.Type
 
-export const HostMessage = Schema.Union(Load, Invoke, Credit, Interrupt, Shutdown)
+export const HostMessage = Schema.Union(Load, Invoke, Credit, Interrupt, Lifecycle, Shutdown)
 export type HostMessage = typeof HostMessage.Type
 
 // ---- worker -> host --------------------------------------------------------

@@ -1,0 +1,5 @@
+export * from "./InstanceIds.js"
+export * from "./ManagerErrors.js"
+export * from "./ManagerEvents.js"
+export * from "./ConfigKeys.js"
+export * from "./Breaker.js"

@@ -1,0 +1,599 @@
+import { Cause, Context, Duration, Effect, ExecutionStrategy, Exit, Layer, Option, PubSub, Queue, Scope, Stream, Take } from "effect"
+import {
+  breakerStep,
+  canonicalJson,
+  categoryOf,
+  ConfigInvalid,
+  DEFAULT_BREAKER_THRESHOLD,
+  DEFAULT_MAX_CONCURRENT,
+  freshInstanceId,
+  InstanceId,
+  instanceIdProblem,
+  InstanceNotLoaded,
+  InvalidInstanceId,
+  InvokeTimeout,
+  PluginDisabled,
+  PluginTransientError,
+  printableValue,
+  unknownConfigKeys,
+  withoutUnknownKeys,
+  type LockEntry,
+  type ManagerEvent,
+  type PluginFailure,
+  type PluginId,
+  type PluginManifest,
+} from "@plinth/domain"
+import { checkConfig } from "../instance/Contract.js"
+import {
+  startInstance,
+  type InvokeOptions,
+  type PluginInstance,
+  type RestartPolicy,
+  type StartFailure,
+  type StreamOptions,
+  type WorkerEvent,
+} from "../instance/Instance.js"
+import type { IsolationTier } from "../instance/Isolation.js"
+import { discoverAndVerify, namingLock } from "../loading/Loader.js"
+import { PluginNotFound } from "../loading/PluginNotFound.js"
+import { makeFairGate, type FairGate } from "./FairGate.js"
+import { ManagerConfigs, makeInMemoryManagerConfigs } from "./ManagerConfigs.js"
+
+/*
+ * The PluginManager owns many instances of the verified plugins over their
+ * whole life: it starts and stops their workers, keeps each one's config and
+ * enabled state, guards calls (disabled instances, a circuit breaker, a
+ * concurrency cap) and tells a host what happened as a stream of events.
+ * Every plugin is verified before any worker starts; the layer's scope owns
+ * every worker, so closing it stops them all. See ADR 0027.
+ */
+
+export interface PluginManagerOptions {
+  /** The folder holding one sub-folder per plugin. */
+  readonly root: string
+  /** The `PLUGINS.lock` every plugin is verified against before any starts. */
+  readonly lock: string
+  /** Where `dataDir` grants are created: `<dataRoot>/<plugin id>`. Default `.plinth/data`. */
+  readonly dataRoot?: string
+  readonly isolation?: IsolationTier
+  readonly startTimeout?: Duration.DurationInput
+  readonly interruptGrace?: Duration.DurationInput
+  readonly restartPolicy?: RestartPolicy
+  /** Consecutive failures (input errors aside) after which an instance is disabled; default 5. */
+  readonly breakerThreshold?: number
+  /** Calls an instance runs at once when its manifest names no `resources.maxConcurrent`; default 64. */
+  readonly maxConcurrent?: number
+  /** Calls that may wait for an instance's cap before more are refused (transient); default 1024. */
+  readonly maxWaiting?: number
+}
+
+export interface LoadInstanceOptions {
+  /** The config; for the default instance, default the remembered one, else `{}`. */
+  readonly config?: unknown
+  /** 1–64 characters of a-z, 0-9, '_' and '-'; default the plugin id (the default instance). */
+  readonly instanceId?: unknown
+  /** A fresh instance `<plugin>-<6 hex>` beside any others. */
+  readonly newInstance?: boolean
+  /** True (the default): unknown config keys are refused. False: they are dropped. */
+  readonly strict?: boolean
+  /** Overrides the manifest's `resources.maxConcurrent` for this instance. */
+  readonly maxConcurrent?: number
+}
+
+export interface ConfigOptions {
+  readonly strict?: boolean
+}
+
+export interface ManagedInstance {
+  readonly id: string
+  readonly plugin: string
+  readonly config: Readonly<Record<string, unknown>>
+  readonly enabled: boolean
+  /** Why it is disabled, when its circuit breaker disabled it. */
+  readonly disabledReason?: string | undefined
+  /** The current worker's pid, if one is running. */
+  readonly pid: number | undefined
+  readonly consecutiveFailures: number
+  readonly maxConcurrent: number
+  readonly running: number
+  readonly waiting: number
+}
+
+export type LoadFailure = StartFailure | ConfigInvalid | InvalidInstanceId | PluginNotFound
+export type CallFailure = PluginFailure | InstanceNotLoaded | PluginDisabled
+
+/** One plugin with a default config, for hosts that use it in many places. */
+export interface BoundPlugin {
+  readonly plugin: string
+  readonly instanceId: string
+  /** Loads the bound instance with the default config unless it is loaded. */
+  readonly load: Effect.Effect<ManagedInstance, LoadFailure>
+  readonly execute: (action: string, input: unknown, options?: InvokeOptions) => Effect.Effect<unknown, CallFailure | LoadFailure>
+  readonly stream: (action: string, input: unknown, options?: StreamOptions) => Stream.Stream<unknown, CallFailure | LoadFailure>
+}
+
+export interface PluginManagerService {
+  /** The ids of the verified plugins, sorted. */
+  readonly plugins: ReadonlyArray<string>
+  readonly load: (plugin: string, options?: LoadInstanceOptions) => Effect.Effect<ManagedInstance, LoadFailure>
+  readonly unload: (id: string) => Effect.Effect<void, InstanceNotLoaded>
+  /** A fresh worker for the instance, with `config` (checked as on load) or its current one. */
+  readonly reload: (id: string, config?: unknown, options?: ConfigOptions) => Effect.Effect<ManagedInstance, LoadFailure | InstanceNotLoaded>
+  /** Checks the config as `load` does and reloads the instance with it; a refused config leaves the instance as it was. */
+  readonly updateConfig: (id: string, config: unknown, options?: ConfigOptions) => Effect.Effect<ManagedInstance, LoadFailure | InstanceNotLoaded>
+  readonly list: Effect.Effect<ReadonlyArray<ManagedInstance>>
+  readonly get: (id: string) => Effect.Effect<ManagedInstance, InstanceNotLoaded>
+  /** Enables a disabled instance; `onEnable` runs in its worker once no call is in flight. */
+  readonly enable: (id: string) => Effect.Effect<void, InstanceNotLoaded | PluginFailure>
+  /** New calls are refused with PluginDisabled; `onDisable` runs once the calls in flight have ended. */
+  readonly disable: (id: string) => Effect.Effect<void, InstanceNotLoaded | PluginFailure>
+  /** Clears the failure count and enables the instance (after its breaker opened, say). */
+  readonly reset: (id: string) => Effect.Effect<void, InstanceNotLoaded | PluginFailure>
+  readonly execute: (id: string, action: string, input: unknown, options?: InvokeOptions) => Effect.Effect<unknown, CallFailure>
+  readonly stream: (id: string, action: string, input: unknown, options?: StreamOptions) => Stream.Stream<unknown, CallFailure>
+  /** Starts `count` idle workers for the plugin (with its remembered config) that later loads take instead of spawning. */
+  readonly prefetch: (plugin: string, count: number) => Effect.Effect<void, LoadFailure>
+  /** How many warm workers wait for the plugin. */
+  readonly warm: (plugin: string) => Effect.Effect<number>
+  /** Lifecycle events from the moment the stream starts running. */
+  readonly events: Stream.Stream<ManagerEvent>
+  /** A subscription that holds every event from now on, until its scope closes. */
+  readonly subscribe: Effect.Effect<Queue.Dequeue<ManagerEvent>, never, Scope.Scope>
+  readonly bind: (plugin: string, defaultConfig?: unknown, options?: { readonly instanceId?: string }) => BoundPlugin
+}
+
+export class PluginManager extends Context.Tag("@plinth/runtime/PluginManager")<PluginManager, PluginManagerService>() {}
+
+interface VerifiedPlugin {
+  readonly id: string
+  readonly dir: string
+  readonly manifest: PluginManifest
+  readonly locked: LockEntry
+}
+
+/** A started worker with the scope that stops it, and which managed instance it serves (none while warm). */
+interface Started {
+  readonly instance: PluginInstance
+  readonly scope: Scope.CloseableScope
+  readonly configKey: string
+  readonly owner: { id: string | undefined }
+}
+
+interface Managed {
+  readonly id: string
+  readonly plugin: VerifiedPlugin
+  config: Readonly<Record<string, unknown>>
+  started: Started
+  enabled: boolean
+  disabledReason: string | undefined
+  /** The enabled state the worker's hooks last saw; a hook runs when it differs from `enabled` and nothing is in flight. */
+  applied: boolean
+  hookRunning: boolean
+  inFlight: number
+  failures: number
+  readonly maxConcurrent: number
+  readonly gate: FairGate
+}
+
+const randomBytes = (n: number) => crypto.getRandomValues(new Uint8Array(n))
+
+export const makePluginManager = (options: PluginManagerOptions) =>
+  Effect.gen(function* () {
+    const { lock, discovered } = yield* discoverAndVerify({ root: options.root, lock: options.lock })
+    const verified = new Map<string, VerifiedPlugin>(
+      discovered.map((plugin) => [plugin.id, { ...plugin, locked: lock.plugins[plugin.id as PluginId]! }]),
+    )
+    const configs = Option.getOrElse(yield* Effect.serviceOption(ManagerConfigs), makeInMemoryManagerConfigs)
+    const startContext = yield* Effect.context<Effect.Effect.Context<ReturnType<typeof startInstance>>>()
+    const managerScope = yield* Effect.scope
+    const events = yield* PubSub.unbounded<ManagerEvent>()
+    yield* Effect.addFinalizer(() => PubSub.shutdown(events))
+    const threshold = options.breakerThreshold ?? DEFAULT_BREAKER_THRESHOLD
+    const maxWaiting = options.maxWaiting ?? 1024
+
+    const instances = new Map<string, Managed>()
+    const warmPool = new Map<string, Array<Started>>()
+    /** One structural change (load, unload, reload) at a time per instance id. */
+    const locks = new Map<string, Effect.Semaphore>()
+    const lockFor = (id: string) => {
+      let semaphore = locks.get(id)
+      if (semaphore === undefined) locks.set(id, (semaphore = Effect.unsafeMakeSemaphore(1)))
+      return semaphore.withPermits(1)
+    }
+
+    const emit = (event: ManagerEvent) => void events.unsafeOffer(event)
+    const base = (plugin: string, instance: string) => ({ plugin, instance, at: Date.now() })
+
+    const notLoaded = (id: string) => new InstanceNotLoaded({ instance: id, loaded: [...instances.keys()].sort() })
+    const find = (id: string): Effect.Effect<Managed, InstanceNotLoaded> =>
+      Effect.suspend(() => {
+        const managed = instances.get(id)
+        return managed === undefined ? Effect.fail(notLoaded(id)) : Effect.succeed(managed)
+      })
+
+    const pluginOf = (plugin: string): Effect.Effect<VerifiedPlugin, PluginNotFound> =>
+      Effect.suspend(() => {
+        const found = verified.get(plugin)
+        return found === undefined ? Effect.fail(new PluginNotFound({ plugin, known: [...verified.keys()].sort() })) : Effect.succeed(found)
+      })
+
+    /**
+     * The config as the worker will get it: a JSON object, unknown keys refused
+     * (strict) or dropped (lenient), then checked against the manifest's config
+     * schema. The plugin's own Schema decodes it again in the worker.
+     */
+    const checkedConfig = (plugin: VerifiedPlugin, config: unknown, strict: boolean) =>
+      Effect.gen(function* () {
+        if (typeof config !== "object" || config === null || Array.isArray(config)) {
+          return yield* new ConfigInvalid({ plugin: plugin.id, fieldsInvalid: ["(root)"], detail: `a config is a JSON object, not ${printableValue(config)}` })
+        }
+        const record = config as Readonly<Record<string, unknown>>
+        const schema = plugin.manifest.config
+        const unknown = unknownConfigKeys(schema, record)
+        const candidate = strict ? record : withoutUnknownKeys(schema, record)
+        const refused = yield* Effect.flip(checkConfig(plugin.id, plugin.manifest, candidate)).pipe(Effect.option)
+        const fields = new Set(strict ? unknown : [])
+        const details: Array<string> = []
+        if (strict && unknown.length > 0) details.push(`unknown ${unknown.length === 1 ? "key" : "keys"} ${unknown.map((k) => `'${k}'`).join(", ")} (load with strict: false to drop unknown keys)`)
+        if (Option.isSome(refused)) {
+          const error = refused.value
+          if (error._tag === "SchemaViolation") return yield* error
+          for (const field of error.fieldsInvalid ?? ["(root)"]) fields.add(field)
+          if (!(strict && unknown.length > 0 && [...(error.fieldsInvalid ?? [])].every((f) => unknown.includes(f)))) {
+            details.push(error.message.replace(/^invalid config: /, ""))
+          }
+        }
+        if (fields.size > 0) return yield* new ConfigInvalid({ plugin: plugin.id, fieldsInvalid: [...fields].sort(), detail: details.join("; ") })
+        return candidate
+      })
+
+    /** A start failure as the caller should see it: a config the plugin's Schema refused is ConfigInvalid. */
+    const asLoadFailure =
+      (plugin: string) =>
+      (error: StartFailure): LoadFailure =>
+        error._tag === "PluginInputError"
+          ? new ConfigInvalid({
+              plugin,
+              fieldsInvalid: [...(error.fieldsInvalid ?? ["(root)"])].sort(),
+              detail: error.message.replace(/^invalid config: /, ""),
+            })
+          : namingLock(options.lock)(error)
+
+    const workerEvents = (plugin: string, owner: { id: string | undefined }) => (event: WorkerEvent) => {
+      if (owner.id === undefined) return
+      if (event._tag === "crashed") emit({ _tag: "crashed", ...base(plugin, owner.id), pid: event.pid, exitCode: event.exitCode, signal: event.signal })
+      else emit({ _tag: "restarted", ...base(plugin, owner.id), pid: event.pid })
+    }
+
+    /** Starts a worker in a scope of its own under the manager's; a failed start leaves nothing running. */
+    const startWorker = (plugin: VerifiedPlugin, config: Readonly<Record<string, unknown>>, owner: { id: string | undefined }) =>
+      Effect.gen(function* () {
+        const scope = yield* Scope.fork(managerScope, ExecutionStrategy.sequential)
+        const instance = yield* startInstance({
+          plugin,
+          locked: plugin.locked,
+          config,
+          instanceId: InstanceId.make(owner.id ?? `${plugin.id}~warm`),
+          onWorkerEvent: workerEvents(plugin.id, owner),
+          ...(options.dataRoot !== undefined ? { dataRoot: options.dataRoot } : {}),
+          ...(options.isolation !== undefined ? { isolation: options.isolation } : {}),
+          ...(options.startTimeout !== undefined ? { startTimeout: options.startTimeout } : {}),
+          ...(options.interruptGrace !== undefined ? { interruptGrace: options.interruptGrace } : {}),
+          ...(options.restartPolicy !== undefined ? { restartPolicy: options.restartPolicy } : {}),
+        }).pipe(
+          Scope.extend(scope),
+          Effect.provide(startContext),
+          Effect.onExit((exit) => (Exit.isFailure(exit) ? Scope.close(scope, Exit.void) : Effect.void)),
+          Effect.mapError(asLoadFailure(plugin.id)),
+        )
+        return { instance, scope, configKey: canonicalJson(config), owner } satisfies Started
+      })
+
+    const takeWarm = (plugin: string, configKey: string): Started | undefined => {
+      const pool = warmPool.get(plugin)
+      const index = pool?.findIndex((started) => started.configKey === configKey) ?? -1
+      return index < 0 ? undefined : pool!.splice(index, 1)[0]
+    }
+
+    const describeManaged = (managed: Managed): Effect.Effect<ManagedInstance> =>
+      Effect.map(managed.started.instance.pid, (pid) => ({
+        id: managed.id,
+        plugin: managed.plugin.id,
+        config: managed.config,
+        enabled: managed.enabled,
+        disabledReason: managed.disabledReason,
+        pid,
+        consecutiveFailures: managed.failures,
+        maxConcurrent: managed.maxConcurrent,
+        running: managed.gate.active(),
+        waiting: managed.gate.waiting(),
+      }))
+
+    const isDefault = (managed: Managed) => managed.id === managed.plugin.id
+
+    const resolveId = (plugin: string, loadOptions: LoadInstanceOptions): Effect.Effect<string, InvalidInstanceId> =>
+      Effect.suspend(() => {
+        if (loadOptions.newInstance === true && loadOptions.instanceId !== undefined) {
+          return Effect.fail(new InvalidInstanceId({ value: printableValue(loadOptions.instanceId), reason: "give an instanceId or newInstance: true, not both" }))
+        }
+        if (loadOptions.newInstance === true) {
+          let id: string
+          do id = freshInstanceId(plugin, randomBytes(3))
+          while (instances.has(id) || locks.has(id))
+          return Effect.succeed(id)
+        }
+        if (loadOptions.instanceId === undefined) return Effect.succeed(plugin)
+        const problem = instanceIdProblem(loadOptions.instanceId)
+        return problem === undefined
+          ? Effect.succeed(loadOptions.instanceId as string)
+          : Effect.fail(new InvalidInstanceId({ value: printableValue(loadOptions.instanceId), reason: problem }))
+      })
+
+    const load = (pluginId: string, loadOptions: LoadInstanceOptions = {}): Effect.Effect<ManagedInstance, LoadFailure> =>
+      Effect.gen(function* () {
+        // Everything about the request is checked before any process starts.
+        const id = yield* resolveId(pluginId, loadOptions)
+        const plugin = yield* pluginOf(pluginId)
+        return yield* lockFor(id)(
+          Effect.gen(function* () {
+            const existing = instances.get(id)
+            if (existing !== undefined) return yield* describeManaged(existing)
+            const remembered = id === plugin.id ? Option.getOrUndefined(yield* configs.get(plugin.id)) : undefined
+            const config = yield* checkedConfig(plugin, loadOptions.config ?? remembered?.config ?? {}, loadOptions.strict ?? true)
+            const owner = { id: undefined as string | undefined }
+            const warm = takeWarm(plugin.id, canonicalJson(config))
+            const started = warm ?? (yield* startWorker(plugin, config, owner))
+            started.owner.id = id
+            const enabled = remembered?.enabled ?? true
+            const maxConcurrent = loadOptions.maxConcurrent ?? plugin.manifest.resources?.maxConcurrent ?? options.maxConcurrent ?? DEFAULT_MAX_CONCURRENT
+            const managed: Managed = {
+              id,
+              plugin,
+              config,
+              started,
+              enabled,
+              disabledReason: undefined,
+              applied: enabled,
+              hookRunning: false,
+              inFlight: 0,
+              failures: 0,
+              maxConcurrent,
+              gate: makeFairGate(maxConcurrent, maxWaiting),
+            }
+            instances.set(id, managed)
+            if (id === plugin.id && loadOptions.config !== undefined) yield* configs.save(plugin.id, { config, enabled })
+            const info = yield* describeManaged(managed)
+            emit({ _tag: "loaded", ...base(plugin.id, id), pid: info.pid, warm: warm !== undefined })
+            return info
+          }),
+        )
+      })
+
+    const unload = (id: string) =>
+      lockFor(id)(
+        Effect.gen(function* () {
+          const managed = yield* find(id)
+          instances.delete(id)
+          managed.started.owner.id = undefined
+          yield* Scope.close(managed.started.scope, Exit.void)
+          emit({ _tag: "unloaded", ...base(managed.plugin.id, id) })
+        }),
+      )
+
+    /** The new worker starts before the old one stops: a refused config leaves the instance as it was. */
+    const reloadWith = (id: string, config: unknown | undefined, configOptions: ConfigOptions = {}) =>
+      lockFor(id)(
+        Effect.gen(function* () {
+          const managed = yield* find(id)
+          const next = config === undefined ? managed.config : yield* checkedConfig(managed.plugin, config, configOptions.strict ?? true)
+          const owner = { id: undefined as string | undefined }
+          const started = yield* startWorker(managed.plugin, next, owner)
+          const previous = managed.started
+          previous.owner.id = undefined
+          owner.id = id
+          managed.started = started
+          // A fresh worker has run `setup` only: no hook is owed to it.
+          managed.applied = managed.enabled
+          const changed = canonicalJson(next) !== canonicalJson(managed.config)
+          managed.config = next
+          yield* Scope.close(previous.scope, Exit.void)
+          if (changed) {
+            if (isDefault(managed)) yield* configs.save(managed.plugin.id, { config: next, enabled: managed.enabled })
+            emit({ _tag: "configChanged", ...base(managed.plugin.id, id) })
+          }
+          return yield* describeManaged(managed)
+        }),
+      )
+
+    /**
+     * Brings the worker's hooks up to the instance's enabled state once nothing
+     * is in flight: one hook per change, none when a change was undone before
+     * it could run.
+     */
+    const settleHooks = (managed: Managed): Effect.Effect<void, PluginFailure> =>
+      Effect.suspend(() => {
+        if (managed.inFlight > 0 || managed.hookRunning || managed.applied === managed.enabled) return Effect.void
+        if (instances.get(managed.id) !== managed) return Effect.void
+        managed.hookRunning = true
+        managed.applied = managed.enabled
+        return managed.started.instance.lifecycle(managed.enabled ? "enable" : "disable").pipe(
+          Effect.ensuring(
+            Effect.suspend(() => {
+              managed.hookRunning = false
+              return Effect.ignore(settleHooks(managed))
+            }),
+          ),
+        )
+      })
+
+    const setEnabled = (managed: Managed, enabled: boolean, reason: string | undefined, persist: boolean) =>
+      Effect.gen(function* () {
+        if (managed.enabled !== enabled) {
+          managed.enabled = enabled
+          managed.disabledReason = enabled ? undefined : reason
+          if (enabled) managed.failures = 0
+          emit(enabled ? { _tag: "enabled", ...base(managed.plugin.id, managed.id) } : { _tag: "disabled", ...base(managed.plugin.id, managed.id), reason })
+          if (persist && isDefault(managed)) yield* configs.save(managed.plugin.id, { config: managed.config, enabled })
+        }
+        yield* settleHooks(managed)
+      })
+
+    const enable = (id: string) => Effect.flatMap(find(id), (managed) => setEnabled(managed, true, undefined, true))
+    const disable = (id: string) => Effect.flatMap(find(id), (managed) => setEnabled(managed, false, undefined, true))
+    const reset = (id: string) =>
+      Effect.flatMap(find(id), (managed) => {
+        managed.failures = 0
+        return setEnabled(managed, true, undefined, true)
+      })
+
+    const queueFull = (managed: Managed) => () =>
+      new PluginTransientError({
+        message: `instance '${managed.id}' already has ${maxWaiting} calls waiting for one of its ${managed.maxConcurrent} slots; try again later`,
+        retryAfterSeconds: 1,
+      })
+
+    /** After a call: the breaker counts it, and a hook owed since the call began runs now, before the caller hears back. */
+    const afterCall = (managed: Managed, exit: Exit.Exit<unknown, PluginFailure>) =>
+      Effect.suspend(() => {
+        managed.inFlight--
+        const failure = Exit.isFailure(exit) ? failureOf(exit.cause) : undefined
+        // An interrupted call (the caller gave up) says nothing about the instance: it does not count.
+        const outcome = Exit.isSuccess(exit)
+          ? { ok: true as const }
+          : failure !== undefined
+            ? { ok: false as const, category: categoryOf(failure), failure }
+            : undefined
+        if (outcome !== undefined && instances.get(managed.id) === managed) {
+          const step = breakerStep(managed.failures, outcome, threshold)
+          managed.failures = step.failures
+          if (step.opens && managed.enabled && !outcome.ok) {
+            const last = `${outcome.failure._tag}: ${outcome.failure.message}`
+            const reason = `the circuit breaker opened after ${step.failures} consecutive failures; the last: ${last}`
+            emit({ _tag: "breakerOpened", ...base(managed.plugin.id, managed.id), failures: step.failures, lastFailure: last })
+            return Effect.ignore(setEnabled(managed, false, reason, false))
+          }
+        }
+        return Effect.ignore(settleHooks(managed))
+      })
+
+    const disabledError = (managed: Managed) =>
+      new PluginDisabled({ plugin: managed.plugin.id, instance: managed.id, ...(managed.disabledReason !== undefined ? { reason: managed.disabledReason } : {}) })
+
+    /** Runs a call under the instance's guards: enabled (checked again after waiting), the cap, the breaker. */
+    const guarded = <A>(managed: Managed, call: (timeoutLeft: number | undefined) => Effect.Effect<A, PluginFailure>, action: string, timeout: Duration.DurationInput | undefined) =>
+      Effect.suspend(() => {
+        if (!managed.enabled) return Effect.fail(disabledError(managed))
+        const timeoutMillis = timeout === undefined ? undefined : Duration.toMillis(timeout)
+        const started = Date.now()
+        const body = Effect.suspend((): Effect.Effect<A, CallFailure> => {
+          if (!managed.enabled) return Effect.fail(disabledError(managed))
+          const left = timeoutMillis === undefined ? undefined : Math.max(0, timeoutMillis - (Date.now() - started))
+          managed.inFlight++
+          return Effect.onExit(call(left), (exit) => afterCall(managed, exit))
+        })
+        const gated = managed.gate.run(body, queueFull(managed))
+        // The deadline covers the wait for a slot too.
+        return timeoutMillis === undefined || managed.gate.active() < managed.maxConcurrent
+          ? gated
+          : Effect.timeoutFail(gated, {
+              duration: Duration.millis(timeoutMillis),
+              onTimeout: () => new InvokeTimeout({ plugin: managed.plugin.id, action, timeoutMillis }),
+            })
+      })
+
+    const execute = (id: string, action: string, input: unknown, invokeOptions?: InvokeOptions): Effect.Effect<unknown, CallFailure> =>
+      Effect.flatMap(find(id), (managed) =>
+        guarded(
+          managed,
+          (left) => managed.started.instance.invoke(action, input, left === undefined ? invokeOptions : { ...invokeOptions, timeout: Duration.millis(left) }),
+          action,
+          invokeOptions?.timeout,
+        ),
+      )
+
+    /** A stream holds its slot until it ends; its outcome counts for the breaker like a call's. */
+    const stream = (id: string, action: string, input: unknown, streamOptions?: StreamOptions): Stream.Stream<unknown, CallFailure> =>
+      Stream.unwrapScoped(
+        Effect.gen(function* () {
+          const managed = yield* find(id)
+          // One item at a time: the worker's own credit window still paces the plugin.
+          const queue = yield* Queue.bounded<Take.Take<unknown, CallFailure>>(1)
+          const run = guarded(
+            managed,
+            (left) =>
+              Stream.runForEach(
+                managed.started.instance.stream(action, input, left === undefined ? streamOptions : { ...streamOptions, timeout: Duration.millis(left) }),
+                (item) => Queue.offer(queue, Take.of(item)),
+              ),
+            action,
+            streamOptions?.timeout,
+          )
+          yield* Effect.forkScoped(
+            Effect.flatMap(Effect.exit(run), (exit) => Queue.offer(queue, Exit.isSuccess(exit) ? Take.end : Take.failCause(exit.cause))),
+          )
+          return Stream.flattenTake(Stream.fromQueue(queue))
+        }),
+      )
+
+    const prefetch = (pluginId: string, count: number) =>
+      Effect.gen(function* () {
+        const plugin = yield* pluginOf(pluginId)
+        const remembered = Option.getOrUndefined(yield* configs.get(plugin.id))
+        const config = yield* checkedConfig(plugin, remembered?.config ?? {}, true)
+        const started = yield* Effect.forEach(
+          Array.from({ length: Math.max(0, Math.floor(count)) }),
+          () => startWorker(plugin, config, { id: undefined }),
+          { concurrency: 2 },
+        )
+        const pool = warmPool.get(plugin.id) ?? []
+        pool.push(...started)
+        warmPool.set(plugin.id, pool)
+      })
+
+    const bind = (pluginId: string, defaultConfig?: unknown, bindOptions?: { readonly instanceId?: string }): BoundPlugin => {
+      const instanceId = bindOptions?.instanceId ?? pluginId
+      const ensure = Effect.suspend(() => {
+        const managed = instances.get(instanceId)
+        return managed !== undefined
+          ? describeManaged(managed)
+          : load(pluginId, { instanceId, ...(defaultConfig !== undefined ? { config: defaultConfig } : {}) })
+      })
+      return {
+        plugin: pluginId,
+        instanceId,
+        load: ensure,
+        execute: (action, input, invokeOptions) => Effect.zipRight(ensure, execute(instanceId, action, input, invokeOptions)),
+        stream: (action, input, streamOptions) => Stream.unwrap(Effect.as(ensure, stream(instanceId, action, input, streamOptions))),
+      }
+    }
+
+    return PluginManager.of({
+      plugins: [...verified.keys()].sort(),
+      load,
+      unload,
+      reload: (id, config, configOptions) => reloadWith(id, config, configOptions),
+      updateConfig: (id, config, configOptions) => reloadWith(id, config ?? {}, configOptions),
+      list: Effect.suspend(() => Effect.forEach([...instances.values()].sort((a, b) => (a.id < b.id ? -1 : 1)), describeManaged)),
+      get: (id) => Effect.flatMap(find(id), describeManaged),
+      enable,
+      disable,
+      reset,
+      execute,
+      stream,
+      prefetch,
+      warm: (plugin) => Effect.sync(() => warmPool.get(plugin)?.length ?? 0),
+      events: Stream.fromPubSub(events),
+      subscribe: PubSub.subscribe(events),
+      bind,
+    })
+  })
+
+/** The typed failure of a call's cause, if it failed (not if it was interrupted or died). */
+const failureOf = <E>(cause: Cause.Cause<E>): E | undefined => Option.getOrUndefined(Cause.failureOption(cause))
+
+/**
+ * Verifies every plugin under `root` against `lock`, then provides a
+ * PluginManager that starts workers only when asked. Closing the layer stops
+ * every worker it started.
+ */
+export const PluginManagerLive = (options: PluginManagerOptions) => Layer.scoped(PluginManager, makePluginManager(options))
