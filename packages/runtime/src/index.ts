@@ -25,3 +25,10 @@ export * from "./loading/PluginNotFound.js"
 // A host handling a rejection looks here first; the pure functions live in @plinth/domain.
 export { explainRejection, exitCodeFor } from "@plinth/domain"
 export * from "./reporting/Report.js"
+// Stores: one SQLite file in the data directory (see ADR 0024).
+export * from "./stores/StoreErrors.js"
+export * from "./stores/Database.js"
+export * from "./stores/Migrations.js"
+export * from "./stores/ConfigStore.js"
+export * from "./stores/EmpiricalStore.js"
+export * from "./hashing/ConfigHash.js"
