@@ -78,4 +78,19 @@ describe("the database shared by processes", () => {
       db.close()
     }
   }, 60_000)
+
+  it("two processes writing one record at once lose none of each other's samples", async () => {
+    const dataDir = join(mkdtempSync(join(tmpdir(), "plinth-stores-2w-")), "data")
+    const writers = [0, 1].map(() => watch(start("write", dataDir, "2000", "100", "shared")))
+    const ends = await Promise.all(writers.map((w) => w.ended))
+    ends.forEach((end, i) => expect({ end, stderr: writers[i]!.stderr() }).toEqual({ end: { code: 0, signal: null }, stderr: "" }))
+    const db = new Sqlite(databasePath({ dataDir }), { readonly: true })
+    try {
+      // Each wrote wall times 0..1999: 4,000 calls with mean 999.5, whatever the interleaving of their batches.
+      const row = db.prepare("SELECT calls, successes, wall_count, wall_mean, wall_max FROM empirical_records WHERE plugin = 'shared'").get()
+      expect(row).toEqual({ calls: 4_000, successes: 4_000, wall_count: 4_000, wall_mean: expect.closeTo(999.5, 9), wall_max: 1_999 })
+    } finally {
+      db.close()
+    }
+  }, 60_000)
 })

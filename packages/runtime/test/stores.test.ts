@@ -1,9 +1,9 @@
-import { mkdtempSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
 import Sqlite from "better-sqlite3"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Layer, Option } from "effect"
+import { Effect, Layer, Option } from "effect"
 import {
   ConfigStore,
   ConfigStoreLive,
@@ -145,11 +145,21 @@ describe("the SQLite database", () => {
       const db = new Sqlite(databasePath({ dataDir }))
       db.prepare("INSERT INTO plinth_migrations (migration_id, name) VALUES (99, 'from_the_future')").run()
       db.close()
-      const exit = yield* Effect.exit(Effect.provide(ConfigStore, configStoreAt({ dataDir })))
-      expect(exit).toMatchObject({ _tag: "Failure" })
-      const error = Exit.isFailure(exit) ? exit.cause : undefined
-      expect(String(error)).toContain("StoreSchemaMismatch")
-      expect(JSON.stringify(error)).toContain('"found":99')
+      const error = yield* Effect.flip(Effect.provide(ConfigStore, configStoreAt({ dataDir })))
+      expect(error).toMatchObject({ _tag: "StoreSchemaMismatch", expected: SCHEMA_VERSION, found: 99 })
+      expect(error.message).toContain("newer than this Plinth knows")
+    }),
+  )
+
+  it.live("reports a data directory that cannot be created as unavailable", () =>
+    Effect.gen(function* () {
+      const parent = freshDataDir()
+      mkdirSync(dirname(parent), { recursive: true })
+      writeFileSync(parent, "a file where the data directory's parent should be")
+      const error = yield* Effect.flip(Effect.provide(ConfigStore, configStoreAt({ dataDir: join(parent, "data") })))
+      expect(error._tag).toBe("StoreUnavailable")
+      expect(error.message).toContain(join(parent, "data", "plinth.db"))
+      expect(error.message).not.toContain("\n")
     }),
   )
 
@@ -157,10 +167,7 @@ describe("the SQLite database", () => {
     Effect.gen(function* () {
       const dataDir = freshDataDir()
       const file = databasePath({ dataDir })
-      yield* Effect.promise(async () => {
-        const { mkdirSync } = await import("node:fs")
-        mkdirSync(dataDir, { recursive: true })
-      })
+      mkdirSync(dataDir, { recursive: true })
       writeFileSync(file, "this is not a SQLite database, just text that is long enough to fill a header page".repeat(20))
       const error = yield* Effect.flip(Effect.provide(ConfigStore, configStoreAt({ dataDir })))
       expect(error._tag).toBe("StoreUnavailable")
