@@ -90,7 +90,7 @@ describe("the SQLite database", () => {
   it.live("keeps configs, enabled flags and resource records across a close and reopen", () =>
     Effect.gen(function* () {
       const options = { dataDir: freshDataDir() }
-      yield* Effect.gen(function* () {
+      const closed = yield* Effect.gen(function* () {
         const configs = yield* ConfigStore
         yield* configs.set("hello", { greeting: "hi" })
         yield* configs.setEnabled("hello", false)
@@ -98,7 +98,11 @@ describe("the SQLite database", () => {
         yield* stats.record(key("hello"), { success: true, wallMs: 20, cpuMs: 5, peakRssBytes: 1_000 })
         yield* stats.record(key("hello"), { success: false, wallMs: 60, cpuMs: 7, peakRssBytes: 3_000 })
         // No flush: closing the Layer writes what was recorded.
+        return stats
       }).pipe(Effect.provide(Layer.merge(configStoreAt(options), empiricalStoreAt(options))))
+      // A store kept past its Layer neither hangs nor writes.
+      yield* closed.record(key("hello"), { success: true, wallMs: 1_000_000 })
+      expect((yield* Effect.flip(closed.flush))._tag).toBe("StoreUnavailable")
 
       yield* Effect.gen(function* () {
         expect(Option.getOrThrow(yield* (yield* ConfigStore).get("hello"))).toMatchObject({ config: { greeting: "hi" }, enabled: false })

@@ -22,7 +22,8 @@ export interface EmpiricalRecord extends EmpiricalKey {
  * background fiber folds queued samples into their records in batches, one
  * IMMEDIATE transaction each, so no call waits for the disk. `get` and `list`
  * read what has been written; `flush` waits until every sample recorded
- * before it is written (and fails if a batch could not be).
+ * before it is written (and fails if a batch could not be). Closing the
+ * Layer flushes; after that, samples are ignored and `flush` fails.
  */
 export class EmpiricalStore extends Context.Tag("@plinth/runtime/EmpiricalStore")<
   EmpiricalStore,
@@ -187,15 +188,24 @@ export const EmpiricalStoreLive = (options: EmpiricalStoreOptions = {}): Layer.L
       })
       yield* Effect.forkScoped(Effect.forever(drainOnce))
 
-      const flush = Effect.flatMap(Deferred.make<void, StoreUnavailable>(), (done) =>
-        Effect.zipRight(Queue.offer(queue, { _tag: "Flush", done }), Deferred.await(done)),
+      let closed = false
+      const flush = Effect.suspend(() =>
+        closed
+          ? Effect.fail(new StoreUnavailable({ path, reason: "the empirical store was closed" }))
+          : Effect.flatMap(Deferred.make<void, StoreUnavailable>(), (done) =>
+              Effect.zipRight(Queue.offer(queue, { _tag: "Flush", done }), Deferred.await(done)),
+            ),
       )
       // Added after the writer, so it runs before the writer is stopped: what was recorded is written on shutdown.
-      yield* Effect.addFinalizer(() => Effect.ignore(Effect.timeout(flush, "30 seconds")))
+      // Afterwards a sample is ignored and a flush fails, rather than waiting for a writer that is gone.
+      yield* Effect.addFinalizer(() =>
+        Effect.ignore(Effect.timeout(flush, "30 seconds")).pipe(Effect.ensuring(Effect.sync(() => void (closed = true)))),
+      )
 
       return {
         record: (key, sample) =>
           Effect.suspend(() => {
+            if (closed) return Effect.void
             if (pending >= maxPending) {
               dropped++
               return Effect.void
