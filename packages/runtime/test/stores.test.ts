@@ -155,6 +155,20 @@ describe("the SQLite database", () => {
     }),
   )
 
+  it.live("does not trust a migration record over the tables: a file claiming the version without them is refused", () =>
+    Effect.gen(function* () {
+      const dataDir = freshDataDir()
+      mkdirSync(dataDir, { recursive: true })
+      const db = new Sqlite(databasePath({ dataDir }))
+      db.exec("CREATE TABLE plinth_migrations (migration_id integer PRIMARY KEY NOT NULL, created_at datetime NOT NULL DEFAULT current_timestamp, name VARCHAR(255) NOT NULL)")
+      db.exec("INSERT INTO plinth_migrations (migration_id, name) VALUES (1, 'plugin_configs'), (2, 'empirical_records')")
+      db.close()
+      const error = yield* Effect.flip(Effect.provide(ConfigStore, configStoreAt({ dataDir })))
+      expect(error).toMatchObject({ _tag: "StoreSchemaMismatch", expected: SCHEMA_VERSION, found: SCHEMA_VERSION })
+      expect(error.message).toContain("records schema version 2 but tables plugin_configs, empirical_records are missing")
+    }),
+  )
+
   it.live("reports a data directory that cannot be created as unavailable", () =>
     Effect.gen(function* () {
       const parent = freshDataDir()

@@ -86,6 +86,6 @@ export const migrateAndVerify = (path: string, busyTimeoutMs: number): Effect.Ef
     )
     const missing = STORE_TABLES.filter((t) => !present.some((p) => p.name === t))
     if (missing.length > 0) {
-      return yield* new StoreSchemaMismatch({ path, expected: SCHEMA_VERSION, found, detail: `table ${missing.join(", ")} missing` })
+      return yield* new StoreSchemaMismatch({ path, expected: SCHEMA_VERSION, found, detail: `${missing.length === 1 ? "table" : "tables"} ${missing.join(", ")} ${missing.length === 1 ? "is" : "are"} missing` })
     }
   }).pipe(Effect.catchAllDefect((defect) => Effect.fail(StoreUnavailable.fromDefect(path, defect))))

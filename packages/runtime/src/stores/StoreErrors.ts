@@ -27,8 +27,11 @@ export class StoreSchemaMismatch extends Schema.TaggedError<StoreSchemaMismatch>
   detail: Schema.String,
 }) {
   override get message() {
-    return this.found > this.expected
-      ? `the Plinth database '${this.path}' has schema version ${this.found}, newer than this Plinth knows (${this.expected}); upgrade Plinth or use another --data-dir`
+    if (this.found > this.expected) {
+      return `the Plinth database '${this.path}' has schema version ${this.found}, newer than this Plinth knows (${this.expected}); upgrade Plinth or use another --data-dir`
+    }
+    return this.found === this.expected
+      ? `the Plinth database '${this.path}' records schema version ${this.found} but ${this.detail}; move the file aside and start again`
       : `the Plinth database '${this.path}' is not at schema version ${this.expected} after migration (${this.detail}); start again, and if it persists move the file aside`
   }
 }
