@@ -165,7 +165,7 @@ describe("the SQLite database", () => {
       db.close()
       const error = yield* Effect.flip(Effect.provide(ConfigStore, configStoreAt({ dataDir })))
       expect(error).toMatchObject({ _tag: "StoreSchemaMismatch", expected: SCHEMA_VERSION, found: SCHEMA_VERSION })
-      expect(error.message).toContain("records schema version 2 but tables plugin_configs, empirical_records are missing")
+      expect(error.message).toContain(`records schema version ${SCHEMA_VERSION} but tables plugin_configs, empirical_records are missing`)
     }),
   )
 
