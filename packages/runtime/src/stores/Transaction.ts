@@ -2,13 +2,6 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Effect, Exit, Option } from "effect"
 
-/**
- * Runs `effect` in a `BEGIN IMMEDIATE` transaction: the write lock is taken
- * up front (waiting up to the busy timeout), so a read-then-write cannot fail
- * half-way with SQLITE_BUSY as `withTransaction`'s deferred `BEGIN` can when
- * another process writes in between. Statements inside use the transaction's
- * connection; a nested `withTransaction` (the Migrator's) becomes a savepoint.
- */
 export interface ImmediateOptions {
   /**
    * How long this BEGIN may wait for another process's write lock, if not the
@@ -19,6 +12,13 @@ export interface ImmediateOptions {
   readonly lockWaitMs?: number | undefined
 }
 
+/**
+ * Runs `effect` in a `BEGIN IMMEDIATE` transaction: the write lock is taken
+ * up front (waiting up to the busy timeout), so a read-then-write cannot fail
+ * half-way with SQLITE_BUSY as `withTransaction`'s deferred `BEGIN` can when
+ * another process writes in between. Statements inside use the transaction's
+ * connection; a nested `withTransaction` (the Migrator's) becomes a savepoint.
+ */
 export const withImmediateTransaction =
   (sql: SqlClient.SqlClient, busyTimeoutMs: number) =>
   <A, E, R>(effect: Effect.Effect<A, E, R>, options: ImmediateOptions = {}): Effect.Effect<A, E | SqlError, R> =>
