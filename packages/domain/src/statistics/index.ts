@@ -1,0 +1,2 @@
+export * from "./Moments.js"
+export * from "./Aggregate.js"

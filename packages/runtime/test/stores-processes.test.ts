@@ -1,0 +1,96 @@
+import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process"
+import { existsSync, mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { createInterface } from "node:readline"
+import Sqlite from "better-sqlite3"
+import { describe, expect, it } from "vitest"
+import { databasePath, SCHEMA_VERSION } from "@plinth/runtime"
+
+const child = join(import.meta.dirname, "fixtures", "storeChild.mjs")
+const start = (...args: Array<string>) => spawn(process.execPath, [child, ...args], { stdio: ["pipe", "pipe", "pipe"] })
+
+/** Every stdout line of a child, as it arrives, and how it ended. */
+const watch = (proc: ChildProcessWithoutNullStreams, onLine: (line: string) => void = () => {}) => {
+  const lines: Array<string> = []
+  let stderr = ""
+  proc.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
+  createInterface({ input: proc.stdout }).on("line", (line) => (lines.push(line), onLine(line)))
+  const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.on("close", (code, signal) => resolve({ code, signal })))
+  return { lines, ended, stderr: () => stderr }
+}
+
+const waitFor = (lines: Array<string>, line: string, proc: ChildProcessWithoutNullStreams) =>
+  new Promise<void>((resolve, reject) => {
+    if (lines.includes(line)) return resolve()
+    proc.stdout.on("data", () => lines.includes(line) && resolve())
+    proc.on("close", () => reject(new Error(`child ended before printing '${line}'`)))
+  })
+
+describe("the database shared by processes", () => {
+  it("four processes opening one fresh file at the same moment all migrate it to the schema version and can write", async () => {
+    for (let round = 0; round < 2; round++) {
+      const dataDir = join(mkdtempSync(join(tmpdir(), "plinth-stores-4-")), "data")
+      const names = ["a", "b", "c", "d"].map((n) => `p-${round}-${n}`)
+      const procs = names.map((name) => start("open", dataDir, name))
+      const watched = procs.map((p) => watch(p))
+      // Each child has loaded Plinth and waits: release them together so they race for the fresh file.
+      await Promise.all(procs.map((p, i) => waitFor(watched[i]!.lines, "ready", p)))
+      expect(existsSync(dataDir)).toBe(false)
+      for (const p of procs) p.stdin.end("go\n")
+      const ends = await Promise.all(watched.map((w) => w.ended))
+      ends.forEach((end, i) => expect({ end, stderr: watched[i]!.stderr() }).toEqual({ end: { code: 0, signal: null }, stderr: "" }))
+      for (const w of watched) expect(w.lines).toEqual(["ready", `ok ${SCHEMA_VERSION}`])
+      const db = new Sqlite(databasePath({ dataDir }), { readonly: true })
+      try {
+        expect(db.prepare("SELECT max(migration_id) AS v, count(*) AS n FROM plinth_migrations").get()).toEqual({ v: SCHEMA_VERSION, n: SCHEMA_VERSION })
+        expect(db.prepare("SELECT plugin FROM plugin_configs ORDER BY plugin").all()).toEqual(names.map((plugin) => ({ plugin })))
+      } finally {
+        db.close()
+      }
+    }
+  }, 60_000)
+
+  it("kill -9 in the middle of 10,000 writes leaves an intact file and every committed row", async () => {
+    const dataDir = join(mkdtempSync(join(tmpdir(), "plinth-stores-kill-")), "data")
+    const proc = start("write", dataDir, "10000", "50")
+    let committed = -1
+    const watched = watch(proc, (line) => {
+      const m = /^committed (\d+) (\d+)$/.exec(line)
+      if (m === null) return
+      committed = Number(m[2])
+      // Well into the run, while it is still writing: kill it without warning.
+      if (committed >= 2_999 && proc.exitCode === null && !proc.killed) proc.kill("SIGKILL")
+    })
+    const end = await watched.ended
+    expect({ end, stderr: watched.stderr() }).toEqual({ end: { code: null, signal: "SIGKILL" }, stderr: "" })
+    expect(committed).toBeGreaterThanOrEqual(2_999)
+    expect(committed).toBeLessThan(9_999)
+
+    const db = new Sqlite(databasePath({ dataDir }))
+    try {
+      expect(db.pragma("integrity_check")).toEqual([{ integrity_check: "ok" }])
+      const present = new Set((db.prepare("SELECT plugin FROM empirical_records").all() as Array<{ plugin: string }>).map((r) => r.plugin))
+      const lost = Array.from({ length: committed + 1 }, (_, i) => `row-${i}`).filter((p) => !present.has(p))
+      expect(lost).toEqual([])
+      expect(db.prepare("SELECT sum(calls) AS n FROM empirical_records").get()).toEqual({ n: present.size })
+    } finally {
+      db.close()
+    }
+  }, 60_000)
+
+  it("two processes writing one record at once lose none of each other's samples", async () => {
+    const dataDir = join(mkdtempSync(join(tmpdir(), "plinth-stores-2w-")), "data")
+    const writers = [0, 1].map(() => watch(start("write", dataDir, "2000", "100", "shared")))
+    const ends = await Promise.all(writers.map((w) => w.ended))
+    ends.forEach((end, i) => expect({ end, stderr: writers[i]!.stderr() }).toEqual({ end: { code: 0, signal: null }, stderr: "" }))
+    const db = new Sqlite(databasePath({ dataDir }), { readonly: true })
+    try {
+      // Each wrote wall times 0..1999: 4,000 calls with mean 999.5, whatever the interleaving of their batches.
+      const row = db.prepare("SELECT calls, successes, wall_count, wall_mean, wall_max FROM empirical_records WHERE plugin = 'shared'").get()
+      expect(row).toEqual({ calls: 4_000, successes: 4_000, wall_count: 4_000, wall_mean: expect.closeTo(999.5, 9), wall_max: 1_999 })
+    } finally {
+      db.close()
+    }
+  }, 60_000)
+})
