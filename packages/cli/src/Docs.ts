@@ -41,7 +41,7 @@ export const exitCodeMeanings: { readonly [C in ExitCode]: string } = {
   [ExitCode.Usage]: "usage error: unknown command or option, missing or bad argument, --root that is not a folder, an unknown plugin id",
   [ExitCode.LockOutOfDate]: "lock --check: the lock does not pin the plugins as they are on disk; describe --check: a manifest is stale; nothing was written",
   [ExitCode.Rejected]: "rejected: a plugin or the lock failed verification (changed file, unlocked plugin, missing folder, bad manifest or lock)",
-  [ExitCode.Input]: "input: --input/--config not JSON or refused by the action's schema, an unknown action",
+  [ExitCode.Input]: "input: --input/--config not JSON or refused by the action's schema, an unknown action, a required secret not set",
   [ExitCode.Transient]: "transient: timeout, unexpected worker exit, the plugin's temporary failure; retrying may work",
   [ExitCode.Resource]: "resource: the plugin ran short, its worker ran out of memory or was killed",
   [ExitCode.Fatal]: "fatal: plugin defect, sandbox denial, declaration drift, output the manifest refuses, worker start failure",

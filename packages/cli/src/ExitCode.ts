@@ -65,6 +65,8 @@ export const exitCodeForPluginFailure: (failure: PluginFailure) => ExitCode = Ma
     DeclarationDrift: fatal,
     OutputRejected: fatal,
     DefinitionInvalid: fatal,
+    // The operator must set the secret first; retrying as it is fails again.
+    MissingSecret: input,
   }),
 )
 

@@ -208,6 +208,21 @@ export class DefinitionInvalid extends Schema.TaggedError<DefinitionInvalid>()("
   }
 }
 
+/**
+ * The manifest declares secrets as required that the secret store does not
+ * hold for this plugin. Found before any worker starts; it names the missing
+ * secrets, never a value. An input error: the operator must set them.
+ */
+export class MissingSecret extends Schema.TaggedError<MissingSecret>()("MissingSecret", {
+  plugin: Schema.String,
+  names: Schema.Array(Schema.String),
+}) {
+  override get message() {
+    const plural = this.names.length === 1 ? "" : "s"
+    return `the plugin '${this.plugin}' needs the secret${plural} ${this.names.join(", ")}, not set in the secret store; nothing was started`
+  }
+}
+
 /** Every failure a plugin call can surface; this union is what crosses the worker boundary. */
 export const PluginFailure = Schema.Union(
   PluginInputError,
@@ -226,6 +241,7 @@ export const PluginFailure = Schema.Union(
   DeclarationDrift,
   OutputRejected,
   DefinitionInvalid,
+  MissingSecret,
 )
 export type PluginFailure = typeof PluginFailure.Type
 
@@ -252,6 +268,7 @@ export const categoryOf: (failure: PluginFailure) => ErrorCategory = Match.type<
     DeclarationDrift: () => "fatal" as const,
     OutputRejected: () => "fatal" as const,
     DefinitionInvalid: () => "fatal" as const,
+    MissingSecret: () => "input" as const,
   }),
 )
 

@@ -25,3 +25,4 @@ export * from "./loading/PluginNotFound.js"
 // A host handling a rejection looks here first; the pure functions live in @plinth/domain.
 export { explainRejection, exitCodeFor } from "@plinth/domain"
 export * from "./reporting/Report.js"
+export * from "./stores/SecretStore.js"
