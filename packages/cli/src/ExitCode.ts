@@ -91,6 +91,7 @@ export const exitCodeForFailure: (failure: CommandFailure) => ExitCode = Match.t
     ReportWriteFailed: () => ExitCode.Failure,
     ManifestWriteFailed: () => ExitCode.Failure,
     TraceUnavailable: () => ExitCode.Failure,
+    SecretStoreUnavailable: () => ExitCode.Failure,
     LockOutOfDate: () => ExitCode.LockOutOfDate,
     ManifestsStale: () => ExitCode.LockOutOfDate,
     UsageError: usage,
