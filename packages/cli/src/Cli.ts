@@ -5,7 +5,7 @@ import { UserOutput } from "./Colour.js"
 import { interpret, locate, nodeAt } from "./CommandTree.js"
 import { group } from "./commands/Group.js"
 import { plugins } from "./commands/Plugins.js"
-import { secrets } from "./commands/Secrets.js"
+import { secrets, secretsUsageMessage } from "./commands/Secrets.js"
 import { completionScript } from "./Completions.js"
 import { stringify, unexpectedJson } from "./Envelope.js"
 import { ExitCode, exitCodeForFailure } from "./ExitCode.js"
@@ -47,7 +47,7 @@ export const explainUsageError = (error: ValidationError.ValidationError, args: 
           : `'${path.join(" ")}' has no option '${unknown[1]}'`
         : parserMessage
   // One line: the parser sometimes breaks its message over several.
-  return new UsageError({ message: message.split(/\s*\n\s*/).join(" "), command: path.join(" ") })
+  return new UsageError({ message: secretsUsageMessage(path, message.split(/\s*\n\s*/).join(" ")), command: path.join(" ") })
 }
 
 /**

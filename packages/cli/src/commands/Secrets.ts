@@ -214,3 +214,14 @@ export const secrets = group({
   description: "Set, list and remove the secrets plugins declare; values are never printed.",
   subcommands: [set, list, rm],
 })
+
+/**
+ * The parser quotes a word it did not expect (`Received unknown argument:
+ * 'the-value'`): under `plinth secrets`, that word may be a value someone
+ * tried to pass on the command line, so the message says what to do without
+ * repeating it.
+ */
+export const secretsUsageMessage = (path: ReadonlyArray<string>, message: string): string =>
+  path[0] === "plinth" && path[1] === "secrets" && /unknown argument|has no option|takes '/.test(message)
+    ? `'${path.join(" ")}' takes only the plugin and the secret's NAME; the value is read from stdin or a prompt, never from the command line`
+    : message
