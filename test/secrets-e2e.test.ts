@@ -3,7 +3,7 @@ import { readdirSync, readFileSync, statSync } from "node:fs"
 import { join, relative } from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
 import { buildCli, plinth, type Run } from "./support/cli.js"
-import { tempDir, writePlugin } from "./support/plugins.js"
+import { tempDir, writeFile, writePlugin } from "./support/plugins.js"
 
 /*
  * Secrets end to end, as an operator meets them: set from stdin, delivered to
@@ -232,5 +232,33 @@ describe("secrets", () => {
       expect(run.code, args.join(" ")).toBe(2)
       expect(run.stdout + run.stderr, args.join(" ")).not.toContain("the-value")
     }
+  })
+})
+
+describe("plinth secrets --json", () => {
+  it("prints one envelope per command: success, a bad name (exit 2), a store that cannot be used (exit 1)", async () => {
+    const dir = tempDir("plinth-secrets-json-")
+    const set = await plinth(dir, ["secrets", "set", "vault", "API_TOKEN", "--json"], {}, "value\n")
+    expect(set.code).toBe(0)
+    expect(JSON.parse(set.stdout)).toEqual({ ok: true, plugin: "vault", name: "API_TOKEN", set: true })
+    const list = await plinth(dir, ["secrets", "list", "vault", "--json"])
+    expect(JSON.parse(list.stdout)).toEqual({
+      ok: true,
+      plugins: [{ plugin: "vault", secrets: [{ name: "API_TOKEN", set: true }], missing: [], manifest: false }],
+    })
+    const rm = await plinth(dir, ["secrets", "rm", "vault", "API_TOKEN", "--json"])
+    expect(JSON.parse(rm.stdout)).toEqual({ ok: true, plugin: "vault", name: "API_TOKEN", removed: true })
+    for (const command of [["set", "vault", "api-token"], ["rm", "Vault", "API_TOKEN"], ["list", "../vault"]]) {
+      const run = await plinth(dir, ["secrets", ...command, "--json"], {}, "value")
+      expect(run.code, command.join(" ")).toBe(2)
+      expect(JSON.parse(run.stdout).error).toMatchObject({ _tag: "UsageError", command: `plinth secrets ${command[0]}` })
+    }
+    // A data directory that is a file: the store cannot be used.
+    writeFile(join(dir, "a-file"), "not a folder")
+    const blocked = await plinth(dir, ["secrets", "set", "vault", "API_TOKEN", "--data-dir", "a-file", "--json"], {}, "v")
+    expect(blocked.code).toBe(1)
+    expect(JSON.parse(blocked.stdout).error).toMatchObject({ _tag: "SecretStoreUnavailable" })
+    const fromEnv = await plinth(dir, ["secrets", "list", "--json"], { PLINTH_DATA_DIR: "elsewhere" })
+    expect(JSON.parse(fromEnv.stdout)).toEqual({ ok: true, plugins: [] })
   })
 })
