@@ -3,7 +3,7 @@ import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import { Effect, Layer, Redacted } from "effect"
 import { startInstance } from "../src/instance/Instance.js"
-import { ProcessSpawner, spawnWorkerProcess } from "../src/instance/ProcessSpawner.js"
+import { ProcessSpawner, spawnWorkerProcess, type SpawnRequest } from "../src/instance/ProcessSpawner.js"
 import { SecretStore, SecretStoreLive, SecretStoreMemory } from "../src/stores/SecretStore.js"
 import { described, lockOf, makeTempDir, pluginSource, removeDir, WorkerTestLive, writePlugin } from "./workerFixtures.js"
 
@@ -109,13 +109,14 @@ const secretsManifest = {
   ],
 }
 
-/** A spawner that counts the processes it starts. */
+/** A spawner that counts the processes it starts and keeps what each was started with. */
 const countingSpawner = () => {
-  const counter = { spawned: 0 }
+  const counter = { spawned: 0, requests: [] as Array<SpawnRequest> }
   const layer = Layer.succeed(ProcessSpawner, {
     spawn: (request) =>
       Effect.sync(() => {
         counter.spawned++
+        counter.requests.push(request)
         return spawnWorkerProcess(request)
       }),
   })
@@ -127,8 +128,9 @@ describe("secret delivery at start", () => {
     described(writePlugin(root, "vault", { "index.js": pluginSource(secretActions, `import { Option, Redacted } from "effect"`) }, secretsManifest as never)),
   )
 
-  it("hands the worker only its declared secrets, Redacted, through the action context", async () => {
+  it("hands the worker only its declared secrets, Redacted, through the action context, never through argv or the environment", async () => {
     const vault = await plugin
+    const { counter, layer } = countingSpawner()
     const result = await Effect.runPromise(
       Effect.scoped(
         Effect.gen(function* () {
@@ -136,11 +138,13 @@ describe("secret delivery at start", () => {
           return yield* instance.invoke("peek", {})
         }),
       ).pipe(
-        Effect.provide(WorkerTestLive),
+        Effect.provide(Layer.merge(WorkerTestLive, layer)),
         Effect.provide(SecretStoreMemory({ vault: { API_TOKEN: "sekrit-0123", UNDECLARED: "nope" }, other: { OPTIONAL_KEY: "not-yours" } })),
       ),
     )
     expect(result).toEqual({ names: ["API_TOKEN"], length: 11, shown: '<redacted>{"token":"<redacted>"}', optional: false, undeclared: false })
+    expect(counter.spawned).toBe(1)
+    expect(JSON.stringify(counter.requests)).not.toContain("sekrit")
   })
 
   it("refuses the start with MissingSecret, naming every required secret not set, before any process starts", async () => {
@@ -162,5 +166,25 @@ describe("secret delivery at start", () => {
     )
     expect(withoutStore).toMatchObject({ _tag: "MissingSecret", names: ["API_TOKEN"] })
     expect(counter.spawned).toBe(0)
+  })
+})
+
+describe("a plugin that fails to load with its secrets delivered", () => {
+  it("fails the start without the value in the error or the worker's stderr shown with it", async () => {
+    const broken = writePlugin(
+      root,
+      "broken",
+      { "index.js": `process.stderr.write("loading with " + process.argv.join(" ") + "\\n"); throw new Error("broken at load")\n` },
+      secretsManifest as never,
+    )
+    const failure = await Effect.runPromise(
+      Effect.scoped(Effect.flip(Effect.flatMap(lockOf(broken), (locked) => startInstance({ plugin: broken, locked, drift: "ignore" })))).pipe(
+        Effect.provide(WorkerTestLive),
+        Effect.provide(SecretStoreMemory({ broken: { API_TOKEN: "sekrit-load-4567" } })),
+      ),
+    )
+    expect(failure.message).toContain("broken at load")
+    expect(JSON.stringify(failure)).toContain("loading with")
+    expect(JSON.stringify(failure) + failure.message).not.toContain("sekrit")
   })
 })
