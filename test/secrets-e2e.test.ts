@@ -144,6 +144,13 @@ describe("secrets", () => {
       return run
     }
     for (const id of ["vault", "other"]) expect((await cli(["plugins", "describe", id, "--write"])).code).toBe(0)
+    // describe --write regenerates actions and config and leaves the author's secrets as written.
+    const written0 = JSON.parse(readFileSync(join(root, "vault", "plugin.json"), "utf8"))
+    expect(Object.keys(written0.actions).sort()).toEqual(["crash", "digest", "fail", "log", "logExit", "peek"])
+    expect(written0.secrets).toEqual([
+      { name: "API_TOKEN", required: true, description: "The upstream API token." },
+      { name: "OPTIONAL_KEY", required: false },
+    ])
     expect((await cli(["plugins", "lock"])).code).toBe(0)
 
     // Missing: refused before anything starts, naming the secret, exit 5.
