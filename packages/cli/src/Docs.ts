@@ -323,7 +323,8 @@ export const docs: Readonly<Record<string, CommandDoc>> = {
   "plinth secrets set": {
     summary: "Set a plugin's secret; the value is read from stdin, or from a prompt that does not echo on a terminal.",
     description:
-      "Never from the command line, where ps and shell history would keep it. One trailing line break is removed; an empty value is refused. " +
+      "Never from the command line, where ps and shell history would keep it. One trailing line break is removed; an empty value is refused; " +
+      "with --json the value must come on stdin (the prompt would write to stdout). " +
       "The store is written atomically (a temporary file renamed over the old one). The value takes effect at the plugin's next start.",
     args: { plugin: secretPlugin, name: secretName },
     options: { "--data-dir": dataDir, "--json": json() },

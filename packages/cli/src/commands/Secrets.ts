@@ -51,9 +51,13 @@ const readStdin = (command: string) =>
     catch: (error) => new UsageError({ message: error instanceof Error ? error.message : "stdin cannot be read", command: `plinth secrets ${command}` }),
   })
 
-const readValue = (pluginId: string, secretName: string) =>
+const readValue = (pluginId: string, secretName: string, format: "human" | "json") =>
   Effect.gen(function* () {
     if (process.stdin.isTTY === true) {
+      // The prompt is drawn on stdout, which under --json holds exactly one JSON object.
+      if (format === "json") {
+        return yield* new UsageError({ message: "with --json, give the value on stdin (a pipe or a file), not at a prompt", command: "plinth secrets set" })
+      }
       return yield* Prompt.hidden({ message: `Value of ${secretName} for '${pluginId}' (not echoed): ` }).pipe(
         Effect.map(Redacted.value),
         Effect.catchAll(() => Effect.fail(new UsageError({ message: "no value was entered", command: "plinth secrets set" }))),
@@ -81,7 +85,7 @@ export const set = Command.make("set", { plugin, name, dataDir: Common.dataDir, 
         command: "plinth secrets set",
       })
     }
-    const value = yield* readValue(options.plugin, options.name)
+    const value = yield* readValue(options.plugin, options.name, format)
     yield* onCommandLine("set")(store.set(options.plugin, options.name, value))
     yield* report(
       format,
