@@ -19,6 +19,7 @@ beforeAll(() => {
 
 const commands = commandsOf(tree.tree)
 const leaves = commands.filter((c) => c.node.subcommands.length === 0)
+const leavesOf = (group: string) => leaves.filter((c) => c.path[1] === group)
 const key = (path: ReadonlyArray<string>) => path.join(" ")
 
 /** The parser's generated help text, which help must not show. */
@@ -160,8 +161,9 @@ describe("completions", () => {
   })
 
   it("bash offers the commands of each group", () => {
-    expect(bashOffers(["plinth", ""])).toEqual(["plugins", "--help", "--version", "--completions"])
-    expect(bashOffers(["plinth", "plugins", ""])).toEqual([...leaves.map((l) => l.path[2]!), "--help"])
+    expect(bashOffers(["plinth", ""])).toEqual(["plugins", "secrets", "--help", "--version", "--completions"])
+    expect(bashOffers(["plinth", "plugins", ""])).toEqual([...leavesOf("plugins").map((l) => l.path[2]!), "--help"])
+    expect(bashOffers(["plinth", "secrets", ""])).toEqual(["set", "list", "rm", "--help"])
     expect(bashOffers(["plinth", "plugins", "ver"])).toEqual(["verify"])
   })
 
@@ -223,8 +225,9 @@ describe("completions", () => {
   }
 
   it("zsh and fish offer the commands of each group and complete option values by kind", () => {
-    expect(zshOffers(["plinth", "plugins", ""])).toEqual([...leaves.map((l) => l.path[2]!), "--help"])
-    expect(fishOffers("plinth plugins ").sort()).toEqual(leaves.map((l) => l.path[2]!).sort())
+    expect(zshOffers(["plinth", "plugins", ""])).toEqual([...leavesOf("plugins").map((l) => l.path[2]!), "--help"])
+    expect(fishOffers("plinth plugins ").sort()).toEqual(leavesOf("plugins").map((l) => l.path[2]!).sort())
+    expect(fishOffers("plinth secrets ").sort()).toEqual(["list", "rm", "set"])
     expect(zshOffers(["plinth", "plugins", "invoke", "x", "y", "--isolation", ""])).toEqual(["os", "permissions"])
     expect(fishOffers("plinth plugins invoke x y --isolation ")).toEqual(["os", "permissions"])
     expect(zshOffers(["plinth", "plugins", "verify", "--root", ""])).toEqual(["(files -/)"])

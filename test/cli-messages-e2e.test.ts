@@ -115,7 +115,7 @@ describe("schema and syntax failures in plain words", () => {
     expectHuman(run.stderr)
     expect(run.stderr.trim().split("\n")).toEqual([
       "rejected [SchemaViolation]: plugin 'alpha' breaks the plugin format:",
-      "  plugin.json: colour: not allowed here; the keys allowed are id, version, description, entry, actions, config, permissions, resources",
+      "  plugin.json: colour: not allowed here; the keys allowed are id, version, description, entry, actions, config, permissions, resources, secrets",
       "  plugin.json: version: expected a semantic version like 1.2.3, got 2",
       `  plugin.json: entry: expected a relative path to a .js or .mjs file inside the plugin folder, got "../x.ts" (the path leaves the plugin folder ('..'))`,
       `  plugin.json: permissions.network: expected true or false, got "yes"`,

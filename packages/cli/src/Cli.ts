@@ -5,6 +5,7 @@ import { UserOutput } from "./Colour.js"
 import { interpret, locate, nodeAt } from "./CommandTree.js"
 import { group } from "./commands/Group.js"
 import { plugins } from "./commands/Plugins.js"
+import { secrets, secretsUsageMessage } from "./commands/Secrets.js"
 import { completionScript } from "./Completions.js"
 import { stringify, unexpectedJson } from "./Envelope.js"
 import { ExitCode, exitCodeForFailure } from "./ExitCode.js"
@@ -19,8 +20,8 @@ export const plinth = group({
   parents: [],
   name: "plinth",
   description: "Load Node.js plugins only after verifying every file against PLUGINS.lock.",
-  subcommands: [plugins.command],
-  subgroups: [plugins.tree],
+  subcommands: [plugins.command, secrets.command],
+  subgroups: [plugins.tree, secrets.tree],
 })
 
 const cli = Command.run(plinth.command, { name: "plinth", version: VERSION, executable: "plinth" })
@@ -46,7 +47,7 @@ export const explainUsageError = (error: ValidationError.ValidationError, args: 
           : `'${path.join(" ")}' has no option '${unknown[1]}'`
         : parserMessage
   // One line: the parser sometimes breaks its message over several.
-  return new UsageError({ message: message.split(/\s*\n\s*/).join(" "), command: path.join(" ") })
+  return new UsageError({ message: secretsUsageMessage(path, message.split(/\s*\n\s*/).join(" ")), command: path.join(" ") })
 }
 
 /**

@@ -91,3 +91,12 @@ export const isolation = Options.choice("isolation", ["os", "permissions"]).pipe
       "or 'permissions' (Node's permission model alone). Default: the strongest available, with a warning when that is 'permissions'.",
   ),
 )
+
+export const DEFAULT_DATA_DIR = ".plinth"
+
+/** Where Plinth keeps its state: the secret store (`<dir>/secrets/`) and the folders `dataDir` grants (`<dir>/data/`). */
+export const dataDir = Options.text("data-dir").pipe(
+  Options.withPseudoName("directory"),
+  Options.withFallbackConfig(Config.string("PLINTH_DATA_DIR").pipe(Config.withDefault(DEFAULT_DATA_DIR))),
+  Options.withDescription(`Where Plinth keeps its state, secrets included (env PLINTH_DATA_DIR, default '${DEFAULT_DATA_DIR}').`),
+)

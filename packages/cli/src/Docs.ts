@@ -1,5 +1,5 @@
 import { ExitCode } from "./ExitCode.js"
-import { DEFAULT_LOCK, DEFAULT_ROOT, DEFAULT_TRACE } from "./CommonOptions.js"
+import { DEFAULT_DATA_DIR, DEFAULT_LOCK, DEFAULT_ROOT, DEFAULT_TRACE } from "./CommonOptions.js"
 import { DEFAULT_LIMIT } from "./commands/Trace.js"
 
 /*
@@ -37,11 +37,11 @@ export interface CommandDoc {
 /** What each exit code means; every code has a line (a new code without one does not compile). */
 export const exitCodeMeanings: { readonly [C in ExitCode]: string } = {
   [ExitCode.Ok]: "success (also --help, --version, --completions)",
-  [ExitCode.Failure]: "unexpected: the lock or plugin.json cannot be written, the trace file cannot be read, a bug in plinth",
+  [ExitCode.Failure]: "unexpected: the lock or plugin.json cannot be written, the trace file or secret store cannot be read, a bug in plinth",
   [ExitCode.Usage]: "usage error: unknown command or option, missing or bad argument, --root that is not a folder, an unknown plugin id",
   [ExitCode.LockOutOfDate]: "lock --check: the lock does not pin the plugins as they are on disk; describe --check: a manifest is stale; nothing was written",
   [ExitCode.Rejected]: "rejected: a plugin or the lock failed verification (changed file, unlocked plugin, missing folder, bad manifest or lock)",
-  [ExitCode.Input]: "input: --input/--config not JSON or refused by the action's schema, an unknown action",
+  [ExitCode.Input]: "input: --input/--config not JSON or refused by the action's schema, an unknown action, a required secret not set",
   [ExitCode.Transient]: "transient: timeout, unexpected worker exit, the plugin's temporary failure; retrying may work",
   [ExitCode.Resource]: "resource: the plugin ran short, its worker ran out of memory or was killed",
   [ExitCode.Fatal]: "fatal: plugin defect, sandbox denial, declaration drift, output the manifest refuses, worker start failure",
@@ -77,6 +77,18 @@ const trace: OptionDoc = {
   placeholder: "FILE",
   description: `The call history file, JSON Lines (env PLINTH_TRACE, default '${DEFAULT_TRACE}').`,
   example: "--trace /tmp/calls.jsonl",
+}
+
+const dataDir: OptionDoc = {
+  placeholder: "DIR",
+  description: `Where Plinth keeps its state: the secret store in DIR/secrets, the folders 'dataDir' grants in DIR/data (env PLINTH_DATA_DIR, default '${DEFAULT_DATA_DIR}').`,
+  example: "--data-dir /var/lib/plinth",
+}
+
+const secretPlugin = { description: "The plugin id the secret belongs to.", example: "weather" }
+const secretName = {
+  description: "The secret's name, as the plugin's manifest declares it: an upper-case letter, then up to 63 upper-case letters, digits or '_'.",
+  example: "API_TOKEN",
 }
 
 const id = { description: "The plugin id (its folder name under the root).", example: "greeter" }
@@ -197,6 +209,7 @@ export const docs: Readonly<Record<string, CommandDoc>> = {
       "--lock": lock,
       "--trace": trace,
       "--isolation": isolation,
+      "--data-dir": { ...dataDir, description: `${dataDir.description} The plugin's declared secrets are read from its store when the worker starts.` },
     },
     examples: [
       { command: `plinth plugins invoke greeter greet --input '{"name": "Ada"}'`, what: "Call greeter's greet action." },
@@ -294,6 +307,55 @@ export const docs: Readonly<Record<string, CommandDoc>> = {
       { command: "plinth plugins trace", what: `The last ${DEFAULT_LIMIT} calls.` },
       { command: "plinth plugins trace --limit 5 --json", what: "The last 5 calls, for a program." },
     ],
+    exitCodes: [ExitCode.Ok, ExitCode.Failure, ExitCode.Usage],
+  },
+  "plinth secrets": {
+    summary: "Set, list and remove the secrets plugins declare; values are never printed.",
+    description:
+      "A plugin declares the secrets it needs in plugin.json ('secrets': [{ name, required, description }]); its worker receives only those, " +
+      "in the start handshake (never argv or the environment), as Redacted values in the action context. A required secret that is not set " +
+      "refuses the start (MissingSecret, exit 5) before any process starts. Values live in DIR/secrets/<plugin>.json (folder 0700, files 0600).",
+    examples: [
+      { command: "plinth secrets set weather API_TOKEN < token.txt", what: "Set weather's API_TOKEN from a file, without it touching the command line." },
+      { command: "plinth secrets list", what: "Every plugin's secret names, and the declared ones that are missing." },
+    ],
+  },
+  "plinth secrets set": {
+    summary: "Set a plugin's secret; the value is read from stdin, or from a prompt that does not echo on a terminal.",
+    description:
+      "Never from the command line, where ps and shell history would keep it. One trailing line break is removed; an empty value is refused; " +
+      "with --json the value must come on stdin (the prompt would write to stdout). " +
+      "The store is written atomically (a temporary file renamed over the old one). The value takes effect at the plugin's next start.",
+    args: { plugin: secretPlugin, name: secretName },
+    options: { "--data-dir": dataDir, "--json": json() },
+    examples: [
+      { command: "plinth secrets set weather API_TOKEN", what: "Prompt for the value (not echoed) and store it." },
+      { command: "plinth secrets set weather API_TOKEN --json < token.txt", what: "Store it from a file (or a pipe), for a script." },
+    ],
+    exitCodes: [ExitCode.Ok, ExitCode.Failure, ExitCode.Usage],
+  },
+  "plinth secrets list": {
+    summary: "List secret names per plugin, whether each is set, and the declared ones that are missing. Never prints values.",
+    description:
+      "Reads the store and, for what each plugin declares, the plugins' plugin.json under --root (no verification, no plugin code). " +
+      "A name set but not declared is listed as such: its plugin never receives it.",
+    args: { plugin: { description: "Only this plugin (default: every plugin that declares or holds a secret).", example: "weather" } },
+    options: {
+      "--data-dir": dataDir,
+      "--root": { ...root, description: `The folder holding one sub-folder per plugin, read for what each declares (env PLINTH_ROOT, default '${DEFAULT_ROOT}').` },
+      "--json": json(),
+    },
+    examples: [
+      { command: "plinth secrets list", what: "Every plugin's secrets: set, missing, optional or not declared." },
+      { command: "plinth secrets list weather --json", what: "One plugin's secret names, for a program." },
+    ],
+    exitCodes: [ExitCode.Ok, ExitCode.Failure, ExitCode.Usage],
+  },
+  "plinth secrets rm": {
+    summary: "Remove a plugin's secret; removing its last one removes its file from the store.",
+    args: { plugin: secretPlugin, name: secretName },
+    options: { "--data-dir": dataDir, "--json": json() },
+    examples: [{ command: "plinth secrets rm weather API_TOKEN", what: "Forget weather's API_TOKEN." }],
     exitCodes: [ExitCode.Ok, ExitCode.Failure, ExitCode.Usage],
   },
 }

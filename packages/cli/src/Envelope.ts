@@ -71,6 +71,7 @@ export const failureJson = (failure: HandlerFailure): FailureEnvelope => {
       ReportWriteFailed: (e) => envelope({ _tag: e._tag, path: e.path, detail: e.detail }, message),
       ManifestWriteFailed: (e) => envelope(Render.manifestWriteFailedJson(e).error, message),
       TraceUnavailable: (e) => envelope(Render.traceUnavailableJson(e).error, message),
+      SecretStoreUnavailable: (e) => envelope({ _tag: e._tag, path: e.path, detail: e.detail }, message),
       PluginCallFailed: (e) => {
         const { failure: fields, job } = Render.pluginCallFailedJson(e)
         return envelope(fields, message, { job })

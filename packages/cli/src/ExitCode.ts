@@ -67,6 +67,8 @@ export const exitCodeForPluginFailure: (failure: PluginFailure) => ExitCode = Ma
     DeclarationDrift: fatal,
     OutputRejected: fatal,
     DefinitionInvalid: fatal,
+    // The operator must set the secret first; retrying as it is fails again.
+    MissingSecret: input,
   }),
 )
 
@@ -91,6 +93,7 @@ export const exitCodeForFailure: (failure: CommandFailure) => ExitCode = Match.t
     ReportWriteFailed: () => ExitCode.Failure,
     ManifestWriteFailed: () => ExitCode.Failure,
     TraceUnavailable: () => ExitCode.Failure,
+    SecretStoreUnavailable: () => ExitCode.Failure,
     LockOutOfDate: () => ExitCode.LockOutOfDate,
     ManifestsStale: () => ExitCode.LockOutOfDate,
     UsageError: usage,

@@ -15,6 +15,7 @@ export const renderFailure = (failure: HandlerFailure, palette: Palette = plainP
       ReportWriteFailed: (e) => `${palette.bad("error")}: cannot write the report: ${Render.printable(e.path)}: ${Render.printable(e.detail)}`,
       ManifestWriteFailed: (e) => Render.renderManifestWriteFailed(e, palette),
       TraceUnavailable: (e) => Render.renderTraceUnavailable(e, palette),
+      SecretStoreUnavailable: (e) => `${palette.bad("error")}: ${Render.printable(e.message)}`,
       PluginCallFailed: (e) => Render.renderPluginCallFailed(e, palette),
       UnclassifiedFailure: (e) => Render.renderUnclassified(e, palette),
       InvalidJsonOption: (e) => Render.renderInvalidJson(e, palette),

@@ -1,7 +1,7 @@
 import type { ValidationError } from "@effect/cli/ValidationError"
 import { Data, Schema } from "effect"
 import { isPluginFailure, PluginRejected, toJobError, type JobError, type LockChanges, type PluginFailure } from "@plinth/domain"
-import { PluginNotFound, type LockWriteFailed, type ReportWriteFailed, type TraceUnavailable } from "@plinth/runtime"
+import { PluginNotFound, type LockWriteFailed, type ReportWriteFailed, type SecretStoreUnavailable, type TraceUnavailable } from "@plinth/runtime"
 
 /** `plinth plugins lock --check` found that re-locking would change the lock, or that there is no lock yet (`missing`). */
 export class LockOutOfDate extends Data.TaggedError("LockOutOfDate")<{
@@ -75,6 +75,7 @@ export type HandlerFailure =
   | ReportWriteFailed
   | ManifestWriteFailed
   | TraceUnavailable
+  | SecretStoreUnavailable
   | LockOutOfDate
   | ManifestsStale
   | UsageError

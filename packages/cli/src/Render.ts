@@ -248,6 +248,7 @@ const headline = (failure: PluginFailure, job: JobError): string =>
     DeclarationDrift: (e) => e.message,
     OutputRejected: (e) => e.message,
     DefinitionInvalid: (e) => e.message,
+    MissingSecret: (e) => e.message,
   }),
   )
 
@@ -281,6 +282,7 @@ const details = (failure: PluginFailure): Array<string> =>
       PluginFatalError: () => [],
       ProtocolError: () => [],
       OutputRejected: () => ["hint: the plugin's code does not keep its reviewed manifest; report it to its author"],
+      MissingSecret: (e) => [`hint: set each with 'plinth secrets set ${e.plugin} ${e.names[0] ?? "NAME"}' (the value is read from stdin), using the same --data-dir`],
     }),
   )
 

@@ -4,6 +4,7 @@ import {
   DefinitionInvalid,
   InstanceFailed,
   InvokeTimeout,
+  MissingSecret,
   OutputRejected,
   PluginFatalError,
   PluginInputError,
@@ -49,4 +50,5 @@ export const everyPluginFailure: ReadonlyArray<readonly [PluginFailure, ErrorCat
   [new DeclarationDrift({ plugin: "showcase", differences: ["action 'greet': description differs from the manifest"] }), "fatal"],
   [new OutputRejected({ plugin: "showcase", action: "greet", detail: "result: text: must be string" }), "fatal"],
   [new DefinitionInvalid({ plugin: "showcase", action: "count", rule: "streaming-stream", detail: "a streaming action takes 'stream', not 'handler'" }), "fatal"],
+  [new MissingSecret({ plugin: "weather", names: ["API_TOKEN"] }), "input"],
 ]

@@ -239,6 +239,21 @@ export class AdmissionTimeout extends Schema.TaggedError<AdmissionTimeout>()("Ad
   }
 }
 
+/**
+ * The manifest declares secrets as required that the secret store does not
+ * hold for this plugin. Found before any worker starts; it names the missing
+ * secrets, never a value. An input error: the operator must set them.
+ */
+export class MissingSecret extends Schema.TaggedError<MissingSecret>()("MissingSecret", {
+  plugin: Schema.String,
+  names: Schema.Array(Schema.String),
+}) {
+  override get message() {
+    const plural = this.names.length === 1 ? "" : "s"
+    return `the plugin '${this.plugin}' needs the secret${plural} ${this.names.join(", ")}, not set in the secret store; nothing was started`
+  }
+}
+
 /** Every failure a plugin call can surface; this union is what crosses the worker boundary. */
 export const PluginFailure = Schema.Union(
   PluginInputError,
@@ -259,6 +274,7 @@ export const PluginFailure = Schema.Union(
   DefinitionInvalid,
   AdmissionRefused,
   AdmissionTimeout,
+  MissingSecret,
 )
 export type PluginFailure = typeof PluginFailure.Type
 
@@ -287,6 +303,7 @@ export const categoryOf: (failure: PluginFailure) => ErrorCategory = Match.type<
     DeclarationDrift: () => "fatal" as const,
     OutputRejected: () => "fatal" as const,
     DefinitionInvalid: () => "fatal" as const,
+    MissingSecret: () => "input" as const,
   }),
 )
 

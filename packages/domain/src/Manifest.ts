@@ -70,6 +70,44 @@ export const Resources = Schema.Struct({
 })
 export type Resources = typeof Resources.Type
 
+/**
+ * A secret's name: what the plugin asks for (`ctx.secrets.get("API_TOKEN")`)
+ * and the operator sets (`plinth secrets set <plugin> API_TOKEN`). Upper-case,
+ * like the environment variables secrets usually replace, and safe as a JSON
+ * key and on a command line.
+ */
+export const SecretName = Schema.String.pipe(
+  Schema.pattern(/^[A-Z][A-Z0-9_]{0,63}$/, {
+    message: () => "a secret name is 1-64 characters: an upper-case letter, then upper-case letters, digits or '_'",
+  }),
+).annotations({ description: "a secret name: an upper-case letter, then up to 63 upper-case letters, digits or '_'" })
+
+/** One secret the plugin needs, written by its author in plugin.json (not generated from code). */
+export const SecretDeclaration = Schema.Struct({
+  name: SecretName,
+  /** Whether the plugin cannot start without it; default true. */
+  required: Schema.optional(Schema.Boolean.annotations({ description: "true or false (default true)" })),
+  description: Schema.optional(
+    Schema.String.pipe(Schema.maxLength(500)).annotations({ description: "a text of at most 500 characters: what the secret is for" }),
+  ),
+})
+export type SecretDeclaration = typeof SecretDeclaration.Type
+
+/** The secrets a manifest declares, each name once. */
+export const SecretDeclarations = Schema.Array(SecretDeclaration).pipe(
+  Schema.filter((declarations) => {
+    const seen = new Set<string>()
+    for (const { name } of declarations) {
+      if (seen.has(name)) return `the secret '${name}' is declared twice`
+      seen.add(name)
+    }
+    return true
+  }),
+).annotations({ description: "a list of { name, required, description }, each name once" })
+
+/** Whether a declared secret must be set for the plugin to start (the default). */
+export const isRequiredSecret = (declaration: SecretDeclaration): boolean => declaration.required !== false
+
 export const PluginManifest = Schema.Struct({
   id: PluginId,
   version: SemVer,
@@ -79,6 +117,8 @@ export const PluginManifest = Schema.Struct({
   config: Schema.optional(JsonSchemaDocument),
   permissions: Schema.optional(Permissions),
   resources: Schema.optional(Resources),
+  /** The secrets its workers receive in the start handshake; none when absent. */
+  secrets: Schema.optional(SecretDeclarations),
 }).annotations({ identifier: "PluginManifest", parseOptions: { onExcessProperty: "error" } })
 export type PluginManifest = typeof PluginManifest.Type
 

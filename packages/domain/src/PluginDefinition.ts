@@ -1,4 +1,4 @@
-import { Effect, JSONSchema, Predicate, Schema, type Stream } from "effect"
+import { Effect, JSONSchema, Option, Predicate, Schema, type Redacted, type Stream } from "effect"
 import type { ActionDeclaration, PluginManifest } from "./Manifest.js"
 
 /*
@@ -30,6 +30,24 @@ export interface PluginAssets {
   readonly list: (prefix?: string) => Effect.Effect<ReadonlyArray<string>>
 }
 
+/**
+ * The secrets the plugin's manifest declares, as the host's secret store held
+ * them when the worker started. Values stay `Redacted`: printing, logging or
+ * serializing one shows `<redacted>`; `Redacted.value(secret)` is the text.
+ */
+export interface PluginSecrets {
+  /** A declared secret that is set; none for an optional one left unset and for any name the manifest does not declare. */
+  readonly get: (name: string) => Option.Option<Redacted.Redacted<string>>
+  /** The names of the secrets that are set, sorted. */
+  readonly names: ReadonlyArray<string>
+}
+
+/** Secrets for running handlers outside a worker (tests, in-process hosts): a fixed set. */
+export const secretsOf = (values: ReadonlyMap<string, Redacted.Redacted<string>>): PluginSecrets => ({
+  get: (name) => Option.fromNullable(values.get(name)),
+  names: [...values.keys()].sort(),
+})
+
 /** What a running action can ask of the runtime. */
 export interface ActionContext<Config> {
   /** The plugin's own verified files (its folder is not readable on disk). */
@@ -40,6 +58,8 @@ export interface ActionContext<Config> {
   readonly progress: (fraction: number, message?: string) => Effect.Effect<void>
   /** The folder the manifest's `dataDir` grant lets the plugin write to, if granted. */
   readonly dataDir: string | undefined
+  /** The plugin's declared secrets (never environment variables). */
+  readonly secrets: PluginSecrets
 }
 
 interface ActionCommon<I, II, O, OI> {

@@ -31,7 +31,7 @@ describe("schema failures, one line per problem: where, and what was expected", 
       }),
     )
     expect(problems).toEqual([
-      `extra: not allowed here; the keys allowed are id, version, description, entry, actions, config, permissions, resources`,
+      `extra: not allowed here; the keys allowed are id, version, description, entry, actions, config, permissions, resources, secrets`,
       `entry: expected a relative path to a .js or .mjs file inside the plugin folder, got "../x.js" (the path leaves the plugin folder ('..'))`,
       `actions["9x"]: expected an action name: a letter, then up to 63 letters, digits, '_' or '-', got "9x"`,
       `permissions.env[0]: expected an environment variable name: a letter or '_', then up to 127 letters, digits or '_', got "1A"`,

@@ -1,6 +1,7 @@
 import { Args, Command, Options } from "@effect/cli"
 import { Clock, Effect, Layer, Option, Ref, Runtime } from "effect"
-import { CallTrace, CallTraceLive, invokePlugin, type CallRecord } from "@plinth/runtime"
+import { join } from "node:path"
+import { CallTrace, CallTraceLive, invokePlugin, SecretStoreLive, type CallRecord } from "@plinth/runtime"
 import { isolationWarningsToStderr } from "../IsolationWarning.js"
 import { UserOutput } from "../Colour.js"
 import * as Common from "../CommonOptions.js"
@@ -55,7 +56,7 @@ const recordingTrace = (file: string, last: Ref.Ref<Option.Option<CallRecord>>) 
  */
 export const invoke = Command.make(
   "invoke",
-  { id, action, input, inputFile, config, timeout, json, root: Common.root, lock: Common.lock, trace: Common.trace, isolation: Common.isolation },
+  { id, action, input, inputFile, config, timeout, json, root: Common.root, lock: Common.lock, trace: Common.trace, isolation: Common.isolation, dataDir: Common.dataDir },
   (options) => {
     const format = formatOf(options)
     return Effect.gen(function* () {
@@ -74,7 +75,11 @@ export const invoke = Command.make(
         input: inputValue,
         ...(configValue !== undefined ? { config: configValue } : {}),
         ...(Option.isSome(options.timeout) ? { timeout: options.timeout.value } : {}),
-        ...(Option.isSome(options.isolation) ? { startOptions: { isolation: options.isolation.value } } : {}),
+        // The data directory holds the secret store and the folders `dataDir` grants create.
+        startOptions: {
+          dataRoot: join(options.dataDir, "data"),
+          ...(Option.isSome(options.isolation) ? { isolation: options.isolation.value } : {}),
+        },
         ...(format === "human"
           ? {
               onProgress: (report) => {
@@ -86,6 +91,8 @@ export const invoke = Command.make(
         onItem: (item) => output.out(format === "json" ? itemJsonLine(item) : renderItem(item)),
       }).pipe(
         Effect.provide(recordingTrace(options.trace, lastCall)),
+        // The plugin's declared secrets are read from here at start (ADR 0026).
+        Effect.provide(SecretStoreLive(options.dataDir)),
         isolationWarningsToStderr,
         // A defect is fatal, like any failure outside the taxonomy.
         Effect.catchAllDefect((defect) => Effect.fail(defect)),

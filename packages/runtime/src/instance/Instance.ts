@@ -1,6 +1,6 @@
 import { mkdirSync } from "node:fs"
 import { join, resolve } from "node:path"
-import { Clock, Duration, Effect, Exit, Fiber, Option, Scope, Stream } from "effect"
+import { Clock, Duration, Effect, Exit, Fiber, Option, Redacted, Scope, Stream } from "effect"
 import {
   ActionNotFound,
   DeclarationDrift,
@@ -8,6 +8,8 @@ import {
   InstanceFailed,
   InstanceId,
   InvokeTimeout,
+  isRequiredSecret,
+  MissingSecret,
   OutputRejected,
   WorkerStartFailed,
   type ActionDeclaration,
@@ -39,6 +41,7 @@ import {
   type WorkerStartFailure,
 } from "./WorkerConnection.js"
 import type { FrameCaps } from "../wire/Framing.js"
+import { SecretStore } from "../stores/SecretStore.js"
 
 /*
  * Plugin instances: one worker process each, started from verified bytes,
@@ -133,11 +136,42 @@ export interface PluginInstance {
 }
 
 /** A config the manifest's config schema refuses is a PluginInputError, found before any worker starts. */
-export type StartFailure = WorkerStartFailed | DefinitionInvalid | DeclarationDrift | IntegrityMismatch | SymlinkEscape | SchemaViolation | PluginInputError
+export type StartFailure =
+  | WorkerStartFailed
+  | DefinitionInvalid
+  | DeclarationDrift
+  | IntegrityMismatch
+  | SymlinkEscape
+  | SchemaViolation
+  | PluginInputError
+  | MissingSecret
 
 let instanceCounter = 0
 
 const defaultTracer = Effect.runSync(Effect.tracer)
+
+type DeliveredSecrets = ReadonlyArray<{ readonly name: string; readonly value: Redacted.Redacted<string> }>
+
+/**
+ * The plugin's declared secrets, read from the SecretStore in the context (if
+ * any), before any process starts: a required one that is not set refuses the
+ * start with MissingSecret naming every such secret. Names the manifest does
+ * not declare are never read. Without a SecretStore, nothing is set.
+ */
+const declaredSecrets = (plugin: StartOptions["plugin"]): Effect.Effect<DeliveredSecrets, MissingSecret | WorkerStartFailed> =>
+  Effect.gen(function* () {
+    const declared = plugin.manifest.secrets ?? []
+    if (declared.length === 0) return []
+    const store = yield* Effect.serviceOption(SecretStore)
+    const found = Option.isSome(store)
+      ? yield* store.value.get(plugin.id, declared.map((d) => d.name)).pipe(
+          Effect.mapError((error) => new WorkerStartFailed({ plugin: plugin.id, reason: error.message, stderrTail: "" })),
+        )
+      : new Map<string, Redacted.Redacted<string>>()
+    const missing = declared.filter((d) => isRequiredSecret(d) && !found.has(d.name)).map((d) => d.name)
+    if (missing.length > 0) return yield* new MissingSecret({ plugin: plugin.id, names: missing })
+    return [...found].map(([name, value]) => ({ name, value }))
+  })
 
 /** Starts an instance inside the current scope; closing the scope stops its worker. */
 export const startInstance = (
@@ -156,6 +190,8 @@ const start = (
   Effect.gen(function* () {
     const { plugin } = options
     const instanceId = options.instanceId ?? InstanceId.make(`${plugin.id}#${++instanceCounter}`)
+    // Describing reads only the declaration: its worker gets no secrets.
+    const secrets = purpose === "run" ? yield* declaredSecrets(plugin) : []
     const files = yield* readVerifiedFiles(plugin, options.locked)
     const permissions = plugin.manifest.permissions
     const dataDir =
@@ -182,6 +218,7 @@ const start = (
         config: options.config ?? {},
         env: permissions?.env ?? [],
         dataDir,
+        secrets,
         spawn: { modulePath: workerEntryPath(), launcher: isolation.launcher, execArgv: sandbox.execArgv, env: sandbox.env, cwd: isolation.cwd },
         startTimeout: options.startTimeout ?? "10 seconds",
         interruptGrace,

@@ -1,4 +1,4 @@
-import { Chunk, Deferred, Duration, Effect, Either, Exit, FiberId, Option, Scope, Stream } from "effect"
+import { Chunk, Deferred, Duration, Effect, Either, Exit, FiberId, Option, Redacted, Scope, Stream } from "effect"
 import {
   describeJsonValueProblem,
   jsonValueProblem,
@@ -119,6 +119,8 @@ export interface WorkerStartOptions {
   readonly config: unknown
   readonly env: ReadonlyArray<string>
   readonly dataDir: string | undefined
+  /** The plugin's declared secrets that are set; unwrapped only into the Load frame. */
+  readonly secrets?: ReadonlyArray<{ readonly name: string; readonly value: Redacted.Redacted<string> }> | undefined
   readonly spawn: SpawnRequest
   readonly startTimeout: Duration.DurationInput
   readonly interruptGrace: Duration.DurationInput
@@ -180,6 +182,7 @@ export const startWorker = (options: WorkerStartOptions): Effect.Effect<WorkerCo
         config: options.config,
         env: options.env,
         dataDir: options.dataDir ?? null,
+        secrets: (options.secrets ?? []).map(({ name, value }) => ({ name, value: Redacted.value(value) })),
       }),
     )
     if (loadFrame.bytes > caps.toWorker) {

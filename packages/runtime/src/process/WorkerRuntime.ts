@@ -1,4 +1,4 @@
-import { Cause, Effect, Either, Exit, Fiber, Option, ParseResult, Predicate, Runtime, Schema, Stream } from "effect"
+import { Cause, Effect, Either, Exit, Fiber, Option, ParseResult, Predicate, Redacted, Runtime, Schema, Stream } from "effect"
 import {
   ActionNotFound,
   declarationOf,
@@ -18,11 +18,13 @@ import {
   PluginInputError,
   ProtocolError,
   SandboxDenied,
+  secretsOf,
   type ActionContext,
   type AnyAction,
   type AnyPluginDefinition,
   type PluginAssets,
   type PluginFailure,
+  type PluginSecrets,
 } from "@plinth/domain"
 import { isBuiltin } from "node:module"
 import { encodeFrame, type EncodedFrame, type FrameCaps } from "../wire/Framing.js"
@@ -140,6 +142,7 @@ interface LoadedPlugin {
   readonly config: unknown
   readonly dataDir: string | undefined
   readonly files: PluginAssets
+  readonly secrets: PluginSecrets
 }
 
 const definitionInvalid = (plugin: string, problem: DefinitionProblem) =>
@@ -202,7 +205,15 @@ const loadPlugin = (message: Load, importBuiltin: ImportBuiltin): Effect.Effect<
       }
       yield* Effect.mapError(setup as Effect.Effect<void, unknown>, failureFromUnknown)
     }
-    return { id: message.plugin, definition, config, dataDir: message.dataDir ?? undefined, files: makePluginAssets(files) }
+    return {
+      id: message.plugin,
+      definition,
+      config,
+      dataDir: message.dataDir ?? undefined,
+      files: makePluginAssets(files),
+      // Redacted from here on: a handler that prints or serializes one shows `<redacted>`.
+      secrets: secretsOf(new Map(message.secrets.map(({ name, value }) => [name, Redacted.make(value)]))),
+    }
   }).pipe(Effect.catchAllDefect((defect) => Effect.fail(failureFromUnknown(defect))))
 
 interface CompiledAction {
@@ -332,6 +343,7 @@ const callEffect = (
     config: plugin.config,
     dataDir: plugin.dataDir,
     files: plugin.files,
+    secrets: plugin.secrets,
     // A non-finite fraction cannot cross as JSON (it would arrive as null); such a report is dropped.
     progress: (fraction, message) =>
       Effect.sync(() => {

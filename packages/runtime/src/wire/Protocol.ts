@@ -28,6 +28,14 @@ export type VerifiedFile = typeof VerifiedFile.Type
  */
 const Secret = Schema.String
 
+/**
+ * One secret the plugin's manifest declares, as the host's secret store holds
+ * it (ADR 0026). Only this frame carries values: never argv, the environment
+ * or a log line. Not to be confused with `secret`, the handshake's nonce.
+ */
+export const SecretValue = Schema.Struct({ name: Schema.String, value: Schema.String })
+export type SecretValue = typeof SecretValue.Type
+
 export const Load = Schema.TaggedStruct("Load", {
   secret: Secret,
   plugin: Schema.String,
@@ -36,6 +44,7 @@ export const Load = Schema.TaggedStruct("Load", {
   config: Schema.Unknown,
   env: Schema.Array(Schema.String),
   dataDir: Schema.NullOr(Schema.String),
+  secrets: Schema.Array(SecretValue),
 })
 export type Load = typeof Load.Type
 
