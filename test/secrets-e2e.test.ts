@@ -131,8 +131,6 @@ describe("secrets", () => {
           { name: "API_TOKEN", required: true, description: "The upstream API token." },
           { name: "OPTIONAL_KEY", required: false },
         ],
-        // Node's console reads these when it formats; the sandbox denies what is not granted.
-        permissions: { env: ["FORCE_COLOR", "NO_COLOR", "NODE_DISABLE_COLORS", "TERM"] },
       },
       files: { "index.js": vaultSource },
     })

@@ -256,7 +256,8 @@ describe("sandbox", () => {
     dataWrite: action({ description: "", input: Schema.Struct({}), output: Schema.String, handler: (_, { dataDir }) => Effect.sync(() => { writeFileSync(dataDir + "/note.txt", "kept"); return dataDir }) }),
     spawn: action({ description: "", input: Schema.Struct({}), output: Schema.Number, handler: () => Effect.sync(() => spawnSync("true").status) }),
     env: action({ description: "", input: Schema.Struct({ name: Schema.String }), output: Schema.String, handler: ({ name }) => Effect.sync(() => String(process.env[name])) }),
-    importAny: action({ description: "", input: Schema.Struct({ specifier: Schema.String }), output: Schema.String, handler: ({ specifier }) => Effect.promise(() => import(specifier)).pipe(Effect.as("imported")) }),`
+    importAny: action({ description: "", input: Schema.Struct({ specifier: Schema.String }), output: Schema.String, handler: ({ specifier }) => Effect.promise(() => import(specifier)).pipe(Effect.as("imported")) }),
+    log: action({ description: "", input: Schema.Struct({}), output: Schema.String, handler: () => Effect.sync(() => { console.log("out", { a: 1 }); console.error("err"); console.warn("warn"); return "logged" }).pipe(Effect.tap(() => Effect.log("effect"))) }),`
   const prelude = `import { readFileSync, writeFileSync } from "node:fs"; import { spawnSync } from "node:child_process"`
 
   it.scopedLive("denies reads outside the plugin, writes without a grant, spawning and undeclared variables, each typed; the host is unaffected", () =>
@@ -273,6 +274,9 @@ describe("sandbox", () => {
       expect(yield* Effect.flip(instance.invoke("spawn", {}))).toMatchObject({ _tag: "SandboxDenied", permission: "child-process" })
       expect(yield* Effect.flip(instance.invoke("env", { name: "PLINTH_TEST_SECRET" }))).toMatchObject({ _tag: "SandboxDenied", permission: "env", resource: "PLINTH_TEST_SECRET" })
       expect(yield* instance.invoke("env", { name: "PLINTH_TEST_DECLARED" })).toBe("visible")
+      // Logging reads Node's colour settings (FORCE_COLOR, NO_COLOR, TERM…): never a denial, though none is declared.
+      expect(yield* instance.invoke("log", {})).toBe("logged")
+      expect(yield* instance.invoke("env", { name: "FORCE_COLOR" })).toBe("undefined")
       expect(yield* Effect.flip(instance.invoke("importAny", { specifier: "vitest" }))).toMatchObject({ _tag: "SandboxDenied", permission: "import", resource: "vitest" })
       // The worker survived every denial, and so did the host.
       expect(existsSync(join(plugin.dir, "evil.txt"))).toBe(false)

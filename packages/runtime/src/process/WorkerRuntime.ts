@@ -107,8 +107,26 @@ const failureFromCause = (cause: Cause.Cause<unknown>): PluginFailure =>
       }),
   })
 
-/** Node reads a few variables of its own; they are never handed to plugins and stay readable as undefined. */
-const nodeOwnVariable = (name: string) => name.startsWith("NODE_") || name === "WATCH_REPORT_DEPENDENCIES"
+/**
+ * Variables Node itself reads on a plugin's behalf: its own settings, and the colour
+ * detection behind every `console.log` (util's shouldColorize / getColorDepth). They are
+ * never handed to plugins (the host starts the worker without them) and stay readable
+ * as undefined, so logging works without declaring them.
+ */
+const nodeReadsItself = new Set([
+  "WATCH_REPORT_DEPENDENCIES",
+  "FORCE_COLOR",
+  "NO_COLOR",
+  "TERM",
+  "TMUX",
+  "COLORTERM",
+  "TERM_PROGRAM",
+  "TERM_PROGRAM_VERSION",
+  "TEAMCITY_VERSION",
+  "CI",
+  "ConEmuANSI",
+])
+const nodeOwnVariable = (name: string) => name.startsWith("NODE_") || nodeReadsItself.has(name)
 
 class EnvAccessDenied extends Error {
   readonly code = "PLINTH_ENV_DENIED"
