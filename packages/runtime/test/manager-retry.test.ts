@@ -1,9 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Fiber, Queue } from "effect"
+import { Chunk, Effect, Fiber, Layer, Queue } from "effect"
+import * as NodeContext from "@effect/platform-node/NodeContext"
 import { existsSync, readFileSync } from "node:fs"
 import { dirname, join } from "node:path"
 import type { ManagerEvent } from "@plinth/domain"
-import { PluginManager } from "../src/manager/PluginManager.js"
+import { PluginManager, PluginManagerLive } from "../src/manager/PluginManager.js"
+import { CallTrace, CallTraceLive } from "../src/observability/CallTrace.js"
+import { PlinthLive } from "../src/Layers.js"
 import { removeDir } from "./workerFixtures.js"
 import { isAlive, managerLayer, managerWorkspace, probeSource, recordingSpawner, type ManagerWorkspace } from "./managerFixtures.js"
 
@@ -123,8 +126,12 @@ describe("retry after eviction", () => {
     }).pipe(Effect.provide(managerLayer(ws, layer)))
   })
 
-  it.scopedLive("a call that always runs out makes exactly two attempts with one reload, then fails typed with the attempts recorded", () => {
+  it.scopedLive("a call that always runs out makes exactly two attempts with one reload, then fails typed with the attempts recorded; the retry is in the call trace", () => {
     const { spawned, layer } = recordingSpawner()
+    const traceLayer = CallTraceLive(join(dirname(ws.root), "trace.jsonl")).pipe(Layer.provide(NodeContext.layer))
+    const managerWithTrace = PluginManagerLive({ root: ws.root, lock: ws.lock, dataRoot: ws.dataRoot, isolation: "permissions" }).pipe(
+      Layer.provideMerge(Layer.mergeAll(PlinthLive, layer, traceLayer)),
+    )
     return Effect.gen(function* () {
       const manager = yield* PluginManager
       yield* manager.load("hungry")
@@ -138,7 +145,10 @@ describe("retry after eviction", () => {
       expect(seen.filter((e) => e._tag === "retryStarted")).toMatchObject([{ attempt: 2, maxAttempts: 2, evicted: [] }])
       // The instance stays loaded and usable for the next call.
       expect((yield* manager.get("hungry")).pid).toBe(spawned[1])
-    }).pipe(Effect.provide(managerLayer(ws, layer)))
+      const { calls } = yield* Effect.flatMap(CallTrace, (trace) => trace.recent(10))
+      expect(calls).toMatchObject([{ plugin: "hungry", instance: "hungry", action: "grow", outcome: "failed", category: "resource", attempt: 1 }])
+      expect(calls[0]!.message).toContain("retrying on a fresh worker (attempt 2 of 2)")
+    }).pipe(Effect.provide(managerWithTrace))
   })
 
   it.scopedLive("with a known shortfall, the fewest idle instances that cover it, least recently used first; the failing plugin's siblings never", () => {
@@ -236,7 +246,23 @@ describe("scheduling applied", () => {
     }).pipe(Effect.provide(managerLayer(ws, layer, { policy: "safety", memoryBudgetMiB: 250 })))
   })
 
-  it.scopedLive("queue waits with a block-reason event, then fails with AdmissionTimeout; or proceeds once a busy instance is unloaded", () => {
+  it.scopedLive("warm workers are admitted like loads and count against the budget: an idle one is evicted first", () => {
+    const { spawned, layer } = recordingSpawner()
+    return Effect.gen(function* () {
+      const manager = yield* PluginManager
+      yield* manager.prefetch("probe", 1)
+      expect(yield* manager.warm("probe")).toBe(1)
+      const refused = yield* Effect.flip(manager.prefetch("big", 1))
+      expect(refused).toMatchObject({ _tag: "AdmissionRefused", reason: { _tag: "LargerThanBudget" } })
+      const events = yield* manager.subscribe
+      yield* manager.load("other")
+      expect((yield* drained(events)).filter((e) => e._tag === "evicted")).toMatchObject([{ plugin: "probe", instance: expect.stringMatching(/^probe~warm~/), cause: "admission", for: "other" }])
+      expect(yield* manager.warm("probe")).toBe(0)
+      expect(isAlive(spawned[0]!)).toBe(false)
+    }).pipe(Effect.provide(managerLayer(ws, layer, { policy: "safety", memoryBudgetMiB: 150 })))
+  })
+
+  it.scopedLive("queue waits with a block-reason event, then fails with AdmissionTimeout; the waiting load started no process", () => {
     const { spawned, layer } = recordingSpawner()
     return Effect.gen(function* () {
       const manager = yield* PluginManager
