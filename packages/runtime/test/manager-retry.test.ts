@@ -151,6 +151,30 @@ describe("retry after eviction", () => {
     }).pipe(Effect.provide(managerWithTrace))
   })
 
+  it.scopedLive("calls that fail together on one worker share one eviction and one fresh worker, then all succeed", () => {
+    const { spawned, layer } = recordingSpawner()
+    return Effect.gen(function* () {
+      const manager = yield* PluginManager
+      yield* manager.load("probe", { instanceId: "idle1" })
+      yield* manager.load("other", { instanceId: "idle2" })
+      yield* manager.load("probe", { instanceId: "idle3" })
+      yield* manager.load("hungry")
+      const events = yield* manager.subscribe
+      const results = yield* Effect.all(
+        [1, 2, 3].map(() => manager.execute("hungry", "grow", { marker: "crowd", mode: "once" })),
+        { concurrency: "unbounded" },
+      )
+      expect(results).toEqual(["grown", "grown", "grown"])
+      const seen = yield* drained(events)
+      expect(seen.filter((e) => e._tag === "evicted").map((e) => e.instance)).toEqual(["idle1"])
+      const retries = seen.filter((e) => e._tag === "retryStarted")
+      expect(retries).toHaveLength(3)
+      expect(retries.flatMap((e) => e.evicted)).toEqual(["idle1"])
+      expect(spawned).toHaveLength(5)
+      expect((yield* manager.list).map((i) => i.id)).toEqual(["hungry", "idle2", "idle3"])
+    }).pipe(Effect.provide(managerLayer(ws, layer)))
+  })
+
   it.scopedLive("with a known shortfall, the fewest idle instances that cover it, least recently used first; the failing plugin's siblings never", () => {
     const { layer } = recordingSpawner()
     return Effect.gen(function* () {

@@ -46,7 +46,7 @@ import { CallTrace, type CallRecord } from "../observability/CallTrace.js"
 import { costOf, makeAdmission, resolveScheduling, type SchedulingOptions } from "./Admission.js"
 import { makeFairGate, type FairGate } from "./FairGate.js"
 import { ManagerConfigs, makeInMemoryManagerConfigs } from "./ManagerConfigs.js"
-import { withRetryAfterEviction } from "./RetryAfterEviction.js"
+import { makeRetryAfterEviction } from "./RetryAfterEviction.js"
 
 /*
  * The PluginManager owns many instances of the verified plugins over their
@@ -382,7 +382,7 @@ export const makePluginManager = (options: PluginManagerOptions) =>
 
     const admission = makeAdmission(scheduling, { running: runningNow, evict, emit })
 
-    const retryHost = {
+    const retryAfterEviction = makeRetryAfterEviction(scheduling, {
       running: runningNow,
       evict,
       emit,
@@ -398,7 +398,7 @@ export const makePluginManager = (options: PluginManagerOptions) =>
           ),
         ),
       trace: (record: CallRecord) => (Option.isSome(trace) ? Effect.ignore(trace.value.record(record)) : Effect.void),
-    }
+    })
 
     const describeManaged = (managed: Managed): Effect.Effect<ManagedInstance> =>
       Effect.map(managed.started.instance.pid, (pid) => ({
@@ -626,7 +626,7 @@ export const makePluginManager = (options: PluginManagerOptions) =>
     /** A call that runs short of memory is retried on a fresh worker after eviction (RetryAfterEviction.ts); each attempt has the whole timeout. */
     const execute = (id: string, action: string, input: unknown, invokeOptions?: InvokeOptions): Effect.Effect<unknown, CallFailure> =>
       Effect.flatMap(find(id), (managed) =>
-        withRetryAfterEviction(scheduling, retryHost, { instance: id, plugin: managed.plugin.id, action }, attemptCall(id, action, input, invokeOptions)),
+        retryAfterEviction.run({ instance: id, plugin: managed.plugin.id, action }, attemptCall(id, action, input, invokeOptions)),
       )
 
     /** A stream holds its slot until it ends; its outcome counts for the breaker like a call's. */

@@ -50,66 +50,96 @@ export interface RetryHost<Worker, E> {
   readonly trace: (record: CallRecord) => Effect.Effect<void>
 }
 
-/**
- * Runs `attempt` and, while it fails with a memory shortage and retries are
- * left, evicts, replaces the worker and runs it again. The last failure comes
- * back with `attempts` set when there was more than one.
- */
-export const withRetryAfterEviction = <A, E, W, RE>(
+export interface RetryAfterEviction<RE> {
+  /**
+   * Runs `attempt` and, while it fails with a memory shortage and retries are
+   * left, evicts, replaces the worker and runs it again. The last failure
+   * comes back with `attempts` set when there was more than one.
+   */
+  readonly run: <A, E>(
+    target: { readonly instance: string; readonly plugin: string; readonly action: string },
+    attempt: Effect.Effect<A, E>,
+  ) => Effect.Effect<A, E | RE | MemoryShortage>
+}
+
+export const makeRetryAfterEviction = <W, RE>(
   scheduling: Scheduling,
   host: RetryHost<W, RE>,
-  target: { readonly instance: string; readonly plugin: string; readonly action: string },
-  attempt: Effect.Effect<A, E>,
-): Effect.Effect<A, E | RE | MemoryShortage> => {
-  if (scheduling.maxRetries === 0) return attempt
+): RetryAfterEviction<RE> => {
   const maxAttempts = scheduling.maxRetries + 1
-  // The happy path pays one suspend and one catchAll: nothing else until a call runs short.
-  const run = (n: number): Effect.Effect<A, E | RE | MemoryShortage> =>
-    Effect.suspend(() => {
-      const worker = host.currentWorker(target.instance)
-      const began = Date.now()
-      return Effect.catchAll(attempt, (failure): Effect.Effect<A, E | RE | MemoryShortage> =>
-        !isMemoryShortage(failure)
-          ? Effect.fail(failure)
-          : n >= maxAttempts
-            ? Effect.fail(n > 1 ? withAttempts(failure, n) : failure)
-            : retry(n, failure, worker, began),
+  /**
+   * One replacement per failed worker: calls that failed together on one
+   * worker (it died under all of them) share one eviction and one reload.
+   */
+  const replacing = new Map<string, Effect.Semaphore>()
+  const replacementLock = (instance: string) => {
+    let lock = replacing.get(instance)
+    if (lock === undefined) replacing.set(instance, (lock = Effect.unsafeMakeSemaphore(1)))
+    return lock.withPermits(1)
+  }
+
+  const run = <A, E>(
+    target: { readonly instance: string; readonly plugin: string; readonly action: string },
+    attempt: Effect.Effect<A, E>,
+  ): Effect.Effect<A, E | RE | MemoryShortage> => {
+    if (scheduling.maxRetries === 0) return attempt
+    // The happy path pays one suspend and one catchAll: nothing else until a call runs short.
+    const tryNumber = (n: number): Effect.Effect<A, E | RE | MemoryShortage> =>
+      Effect.suspend(() => {
+        const worker = host.currentWorker(target.instance)
+        const began = Date.now()
+        return Effect.catchAll(attempt, (failure): Effect.Effect<A, E | RE | MemoryShortage> =>
+          !isMemoryShortage(failure)
+            ? Effect.fail(failure)
+            : n >= maxAttempts
+              ? Effect.fail(n > 1 ? withAttempts(failure, n) : failure)
+              : Effect.zipRight(retry(n, failure, worker, began), tryNumber(n + 1)),
+        )
+      })
+    const retry = (n: number, failure: MemoryShortage, worker: W | undefined, began: number) =>
+      replacementLock(target.instance)(
+        Effect.gen(function* () {
+          // Another call's retry already replaced this worker (and evicted for it).
+          const replaced = host.currentWorker(target.instance) !== worker
+          const shortfallMiB = failure._tag === "PluginResourceError" ? memoryShortfallMiB(failure.shortfall) : undefined
+          const evicted = replaced
+            ? []
+            : yield* host.evict(
+                chooseEvictions({
+                  failing: { instance: target.instance, plugin: target.plugin },
+                  running: host.running(),
+                  shortfallMiB,
+                  policy: scheduling.policy,
+                }).instances,
+                "retry",
+                target.instance,
+              )
+          host.emit({
+            _tag: "retryStarted",
+            plugin: target.plugin,
+            instance: target.instance,
+            at: Date.now(),
+            action: target.action,
+            attempt: n + 1,
+            maxAttempts,
+            failure: failure._tag,
+            evicted: [...evicted],
+          })
+          yield* host.trace({
+            at: new Date(began).toISOString(),
+            plugin: target.plugin,
+            instance: target.instance,
+            action: target.action,
+            durationMs: Date.now() - began,
+            outcome: "failed",
+            category: "resource",
+            message: `${failure.message}; retrying on a fresh worker (attempt ${n + 1} of ${maxAttempts})${evicted.length > 0 ? ` after evicting ${evicted.join(", ")}` : ""}`,
+            attempt: n,
+          })
+          if (!replaced) yield* host.freshWorker(target.instance, worker)
+        }),
       )
-    })
-  const retry = (n: number, failure: MemoryShortage, worker: W | undefined, began: number) =>
-    Effect.gen(function* () {
-      const shortfallMiB = failure._tag === "PluginResourceError" ? memoryShortfallMiB(failure.shortfall) : undefined
-      const choice = chooseEvictions({
-        failing: { instance: target.instance, plugin: target.plugin },
-        running: host.running(),
-        shortfallMiB,
-        policy: scheduling.policy,
-      })
-      const evicted = yield* host.evict(choice.instances, "retry", target.instance)
-      host.emit({
-        _tag: "retryStarted",
-        plugin: target.plugin,
-        instance: target.instance,
-        at: Date.now(),
-        action: target.action,
-        attempt: n + 1,
-        maxAttempts,
-        failure: failure._tag,
-        evicted: [...evicted],
-      })
-      yield* host.trace({
-        at: new Date(began).toISOString(),
-        plugin: target.plugin,
-        instance: target.instance,
-        action: target.action,
-        durationMs: Date.now() - began,
-        outcome: "failed",
-        category: "resource",
-        message: `${failure.message}; retrying on a fresh worker (attempt ${n + 1} of ${maxAttempts})${evicted.length > 0 ? ` after evicting ${evicted.join(", ")}` : ""}`,
-        attempt: n,
-      })
-      yield* host.freshWorker(target.instance, worker)
-      return yield* run(n + 1)
-    })
-  return run(1)
+    return tryNumber(1)
+  }
+  return { run }
 }
