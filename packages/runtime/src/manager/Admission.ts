@@ -122,29 +122,23 @@ export const makeAdmission = (scheduling: Scheduling, host: AdmissionHost): Admi
             return { _tag: "go" } as const
           case "Evict": {
             const stopped = yield* host.evict(decision.instances, "admission", candidate.instance)
-            // Nothing could be stopped (all became busy or are changing): wait for them like busy ones.
-            if (stopped.length === 0) {
-              return {
-                _tag: "wait",
-                signal: waitSignal(),
-                reason: {
-                  _tag: "BusyInstancesHoldMemory",
-                  expectedMiB: expectedMiB(candidate.expected),
-                  budgetMiB: scheduling.budgetMiB,
-                  inUseMiB: running.filter((r) => r.instance !== candidate.instance).reduce((sum, r) => sum + r.costMiB, 0),
-                  busyMiB: decision.freedMiB,
-                  busy: [...decision.instances].sort(),
-                },
-              } as const
+            if (stopped.length > 0) continue
+            // Nothing could be stopped (all became busy or are being changed): they count as busy.
+            const reason: BlockReason = {
+              _tag: "BusyInstancesHoldMemory",
+              expectedMiB: expectedMiB(candidate.expected),
+              budgetMiB: scheduling.budgetMiB,
+              inUseMiB: running.filter((r) => r.instance !== candidate.instance).reduce((sum, r) => sum + r.costMiB, 0),
+              busyMiB: decision.freedMiB,
+              busy: [...decision.instances].sort(),
             }
-            continue
+            if (scheduling.policy !== "queue") return yield* new AdmissionRefused({ plugin: candidate.plugin, instance: candidate.instance, reason })
+            return { _tag: "wait", signal: waitSignal(), reason } as const
           }
           case "Refuse":
             return yield* new AdmissionRefused({ plugin: candidate.plugin, instance: candidate.instance, reason: decision.reason })
           case "Wait":
-            if (scheduling.policy !== "queue") {
-              return yield* new AdmissionRefused({ plugin: candidate.plugin, instance: candidate.instance, reason: decision.reason })
-            }
+            // decideAdmission waits only under queue.
             return { _tag: "wait", reason: decision.reason, signal: waitSignal() } as const
         }
       }
