@@ -6,9 +6,9 @@ import {
   canonicalJson,
   categoryOf,
   ConfigInvalid,
-  expectedMiB,
   DEFAULT_BREAKER_THRESHOLD,
   DEFAULT_MAX_CONCURRENT,
+  expectedMiB,
   freshInstanceId,
   InstanceId,
   instanceIdProblem,
@@ -21,13 +21,13 @@ import {
   printableValue,
   unknownConfigKeys,
   withoutUnknownKeys,
+  WorkerStartFailed,
   type LockEntry,
   type ManagerEvent,
   type PluginFailure,
   type PluginId,
   type PluginManifest,
   type RunningInstance,
-  WorkerStartFailed,
 } from "@plinth/domain"
 import { checkConfig } from "../instance/Contract.js"
 import {
