@@ -45,10 +45,20 @@ export class PluginTransientError extends Schema.TaggedError<PluginTransientErro
   retryAfterSeconds: Schema.optional(Schema.Number),
 }) {}
 
+/**
+ * How many times the manager tried a call that kept running short of memory,
+ * each retry on a fresh worker after evicting idle ones (retry after eviction);
+ * set on the failure it finally returns, absent when the call was tried once.
+ */
+const attempts = Schema.optional(Schema.Int.pipe(Schema.positive()))
+
+const afterAttempts = (n: number | undefined) => (n !== undefined && n > 1 ? ` (${n} attempts, each on a fresh worker)` : "")
+
 /** The plugin ran short of a resource. */
 export class PluginResourceError extends Schema.TaggedError<PluginResourceError>()("PluginResourceError", {
   message: Schema.String,
   shortfall: Schema.optional(ResourceShortfall),
+  attempts,
 }) {}
 
 /** A permanent failure for these inputs. Also what any unrecognised failure becomes. */
@@ -74,9 +84,10 @@ export class WorkerKilled extends Schema.TaggedError<WorkerKilled>()("WorkerKill
   plugin: Schema.String,
   exitCode: Schema.NullOr(Schema.Number),
   signal: Schema.NullOr(Schema.String),
+  attempts,
 }) {
   override get message() {
-    return `the worker of '${this.plugin}' was killed (signal ${this.signal}, exit code ${this.exitCode}), likely out of memory`
+    return `the worker of '${this.plugin}' was killed (signal ${this.signal}, exit code ${this.exitCode}), likely out of memory${afterAttempts(this.attempts)}`
   }
 }
 
@@ -89,9 +100,10 @@ export class WorkerOutOfMemory extends Schema.TaggedError<WorkerOutOfMemory>()("
   plugin: Schema.String,
   exitCode: Schema.NullOr(Schema.Number),
   signal: Schema.NullOr(Schema.String),
+  attempts,
 }) {
   override get message() {
-    return `the worker of '${this.plugin}' ran out of JavaScript heap; raise resources.memoryMiB in its plugin.json if the input needs more`
+    return `the worker of '${this.plugin}' ran out of JavaScript heap${afterAttempts(this.attempts)}; raise resources.memoryMiB in its plugin.json if the input needs more`
   }
 }
 

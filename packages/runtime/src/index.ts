@@ -29,6 +29,8 @@ export * from "./reporting/Report.js"
 export * from "./manager/PluginManager.js"
 export * from "./manager/ManagerConfigs.js"
 export * from "./manager/FairGate.js"
+export * from "./manager/Admission.js"
+export * from "./manager/RetryAfterEviction.js"
 // Stores: one SQLite file in the data directory (see ADR 0024).
 export * from "./stores/StoreErrors.js"
 export * from "./stores/Database.js"

@@ -1,27 +1,33 @@
 import { Cause, Context, Duration, Effect, ExecutionStrategy, Exit, Layer, Option, PubSub, Queue, Scope, Stream, Take } from "effect"
 import {
+  AdmissionRefused,
+  AdmissionTimeout,
   breakerStep,
   canonicalJson,
   categoryOf,
   ConfigInvalid,
   DEFAULT_BREAKER_THRESHOLD,
   DEFAULT_MAX_CONCURRENT,
+  expectedMiB,
   freshInstanceId,
   InstanceId,
   instanceIdProblem,
   InstanceNotLoaded,
   InvalidInstanceId,
   InvokeTimeout,
+  isPluginFailure,
   PluginDisabled,
   PluginTransientError,
   printableValue,
   unknownConfigKeys,
   withoutUnknownKeys,
+  WorkerStartFailed,
   type LockEntry,
   type ManagerEvent,
   type PluginFailure,
   type PluginId,
   type PluginManifest,
+  type RunningInstance,
 } from "@plinth/domain"
 import { checkConfig } from "../instance/Contract.js"
 import {
@@ -36,8 +42,11 @@ import {
 import type { IsolationTier } from "../instance/Isolation.js"
 import { discoverAndVerify, namingLock } from "../loading/Loader.js"
 import { PluginNotFound } from "../loading/PluginNotFound.js"
+import { CallTrace, type CallRecord } from "../observability/CallTrace.js"
+import { costOf, makeAdmission, resolveScheduling, type SchedulingOptions } from "./Admission.js"
 import { makeFairGate, type FairGate } from "./FairGate.js"
 import { ManagerConfigs, makeInMemoryManagerConfigs } from "./ManagerConfigs.js"
+import { makeRetryAfterEviction } from "./RetryAfterEviction.js"
 
 /*
  * The PluginManager owns many instances of the verified plugins over their
@@ -48,7 +57,7 @@ import { ManagerConfigs, makeInMemoryManagerConfigs } from "./ManagerConfigs.js"
  * every worker, so closing it stops them all. See ADR 0027.
  */
 
-export interface PluginManagerOptions {
+export interface PluginManagerOptions extends SchedulingOptions {
   /** The folder holding one sub-folder per plugin. */
   readonly root: string
   /** The `PLUGINS.lock` every plugin is verified against before any starts. */
@@ -99,7 +108,7 @@ export interface ManagedInstance {
   readonly waiting: number
 }
 
-export type LoadFailure = StartFailure | ConfigInvalid | InvalidInstanceId | PluginNotFound
+export type LoadFailure = StartFailure | ConfigInvalid | InvalidInstanceId | PluginNotFound | AdmissionRefused | AdmissionTimeout
 export type CallFailure = PluginFailure | InstanceNotLoaded | PluginDisabled
 
 /** One plugin with a default config, for hosts that use it in many places. */
@@ -157,6 +166,8 @@ interface Started {
   readonly scope: Scope.CloseableScope
   readonly configKey: string
   readonly owner: { id: string | undefined }
+  /** When it started, on the manager's use clock: a warm worker's last use. */
+  readonly since: number
 }
 
 interface Managed {
@@ -171,6 +182,8 @@ interface Managed {
   hookRunning: boolean
   inFlight: number
   failures: number
+  /** When a call last began or ended on it, on the manager's use clock (the eviction order). */
+  lastUsed: number
   readonly maxConcurrent: number
   readonly gate: FairGate
 }
@@ -195,13 +208,19 @@ export const makePluginManager = (options: PluginManagerOptions) =>
     const warmPool = new Map<string, Array<Started>>()
     /** One structural change (load, unload, reload) at a time per instance id. */
     const locks = new Map<string, Effect.Semaphore>()
-    const lockFor = (id: string) => {
+    const semaphoreFor = (id: string) => {
       let semaphore = locks.get(id)
       if (semaphore === undefined) locks.set(id, (semaphore = Effect.unsafeMakeSemaphore(1)))
-      return semaphore.withPermits(1)
+      return semaphore
     }
+    const lockFor = (id: string) => semaphoreFor(id).withPermits(1)
 
     const emit = (event: ManagerEvent) => void events.unsafeOffer(event)
+    /** A counter, not a time: only the order of uses matters to eviction, and two uses never tie. */
+    let useClock = 0
+    const tick = () => ++useClock
+    const scheduling = resolveScheduling(options)
+    const trace = yield* Effect.serviceOption(CallTrace)
     const base = (plugin: string, instance: string) => ({ plugin, instance, at: Date.now() })
 
     const notLoaded = (id: string) => new InstanceNotLoaded({ instance: id, loaded: [...instances.keys()].sort() })
@@ -265,9 +284,15 @@ export const makePluginManager = (options: PluginManagerOptions) =>
       else emit({ _tag: "restarted", ...base(plugin, owner.id), pid: event.pid })
     }
 
-    /** Starts a worker in a scope of its own under the manager's; a failed start leaves nothing running. */
-    const startWorker = (plugin: VerifiedPlugin, config: Readonly<Record<string, unknown>>, owner: { id: string | undefined }) =>
-      Effect.gen(function* () {
+    /**
+     * Starts a worker in a scope of its own under the manager's, once the
+     * scheduling policy admits it (`forInstance`, or a warm worker when
+     * undefined); a failed start leaves nothing running.
+     */
+    const startWorker = (plugin: VerifiedPlugin, config: Readonly<Record<string, unknown>>, owner: { id: string | undefined }, forInstance: string | undefined) => {
+      const since = tick()
+      const candidate = { instance: forInstance ?? warmLabel(plugin.id, since), plugin: plugin.id, expected: costOf(plugin) }
+      return admission.admitted(candidate, Effect.gen(function* () {
         const scope = yield* Scope.fork(managerScope, ExecutionStrategy.sequential)
         const instance = yield* startInstance({
           plugin,
@@ -286,14 +311,94 @@ export const makePluginManager = (options: PluginManagerOptions) =>
           Effect.onExit((exit) => (Exit.isFailure(exit) ? Scope.close(scope, Exit.void) : Effect.void)),
           Effect.mapError(asLoadFailure(plugin.id)),
         )
-        return { instance, scope, configKey: canonicalJson(config), owner } satisfies Started
-      })
+        return { instance, scope, configKey: canonicalJson(config), owner, since } satisfies Started
+      }))
+    }
 
     const takeWarm = (plugin: string, configKey: string): Started | undefined => {
       const pool = warmPool.get(plugin)
       const index = pool?.findIndex((started) => started.configKey === configKey) ?? -1
       return index < 0 ? undefined : pool!.splice(index, 1)[0]
     }
+
+    // ---- Scheduling applied and retry after eviction (Admission.ts, RetryAfterEviction.ts) ----
+
+    const warmLabel = (plugin: string, since: number) => `${plugin}~warm~${since}`
+
+    /** Every running worker as the scheduler counts it; calls waiting for a slot make an instance busy too. */
+    const runningNow = (): Array<RunningInstance> => [
+      ...[...instances.values()].map((m) => ({
+        instance: m.id,
+        plugin: m.plugin.id,
+        costMiB: expectedMiB(costOf(m.plugin)),
+        lastUsed: m.lastUsed,
+        inFlight: m.inFlight + m.gate.waiting() + (m.hookRunning ? 1 : 0),
+      })),
+      ...[...warmPool].flatMap(([plugin, pool]) =>
+        pool.map((w) => ({ instance: warmLabel(plugin, w.since), plugin, costMiB: expectedMiB(costOf(verified.get(plugin)!)), lastUsed: w.since, inFlight: 0 })),
+      ),
+    ]
+
+    /**
+     * Stops idle instances as `unload` does, announcing each with `evicted`
+     * first. One being loaded, reloaded or unloaded (its lock is taken) or
+     * busy again is skipped: never waiting for a lock here is what keeps an
+     * admission, which holds the decision lock, from waiting on a reload
+     * that waits for that decision.
+     */
+    const evict = (ids: ReadonlyArray<string>, cause: "admission" | "retry", forInstance: string) =>
+      Effect.gen(function* () {
+        const stopped: Array<string> = []
+        for (const id of ids) {
+          const managed = instances.get(id)
+          if (managed !== undefined) {
+            const done = yield* semaphoreFor(id).withPermitsIfAvailable(1)(
+              Effect.suspend(() => {
+                if (instances.get(id) !== managed || managed.inFlight > 0 || managed.gate.waiting() > 0 || managed.hookRunning) return Effect.succeed(false)
+                instances.delete(id)
+                managed.started.owner.id = undefined
+                emit({ _tag: "evicted", ...base(managed.plugin.id, id), cause, for: forInstance })
+                return Effect.as(Scope.close(managed.started.scope, Exit.void), true)
+              }),
+            )
+            if (Option.getOrElse(done, () => false)) {
+              stopped.push(id)
+              emit({ _tag: "unloaded", ...base(managed.plugin.id, id) })
+            }
+            continue
+          }
+          for (const [plugin, pool] of warmPool) {
+            const index = pool.findIndex((w) => warmLabel(plugin, w.since) === id)
+            if (index < 0) continue
+            const [warm] = pool.splice(index, 1)
+            emit({ _tag: "evicted", ...base(plugin, id), cause, for: forInstance })
+            yield* Scope.close(warm!.scope, Exit.void)
+            stopped.push(id)
+          }
+        }
+        if (stopped.length > 0) admission.changed()
+        return stopped
+      })
+
+    const admission = makeAdmission(scheduling, { running: runningNow, evict, emit })
+
+    const retryAfterEviction = makeRetryAfterEviction(scheduling, {
+      running: runningNow,
+      evict,
+      emit,
+      currentWorker: (id: string) => instances.get(id)?.started,
+      freshWorker: (id: string, previous: Started | undefined) =>
+        reloadWith(id, undefined, {}, previous).pipe(
+          Effect.asVoid,
+          // Its saved config was accepted before; what else can refuse a start is a plugin failure or the files having changed.
+          Effect.mapError((error): CallFailure =>
+            isPluginFailure(error) || error._tag === "InstanceNotLoaded"
+              ? error
+              : new WorkerStartFailed({ plugin: instances.get(id)?.plugin.id ?? id, reason: `the retry's fresh worker could not start: ${error.message}`, stderrTail: "" }),
+          ),
+        ),
+      trace: (record: CallRecord) => (Option.isSome(trace) ? Effect.ignore(trace.value.record(record)) : Effect.void),
+    })
 
     const describeManaged = (managed: Managed): Effect.Effect<ManagedInstance> =>
       Effect.map(managed.started.instance.pid, (pid) => ({
@@ -342,7 +447,7 @@ export const makePluginManager = (options: PluginManagerOptions) =>
             const config = yield* checkedConfig(plugin, loadOptions.config ?? remembered?.config ?? {}, loadOptions.strict ?? true)
             const owner = { id: undefined as string | undefined }
             const warm = takeWarm(plugin.id, canonicalJson(config))
-            const started = warm ?? (yield* startWorker(plugin, config, owner))
+            const started = warm ?? (yield* startWorker(plugin, config, owner, id))
             started.owner.id = id
             const enabled = remembered?.enabled ?? true
             const maxConcurrent = loadOptions.maxConcurrent ?? plugin.manifest.resources?.maxConcurrent ?? options.maxConcurrent ?? DEFAULT_MAX_CONCURRENT
@@ -357,6 +462,7 @@ export const makePluginManager = (options: PluginManagerOptions) =>
               hookRunning: false,
               inFlight: 0,
               failures: 0,
+              lastUsed: tick(),
               maxConcurrent,
               gate: makeFairGate(maxConcurrent, maxWaiting),
             }
@@ -376,18 +482,21 @@ export const makePluginManager = (options: PluginManagerOptions) =>
           instances.delete(id)
           managed.started.owner.id = undefined
           yield* Scope.close(managed.started.scope, Exit.void)
+          admission.changed()
           emit({ _tag: "unloaded", ...base(managed.plugin.id, id) })
         }),
       )
 
     /** The new worker starts before the old one stops: a refused config leaves the instance as it was. */
-    const reloadWith = (id: string, config: unknown | undefined, configOptions: ConfigOptions = {}) =>
+    const reloadWith = (id: string, config: unknown | undefined, configOptions: ConfigOptions = {}, unlessReplaced?: Started) =>
       lockFor(id)(
         Effect.gen(function* () {
           const managed = yield* find(id)
+          // A retry's reload: another caller's retry already gave it a fresh worker.
+          if (unlessReplaced !== undefined && managed.started !== unlessReplaced) return yield* describeManaged(managed)
           const next = config === undefined ? managed.config : yield* checkedConfig(managed.plugin, config, configOptions.strict ?? true)
           const owner = { id: undefined as string | undefined }
-          const started = yield* startWorker(managed.plugin, next, owner)
+          const started = yield* startWorker(managed.plugin, next, owner, id)
           const previous = managed.started
           previous.owner.id = undefined
           owner.id = id
@@ -456,6 +565,8 @@ export const makePluginManager = (options: PluginManagerOptions) =>
     const afterCall = (managed: Managed, exit: Exit.Exit<unknown, PluginFailure>) =>
       Effect.suspend(() => {
         managed.inFlight--
+        managed.lastUsed = tick()
+        admission.changed()
         const failure = Exit.isFailure(exit) ? failureOf(exit.cause) : undefined
         // An interrupted call (the caller gave up) says nothing about the instance: it does not count.
         const outcome = Exit.isSuccess(exit)
@@ -489,6 +600,7 @@ export const makePluginManager = (options: PluginManagerOptions) =>
           if (!managed.enabled) return Effect.fail(disabledError(managed))
           const left = timeoutMillis === undefined ? undefined : Math.max(0, timeoutMillis - (Date.now() - started))
           managed.inFlight++
+          managed.lastUsed = tick()
           return Effect.onExit(call(left), (exit) => afterCall(managed, exit))
         })
         const gated = managed.gate.run(body, queueFull(managed))
@@ -501,7 +613,7 @@ export const makePluginManager = (options: PluginManagerOptions) =>
             })
       })
 
-    const execute = (id: string, action: string, input: unknown, invokeOptions?: InvokeOptions): Effect.Effect<unknown, CallFailure> =>
+    const attemptCall = (id: string, action: string, input: unknown, invokeOptions?: InvokeOptions): Effect.Effect<unknown, CallFailure> =>
       Effect.flatMap(find(id), (managed) =>
         guarded(
           managed,
@@ -509,6 +621,12 @@ export const makePluginManager = (options: PluginManagerOptions) =>
           action,
           invokeOptions?.timeout,
         ),
+      )
+
+    /** A call that runs short of memory is retried on a fresh worker after eviction (RetryAfterEviction.ts); each attempt has the whole timeout. */
+    const execute = (id: string, action: string, input: unknown, invokeOptions?: InvokeOptions): Effect.Effect<unknown, CallFailure> =>
+      Effect.flatMap(find(id), (managed) =>
+        retryAfterEviction.run({ instance: id, plugin: managed.plugin.id, action }, attemptCall(id, action, input, invokeOptions)),
       )
 
     /** A stream holds its slot until it ends; its outcome counts for the breaker like a call's. */
@@ -542,7 +660,7 @@ export const makePluginManager = (options: PluginManagerOptions) =>
         const config = yield* checkedConfig(plugin, remembered?.config ?? {}, true)
         const started = yield* Effect.forEach(
           Array.from({ length: Math.max(0, Math.floor(count)) }),
-          () => startWorker(plugin, config, { id: undefined }),
+          () => startWorker(plugin, config, { id: undefined }, undefined),
           { concurrency: 2 },
         )
         const pool = warmPool.get(plugin.id) ?? []

@@ -15,6 +15,8 @@ export const CallRecord = Schema.Struct({
   message: Schema.optional(Schema.String),
   /** How many items a streaming call produced. */
   items: Schema.optional(Schema.Number),
+  /** Which attempt this was, for a call the manager retried after eviction (1 for the first). */
+  attempt: Schema.optional(Schema.Number),
 })
 export type CallRecord = typeof CallRecord.Type
 
