@@ -38,6 +38,9 @@ import { discoverAndVerify, namingLock } from "../loading/Loader.js"
 import { PluginNotFound } from "../loading/PluginNotFound.js"
 import { makeFairGate, type FairGate } from "./FairGate.js"
 import { ManagerConfigs, makeInMemoryManagerConfigs } from "./ManagerConfigs.js"
+import { EmpiricalStore } from "../stores/EmpiricalStore.js"
+import type { StoreUnavailable } from "../stores/StoreErrors.js"
+import { makeUsageRecorder, type InstanceStats, type UsageSubject } from "./Usage.js"
 
 /*
  * The PluginManager owns many instances of the verified plugins over their
@@ -140,6 +143,8 @@ export interface PluginManagerService {
   /** A subscription that holds every event from now on, until its scope closes. */
   readonly subscribe: Effect.Effect<Queue.Dequeue<ManagerEvent>, never, Scope.Scope>
   readonly bind: (plugin: string, defaultConfig?: unknown, options?: { readonly instanceId?: string }) => BoundPlugin
+  /** The measured cost of the instance's calls (the EmpiricalStore's record for its plugin, digest and config) and its worker's last report. */
+  readonly stats: (id: string) => Effect.Effect<InstanceStats, InstanceNotLoaded | StoreUnavailable>
 }
 
 export class PluginManager extends Context.Tag("@plinth/runtime/PluginManager")<PluginManager, PluginManagerService>() {}
@@ -184,6 +189,8 @@ export const makePluginManager = (options: PluginManagerOptions) =>
       discovered.map((plugin) => [plugin.id, { ...plugin, locked: lock.plugins[plugin.id as PluginId]! }]),
     )
     const configs = Option.getOrElse(yield* Effect.serviceOption(ManagerConfigs), makeInMemoryManagerConfigs)
+    const usage = makeUsageRecorder(yield* EmpiricalStore)
+    const subjectOf = (managed: Managed): UsageSubject => ({ plugin: managed.plugin.id, digest: managed.plugin.locked.digest, config: managed.config })
     const startContext = yield* Effect.context<Effect.Effect.Context<ReturnType<typeof startInstance>>>()
     const managerScope = yield* Effect.scope
     const events = yield* PubSub.unbounded<ManagerEvent>()
@@ -505,7 +512,10 @@ export const makePluginManager = (options: PluginManagerOptions) =>
       Effect.flatMap(find(id), (managed) =>
         guarded(
           managed,
-          (left) => managed.started.instance.invoke(action, input, left === undefined ? invokeOptions : { ...invokeOptions, timeout: Duration.millis(left) }),
+          (left) =>
+            usage.measured(subjectOf(managed), invokeOptions?.onUsage, (onUsage) =>
+              managed.started.instance.invoke(action, input, { ...invokeOptions, onUsage, ...(left === undefined ? {} : { timeout: Duration.millis(left) }) }),
+            ),
           action,
           invokeOptions?.timeout,
         ),
@@ -521,9 +531,11 @@ export const makePluginManager = (options: PluginManagerOptions) =>
           const run = guarded(
             managed,
             (left) =>
-              Stream.runForEach(
-                managed.started.instance.stream(action, input, left === undefined ? streamOptions : { ...streamOptions, timeout: Duration.millis(left) }),
-                (item) => Queue.offer(queue, Take.of(item)),
+              usage.measured(subjectOf(managed), streamOptions?.onUsage, (onUsage) =>
+                Stream.runForEach(
+                  managed.started.instance.stream(action, input, { ...streamOptions, onUsage, ...(left === undefined ? {} : { timeout: Duration.millis(left) }) }),
+                  (item) => Queue.offer(queue, Take.of(item)),
+                ),
               ),
             action,
             streamOptions?.timeout,
@@ -585,6 +597,10 @@ export const makePluginManager = (options: PluginManagerOptions) =>
       events: Stream.fromPubSub(events),
       subscribe: PubSub.subscribe(events),
       bind,
+      stats: (id) =>
+        Effect.flatMap(find(id), (managed) =>
+          Effect.flatMap(managed.started.instance.usage, (last) => usage.stats(id, subjectOf(managed), last)),
+        ),
     })
   })
 
@@ -594,6 +610,7 @@ const failureOf = <E>(cause: Cause.Cause<E>): E | undefined => Option.getOrUndef
 /**
  * Verifies every plugin under `root` against `lock`, then provides a
  * PluginManager that starts workers only when asked. Closing the layer stops
- * every worker it started.
+ * every worker it started. It records each call's cost in the EmpiricalStore
+ * it is given (EmpiricalStoreMemory when nothing should outlive the process).
  */
 export const PluginManagerLive = (options: PluginManagerOptions) => Layer.scoped(PluginManager, makePluginManager(options))
