@@ -1,6 +1,6 @@
 import type { SqlError } from "@effect/sql/SqlError"
 import { addSample, emptyAggregate, mergeAggregates, type Moments, type ResourceAggregate, type ResourceSample } from "@plinth/domain"
-import { Cause, Clock, Context, Deferred, Effect, Layer, Option, Queue, Ref, Schedule } from "effect"
+import { Cause, Clock, Context, Deferred, Effect, Exit, FiberId, Layer, Option, Queue, Ref, Schedule } from "effect"
 import { StoreDatabase } from "./Database.js"
 import { StoreUnavailable } from "./StoreErrors.js"
 
@@ -40,6 +40,15 @@ export interface EmpiricalStoreOptions {
   readonly maxBatch?: number | undefined
   /** Samples waiting beyond this are dropped (and counted) rather than growing memory without bound; default 100,000. */
   readonly maxPending?: number | undefined
+  /**
+   * How long the writer lets samples gather after the first one before it
+   * writes them in one transaction; a flush (or a full batch) cuts it short.
+   * Default 100 ms. Without it, calls finishing one by one would each get a
+   * transaction of their own, written on this process's event loop
+   * (better-sqlite3 is synchronous): measured, that cut the manager's
+   * throughput at 64 calls in flight to a fifth.
+   */
+  readonly lingerMs?: number | undefined
 }
 
 /** The longest a batch write blocks this process's event loop waiting for another process's lock, per try. */
@@ -127,7 +136,10 @@ export const EmpiricalStoreLive = (options: EmpiricalStoreOptions = {}): Layer.L
       const { path, sql, immediate } = yield* StoreDatabase
       const maxBatch = Math.max(1, options.maxBatch ?? 1_000)
       const maxPending = Math.max(1, options.maxPending ?? 100_000)
+      const lingerMs = Math.max(0, options.lingerMs ?? 100)
       const queue = yield* Queue.unbounded<Item>()
+      // Completed by a flush, to end the current linger at once; replaced before each batch is taken.
+      let urgent = Deferred.unsafeMake<void>(FiberId.none)
       let pending = 0
       let dropped = 0
       // The first failed write since the last flush: that flush reports it.
@@ -162,7 +174,13 @@ export const EmpiricalStoreLive = (options: EmpiricalStoreOptions = {}): Layer.L
         )
 
       const drainOnce = Effect.gen(function* () {
-        const items = [...(yield* Queue.takeBetween(queue, 1, maxBatch))]
+        const first = yield* Queue.take(queue)
+        if (first._tag === "Sample" && lingerMs > 0 && (yield* Queue.size(queue)) < maxBatch - 1) {
+          yield* Effect.raceFirst(Effect.sleep(lingerMs), Deferred.await(urgent))
+        }
+        // A flush offered from here on signals the new one; one offered before is in this batch (or the queue holds a full batch).
+        urgent = Deferred.unsafeMake<void>(FiberId.none)
+        const items = [first, ...(yield* Queue.takeUpTo(queue, maxBatch - 1))]
         const samples = items.flatMap((i) => (i._tag === "Sample" ? [i] : []))
         if (samples.length > 0) {
           const written = yield* Effect.exit(writeBatch(samples))
@@ -193,7 +211,10 @@ export const EmpiricalStoreLive = (options: EmpiricalStoreOptions = {}): Layer.L
         closed
           ? Effect.fail(new StoreUnavailable({ path, reason: "the empirical store was closed" }))
           : Effect.flatMap(Deferred.make<void, StoreUnavailable>(), (done) =>
-              Effect.zipRight(Queue.offer(queue, { _tag: "Flush", done }), Deferred.await(done)),
+              Queue.offer(queue, { _tag: "Flush", done }).pipe(
+                Effect.zipRight(Effect.sync(() => Deferred.unsafeDone(urgent, Exit.void))),
+                Effect.zipRight(Deferred.await(done)),
+              ),
             ),
       )
       // Added after the writer, so it runs before the writer is stopped: what was recorded is written on shutdown.
