@@ -40,7 +40,8 @@ import { makeFairGate, type FairGate } from "./FairGate.js"
 import { ManagerConfigs, makeInMemoryManagerConfigs } from "./ManagerConfigs.js"
 import { EmpiricalStore } from "../stores/EmpiricalStore.js"
 import type { StoreUnavailable } from "../stores/StoreErrors.js"
-import { makeUsageRecorder, type InstanceStats, type UsageSubject } from "./Usage.js"
+import { makeUsageRecorder, type InstanceStats } from "./Usage.js"
+import type { CallUsage } from "../wire/Protocol.js"
 
 /*
  * The PluginManager owns many instances of the verified plugins over their
@@ -190,7 +191,6 @@ export const makePluginManager = (options: PluginManagerOptions) =>
     )
     const configs = Option.getOrElse(yield* Effect.serviceOption(ManagerConfigs), makeInMemoryManagerConfigs)
     const usage = makeUsageRecorder(yield* EmpiricalStore)
-    const subjectOf = (managed: Managed): UsageSubject => ({ plugin: managed.plugin.id, digest: managed.plugin.locked.digest, config: managed.config })
     const startContext = yield* Effect.context<Effect.Effect.Context<ReturnType<typeof startInstance>>>()
     const managerScope = yield* Effect.scope
     const events = yield* PubSub.unbounded<ManagerEvent>()
@@ -460,8 +460,7 @@ export const makePluginManager = (options: PluginManagerOptions) =>
       })
 
     /** After a call: the breaker counts it, and a hook owed since the call began runs now, before the caller hears back. */
-    const afterCall = (managed: Managed, exit: Exit.Exit<unknown, PluginFailure>) =>
-      Effect.suspend(() => {
+    const afterCall = (managed: Managed, exit: Exit.Exit<unknown, PluginFailure>): Effect.Effect<void> => {
         managed.inFlight--
         const failure = Exit.isFailure(exit) ? failureOf(exit.cause) : undefined
         // An interrupted call (the caller gave up) says nothing about the instance: it does not count.
@@ -480,46 +479,86 @@ export const makePluginManager = (options: PluginManagerOptions) =>
             return Effect.ignore(setEnabled(managed, false, reason, false))
           }
         }
-        return Effect.ignore(settleHooks(managed))
-      })
+        return managed.applied === managed.enabled ? Effect.void : Effect.ignore(settleHooks(managed))
+      }
 
     const disabledError = (managed: Managed) =>
       new PluginDisabled({ plugin: managed.plugin.id, instance: managed.id, ...(managed.disabledReason !== undefined ? { reason: managed.disabledReason } : {}) })
 
-    /** Runs a call under the instance's guards: enabled (checked again after waiting), the cap, the breaker. */
-    const guarded = <A>(managed: Managed, call: (timeoutLeft: number | undefined) => Effect.Effect<A, PluginFailure>, action: string, timeout: Duration.DurationInput | undefined) =>
-      Effect.suspend(() => {
+    /** Ends a call: its sample is queued, the breaker counts it, owed hooks run; then the caller gets its exit. */
+    const finishCall = <A>(managed: Managed, probe: ReturnType<typeof usage.begin>, exit: Exit.Exit<A, PluginFailure>) =>
+      Effect.zipRight(Effect.zipRight(probe.end(exit), afterCall(managed, exit)), exit)
+
+    /**
+     * Runs a call under the instance's guards: enabled (checked again after
+     * waiting), the cap, the breaker; its cost is measured (Usage.ts). With a
+     * slot free and nobody waiting, the slot is taken at once, without the
+     * gate's wait machinery: every combinator here is a share of a call's
+     * host CPU (bench/manager.mjs).
+     */
+    const guarded = <A>(
+      managed: Managed,
+      call: (timeoutLeft: number | undefined, onUsage: (usage: CallUsage) => void) => Effect.Effect<A, PluginFailure>,
+      action: string,
+      timeout: Duration.DurationInput | undefined,
+      onUsage: ((usage: CallUsage) => void) | undefined,
+    ): Effect.Effect<A, CallFailure> =>
+      Effect.uninterruptibleMask((restore) => {
         if (!managed.enabled) return Effect.fail(disabledError(managed))
         const timeoutMillis = timeout === undefined ? undefined : Duration.toMillis(timeout)
-        const started = Date.now()
-        const body = Effect.suspend((): Effect.Effect<A, CallFailure> => {
-          if (!managed.enabled) return Effect.fail(disabledError(managed))
-          const left = timeoutMillis === undefined ? undefined : Math.max(0, timeoutMillis - (Date.now() - started))
+        if (managed.gate.tryTake()) {
           managed.inFlight++
-          return Effect.onExit(call(left), (exit) => afterCall(managed, exit))
-        })
-        const gated = managed.gate.run(body, queueFull(managed))
-        // The deadline covers the wait for a slot too.
-        return timeoutMillis === undefined || managed.gate.active() < managed.maxConcurrent
-          ? gated
-          : Effect.timeoutFail(gated, {
-              duration: Duration.millis(timeoutMillis),
-              onTimeout: () => new InvokeTimeout({ plugin: managed.plugin.id, action, timeoutMillis }),
-            })
+          const probe = usage.begin(managed, onUsage)
+          return Effect.flatMap(Effect.exit(restore(call(timeoutMillis, probe.onUsage))), (exit) => {
+            managed.gate.release()
+            return finishCall(managed, probe, exit)
+          })
+        }
+        return restore(waitForSlot(managed, call, action, timeoutMillis, onUsage))
       })
 
+    /** A call that waits for a slot, in FIFO order; the deadline covers the wait too. */
+    const waitForSlot = <A>(
+      managed: Managed,
+      call: (timeoutLeft: number | undefined, onUsage: (usage: CallUsage) => void) => Effect.Effect<A, PluginFailure>,
+      action: string,
+      timeoutMillis: number | undefined,
+      onUsage: ((usage: CallUsage) => void) | undefined,
+    ): Effect.Effect<A, CallFailure> => {
+      const started = Date.now()
+      const body = Effect.uninterruptibleMask((restore): Effect.Effect<A, CallFailure> => {
+        if (!managed.enabled) return Effect.fail(disabledError(managed))
+        const left = timeoutMillis === undefined ? undefined : Math.max(0, timeoutMillis - (Date.now() - started))
+        managed.inFlight++
+        const probe = usage.begin(managed, onUsage)
+        return Effect.flatMap(Effect.exit(restore(call(left, probe.onUsage))), (exit) => finishCall(managed, probe, exit))
+      })
+      const gated = managed.gate.run(body, queueFull(managed))
+      return timeoutMillis === undefined || managed.gate.active() < managed.maxConcurrent
+        ? gated
+        : Effect.timeoutFail(gated, {
+            duration: Duration.millis(timeoutMillis),
+            onTimeout: () => new InvokeTimeout({ plugin: managed.plugin.id, action, timeoutMillis }),
+          })
+    }
+
     const execute = (id: string, action: string, input: unknown, invokeOptions?: InvokeOptions): Effect.Effect<unknown, CallFailure> =>
-      Effect.flatMap(find(id), (managed) =>
-        guarded(
+      Effect.suspend(() => {
+        const managed = instances.get(id)
+        if (managed === undefined) return Effect.fail(notLoaded(id))
+        return guarded(
           managed,
-          (left) =>
-            usage.measured(subjectOf(managed), invokeOptions?.onUsage, (onUsage) =>
-              managed.started.instance.invoke(action, input, { ...invokeOptions, onUsage, ...(left === undefined ? {} : { timeout: Duration.millis(left) }) }),
+          (left, onUsage) =>
+            managed.started.instance.invoke(
+              action,
+              input,
+              left === undefined ? { ...invokeOptions, onUsage } : { ...invokeOptions, onUsage, timeout: Duration.millis(left) },
             ),
           action,
           invokeOptions?.timeout,
-        ),
-      )
+          invokeOptions?.onUsage,
+        )
+      })
 
     /** A stream holds its slot until it ends; its outcome counts for the breaker like a call's. */
     const stream = (id: string, action: string, input: unknown, streamOptions?: StreamOptions): Stream.Stream<unknown, CallFailure> =>
@@ -530,15 +569,14 @@ export const makePluginManager = (options: PluginManagerOptions) =>
           const queue = yield* Queue.bounded<Take.Take<unknown, CallFailure>>(1)
           const run = guarded(
             managed,
-            (left) =>
-              usage.measured(subjectOf(managed), streamOptions?.onUsage, (onUsage) =>
-                Stream.runForEach(
-                  managed.started.instance.stream(action, input, { ...streamOptions, onUsage, ...(left === undefined ? {} : { timeout: Duration.millis(left) }) }),
-                  (item) => Queue.offer(queue, Take.of(item)),
-                ),
+            (left, onUsage) =>
+              Stream.runForEach(
+                managed.started.instance.stream(action, input, { ...streamOptions, onUsage, ...(left === undefined ? {} : { timeout: Duration.millis(left) }) }),
+                (item) => Queue.offer(queue, Take.of(item)),
               ),
             action,
             streamOptions?.timeout,
+            streamOptions?.onUsage,
           )
           yield* Effect.forkScoped(
             Effect.flatMap(Effect.exit(run), (exit) => Queue.offer(queue, Exit.isSuccess(exit) ? Take.end : Take.failCause(exit.cause))),
@@ -599,7 +637,7 @@ export const makePluginManager = (options: PluginManagerOptions) =>
       bind,
       stats: (id) =>
         Effect.flatMap(find(id), (managed) =>
-          Effect.flatMap(managed.started.instance.usage, (last) => usage.stats(id, subjectOf(managed), last)),
+          Effect.flatMap(managed.started.instance.usage, (last) => usage.stats(id, managed, last)),
         ),
     })
   })

@@ -30,10 +30,9 @@ export interface InstanceStats {
   readonly last: CallUsage | undefined
 }
 
-/** What the recorder needs of a managed instance. */
+/** What the recorder needs of a managed instance: its plugin, the lock entry it was verified against, its config. */
 export interface UsageSubject {
-  readonly plugin: string
-  readonly digest: string
+  readonly plugin: { readonly id: string; readonly locked: { readonly digest: string } }
   readonly config: Readonly<Record<string, unknown>>
 }
 
@@ -47,32 +46,31 @@ const counts = <E>(exit: Exit.Exit<unknown, E>): { readonly success: boolean } |
 }
 
 export const makeUsageRecorder = (store: EmpiricalStore["Type"]) => {
-  // A config object is replaced, never changed, when an instance's config changes: its hash is computed once.
-  const hashes = new WeakMap<object, string>()
+  // A config object is replaced, never changed, when an instance's config changes: its key is built once.
+  const keys = new WeakMap<object, EmpiricalKey>()
   const keyOf = (subject: UsageSubject): EmpiricalKey => {
-    let hash = hashes.get(subject.config)
-    if (hash === undefined) hashes.set(subject.config, (hash = configHash(subject.config)))
-    return { plugin: subject.plugin, pluginDigest: subject.digest, configHash: hash }
+    const known = keys.get(subject.config)
+    if (known !== undefined && known.plugin === subject.plugin.id && known.pluginDigest === subject.plugin.locked.digest) return known
+    const key = { plugin: subject.plugin.id, pluginDigest: subject.plugin.locked.digest, configHash: configHash(subject.config) }
+    keys.set(subject.config, key)
+    return key
   }
 
   /**
-   * Runs a call, handing it the `onUsage` to pass to the instance (which also
-   * calls the caller's own), and queues its sample when it ends.
+   * Starts measuring a call: `onUsage` goes to the instance (and tells the
+   * caller's own), `end` queues the call's sample. Plain functions, not
+   * combinators: this is on every call's path.
    */
-  const measured = <A, E, R>(
-    subject: UsageSubject,
-    callerOnUsage: ((usage: CallUsage) => void) | undefined,
-    call: (onUsage: (usage: CallUsage) => void) => Effect.Effect<A, E, R>,
-  ): Effect.Effect<A, E, R> =>
-    Effect.suspend(() => {
-      const key = keyOf(subject)
-      const started = performance.now()
-      let usage: CallUsage | undefined
-      const onUsage = (reported: CallUsage) => {
+  const begin = (subject: UsageSubject, callerOnUsage: ((usage: CallUsage) => void) | undefined) => {
+    const key = keyOf(subject)
+    const started = performance.now()
+    let usage: CallUsage | undefined
+    return {
+      onUsage: (reported: CallUsage) => {
         usage = reported
         callerOnUsage?.(reported)
-      }
-      return Effect.onExit(call(onUsage), (exit) => {
+      },
+      end: <E>(exit: Exit.Exit<unknown, E>): Effect.Effect<void> => {
         const counted = counts(exit)
         if (counted === undefined) return Effect.void
         return store.record(key, {
@@ -82,8 +80,9 @@ export const makeUsageRecorder = (store: EmpiricalStore["Type"]) => {
           cpuMs: usage?.cpuMs,
           peakRssBytes: usage?.peakRssBytes,
         })
-      })
-    })
+      },
+    }
+  }
 
   /** The aggregate so far, after every sample recorded before this was asked for is written. */
   const stats = (instance: string, subject: UsageSubject, last: CallUsage | undefined): Effect.Effect<InstanceStats, StoreUnavailable> =>
@@ -91,8 +90,8 @@ export const makeUsageRecorder = (store: EmpiricalStore["Type"]) => {
       const key = keyOf(subject)
       yield* store.flush
       const aggregate = Option.match(yield* store.get(key), { onNone: () => emptyAggregate, onSome: (record) => record.aggregate })
-      return { instance, plugin: subject.plugin, key, aggregate, summary: summarizeAggregate(aggregate), last }
+      return { instance, plugin: subject.plugin.id, key, aggregate, summary: summarizeAggregate(aggregate), last }
     })
 
-  return { measured, stats, keyOf }
+  return { begin, stats, keyOf }
 }

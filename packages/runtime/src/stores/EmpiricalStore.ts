@@ -224,15 +224,16 @@ export const EmpiricalStoreLive = (options: EmpiricalStoreOptions = {}): Layer.L
       )
 
       return {
+        // Called once per plugin call: a plain offer to the unbounded queue, no more.
         record: (key, sample) =>
-          Effect.suspend(() => {
-            if (closed) return Effect.void
+          Effect.sync(() => {
+            if (closed) return
             if (pending >= maxPending) {
               dropped++
-              return Effect.void
+              return
             }
             pending++
-            return Queue.offer(queue, { _tag: "Sample", key, sample })
+            queue.unsafeOffer({ _tag: "Sample", key, sample })
           }),
         get: (key) =>
           sql<Row>`SELECT * FROM empirical_records
