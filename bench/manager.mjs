@@ -64,7 +64,7 @@ export async function runManagerBench({ rounds = 7, calls = 3000, inFlight = 64,
     await lockNow()
     const locked = JSON.parse(readFileSync(lock, "utf8")).plugins.echo
 
-    const stores = process.env.MEM ? (await import("@plinth/runtime")).EmpiricalStoreMemory : EmpiricalStoreLive().pipe(Layer.provideMerge(DatabaseLive({ dataDir: join(dir, "data") })))
+    const stores = EmpiricalStoreLive().pipe(Layer.provideMerge(DatabaseLive({ dataDir: join(dir, "data") })))
     const live = PluginManagerLive({ root, lock, dataRoot: join(dir, "data") }).pipe(Layer.provideMerge(Layer.merge(PlinthLive, stores)))
 
     const results = await Effect.runPromise(
