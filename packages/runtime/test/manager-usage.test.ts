@@ -168,6 +168,27 @@ describe("measured usage", () => {
   )
 })
 
+describe("the sample writer", () => {
+  it.live("lets samples gather (one transaction for many calls), and a flush cuts the wait short, even behind more than a batch", () =>
+    Effect.gen(function* () {
+      const dataDir = freshDataDir()
+      // A linger no test would wait for: a flush that did not cut it short would time this test out.
+      const live = EmpiricalStoreLive({ lingerMs: 600_000, maxBatch: 2 }).pipe(Layer.provide(DatabaseLive({ dataDir })))
+      yield* Effect.gen(function* () {
+        const store = yield* EmpiricalStore
+        const key = { plugin: "p", pluginDigest: "d", configHash: configHash({}) }
+        for (let i = 0; i < 5; i++) yield* store.record(key, { success: true, wallMs: 10 * (i + 1) })
+        yield* store.flush
+        expect(Option.getOrThrow(yield* store.get(key)).aggregate).toMatchObject({ count: 5, wallMs: { mean: 30, max: 50 } })
+        yield* store.record(key, { success: false, wallMs: 1 })
+        yield* store.flush
+        expect(Option.getOrThrow(yield* store.get(key)).aggregate).toMatchObject({ count: 6, successes: 5 })
+      }).pipe(Effect.provide(live), Effect.timeout("20 seconds"))
+      removeDir(dataDir)
+    }),
+  )
+})
+
 describe("persisted configs", () => {
   it.live("the default instance's config and enabled flag survive a manager restart on one SQLite file; extra instances are not remembered", () =>
     Effect.gen(function* () {

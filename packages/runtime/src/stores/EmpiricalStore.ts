@@ -36,17 +36,23 @@ export class EmpiricalStore extends Context.Tag("@plinth/runtime/EmpiricalStore"
 >() {}
 
 export interface EmpiricalStoreOptions {
-  /** Most samples folded per transaction; default 1,000. */
+  /**
+   * Most samples folded per transaction; default 50,000. A batch is folded
+   * per key in memory first, so a transaction writes one row per distinct
+   * key however many samples it holds.
+   */
   readonly maxBatch?: number | undefined
   /** Samples waiting beyond this are dropped (and counted) rather than growing memory without bound; default 100,000. */
   readonly maxPending?: number | undefined
   /**
    * How long the writer lets samples gather after the first one before it
    * writes them in one transaction; a flush (or a full batch) cuts it short.
-   * Default 100 ms. Without it, calls finishing one by one would each get a
-   * transaction of their own, written on this process's event loop
-   * (better-sqlite3 is synchronous): measured, that cut the manager's
-   * throughput at 64 calls in flight to a fifth.
+   * Default 1 s. A transaction runs on this process's event loop
+   * (better-sqlite3 is synchronous) and its commit waits for an fsync
+   * (5–180 ms measured on a busy disk): written per call, or even every
+   * 100 ms, that stalled every call in flight, and the manager ran at a
+   * third to a fifth of the bare instance's throughput (bench/manager.mjs).
+   * What a crash can lose is the last second of samples: statistics.
    */
   readonly lingerMs?: number | undefined
 }
@@ -134,12 +140,14 @@ export const EmpiricalStoreLive = (options: EmpiricalStoreOptions = {}): Layer.L
     EmpiricalStore,
     Effect.gen(function* () {
       const { path, sql, immediate } = yield* StoreDatabase
-      const maxBatch = Math.max(1, options.maxBatch ?? 1_000)
+      const maxBatch = Math.max(1, options.maxBatch ?? 50_000)
       const maxPending = Math.max(1, options.maxPending ?? 100_000)
-      const lingerMs = Math.max(0, options.lingerMs ?? 100)
+      const lingerMs = Math.max(0, options.lingerMs ?? 1000)
       const queue = yield* Queue.unbounded<Item>()
       // Completed by a flush, to end the current linger at once; replaced before each batch is taken.
       let urgent = Deferred.unsafeMake<void>(FiberId.none)
+      // Flushes queued and not yet reached: while any waits, the writer does not linger.
+      let flushesWaiting = 0
       let pending = 0
       let dropped = 0
       // The first failed write since the last flush: that flush reports it.
@@ -175,7 +183,7 @@ export const EmpiricalStoreLive = (options: EmpiricalStoreOptions = {}): Layer.L
 
       const drainOnce = Effect.gen(function* () {
         const first = yield* Queue.take(queue)
-        if (first._tag === "Sample" && lingerMs > 0 && (yield* Queue.size(queue)) < maxBatch - 1) {
+        if (first._tag === "Sample" && lingerMs > 0 && flushesWaiting === 0 && (yield* Queue.size(queue)) < maxBatch - 1) {
           yield* Effect.raceFirst(Effect.sleep(lingerMs), Deferred.await(urgent))
         }
         // A flush offered from here on signals the new one; one offered before is in this batch (or the queue holds a full batch).
@@ -199,6 +207,7 @@ export const EmpiricalStoreLive = (options: EmpiricalStoreOptions = {}): Layer.L
         }
         for (const item of items) {
           if (item._tag !== "Flush") continue
+          flushesWaiting--
           if (failure === undefined) yield* Deferred.succeed(item.done, undefined)
           else yield* Deferred.fail(item.done, failure)
           failure = undefined
@@ -211,7 +220,8 @@ export const EmpiricalStoreLive = (options: EmpiricalStoreOptions = {}): Layer.L
         closed
           ? Effect.fail(new StoreUnavailable({ path, reason: "the empirical store was closed" }))
           : Effect.flatMap(Deferred.make<void, StoreUnavailable>(), (done) =>
-              Queue.offer(queue, { _tag: "Flush", done }).pipe(
+              Effect.sync(() => void flushesWaiting++).pipe(
+                Effect.zipRight(Queue.offer(queue, { _tag: "Flush", done })),
                 Effect.zipRight(Effect.sync(() => Deferred.unsafeDone(urgent, Exit.void))),
                 Effect.zipRight(Deferred.await(done)),
               ),
