@@ -42,7 +42,7 @@ const throughput = (call, total, inFlight) =>
     return { perSecond: total / ((performance.now() - started) / 1000), cpuUs: (used.user + used.system) / total }
   })
 
-export async function runManagerBench({ rounds = 7, calls = 3000, inFlight = 64, log = console.log } = {}) {
+export async function runManagerBench({ rounds = 7, calls = 10000, inFlight = 64, log = console.log } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "plinth-bench-manager-"))
   try {
     const root = join(dir, "plugins")
@@ -125,7 +125,7 @@ export async function runManagerBench({ rounds = 7, calls = 3000, inFlight = 64,
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
-  const { values } = parseArgs({ options: { rounds: { type: "string", default: "7" }, calls: { type: "string", default: "3000" } } })
+  const { values } = parseArgs({ options: { rounds: { type: "string", default: "7" }, calls: { type: "string", default: "10000" } } })
   runManagerBench({ rounds: Number(values.rounds), calls: Number(values.calls) }).then(
     () => process.exit(0),
     (error) => {

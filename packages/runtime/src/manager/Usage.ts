@@ -37,12 +37,14 @@ export interface UsageSubject {
 }
 
 /** Calls that never reached the plugin's code, or that the caller abandoned, say nothing of its cost. */
+const succeeded = { success: true } as const
+const failed = { success: false } as const
 const counts = <E>(exit: Exit.Exit<unknown, E>): { readonly success: boolean } | undefined => {
-  if (Exit.isSuccess(exit)) return { success: true }
+  if (Exit.isSuccess(exit)) return succeeded
   const failure = Option.getOrUndefined(Cause.failureOption(exit.cause))
-  if (failure === undefined) return Cause.isInterruptedOnly(exit.cause) ? undefined : { success: false }
+  if (failure === undefined) return Cause.isInterruptedOnly(exit.cause) ? undefined : failed
   // The manager's own refusals (disabled, not loaded) and the caller's mistakes (input errors) are not samples.
-  return isPluginFailure(failure) && categoryOf(failure) !== "input" ? { success: false } : undefined
+  return isPluginFailure(failure) && categoryOf(failure) !== "input" ? failed : undefined
 }
 
 export const makeUsageRecorder = (store: EmpiricalStore["Type"]) => {

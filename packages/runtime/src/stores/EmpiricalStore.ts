@@ -1,6 +1,6 @@
 import type { SqlError } from "@effect/sql/SqlError"
 import { addSample, emptyAggregate, mergeAggregates, type Moments, type ResourceAggregate, type ResourceSample } from "@plinth/domain"
-import { Cause, Clock, Context, Deferred, Effect, Exit, FiberId, Layer, Option, Queue, Ref, Schedule } from "effect"
+import { Cause, Chunk, Clock, Context, Deferred, Effect, Exit, FiberId, Layer, Option, Queue, Ref, Schedule } from "effect"
 import { StoreDatabase } from "./Database.js"
 import { StoreUnavailable } from "./StoreErrors.js"
 
@@ -124,13 +124,20 @@ const toRow = (key: EmpiricalKey, a: ResourceAggregate, now: number): Row => ({
 
 const keyText = (k: EmpiricalKey) => JSON.stringify([k.plugin, k.pluginDigest, k.configHash])
 
-/** Folds a batch of samples into one aggregate per key: the pure half of a write. */
+/**
+ * Folds a batch of samples into one aggregate per key: the pure half of a
+ * write. Callers usually pass one key object per record (the manager does),
+ * so samples are grouped by that object first and by the key's text only
+ * once per distinct object: a batch may hold tens of thousands of samples.
+ */
 const groupBatch = (samples: ReadonlyArray<{ readonly key: EmpiricalKey; readonly sample: ResourceSample }>) => {
+  const byObject = new Map<EmpiricalKey, ResourceAggregate>()
+  for (const { key, sample } of samples) byObject.set(key, addSample(byObject.get(key) ?? emptyAggregate, sample))
   const groups = new Map<string, { key: EmpiricalKey; aggregate: ResourceAggregate }>()
-  for (const { key, sample } of samples) {
+  for (const [key, aggregate] of byObject) {
     const k = keyText(key)
     const g = groups.get(k)
-    groups.set(k, { key, aggregate: addSample(g?.aggregate ?? emptyAggregate, sample) })
+    groups.set(k, { key, aggregate: g === undefined ? aggregate : mergeAggregates(g.aggregate, aggregate) })
   }
   return [...groups.values()]
 }
@@ -188,8 +195,9 @@ export const EmpiricalStoreLive = (options: EmpiricalStoreOptions = {}): Layer.L
         }
         // A flush offered from here on signals the new one; one offered before is in this batch (or the queue holds a full batch).
         urgent = Deferred.unsafeMake<void>(FiberId.none)
-        const items = [first, ...(yield* Queue.takeUpTo(queue, maxBatch - 1))]
-        const samples = items.flatMap((i) => (i._tag === "Sample" ? [i] : []))
+        const items = [first, ...Chunk.toReadonlyArray(yield* Queue.takeUpTo(queue, maxBatch - 1))]
+        const samples: Array<Extract<Item, { readonly _tag: "Sample" }>> = []
+        for (const item of items) if (item._tag === "Sample") samples.push(item)
         if (samples.length > 0) {
           const written = yield* Effect.exit(writeBatch(samples))
           pending -= samples.length
