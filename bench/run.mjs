@@ -44,7 +44,7 @@ try {
   process.exit(1)
 }
 
-const report = { treeDigest: null, worker: null, startup: null }
+const report = { treeDigest: null, worker: null, manager: null, startup: null }
 report.treeDigest = await treeDigest.runTreeDigestBench({
   repeats,
   log,
@@ -62,6 +62,10 @@ if (existsSync(workerBenchPath)) {
     report.worker = (await workerBench.runWorkerBench({ log: workerLog })) ?? null
   }
 }
+
+// The PluginManager's call path against the bare instance, in the same run.
+const managerBench = await import("./manager.mjs")
+report.manager = await managerBench.runManagerBench({ log: options.json ? log : (line) => console.log(line) })
 
 // Start-up of the `plinth` command, against `node -e 0` in the same run (ADR 0018).
 const startupBench = await import("./startup.mjs")

@@ -1,7 +1,7 @@
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { Effect, Layer } from "effect"
-import { PlinthLive, PluginManager, PluginManagerLive } from "@plinth/runtime"
+import { EmpiricalStoreMemory, PlinthLive, PluginManager, PluginManagerLive } from "@plinth/runtime"
 
 /*
  * The README's PluginManager example, as a host runs it: the built packages,
@@ -19,7 +19,7 @@ describe("the README's PluginManager example", () => {
       const refused = yield* Effect.flip(manager.execute(other.id, "greet", { name: "Bo" }))
       return { greeting: yield* manager.execute("showcase", "greet", { name: "Ada" }), refused: refused._tag, other: other.id }
     })
-    const live = PluginManagerLive({ root, lock }).pipe(Layer.provide(PlinthLive))
+    const live = PluginManagerLive({ root, lock }).pipe(Layer.provide(Layer.merge(PlinthLive, EmpiricalStoreMemory)))
     const outcome = await Effect.runPromise(program.pipe(Effect.provide(live)))
     expect(outcome.greeting).toEqual({ text: "Hi, Ada!" })
     expect(outcome.refused).toBe("PluginDisabled")

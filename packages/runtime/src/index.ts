@@ -28,6 +28,7 @@ export * from "./reporting/Report.js"
 // The PluginManager: many instances over their whole life (ADR 0027).
 export * from "./manager/PluginManager.js"
 export * from "./manager/ManagerConfigs.js"
+export type { InstanceStats } from "./manager/Usage.js"
 export * from "./manager/FairGate.js"
 export * from "./manager/Admission.js"
 export * from "./manager/RetryAfterEviction.js"

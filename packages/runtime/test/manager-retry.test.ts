@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from "node:fs"
 import { dirname, join } from "node:path"
 import type { ManagerEvent } from "@plinth/domain"
 import { PluginManager, PluginManagerLive } from "../src/manager/PluginManager.js"
+import { EmpiricalStoreMemory } from "../src/stores/EmpiricalStore.js"
 import { CallTrace, CallTraceLive } from "../src/observability/CallTrace.js"
 import { PlinthLive } from "../src/Layers.js"
 import { removeDir } from "./workerFixtures.js"
@@ -130,7 +131,7 @@ describe("retry after eviction", () => {
     const { spawned, layer } = recordingSpawner()
     const traceLayer = CallTraceLive(join(dirname(ws.root), "trace.jsonl")).pipe(Layer.provide(NodeContext.layer))
     const managerWithTrace = PluginManagerLive({ root: ws.root, lock: ws.lock, dataRoot: ws.dataRoot, isolation: "permissions" }).pipe(
-      Layer.provideMerge(Layer.mergeAll(PlinthLive, layer, traceLayer)),
+      Layer.provideMerge(Layer.mergeAll(PlinthLive, layer, traceLayer, EmpiricalStoreMemory)),
     )
     return Effect.gen(function* () {
       const manager = yield* PluginManager

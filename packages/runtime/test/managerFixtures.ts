@@ -5,6 +5,7 @@ import { lockPlugins } from "../src/loading/Locking.js"
 import { ProcessSpawner, ProcessSpawnerLive } from "../src/instance/ProcessSpawner.js"
 import { PluginManagerLive, type PluginManagerOptions } from "../src/manager/PluginManager.js"
 import type { ManagerConfigs } from "../src/manager/ManagerConfigs.js"
+import { EmpiricalStoreMemory } from "../src/stores/EmpiricalStore.js"
 import { described, makeTempDir, writePlugin } from "./workerFixtures.js"
 
 /**
@@ -101,7 +102,7 @@ export const managerLayer = (
   configs: Layer.Layer<ManagerConfigs> | undefined = undefined,
 ) =>
   PluginManagerLive({ root: ws.root, lock: ws.lock, dataRoot: ws.dataRoot, isolation: "permissions", ...options }).pipe(
-    Layer.provide(Layer.mergeAll(PlinthLive, spawner, configs ?? Layer.empty)),
+    Layer.provide(Layer.mergeAll(PlinthLive, spawner, EmpiricalStoreMemory, configs ?? Layer.empty)),
   )
 
 export const isAlive = (pid: number) => {

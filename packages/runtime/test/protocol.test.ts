@@ -26,8 +26,18 @@ describe("protocol", () => {
       fc.oneof(
         fc.record({ _tag: fc.constant("Invoke"), id: fc.nat(), action: fc.string(), input: fc.jsonValue(), streaming: fc.boolean() }),
         fc.record({ _tag: fc.constantFrom("Success", "Chunk"), id: fc.nat(), value: fc.jsonValue() }),
+        fc.record({
+          _tag: fc.constantFrom("Success", "Chunk"),
+          id: fc.nat(),
+          value: fc.jsonValue(),
+          usage: fc.oneof(
+            fc.record({ cpuMs: fc.double(), peakRssBytes: fc.double() }),
+            fc.record({ cpuMs: fc.nat(), peakRssBytes: fc.nat(), extra: fc.jsonValue() }, { requiredKeys: ["cpuMs", "peakRssBytes"] }),
+            fc.jsonValue(),
+          ),
+        }),
       ),
-      fc.constantFrom("_tag", "id", "action", "input", "value", "streaming", "extra", "__proto__"),
+      fc.constantFrom("_tag", "id", "action", "input", "value", "streaming", "usage", "extra", "__proto__"),
       fc.oneof(fc.constant("keep"), fc.constant("drop"), fc.constant(undefined), fc.constant(2 ** 53), fc.constant(-1), fc.double(), fc.jsonValue()),
     )
     .map(([message, key, change]): unknown => {

@@ -41,6 +41,7 @@ import {
   type WorkerStartFailure,
 } from "./WorkerConnection.js"
 import type { FrameCaps } from "../wire/Framing.js"
+import type { CallUsage } from "../wire/Protocol.js"
 import { SecretStore } from "../stores/SecretStore.js"
 
 /*
@@ -105,10 +106,14 @@ export interface InvokeOptions {
   /** The whole call, waiting for a restart or for a cancelled call to stop included, must end within this. Any length works. */
   readonly timeout?: Duration.DurationInput
   readonly onProgress?: (report: ProgressReport) => void
+  /** Told the worker's measurements for the call (CPU time, peak RSS) when it ends; not when the worker died first. */
+  readonly onUsage?: (usage: CallUsage) => void
 }
 
 export interface StreamOptions {
   readonly onProgress?: (report: ProgressReport) => void
+  /** As for `invoke`: told once the stream has ended or failed in the worker. */
+  readonly onUsage?: (usage: CallUsage) => void
   /**
    * The whole stream (waiting for a worker included) must end within this;
    * otherwise it fails with InvokeTimeout and the call is cancelled like a unary one.
@@ -133,6 +138,8 @@ export interface PluginInstance {
   readonly stream: (action: string, input: unknown, options?: StreamOptions) => Stream.Stream<unknown, PluginFailure>
   /** Runs the plugin's `onEnable`/`onDisable` hook in the current worker (restarting a dead one first). */
   readonly lifecycle: (hook: "enable" | "disable") => Effect.Effect<void, PluginFailure>
+  /** What the current worker reported for its last finished call (none before one, nor after a restart). */
+  readonly usage: Effect.Effect<CallUsage | undefined>
 }
 
 /** A config the manifest's config schema refuses is a PluginInputError, found before any worker starts. */
@@ -336,17 +343,18 @@ const start = (
       const invalid = declared.checkInput(input)
       if (invalid !== undefined) return Effect.fail(invalid)
       const onProgress = invokeOptions?.onProgress
+      const onUsage = invokeOptions?.onUsage
       const timeoutMillis = timeoutMillisOf(invokeOptions?.timeout)
       return Effect.withFiberRuntime((fiber) => {
         const connection = current.connection
         let call: Effect.Effect<unknown, PluginFailure>
         if (failed === undefined && connection.isIdleAndAlive() && (timeoutMillis === undefined || timeoutMillis <= MAX_TIMER_MILLIS)) {
           const callOptions: CallOptions =
-            timeoutMillis === undefined ? { onProgress } : { onProgress, timeoutMillis, onTimeout: timedOut(action, timeoutMillis) }
+            timeoutMillis === undefined ? { onProgress, onUsage } : { onProgress, onUsage, timeoutMillis, onTimeout: timedOut(action, timeoutMillis) }
           call = checkedResult(connection, action, declared, connection.call(action, input, callOptions))
         } else {
           const whole = Effect.flatMap(acquire, (connection) =>
-            checkedResult(connection, action, declared, connection.call(action, input, { onProgress })),
+            checkedResult(connection, action, declared, connection.call(action, input, { onProgress, onUsage })),
           )
           call = timeoutMillis === undefined ? whole : within(whole, timeoutMillis, timedOut(action, timeoutMillis))
         }
@@ -379,6 +387,7 @@ const start = (
             const left = timeoutMillis === undefined ? undefined : Math.max(0, timeoutMillis - (Date.now() - started))
             const callOptions: StreamCallOptions = {
               onProgress,
+              onUsage: streamOptions?.onUsage,
               ...(left !== undefined && left <= MAX_TIMER_MILLIS ? { timeoutMillis: left, onTimeout: timedOut(action, timeoutMillis!) } : {}),
               ...(idleMillis !== undefined && longIdle === undefined
                 ? { idleTimeoutMillis: idleMillis, onIdleTimeout: timedOut(action, idleMillis) }
@@ -416,6 +425,7 @@ const start = (
       invoke,
       stream,
       lifecycle: (hook) => Effect.flatMap(acquire, (connection) => connection.lifecycle(hook)),
+      usage: Effect.sync(() => current.connection.lastUsage()),
     } satisfies PluginInstance
   })
 

@@ -16,6 +16,7 @@ import {
   decodeWorkerMessage,
   encodeHostMessage,
   parseFrame,
+  type CallUsage,
   type Credit,
   type Interrupt,
   type Invoke,
@@ -68,6 +69,8 @@ export const defaultStreamWindow: StreamWindow = { chunks: 32, bytes: 4 * 1024 *
 
 export interface CallOptions {
   readonly onProgress?: ((report: ProgressReport) => void) | undefined
+  /** Told what the worker measured for the call (its final frame's `usage`), just before the call settles. */
+  readonly onUsage?: ((usage: CallUsage) => void) | undefined
   /** Fails the call with `onTimeout()` after this long and cancels it (interrupt, grace period, kill). */
   readonly timeoutMillis?: number | undefined
   readonly onTimeout?: (() => PluginFailure) | undefined
@@ -89,6 +92,8 @@ export interface WorkerConnection {
    */
   readonly call: (action: string, input: unknown, options?: CallOptions) => Effect.Effect<unknown, PluginFailure>
   readonly stream: (action: string, input: unknown, options?: StreamCallOptions) => Stream.Stream<unknown, PluginFailure>
+  /** What the worker reported for the last call that ended on it, if any. */
+  readonly lastUsage: () => CallUsage | undefined
   /** Runs the plugin's `onEnable`/`onDisable` hook in the worker (nothing when it defines none). */
   readonly lifecycle: (hook: "enable" | "disable") => Effect.Effect<void, PluginFailure>
   /**
@@ -210,6 +215,13 @@ export const startWorker = (options: WorkerStartOptions): Effect.Effect<WorkerCo
     let broken = false
     let exitedFlag = false
     let exitValue = Option.none<ProcessExit>()
+    let lastUsage: CallUsage | undefined
+    /** Keeps a final frame's usage and tells the caller, who asked for it. */
+    const usageOf = (onUsage: ((usage: CallUsage) => void) | undefined, usage: CallUsage | undefined) => {
+      if (usage === undefined) return
+      lastUsage = usage
+      onUsage?.(usage)
+    }
     const graceMillis = Duration.toMillis(options.interruptGrace)
 
     const startFailed = (reason: string, exit?: ProcessExit) =>
@@ -386,6 +398,7 @@ export const startWorker = (options: WorkerStartOptions): Effect.Effect<WorkerCo
         if (frame instanceof PluginInputError) return resume(Effect.fail(frame))
         let timer: ReturnType<typeof setTimeout> | undefined
         const onProgress = callOptions?.onProgress
+        const onUsage = callOptions?.onUsage
         const settle = (effect: Effect.Effect<unknown, PluginFailure>) => {
           calls.delete(id)
           if (timer !== undefined) clearTimeout(timer)
@@ -401,8 +414,10 @@ export const startWorker = (options: WorkerStartOptions): Effect.Effect<WorkerCo
               case "Progress":
                 return progressOf(onProgress, event)
               case "Success":
+                usageOf(onUsage, event.usage)
                 return settle(Effect.succeed(event.value))
               case "Failure":
+                usageOf(onUsage, event.usage)
                 return settle(Effect.fail(event.error))
               case "ProcessEnded":
                 return settle(Effect.fail(event.failure))
@@ -555,10 +570,12 @@ export const startWorker = (options: WorkerStartOptions): Effect.Effect<WorkerCo
             case "End":
               calls.delete(id)
               stopTimers()
+              usageOf(streamOptions?.onUsage, event.usage)
               ended = true
               return wake()
             case "Failure":
               calls.delete(id)
+              usageOf(streamOptions?.onUsage, event.usage)
               return fail(event.error)
             case "ProcessEnded":
               return fail(event.failure)
@@ -580,6 +597,7 @@ export const startWorker = (options: WorkerStartOptions): Effect.Effect<WorkerCo
       declaration,
       call,
       stream,
+      lastUsage: () => lastUsage,
       lifecycle,
       cancel,
       cancellationsSettled: Effect.suspend(() => Effect.forEach([...cancellations], Deferred.await, { discard: true })),

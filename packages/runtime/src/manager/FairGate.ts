@@ -12,6 +12,13 @@ export interface FairGate {
   readonly run: <A, E, R, F>(effect: Effect.Effect<A, E, R>, full: () => F) => Effect.Effect<A, E | F, R>
   readonly active: () => number
   readonly waiting: () => number
+  /**
+   * Takes a permit at once if one is free and nobody waits (the common case,
+   * without `run`'s wait machinery); the caller must `release` it, however its
+   * work ends: take it where it cannot be interrupted before that is arranged.
+   */
+  readonly tryTake: () => boolean
+  readonly release: () => void
 }
 
 interface Waiter {
@@ -59,5 +66,11 @@ export const makeFairGate = (permits: number, maxWaiting: number): FairGate => {
       ),
     active: () => active,
     waiting: () => queue.length,
+    tryTake: () => {
+      if (active >= permits || queue.length > 0) return false
+      active++
+      return true
+    },
+    release,
   }
 }

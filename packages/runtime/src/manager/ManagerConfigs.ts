@@ -1,4 +1,5 @@
 import { Context, Effect, Layer, Option } from "effect"
+import { ConfigStore } from "../stores/ConfigStore.js"
 
 /*
  * What the PluginManager remembers of a plugin's default instance: its config
@@ -30,3 +31,27 @@ export const makeInMemoryManagerConfigs = (): Context.Tag.Service<ManagerConfigs
 }
 
 export const InMemoryManagerConfigs = Layer.sync(ManagerConfigs, makeInMemoryManagerConfigs)
+
+/**
+ * The manager's memory on the ConfigStore (SQLite in `ConfigStoreLive`): the
+ * default instance's config and enabled flag survive a restart. Reading fails
+ * loud (a defect carrying the StoreUnavailable): loading a plugin with `{}`
+ * instead of its saved config, unnoticed, would be worse than not loading it.
+ * A write that fails leaves the running instance as asked and logs a warning:
+ * only the memory of it is lost.
+ */
+export const ManagerConfigsFromStore: Layer.Layer<ManagerConfigs, never, ConfigStore> = Layer.effect(
+  ManagerConfigs,
+  Effect.map(ConfigStore, (store) => ({
+    get: (plugin) =>
+      store.get(plugin).pipe(
+        Effect.map(Option.map((record): StoredPluginState => ({ config: record.config, enabled: record.enabled }))),
+        Effect.orDie,
+      ),
+    save: (plugin, state) =>
+      Effect.zipRight(store.set(plugin, state.config), store.setEnabled(plugin, state.enabled)).pipe(
+        Effect.asVoid,
+        Effect.catchAll((error) => Effect.logWarning(`the state of plugin '${plugin}' was not saved: ${error.message}`)),
+      ),
+  })),
+)

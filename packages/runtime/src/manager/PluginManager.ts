@@ -47,6 +47,10 @@ import { costOf, makeAdmission, resolveScheduling, type SchedulingOptions } from
 import { makeFairGate, type FairGate } from "./FairGate.js"
 import { ManagerConfigs, makeInMemoryManagerConfigs } from "./ManagerConfigs.js"
 import { makeRetryAfterEviction } from "./RetryAfterEviction.js"
+import { EmpiricalStore } from "../stores/EmpiricalStore.js"
+import type { StoreUnavailable } from "../stores/StoreErrors.js"
+import { makeUsageRecorder, type InstanceStats } from "./Usage.js"
+import type { CallUsage } from "../wire/Protocol.js"
 
 /*
  * The PluginManager owns many instances of the verified plugins over their
@@ -149,6 +153,8 @@ export interface PluginManagerService {
   /** A subscription that holds every event from now on, until its scope closes. */
   readonly subscribe: Effect.Effect<Queue.Dequeue<ManagerEvent>, never, Scope.Scope>
   readonly bind: (plugin: string, defaultConfig?: unknown, options?: { readonly instanceId?: string }) => BoundPlugin
+  /** The measured cost of the instance's calls (the EmpiricalStore's record for its plugin, digest and config) and its worker's last report. */
+  readonly stats: (id: string) => Effect.Effect<InstanceStats, InstanceNotLoaded | StoreUnavailable>
 }
 
 export class PluginManager extends Context.Tag("@plinth/runtime/PluginManager")<PluginManager, PluginManagerService>() {}
@@ -197,6 +203,7 @@ export const makePluginManager = (options: PluginManagerOptions) =>
       discovered.map((plugin) => [plugin.id, { ...plugin, locked: lock.plugins[plugin.id as PluginId]! }]),
     )
     const configs = Option.getOrElse(yield* Effect.serviceOption(ManagerConfigs), makeInMemoryManagerConfigs)
+    const usage = makeUsageRecorder(yield* EmpiricalStore)
     const startContext = yield* Effect.context<Effect.Effect.Context<ReturnType<typeof startInstance>>>()
     const managerScope = yield* Effect.scope
     const events = yield* PubSub.unbounded<ManagerEvent>()
@@ -562,8 +569,7 @@ export const makePluginManager = (options: PluginManagerOptions) =>
       })
 
     /** After a call: the breaker counts it, and a hook owed since the call began runs now, before the caller hears back. */
-    const afterCall = (managed: Managed, exit: Exit.Exit<unknown, PluginFailure>) =>
-      Effect.suspend(() => {
+    const afterCall = (managed: Managed, exit: Exit.Exit<unknown, PluginFailure>): Effect.Effect<void> => {
         managed.inFlight--
         managed.lastUsed = tick()
         admission.changed()
@@ -584,44 +590,88 @@ export const makePluginManager = (options: PluginManagerOptions) =>
             return Effect.ignore(setEnabled(managed, false, reason, false))
           }
         }
-        return Effect.ignore(settleHooks(managed))
-      })
+        return managed.applied === managed.enabled ? Effect.void : Effect.ignore(settleHooks(managed))
+      }
 
     const disabledError = (managed: Managed) =>
       new PluginDisabled({ plugin: managed.plugin.id, instance: managed.id, ...(managed.disabledReason !== undefined ? { reason: managed.disabledReason } : {}) })
 
-    /** Runs a call under the instance's guards: enabled (checked again after waiting), the cap, the breaker. */
-    const guarded = <A>(managed: Managed, call: (timeoutLeft: number | undefined) => Effect.Effect<A, PluginFailure>, action: string, timeout: Duration.DurationInput | undefined) =>
-      Effect.suspend(() => {
+    /** Ends a call: its sample is queued, the breaker counts it, owed hooks run; then the caller gets its exit. */
+    const finishCall = <A>(managed: Managed, probe: ReturnType<typeof usage.begin>, exit: Exit.Exit<A, PluginFailure>) =>
+      Effect.zipRight(Effect.zipRight(probe.end(exit), afterCall(managed, exit)), exit)
+
+    /**
+     * Runs a call under the instance's guards: enabled (checked again after
+     * waiting), the cap, the breaker; its cost is measured (Usage.ts). With a
+     * slot free and nobody waiting, the slot is taken at once, without the
+     * gate's wait machinery: every combinator here is a share of a call's
+     * host CPU (bench/manager.mjs).
+     */
+    const guarded = <A>(
+      managed: Managed,
+      call: (timeoutLeft: number | undefined, onUsage: (usage: CallUsage) => void) => Effect.Effect<A, PluginFailure>,
+      action: string,
+      timeout: Duration.DurationInput | undefined,
+      onUsage: ((usage: CallUsage) => void) | undefined,
+    ): Effect.Effect<A, CallFailure> =>
+      Effect.uninterruptibleMask((restore) => {
         if (!managed.enabled) return Effect.fail(disabledError(managed))
         const timeoutMillis = timeout === undefined ? undefined : Duration.toMillis(timeout)
-        const started = Date.now()
-        const body = Effect.suspend((): Effect.Effect<A, CallFailure> => {
-          if (!managed.enabled) return Effect.fail(disabledError(managed))
-          const left = timeoutMillis === undefined ? undefined : Math.max(0, timeoutMillis - (Date.now() - started))
+        if (managed.gate.tryTake()) {
           managed.inFlight++
           managed.lastUsed = tick()
-          return Effect.onExit(call(left), (exit) => afterCall(managed, exit))
-        })
-        const gated = managed.gate.run(body, queueFull(managed))
-        // The deadline covers the wait for a slot too.
-        return timeoutMillis === undefined || managed.gate.active() < managed.maxConcurrent
-          ? gated
-          : Effect.timeoutFail(gated, {
-              duration: Duration.millis(timeoutMillis),
-              onTimeout: () => new InvokeTimeout({ plugin: managed.plugin.id, action, timeoutMillis }),
-            })
+          const probe = usage.begin(managed, onUsage)
+          return Effect.flatMap(Effect.exit(restore(call(timeoutMillis, probe.onUsage))), (exit) => {
+            managed.gate.release()
+            return finishCall(managed, probe, exit)
+          })
+        }
+        return restore(waitForSlot(managed, call, action, timeoutMillis, onUsage))
       })
 
+    /** A call that waits for a slot, in FIFO order; the deadline covers the wait too. */
+    const waitForSlot = <A>(
+      managed: Managed,
+      call: (timeoutLeft: number | undefined, onUsage: (usage: CallUsage) => void) => Effect.Effect<A, PluginFailure>,
+      action: string,
+      timeoutMillis: number | undefined,
+      onUsage: ((usage: CallUsage) => void) | undefined,
+    ): Effect.Effect<A, CallFailure> => {
+      const started = Date.now()
+      const body = Effect.uninterruptibleMask((restore): Effect.Effect<A, CallFailure> => {
+        if (!managed.enabled) return Effect.fail(disabledError(managed))
+        const left = timeoutMillis === undefined ? undefined : Math.max(0, timeoutMillis - (Date.now() - started))
+        managed.inFlight++
+        managed.lastUsed = tick()
+        const probe = usage.begin(managed, onUsage)
+        return Effect.flatMap(Effect.exit(restore(call(left, probe.onUsage))), (exit) => finishCall(managed, probe, exit))
+      })
+      const gated = managed.gate.run(body, queueFull(managed))
+      return timeoutMillis === undefined || managed.gate.active() < managed.maxConcurrent
+        ? gated
+        : Effect.timeoutFail(gated, {
+            duration: Duration.millis(timeoutMillis),
+            onTimeout: () => new InvokeTimeout({ plugin: managed.plugin.id, action, timeoutMillis }),
+          })
+    }
+
     const attemptCall = (id: string, action: string, input: unknown, invokeOptions?: InvokeOptions): Effect.Effect<unknown, CallFailure> =>
-      Effect.flatMap(find(id), (managed) =>
-        guarded(
+      Effect.suspend(() => {
+        const managed = instances.get(id)
+        if (managed === undefined) return Effect.fail(notLoaded(id))
+        return guarded(
           managed,
-          (left) => managed.started.instance.invoke(action, input, left === undefined ? invokeOptions : { ...invokeOptions, timeout: Duration.millis(left) }),
+          (left, onUsage) =>
+            managed.started.instance.invoke(
+              action,
+              input,
+              left === undefined ? { ...invokeOptions, onUsage } : { ...invokeOptions, onUsage, timeout: Duration.millis(left) },
+            ),
           action,
           invokeOptions?.timeout,
-        ),
-      )
+          invokeOptions?.onUsage,
+        )
+      })
 
     /** A call that runs short of memory is retried on a fresh worker after eviction (RetryAfterEviction.ts); each attempt has the whole timeout. */
     const execute = (id: string, action: string, input: unknown, invokeOptions?: InvokeOptions): Effect.Effect<unknown, CallFailure> =>
@@ -638,13 +688,14 @@ export const makePluginManager = (options: PluginManagerOptions) =>
           const queue = yield* Queue.bounded<Take.Take<unknown, CallFailure>>(1)
           const run = guarded(
             managed,
-            (left) =>
+            (left, onUsage) =>
               Stream.runForEach(
-                managed.started.instance.stream(action, input, left === undefined ? streamOptions : { ...streamOptions, timeout: Duration.millis(left) }),
+                managed.started.instance.stream(action, input, { ...streamOptions, onUsage, ...(left === undefined ? {} : { timeout: Duration.millis(left) }) }),
                 (item) => Queue.offer(queue, Take.of(item)),
               ),
             action,
             streamOptions?.timeout,
+            streamOptions?.onUsage,
           )
           yield* Effect.forkScoped(
             Effect.flatMap(Effect.exit(run), (exit) => Queue.offer(queue, Exit.isSuccess(exit) ? Take.end : Take.failCause(exit.cause))),
@@ -703,6 +754,10 @@ export const makePluginManager = (options: PluginManagerOptions) =>
       events: Stream.fromPubSub(events),
       subscribe: PubSub.subscribe(events),
       bind,
+      stats: (id) =>
+        Effect.flatMap(find(id), (managed) =>
+          Effect.flatMap(managed.started.instance.usage, (last) => usage.stats(id, managed, last)),
+        ),
     })
   })
 
@@ -712,6 +767,7 @@ const failureOf = <E>(cause: Cause.Cause<E>): E | undefined => Option.getOrUndef
 /**
  * Verifies every plugin under `root` against `lock`, then provides a
  * PluginManager that starts workers only when asked. Closing the layer stops
- * every worker it started.
+ * every worker it started. It records each call's cost in the EmpiricalStore
+ * it is given (EmpiricalStoreMemory when nothing should outlive the process).
  */
 export const PluginManagerLive = (options: PluginManagerOptions) => Layer.scoped(PluginManager, makePluginManager(options))

@@ -31,7 +31,7 @@ import { encodeFrame, type EncodedFrame, type FrameCaps } from "../wire/Framing.
 import { ImportRefused, makeModuleGraph } from "./ModuleGraph.js"
 import { sharedLibrary } from "./SharedLibraries.js"
 import { makePluginAssets } from "./PluginAssets.js"
-import { decodeHostMessage, Failure, LoadFailed, parseFrame, WorkerMessage, type Invoke, type Load } from "../wire/Protocol.js"
+import { decodeHostMessage, Failure, LoadFailed, parseFrame, WorkerMessage, type CallUsage, type Invoke, type Load } from "../wire/Protocol.js"
 
 /*
  * The worker side, loaded by the bootstrap right after it reported ready.
@@ -70,6 +70,20 @@ const permissionNames: Record<string, SandboxDenied["permission"]> = {
   ChildProcess: "child-process",
   WorkerThreads: "worker-threads",
   Signal: "signal",
+}
+
+/*
+ * A call's usage, reported in its final frame: the process's CPU time while
+ * it ran (calls running at once share the process, so each is charged all of
+ * it) and the process's peak RSS so far (getrusage's maxRSS, in KiB). Bound
+ * now, before any plugin code exists, so a plugin replacing them on `process`
+ * changes nothing here (it could still lie by other means: only about itself).
+ */
+const cpuUsage = process.cpuUsage.bind(process)
+const resourceUsage = process.resourceUsage.bind(process)
+const usageSince = (start: NodeJS.CpuUsage): CallUsage => {
+  const cpu = cpuUsage(start)
+  return { cpuMs: (cpu.user + cpu.system) / 1000, peakRssBytes: resourceUsage().maxRSS * 1024 }
 }
 
 const describe = (u: unknown) => (u instanceof Error ? `${u.name}: ${u.message}` : String(u))
@@ -260,14 +274,14 @@ const fromWorkerCap = () => channel!.caps.fromWorker
  * value (one value domain, both ways) and fit in a frame the host accepts.
  * Either failure fails the call, typed, and the worker keeps serving.
  */
-const outputFrame = (tag: "Success" | "Chunk", id: number, action: string, value: unknown): EncodedFrame | PluginFatalError => {
+const outputFrame = (tag: "Success" | "Chunk", id: number, action: string, value: unknown, usage?: CallUsage): EncodedFrame | PluginFatalError => {
   const problem = jsonValueProblem(value)
   if (problem !== undefined) {
     return new PluginFatalError({ message: `'${action}' returned a value JSON cannot carry: ${describeJsonValueProblem(problem)}` })
   }
   let frame: EncodedFrame
   try {
-    frame = encodeFrame({ _tag: tag, id, value })
+    frame = encodeFrame(usage === undefined ? { _tag: tag, id, value } : { _tag: tag, id, value, usage })
   } catch (error) {
     return new PluginFatalError({ message: `'${action}' returned a value that cannot be serialized: ${describe(error)}` })
   }
@@ -281,9 +295,9 @@ const outputFrame = (tag: "Success" | "Chunk", id: number, action: string, value
 }
 
 /** An encoded Failure frame, if it is a JSON value that fits in a frame. */
-const tryFailureFrame = (id: number, error: PluginFailure): EncodedFrame | undefined => {
+const tryFailureFrame = (id: number, error: PluginFailure, usage: CallUsage | undefined): EncodedFrame | undefined => {
   const frame = Either.try(() => {
-    const encoded = encodeFailure({ _tag: "Failure", id, error })
+    const encoded = encodeFailure(usage === undefined ? { _tag: "Failure", id, error } : { _tag: "Failure", id, error, usage })
     return jsonValueProblem(encoded) === undefined ? encodeFrame(encoded) : undefined
   })
   return Either.isRight(frame) && frame.right !== undefined && frame.right.bytes <= fromWorkerCap() ? frame.right : undefined
@@ -294,11 +308,11 @@ const tryFailureFrame = (id: number, error: PluginFailure): EncodedFrame | undef
  * number, say) or that is too large would be a protocol break on the host, so
  * it goes as a fatal error with (the start of) its message instead.
  */
-const sendFailure = (id: number, error: PluginFailure) => {
+const sendFailure = (id: number, error: PluginFailure, usage?: CallUsage) => {
   const frame =
-    tryFailureFrame(id, error) ??
-    tryFailureFrame(id, new PluginFatalError({ message: `${error._tag}: ${String(Either.getOrElse(Either.try(() => error.message), () => ""))}`.slice(0, 4096) })) ??
-    tryFailureFrame(id, new PluginFatalError({ message: "the call failed with an error that cannot be sent" }))!
+    tryFailureFrame(id, error, usage) ??
+    tryFailureFrame(id, new PluginFatalError({ message: `${error._tag}: ${String(Either.getOrElse(Either.try(() => error.message), () => ""))}`.slice(0, 4096) }), usage) ??
+    tryFailureFrame(id, new PluginFatalError({ message: "the call failed with an error that cannot be sent" }), usage)!
   channel!.write(frame)
 }
 
@@ -451,20 +465,22 @@ export const start = (workerChannel: WorkerChannel, importBuiltin: ImportBuiltin
     const { compiled, input } = prepared.right
     const credit: StreamCredit = { chunks: 0, bytes: 0, wake: undefined }
     if (call.streaming) credits.set(call.id, credit)
+    const cpuStart = cpuUsage()
     const fiber = runFork(callEffect(plugin, call, compiled, input, credit))
     running.set(call.id, fiber)
     fiber.addObserver((exit) => {
       running.delete(call.id)
       credits.delete(call.id)
       if (Exit.isSuccess(exit)) {
-        if (compiled.action._kind === "streaming") return send({ _tag: "End", id: call.id })
+        if (compiled.action._kind === "streaming") return send({ _tag: "End", id: call.id, usage: usageSince(cpuStart) })
         const value = compiled.encodeOutput(exit.value)
-        if (Either.isLeft(value)) return sendFailure(call.id, badOutput(call.action, value.left))
-        const frame = outputFrame("Success", call.id, call.action, value.right)
-        return frame instanceof PluginFatalError ? sendFailure(call.id, frame) : channel!.write(frame)
+        const usage = usageSince(cpuStart)
+        if (Either.isLeft(value)) return sendFailure(call.id, badOutput(call.action, value.left), usage)
+        const frame = outputFrame("Success", call.id, call.action, value.right, usage)
+        return frame instanceof PluginFatalError ? sendFailure(call.id, frame, usage) : channel!.write(frame)
       }
       if (Cause.isInterruptedOnly(exit.cause)) return send({ _tag: "Interrupted", id: call.id })
-      sendFailure(call.id, failureFromCause(exit.cause))
+      sendFailure(call.id, failureFromCause(exit.cause), usageSince(cpuStart))
     })
   }
 

@@ -94,19 +94,33 @@ export const Declaration = Schema.Struct({
   config: JsonSchemaDocument,
 })
 
+/**
+ * What the worker measured for one call, sent in the call's final frame
+ * (Success, End or Failure): the process's CPU time (user + system) while the
+ * call ran and its peak resident memory so far. Calls running at once share
+ * the process, so each is charged the process's CPU during it. The worker is
+ * not trusted to be truthful (a plugin can only mislead the scheduling of its
+ * own plugin), only well-formed: finite non-negative numbers.
+ */
+export const CallUsage = Schema.Struct({
+  cpuMs: Schema.Number.pipe(Schema.finite(), Schema.nonNegative()),
+  peakRssBytes: Schema.Number.pipe(Schema.finite(), Schema.nonNegative()),
+})
+export type CallUsage = typeof CallUsage.Type
+
 export const Ready = Schema.TaggedStruct("Ready", { pid: Schema.Int })
 export type Ready = typeof Ready.Type
 export const Loaded = Schema.TaggedStruct("Loaded", { secret: Secret, declaration: Declaration })
 export type Loaded = typeof Loaded.Type
 export const LoadFailed = Schema.TaggedStruct("LoadFailed", { secret: Secret, error: PluginFailure })
 export type LoadFailed = typeof LoadFailed.Type
-export const Success = Schema.TaggedStruct("Success", { id: CallId, value: Schema.Unknown })
+export const Success = Schema.TaggedStruct("Success", { id: CallId, value: Schema.Unknown, usage: Schema.optional(CallUsage) })
 export type Success = typeof Success.Type
 export const Chunk = Schema.TaggedStruct("Chunk", { id: CallId, value: Schema.Unknown })
 export type Chunk = typeof Chunk.Type
-export const End = Schema.TaggedStruct("End", { id: CallId })
+export const End = Schema.TaggedStruct("End", { id: CallId, usage: Schema.optional(CallUsage) })
 export type End = typeof End.Type
-export const Failure = Schema.TaggedStruct("Failure", { id: CallId, error: PluginFailure })
+export const Failure = Schema.TaggedStruct("Failure", { id: CallId, error: PluginFailure, usage: Schema.optional(CallUsage) })
 export type Failure = typeof Failure.Type
 export const Progress = Schema.TaggedStruct("Progress", {
   id: CallId,
@@ -190,9 +204,19 @@ const isPlainInvoke = (raw: unknown): boolean =>
   typeof raw["streaming"] === "boolean" &&
   onlyKeys(raw, invokeKeys)
 
-const resultKeys: ReadonlySet<string> = new Set(["_tag", "id", "value"])
+const isUsageNumber = (u: unknown): boolean => typeof u === "number" && Number.isFinite(u) && u >= 0
+const usageKeys: ReadonlySet<string> = new Set(["cpuMs", "peakRssBytes"])
+const isPlainUsage = (u: unknown): boolean =>
+  plainRecord(u) && isUsageNumber(u["cpuMs"]) && isUsageNumber(u["peakRssBytes"]) && onlyKeys(u, usageKeys)
+
+const chunkKeys: ReadonlySet<string> = new Set(["_tag", "id", "value"])
+const successKeys: ReadonlySet<string> = new Set(["_tag", "id", "value", "usage"])
 const isPlainResult = (raw: unknown): boolean =>
-  plainRecord(raw) && (raw["_tag"] === "Success" || raw["_tag"] === "Chunk") && isCallId(raw["id"]) && onlyKeys(raw, resultKeys)
+  plainRecord(raw) &&
+  isCallId(raw["id"]) &&
+  (raw["_tag"] === "Chunk"
+    ? onlyKeys(raw, chunkKeys)
+    : raw["_tag"] === "Success" && onlyKeys(raw, successKeys) && (raw["usage"] === undefined || isPlainUsage(raw["usage"])))
 
 export const decodeHostMessage = decoder(HostMessage, "host", isPlainInvoke)
 export const decodeWorkerMessage = decoder(WorkerMessage, "worker", isPlainResult)
