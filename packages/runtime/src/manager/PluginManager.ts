@@ -15,15 +15,12 @@ import {
   PluginDisabled,
   PluginTransientError,
   printableValue,
-  unknownConfigKeys,
-  withoutUnknownKeys,
   type LockEntry,
   type ManagerEvent,
   type PluginFailure,
   type PluginId,
   type PluginManifest,
 } from "@plinth/domain"
-import { checkConfig } from "../instance/Contract.js"
 import {
   startInstance,
   type InvokeOptions,
@@ -37,6 +34,7 @@ import type { IsolationTier } from "../instance/Isolation.js"
 import { discoverAndVerify, namingLock } from "../loading/Loader.js"
 import { PluginNotFound } from "../loading/PluginNotFound.js"
 import { makeFairGate, type FairGate } from "./FairGate.js"
+import { checkHostConfig } from "./HostConfig.js"
 import { ManagerConfigs, makeInMemoryManagerConfigs } from "./ManagerConfigs.js"
 
 /*
@@ -217,35 +215,8 @@ export const makePluginManager = (options: PluginManagerOptions) =>
         return found === undefined ? Effect.fail(new PluginNotFound({ plugin, known: [...verified.keys()].sort() })) : Effect.succeed(found)
       })
 
-    /**
-     * The config as the worker will get it: a JSON object, unknown keys refused
-     * (strict) or dropped (lenient), then checked against the manifest's config
-     * schema. The plugin's own Schema decodes it again in the worker.
-     */
-    const checkedConfig = (plugin: VerifiedPlugin, config: unknown, strict: boolean) =>
-      Effect.gen(function* () {
-        if (typeof config !== "object" || config === null || Array.isArray(config)) {
-          return yield* new ConfigInvalid({ plugin: plugin.id, fieldsInvalid: ["(root)"], detail: `a config is a JSON object, not ${printableValue(config)}` })
-        }
-        const record = config as Readonly<Record<string, unknown>>
-        const schema = plugin.manifest.config
-        const unknown = unknownConfigKeys(schema, record)
-        const candidate = strict ? record : withoutUnknownKeys(schema, record)
-        const refused = yield* Effect.flip(checkConfig(plugin.id, plugin.manifest, candidate)).pipe(Effect.option)
-        const fields = new Set(strict ? unknown : [])
-        const details: Array<string> = []
-        if (strict && unknown.length > 0) details.push(`unknown ${unknown.length === 1 ? "key" : "keys"} ${unknown.map((k) => `'${k}'`).join(", ")} (load with strict: false to drop unknown keys)`)
-        if (Option.isSome(refused)) {
-          const error = refused.value
-          if (error._tag === "SchemaViolation") return yield* error
-          for (const field of error.fieldsInvalid ?? ["(root)"]) fields.add(field)
-          if (!(strict && unknown.length > 0 && [...(error.fieldsInvalid ?? [])].every((f) => unknown.includes(f)))) {
-            details.push(error.message.replace(/^invalid config: /, ""))
-          }
-        }
-        if (fields.size > 0) return yield* new ConfigInvalid({ plugin: plugin.id, fieldsInvalid: [...fields].sort(), detail: details.join("; ") })
-        return candidate
-      })
+    /** The config as the worker will get it (see HostConfig.ts). */
+    const checkedConfig = (plugin: VerifiedPlugin, config: unknown, strict: boolean) => checkHostConfig(plugin.id, plugin.manifest, config, strict)
 
     /** A start failure as the caller should see it: a config the plugin's Schema refused is ConfigInvalid. */
     const asLoadFailure =
