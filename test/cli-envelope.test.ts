@@ -99,6 +99,27 @@ const cases: ReadonlyArray<Case> = [
     },
   },
   {
+    command: "enable",
+    success: { args: ["greeter"], fields: ["plugin", "enabled", "changed"] },
+    failure: { args: ["nope"], code: 2, tag: "PluginNotFound" },
+  },
+  {
+    command: "disable",
+    success: { args: ["greeter"], fields: ["plugin", "enabled", "changed"] },
+    failure: { args: ["greeter"], prepare: tamper, code: 4, tag: "IntegrityMismatch" },
+  },
+  {
+    command: "config",
+    success: { args: ["greeter", "--set", '{"greeting": "Hi"}'], fields: ["plugin", "config", "enabled", "stored", "updated"] },
+    failure: { args: ["greeter", "--set", '{"greeting": "Hi", "nope": 1}'], code: 5, tag: "ConfigInvalid" },
+  },
+  {
+    command: "stats",
+    success: { args: [], fields: ["records"] },
+    // A file where the data directory should be.
+    failure: { args: ["--data-dir", "PLUGINS.lock"], code: 1, tag: "StoreUnavailable" },
+  },
+  {
     command: "trace",
     success: { args: [], fields: ["file", "calls", "skipped"] },
     // A folder where the trace file should be.
