@@ -107,8 +107,9 @@ export const docs: Readonly<Record<string, CommandDoc>> = {
   plinth: {
     summary: "Load Node.js plugins only after verifying every file against PLUGINS.lock.",
     description:
-      "Observation commands (verify, list, show, report, trace) read manifests, the lock and the call history and never run plugin code; " +
-      "lock changes the lock; invoke and describe run plugin code, each plugin in its own sandboxed worker process. " +
+      "Observation commands (verify, list, show, report, trace, stats) read manifests, the lock, the call history and the resource records and never run plugin code; " +
+      "lock changes the lock; enable, disable and config change a plugin's persisted state under --data-dir; " +
+      "invoke and describe run plugin code, each plugin in its own sandboxed worker process. " +
       "Paths are relative to the current folder; a flag beats its environment variable, which beats the default.",
     examples: [
       { command: "plinth plugins lock", what: "Pin the plugins under ./plugins in ./PLUGINS.lock, after review." },
