@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
 import { buildCli, examplesWorkspace, plinth, type Run } from "./support/cli.js"
 
@@ -20,6 +20,11 @@ const workspace = (prepare: (dir: string) => void = () => {}) => {
   const dir = examplesWorkspace("plinth-envelope-")
   prepare(dir)
   return dir
+}
+
+const mkdirWrite = (path: string, content: string) => {
+  mkdirSync(dirname(path), { recursive: true })
+  writeFileSync(path, content)
 }
 
 const tamper = (dir: string) => writeFileSync(join(dir, "plugins/greeter/index.js"), "export default {}\n")
@@ -116,8 +121,8 @@ const cases: ReadonlyArray<Case> = [
   {
     command: "stats",
     success: { args: [], fields: ["records"] },
-    // A file where the data directory should be.
-    failure: { args: ["--data-dir", "PLUGINS.lock"], code: 1, tag: "StoreUnavailable" },
+    // A database file that is not one.
+    failure: { args: [], prepare: (dir) => mkdirWrite(join(dir, ".plinth/plinth.db"), "not a database\n".repeat(100)), code: 1, tag: "StoreUnavailable" },
   },
   {
     command: "trace",

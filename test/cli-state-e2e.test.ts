@@ -31,6 +31,7 @@ describe.concurrent("plinth plugins config", () => {
     const before = await plinth(dir, ["plugins", "config", "greeter", "--json"])
     expect(before.code, before.stderr).toBe(0)
     expect(lastJson(before)).toEqual({ ok: true, plugin: "greeter", config: {}, enabled: true, stored: false, updated: false })
+    expect(existsSync(join(dir, ".plinth")), "showing creates no database").toBe(false)
 
     const set = await plinth(dir, ["plugins", "config", "greeter", "--set", '{"greeting": "Ahoy"}'])
     expect(set.code, set.stderr).toBe(0)
@@ -132,6 +133,7 @@ describe("plinth plugins stats", () => {
     const machine = await plinth(dir, ["plugins", "stats", "greeter", "--json"])
     expect(machine.code, machine.stderr).toBe(0)
     expect(lastJson(machine)).toEqual({ ok: true, records: [] })
+    expect(existsSync(join(dir, ".plinth")), "reading creates no database").toBe(false)
   }, SHORT_TIMEOUT)
 
   it("prints each record of the EmpiricalStore: calls, success rate, wall and CPU time, peak memory", async () => {

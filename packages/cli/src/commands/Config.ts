@@ -1,14 +1,14 @@
 import { Args, Command, Options } from "@effect/cli"
 import { Effect, Option } from "effect"
 import { unknownConfigKeys } from "@plinth/domain"
-import { checkHostConfig, ConfigStore, databasePath } from "@plinth/runtime"
+import { checkHostConfig, ConfigStore, databasePath, type PluginConfigRecord } from "@plinth/runtime"
 import type { Palette } from "../Colour.js"
 import * as Common from "../CommonOptions.js"
 import { UsageError } from "../Failures.js"
 import { parseJsonOption } from "../OperationInput.js"
 import { formatOf, report, reportFailures } from "../Output.js"
 import { printable } from "../Render.js"
-import { storesIn, verifiedPlugin } from "./PluginState.js"
+import { databaseExists, storesIn, verifiedPlugin } from "./PluginState.js"
 
 const id = Args.text({ name: "id" }).pipe(Args.withDescription("The plugin id (its folder name)."))
 
@@ -58,31 +58,34 @@ export const config = Command.make(
       const given = Option.isSome(options.set) ? Option.some(yield* parseJsonOption("--set", options.set.value)) : Option.none()
       const plugin = yield* verifiedPlugin(options.root, options.lock, options.id)
       const checked = Option.isSome(given) ? Option.some(yield* checkHostConfig(plugin.id, plugin.manifest, given.value, !options.lenient)) : Option.none()
-      // Opened only once the plugin and the config are known good: a refused change creates nothing.
-      yield* Effect.gen(function* () {
-        const store = yield* ConfigStore
-        const dropped = Option.isSome(given) ? unknownConfigKeys(plugin.manifest.config, given.value as Readonly<Record<string, unknown>>) : []
-        if (Option.isSome(checked)) yield* store.set(plugin.id, checked.value)
-        const record = yield* store.get(plugin.id)
-        const view: ConfigView = {
-          plugin: plugin.id,
-          config: Option.match(record, { onNone: () => ({}), onSome: (r) => r.config }),
-          enabled: Option.match(record, { onNone: () => true, onSome: (r) => r.enabled }),
-          stored: Option.isSome(record),
-          updated: Option.isSome(given),
-          dropped,
-          database: databasePath({ dataDir: options.dataDir }),
-        }
-        yield* report(format, view, renderView, (v) => ({
-          ok: true,
-          plugin: v.plugin,
-          config: v.config,
-          enabled: v.enabled,
-          stored: v.stored,
-          updated: v.updated,
-          ...(v.dropped.length > 0 ? { dropped: v.dropped } : {}),
-        }))
-      }).pipe(Effect.provide(storesIn(options.dataDir)))
+      const dropped = Option.isSome(given) ? unknownConfigKeys(plugin.manifest.config, given.value as Readonly<Record<string, unknown>>) : []
+      // Opened only once the plugin and the config are known good: a refused change creates nothing, nor does showing.
+      const record =
+        Option.isNone(checked) && !databaseExists(options.dataDir)
+          ? Option.none<PluginConfigRecord>()
+          : yield* Effect.gen(function* () {
+              const store = yield* ConfigStore
+              if (Option.isSome(checked)) yield* store.set(plugin.id, checked.value)
+              return yield* store.get(plugin.id)
+            }).pipe(Effect.provide(storesIn(options.dataDir)))
+      const view: ConfigView = {
+        plugin: plugin.id,
+        config: Option.match(record, { onNone: () => ({}), onSome: (r) => r.config }),
+        enabled: Option.match(record, { onNone: () => true, onSome: (r) => r.enabled }),
+        stored: Option.isSome(record),
+        updated: Option.isSome(given),
+        dropped,
+        database: databasePath({ dataDir: options.dataDir }),
+      }
+      yield* report(format, view, renderView, (v) => ({
+        ok: true,
+        plugin: v.plugin,
+        config: v.config,
+        enabled: v.enabled,
+        stored: v.stored,
+        updated: v.updated,
+        ...(v.dropped.length > 0 ? { dropped: v.dropped } : {}),
+      }))
     }).pipe(reportFailures(format))
   },
 ).pipe(

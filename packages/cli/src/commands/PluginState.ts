@@ -1,11 +1,15 @@
+import { existsSync } from "node:fs"
 import { Effect, Layer } from "effect"
-import { ConfigStoreLive, DatabaseLive, discoverAndVerify, EmpiricalStoreLive, PluginNotFound } from "@plinth/runtime"
+import { ConfigStoreLive, databasePath, DatabaseLive, discoverAndVerify, EmpiricalStoreLive, PluginNotFound } from "@plinth/runtime"
 
 /*
  * What `plinth plugins enable|disable|config|stats` share: the persisted
  * state of plugins in the database under --data-dir, and the lock-verified
  * plugin a change is about.
  */
+
+/** Whether `<dataDir>/plinth.db` exists: a command that only reads creates none (there is nothing to read). */
+export const databaseExists = (dataDir: string) => existsSync(databasePath({ dataDir }))
 
 /** The ConfigStore and EmpiricalStore over `<dataDir>/plinth.db` (created and migrated when missing). */
 export const storesIn = (dataDir: string) =>

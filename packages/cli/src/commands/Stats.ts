@@ -6,7 +6,7 @@ import type { Palette } from "../Colour.js"
 import * as Common from "../CommonOptions.js"
 import { formatOf, report, reportFailures } from "../Output.js"
 import { printable } from "../Render.js"
-import { storesIn } from "./PluginState.js"
+import { databaseExists, storesIn } from "./PluginState.js"
 
 const id = Args.text({ name: "id" }).pipe(Args.withDescription("Only this plugin's records."), Args.optional)
 
@@ -61,9 +61,10 @@ const renderStats = (rows: ReadonlyArray<StatsRow>, palette: Palette): string =>
  */
 export const stats = Command.make("stats", { id, dataDir: Common.dataDir, json: Common.json }, (options) => {
   const format = formatOf(options)
-  return Effect.gen(function* () {
-    const store = yield* EmpiricalStore
-    const records = yield* store.list(Option.getOrUndefined(options.id))
-    yield* report(format, records.map(rowOf), renderStats, (rows) => ({ ok: true, records: rows }))
-  }).pipe(Effect.provide(storesIn(options.dataDir)), reportFailures(format))
+  const records = databaseExists(options.dataDir)
+    ? Effect.flatMap(EmpiricalStore, (store) => store.list(Option.getOrUndefined(options.id))).pipe(Effect.provide(storesIn(options.dataDir)))
+    : Effect.succeed([])
+  return Effect.flatMap(records, (found) => report(format, found.map(rowOf), renderStats, (rows) => ({ ok: true, records: rows }))).pipe(
+    reportFailures(format),
+  )
 }).pipe(Command.withDescription("Show what each plugin's calls have cost: calls, success rate, wall and CPU time, peak memory. Runs no plugin code."))
