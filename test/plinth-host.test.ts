@@ -88,7 +88,7 @@ describe("PlinthHost: one Layer for a host", () => {
 })
 
 describe("createManager: the PluginManager behind Promises", () => {
-  it("loads, calls, streams, disables, enables, updates config, lists and closes; failures are values", async () => {
+  it("loads, calls, streams, disables, enables, updates config, reloads, unloads, lists and closes; failures are values", async () => {
     const workspace = examplesWorkspace("plinth-facade-")
     const dataDir = tempDir("plinth-facade-data-")
     const options = { root: join(workspace, "plugins"), lock: join(workspace, "PLUGINS.lock"), dataDir }
@@ -107,6 +107,7 @@ describe("createManager: the PluginManager behind Promises", () => {
     for await (const item of manager.stream(other.instance.id, "count", { to: 3 })) items.push(item)
     expect(items).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }])
 
+    const events = manager.events()[Symbol.asyncIterator]()
     expect(await manager.disable(other.instance.id)).toEqual({ ok: true })
     const refused = await manager.execute(other.instance.id, "greet", { name: "Ada" })
     expect(refused.ok).toBe(false)
@@ -118,6 +119,12 @@ describe("createManager: the PluginManager behind Promises", () => {
       })(),
     ).rejects.toMatchObject({ _tag: "ManagerStreamFailed", failure: { _tag: "PluginDisabled" } })
     expect(await manager.enable(other.instance.id)).toEqual({ ok: true })
+    const seen = [(await events.next()).value, (await events.next()).value]
+    expect(seen).toMatchObject([
+      { _tag: "disabled", instance: other.instance.id },
+      { _tag: "enabled", instance: other.instance.id },
+    ])
+    await events.return?.()
     expect(await manager.execute(other.instance.id, "greet", { name: "Ada" })).toEqual({ ok: true, result: { text: "Hello, Ada!" } })
 
     const strict = await manager.updateConfig("showcase", { greeting: "Yo", nope: 1 })
@@ -131,8 +138,18 @@ describe("createManager: the PluginManager behind Promises", () => {
     const missing = await manager.execute("nope", "greet", {})
     expect(!missing.ok && missing.failure._tag).toBe("InstanceNotLoaded")
 
+    const got = await manager.get("showcase")
+    const fresh = await manager.reload("showcase")
+    expect(fresh.ok && got.ok && fresh.instance.pid !== got.instance.pid, "reload starts a fresh worker").toBe(true)
+    expect(await manager.unload(other.instance.id)).toEqual({ ok: true })
+    const gone = await manager.execute(other.instance.id, "greet", { name: "Ada" })
+    expect(!gone.ok && gone.failure._tag).toBe("InstanceNotLoaded")
+    expect(!gone.ok && gone.job).toMatchObject({ category: "input", tag: "InstanceNotLoaded" })
+    const unknown = await manager.load("nope")
+    expect(!unknown.ok && unknown.failure._tag).toBe("PluginNotFound")
+
     const listed = await manager.list()
-    expect(listed.map((i) => i.id).sort()).toEqual([other.instance.id, "showcase"].sort())
+    expect(listed.map((i) => i.id)).toEqual(["showcase"])
     const pids = listed.map((i) => i.pid!)
     await manager.close()
     await manager.close()

@@ -59,7 +59,7 @@ export interface PlinthManager {
    */
   readonly stream: (id: string, action: string, input: unknown, options?: StreamOptions) => AsyncIterable<unknown>
   readonly prefetch: (plugin: string, count: number) => Promise<Outcome<object, LoadFailure>>
-  /** Lifecycle events from the moment the loop starts; leave the loop to stop listening. */
+  /** Lifecycle events from the moment `events()` is called; leave the loop to stop listening. */
   readonly events: () => AsyncIterable<ManagerEvent>
   /** Stops every worker, then flushes and closes the stores. Safe to call twice. */
   readonly close: () => Promise<void>
@@ -125,7 +125,12 @@ export const createManager = async (
           runtime,
         ),
       prefetch: (plugin, count) => run(Effect.either(Effect.as(manager.prefetch(plugin, count), {}))).then(outcome),
-      events: () => Stream.toAsyncIterableRuntime(manager.events, runtime),
+      // Subscribed at once, so no event between this call and the loop's first pull is missed.
+      events: () => {
+        const subscription = Runtime.runSync(runtime)(Scope.make())
+        const queue = Runtime.runSync(runtime)(Scope.extend(manager.subscribe, subscription))
+        return Stream.toAsyncIterableRuntime(Stream.fromQueue(queue).pipe(Stream.ensuring(Scope.close(subscription, Exit.void))), runtime)
+      },
       close: () => (closing ??= Effect.runPromise(Scope.close(scope, Exit.void))),
     },
   }
