@@ -4,9 +4,10 @@ import { ManagerConfigs } from "./ManagerConfigs.js"
 
 /*
  * The manager's memory of each plugin's default instance (config and enabled
- * flag) kept in the SQLite ConfigStore, so both survive a restart. A store
- * that cannot be read or written does not stop a call: the manager goes on
- * with its defaults (or its state in memory) and the failure is logged.
+ * flag) kept in the SQLite ConfigStore, so both survive a restart. A record
+ * that cannot be read stops the load (a defect carrying the StoreUnavailable):
+ * starting with the defaults could run a plugin its operator disabled. A
+ * record that cannot be written is logged; the manager keeps the state in memory.
  */
 export const ManagerConfigsFromStore: Layer.Layer<ManagerConfigs, never, ConfigStore> = Layer.effect(
   ManagerConfigs,
@@ -15,7 +16,7 @@ export const ManagerConfigsFromStore: Layer.Layer<ManagerConfigs, never, ConfigS
       get: (plugin) =>
         store.get(plugin).pipe(
           Effect.map(Option.map((record) => ({ config: record.config, enabled: record.enabled }))),
-          Effect.catchAll((error) => Effect.as(Effect.logWarning(`the stored config of '${plugin}' was not read: ${error.message}`), Option.none())),
+          Effect.orDie,
         ),
       save: (plugin, state) =>
         store.set(plugin, state.config).pipe(
