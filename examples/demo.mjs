@@ -1,17 +1,39 @@
 // The demo host: verifies and loads the example plugins through the public API,
 // runs them in sandboxed worker processes, shows the sandbox refusing an escape,
-// then shows what a user sees when one byte of a plugin changes after review.
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+// runs many instances under the PluginManager over one data directory (configs
+// that survive a restart, a secret that never shows), then shows what a user
+// sees when one byte of a plugin changes after review.
+import { randomUUID } from "node:crypto"
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, relative } from "node:path"
-import { Console, Effect, Either, Stream } from "effect"
+import { Console, Effect, Either, Queue, Redacted, Stream } from "effect"
 import { explainRejection, exitCodeFor, toJobError } from "@plinth/domain"
-import { discoverAndVerify, loadPlugins, PlinthLive, Registry, startInstance } from "@plinth/runtime"
+import {
+  createManager,
+  discoverAndVerify,
+  loadPlugins,
+  PlinthHost,
+  PlinthLive,
+  PluginManager,
+  Registry,
+  SecretStore,
+  SecretStoreLive,
+  startInstance,
+} from "@plinth/runtime"
 
 const here = import.meta.dirname
 const root = join(here, "plugins")
 const lock = join(here, "..", "PLUGINS.lock")
 const shown = (path) => relative(process.cwd(), path) || "."
+
+// Everything the demo prints also goes here, so that it can show a secret never appeared in it.
+const printed = []
+const log = console.log.bind(console)
+console.log = (...parts) => {
+  printed.push(parts.join(" "))
+  log(...parts)
+}
 
 const heading = (text) => console.log(`\n== ${text}`)
 const show = (value) => JSON.stringify(value)
@@ -103,6 +125,78 @@ const isRunning = (pid) => {
 const stillRunning = workerPids.filter(isRunning)
 if (stillRunning.length > 0) throw new Error(`workers still running after their scope closed: ${stillRunning.join(", ")}`)
 console.log(`the scope closed: all ${workerPids.length} worker processes have exited`)
+
+heading("The PluginManager: many instances over one data directory")
+const dataDir = mkdtempSync(join(tmpdir(), "plinth-demo-data-"))
+// The operator's token: set in the secret store (as `plinth secrets set vault-demo VAULT_TOKEN` does), never printed.
+const token = `demo-token-${randomUUID()}`
+try {
+  await Effect.runPromise(
+    Effect.flatMap(SecretStore, (store) => store.set("vault-demo", "VAULT_TOKEN", Redacted.make(token))).pipe(Effect.provide(SecretStoreLive(dataDir))),
+  )
+  const called = (manager, id, action, input) =>
+    manager.execute(id, action, input).pipe(
+      Effect.tap((output) => Console.log(`  ${id}: ${action}(${show(input)}) -> ${show(output)}`)),
+      Effect.catchAll((failure) => Console.log(`  ${id}: ${action}(${show(input)}) refused: ${failure._tag}`)),
+    )
+
+  // The first manager's life: PlinthHost is the whole wiring (verification, manager, stores, secrets).
+  const managedPids = await Effect.runPromise(
+    Effect.scoped(
+      Effect.gen(function* () {
+        const manager = yield* PluginManager
+        const events = yield* manager.subscribe
+        yield* manager.load("greeter", { config: { greeting: "Welcome" } })
+        yield* manager.load("greeter", { instanceId: "greeter-formal", config: { greeting: "Good evening" } })
+        for (const instance of yield* manager.list) console.log(`  instance ${instance.id} of ${instance.plugin}: worker pid ${instance.pid}, config ${show(instance.config)}`)
+        yield* called(manager, "greeter", "greet", { name: "Ada" })
+        yield* called(manager, "greeter-formal", "greet", { name: "Ada" })
+        yield* manager.disable("greeter-formal")
+        yield* called(manager, "greeter-formal", "greet", { name: "Grace" })
+        yield* called(manager, "greeter", "greet", { name: "Grace" })
+        yield* manager.enable("greeter-formal")
+        yield* called(manager, "greeter-formal", "greet", { name: "Grace" })
+        // The default instance's config is persisted in <dataDir>/plinth.db.
+        yield* manager.updateConfig("greeter", { greeting: "Ahoy" })
+        yield* called(manager, "greeter", "greet", { name: "Linus" })
+        yield* manager.load("vault-demo")
+        yield* called(manager, "vault-demo", "sign", { message: "ship it" })
+        const seen = yield* Queue.takeAll(events)
+        console.log(`  events: ${[...seen].map((e) => `${e._tag} ${e.instance}`).join(", ")}`)
+        return (yield* manager.list).map((instance) => instance.pid)
+      }),
+    ).pipe(Effect.provide(PlinthHost({ root, lock, dataDir }))),
+  )
+  if (managedPids.some(isRunning)) throw new Error("a managed worker is still running after its manager closed")
+  console.log(`  the first manager closed: its ${managedPids.length} workers stopped, its stores flushed`)
+
+  // A second life over the same data directory, through the Promise facade.
+  const started = await createManager({ root, lock, dataDir })
+  if (!started.ok) throw new Error(`the second manager did not start: ${started.failure._tag}`)
+  const { manager } = started
+  try {
+    const loaded = await manager.load("greeter")
+    if (!loaded.ok) throw new Error(loaded.failure.message)
+    const call = await manager.execute("greeter", "greet", { name: "Ada" })
+    console.log(`  after a restart, greeter's config is still ${show(loaded.instance.config)}: greet -> ${show(call.ok ? call.result : call.failure._tag)}`)
+  } finally {
+    await manager.close()
+  }
+
+  // RETRY AFTER EVICTION (issue 8 §4): an out-of-memory call, the eviction of an idle instance
+  // and the successful retry on a fresh worker are shown here once the manager retries.
+
+  // The token reached the plugin (it signed with it) but nothing printed or stored beside the secret store.
+  const written = (dir) =>
+    readdirSync(dir, { withFileTypes: true, recursive: true })
+      .filter((entry) => entry.isFile() && !join(entry.parentPath ?? entry.path, entry.name).startsWith(join(dataDir, "secrets")))
+      .map((entry) => readFileSync(join(entry.parentPath ?? entry.path, entry.name)))
+  const leaks = [printed.join("\n"), ...written(dataDir)].filter((text) => text.includes(token)).length
+  if (leaks > 0) throw new Error("the secret appeared in the demo's output or its database; this must never happen")
+  console.log("  the VAULT_TOKEN secret appears nowhere in this output, nor in the data directory outside its secret store")
+} finally {
+  rmSync(dataDir, { recursive: true, force: true })
+}
 
 heading("Tampering: one byte changed in a copy of text-tools")
 const scratch = mkdtempSync(join(tmpdir(), "plinth-demo-"))

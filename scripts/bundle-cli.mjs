@@ -48,6 +48,9 @@ export const bundleCli = async () => {
     banner: { js: '(function (exports, require, module, __filename, __dirname) {var importMetaUrl = require("node:url").pathToFileURL(__filename).href;' },
     footer: { js: "\n})" },
     define: { "import.meta.url": "importMetaUrl" },
+    // Loaded from node_modules at run time: its `bindings` finds the native addon from the
+    // caller's file name, which fails inside a bundle (every database command failed).
+    external: ["better-sqlite3"],
   })
   // Each runs in a thread of its own (HashingPool.ts, VerifiedImport.ts): ES modules, self-contained.
   const sidecars = await build({

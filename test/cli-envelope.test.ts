@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
 import { buildCli, examplesWorkspace, plinth, type Run } from "./support/cli.js"
 
@@ -20,6 +20,11 @@ const workspace = (prepare: (dir: string) => void = () => {}) => {
   const dir = examplesWorkspace("plinth-envelope-")
   prepare(dir)
   return dir
+}
+
+const mkdirWrite = (path: string, content: string) => {
+  mkdirSync(dirname(path), { recursive: true })
+  writeFileSync(path, content)
 }
 
 const tamper = (dir: string) => writeFileSync(join(dir, "plugins/greeter/index.js"), "export default {}\n")
@@ -97,6 +102,27 @@ const cases: ReadonlyArray<Case> = [
       tag: "PluginsRejected",
       besides: ["reportVersion", "generatedAt", "root", "lock", "environment", "summary", "plugins"],
     },
+  },
+  {
+    command: "enable",
+    success: { args: ["greeter"], fields: ["plugin", "enabled", "changed"] },
+    failure: { args: ["nope"], code: 2, tag: "PluginNotFound" },
+  },
+  {
+    command: "disable",
+    success: { args: ["greeter"], fields: ["plugin", "enabled", "changed"] },
+    failure: { args: ["greeter"], prepare: tamper, code: 4, tag: "IntegrityMismatch" },
+  },
+  {
+    command: "config",
+    success: { args: ["greeter", "--set", '{"greeting": "Hi"}'], fields: ["plugin", "config", "enabled", "stored", "updated"] },
+    failure: { args: ["greeter", "--set", '{"greeting": "Hi", "nope": 1}'], code: 5, tag: "ConfigInvalid" },
+  },
+  {
+    command: "stats",
+    success: { args: [], fields: ["records"] },
+    // A database file that is not one.
+    failure: { args: [], prepare: (dir) => mkdirWrite(join(dir, ".plinth/plinth.db"), "not a database\n".repeat(100)), code: 1, tag: "StoreUnavailable" },
   },
   {
     command: "trace",

@@ -159,7 +159,7 @@ describe.concurrent("plinth plugins invoke", () => {
     const dir = workspace()
     const human = await plinth(dir, ["plugins", "invoke", "nope", "greet", "--input", "{}"])
     expect(human.code).toBe(2)
-    expect(human.stderr).toContain("no plugin 'nope' under the plugin root (found: case-tools, greeter, showcase, text-tools, word-count)")
+    expect(human.stderr).toContain("no plugin 'nope' under the plugin root (found: case-tools, greeter, showcase, text-tools, vault-demo, word-count)")
     const machine = await plinth(dir, ["plugins", "invoke", "nope", "greet", "--input", "{}", "--json"])
     expect(machine.code).toBe(2)
     expect(jsonLines(machine)[0]).toMatchObject({ ok: false, error: { _tag: "PluginNotFound", plugin: "nope" } })

@@ -28,7 +28,7 @@ describe.concurrent("plinth plugins describe --check", () => {
     expect(run.code, run.stderr).toBe(0)
     const outcome = JSON.parse(run.stdout)
     expect(outcome.ok).toBe(true)
-    expect(outcome.plugins.map((p: { id: string }) => p.id)).toEqual(["case-tools", "greeter", "showcase", "text-tools", "word-count"])
+    expect(outcome.plugins.map((p: { id: string }) => p.id)).toEqual(["case-tools", "greeter", "showcase", "text-tools", "vault-demo", "word-count"])
     for (const plugin of outcome.plugins) expect(plugin).toMatchObject({ upToDate: true, differences: [] })
   })
 

@@ -126,7 +126,7 @@ describe("in-process loading: a plugin's modules come from its verified bytes", 
   it("the examples load in-process, each a plugin definition", async () => {
     const examples = join(import.meta.dirname, "..", "examples", "plugins")
     const plugins = await loaded(examples, join(import.meta.dirname, "..", "PLUGINS.lock"))
-    expect(Object.keys(plugins).sort()).toEqual(["case-tools", "greeter", "showcase", "text-tools", "word-count"])
+    expect(Object.keys(plugins).sort()).toEqual(["case-tools", "greeter", "showcase", "text-tools", "vault-demo", "word-count"])
     for (const plugin of Object.values(plugins)) expect(isPluginDefinition(plugin.default)).toBe(true)
   })
 

@@ -94,9 +94,9 @@ export const isolation = Options.choice("isolation", ["os", "permissions"]).pipe
 
 export const DEFAULT_DATA_DIR = ".plinth"
 
-/** Where Plinth keeps its state: the secret store (`<dir>/secrets/`) and the folders `dataDir` grants (`<dir>/data/`). */
+/** Where Plinth keeps its state: the database (`<dir>/plinth.db`), the secret store (`<dir>/secrets/`) and the folders `dataDir` grants (`<dir>/data/`). */
 export const dataDir = Options.text("data-dir").pipe(
   Options.withPseudoName("directory"),
   Options.withFallbackConfig(Config.string("PLINTH_DATA_DIR").pipe(Config.withDefault(DEFAULT_DATA_DIR))),
-  Options.withDescription(`Where Plinth keeps its state, secrets included (env PLINTH_DATA_DIR, default '${DEFAULT_DATA_DIR}').`),
+  Options.withDescription(`Where Plinth keeps its state: configs, enabled flags, resource records and secrets (env PLINTH_DATA_DIR, default '${DEFAULT_DATA_DIR}').`),
 )

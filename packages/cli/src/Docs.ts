@@ -37,11 +37,11 @@ export interface CommandDoc {
 /** What each exit code means; every code has a line (a new code without one does not compile). */
 export const exitCodeMeanings: { readonly [C in ExitCode]: string } = {
   [ExitCode.Ok]: "success (also --help, --version, --completions)",
-  [ExitCode.Failure]: "unexpected: the lock or plugin.json cannot be written, the trace file or secret store cannot be read, a bug in plinth",
+  [ExitCode.Failure]: "unexpected: the lock or plugin.json cannot be written, the trace file, database or secret store cannot be used, a bug in plinth",
   [ExitCode.Usage]: "usage error: unknown command or option, missing or bad argument, --root that is not a folder, an unknown plugin id",
   [ExitCode.LockOutOfDate]: "lock --check: the lock does not pin the plugins as they are on disk; describe --check: a manifest is stale; nothing was written",
   [ExitCode.Rejected]: "rejected: a plugin or the lock failed verification (changed file, unlocked plugin, missing folder, bad manifest or lock)",
-  [ExitCode.Input]: "input: --input/--config not JSON or refused by the action's schema, an unknown action, a required secret not set",
+  [ExitCode.Input]: "input: --input/--config/--set not JSON or refused by the schemas, an unknown action, a required secret not set, a disabled plugin",
   [ExitCode.Transient]: "transient: timeout, unexpected worker exit, the plugin's temporary failure; retrying may work",
   [ExitCode.Resource]: "resource: the plugin ran short, its worker ran out of memory or was killed",
   [ExitCode.Fatal]: "fatal: plugin defect, sandbox denial, declaration drift, output the manifest refuses, worker start failure",
@@ -81,7 +81,7 @@ const trace: OptionDoc = {
 
 const dataDir: OptionDoc = {
   placeholder: "DIR",
-  description: `Where Plinth keeps its state: the secret store in DIR/secrets, the folders 'dataDir' grants in DIR/data (env PLINTH_DATA_DIR, default '${DEFAULT_DATA_DIR}').`,
+  description: `Where Plinth keeps its state: the database in DIR/plinth.db (configs, enabled flags, resource records), the secret store in DIR/secrets, the folders 'dataDir' grants in DIR/data (env PLINTH_DATA_DIR, default '${DEFAULT_DATA_DIR}').`,
   example: "--data-dir /var/lib/plinth",
 }
 
@@ -107,8 +107,9 @@ export const docs: Readonly<Record<string, CommandDoc>> = {
   plinth: {
     summary: "Load Node.js plugins only after verifying every file against PLUGINS.lock.",
     description:
-      "Observation commands (verify, list, show, report, trace) read manifests, the lock and the call history and never run plugin code; " +
-      "lock changes the lock; invoke and describe run plugin code, each plugin in its own sandboxed worker process. " +
+      "Observation commands (verify, list, show, report, trace, stats) read manifests, the lock, the call history and the resource records and never run plugin code; " +
+      "lock changes the lock; enable, disable and config change a plugin's persisted state under --data-dir; " +
+      "invoke and describe run plugin code, each plugin in its own sandboxed worker process. " +
       "Paths are relative to the current folder; a flag beats its environment variable, which beats the default.",
     examples: [
       { command: "plinth plugins lock", what: "Pin the plugins under ./plugins in ./PLUGINS.lock, after review." },
@@ -117,7 +118,7 @@ export const docs: Readonly<Record<string, CommandDoc>> = {
     ],
   },
   "plinth plugins": {
-    summary: "Verify, pin, inspect and run plugins.",
+    summary: "Verify, pin, inspect, configure and run plugins.",
     examples: [
       { command: "plinth plugins list", what: "The plugins under ./plugins, with version and lock status." },
       { command: "plinth plugins verify --json", what: "Verify, for a program: one JSON object on stdout." },
@@ -209,7 +210,14 @@ export const docs: Readonly<Record<string, CommandDoc>> = {
       "--lock": lock,
       "--trace": trace,
       "--isolation": isolation,
-      "--data-dir": { ...dataDir, description: `${dataDir.description} The plugin's declared secrets are read from its store when the worker starts.` },
+      "--force": {
+        description: "Call the plugin even if 'plinth plugins disable' disabled it (without --force: PluginDisabled, exit 5).",
+        example: "--force",
+      },
+      "--data-dir": {
+        ...dataDir,
+        description: `${dataDir.description} The plugin's declared secrets are read from its store when the worker starts; its config and enabled flag as 'plinth plugins config' and 'disable' recorded them apply unless --config or --force override them.`,
+      },
     },
     examples: [
       { command: `plinth plugins invoke greeter greet --input '{"name": "Ada"}'`, what: "Call greeter's greet action." },
@@ -306,6 +314,73 @@ export const docs: Readonly<Record<string, CommandDoc>> = {
     examples: [
       { command: "plinth plugins trace", what: `The last ${DEFAULT_LIMIT} calls.` },
       { command: "plinth plugins trace --limit 5 --json", what: "The last 5 calls, for a program." },
+    ],
+    exitCodes: [ExitCode.Ok, ExitCode.Failure, ExitCode.Usage],
+  },
+  "plinth plugins enable": {
+    summary: "Enable a plugin again: invoke and the PluginManager run its calls. Runs no plugin code.",
+    description:
+      "Records the enabled flag of the plugin's default instance in DIR/plinth.db, where invoke and every PluginManager over the same data directory read it. " +
+      "The plugin must be under --root and verify against the lock. Enabling an enabled plugin changes nothing.",
+    args: { id },
+    options: { "--root": root, "--lock": lock, "--data-dir": dataDir, "--json": json() },
+    examples: [
+      { command: "plinth plugins enable greeter", what: "Let greeter's calls run again." },
+      { command: "plinth plugins enable greeter --data-dir /var/lib/plinth --json", what: "The same in another data directory, for a program." },
+    ],
+    exitCodes: [ExitCode.Ok, ExitCode.Failure, ExitCode.Usage, ExitCode.Rejected],
+  },
+  "plinth plugins disable": {
+    summary: "Disable a plugin: its calls are refused with PluginDisabled until it is enabled. Runs no plugin code.",
+    description:
+      "Records the enabled flag of the plugin's default instance in DIR/plinth.db. invoke then refuses the plugin (PluginDisabled, exit 5) unless given --force; " +
+      "a PluginManager over the same data directory loads it disabled. The plugin must be under --root and verify against the lock.",
+    args: { id },
+    options: { "--root": root, "--lock": lock, "--data-dir": dataDir, "--json": json() },
+    examples: [
+      { command: "plinth plugins disable greeter", what: "Refuse greeter's calls until 'plinth plugins enable greeter'." },
+      { command: "plinth plugins disable greeter --json", what: "The same, for a program: {\"ok\": true, \"enabled\": false, \"changed\": …}." },
+    ],
+    exitCodes: [ExitCode.Ok, ExitCode.Failure, ExitCode.Usage, ExitCode.Rejected],
+  },
+  "plinth plugins config": {
+    summary: "Show the persisted config of a plugin, or replace it with --set. Runs no plugin code.",
+    description:
+      "The config of the plugin's default instance in DIR/plinth.db, used by invoke (unless --config is given) and by every PluginManager over the same data directory. " +
+      "--set replaces the whole config after checking it against the manifest's config schema, as the PluginManager checks a load: " +
+      "unknown keys are refused (ConfigInvalid, exit 5) unless --lenient drops them. The plugin's defaults fill in what is left out when it starts.",
+    args: { id },
+    options: {
+      "--set": {
+        placeholder: "JSON",
+        description: "Replace the stored config with this JSON object, checked first; a refused config changes nothing (exit 5).",
+        example: `--set '{"greeting": "Hi"}'`,
+      },
+      "--lenient": {
+        description: "With --set: drop keys the config schema does not know instead of refusing the config.",
+        example: `--set '{"greeting": "Hi", "old": 1}' --lenient`,
+      },
+      "--root": root,
+      "--lock": lock,
+      "--data-dir": dataDir,
+      "--json": json(),
+    },
+    examples: [
+      { command: "plinth plugins config greeter", what: "The stored config and enabled flag of greeter." },
+      { command: `plinth plugins config greeter --set '{"greeting": "Hi"}'`, what: "Store a new config; the next invoke uses it." },
+    ],
+    exitCodes: [ExitCode.Ok, ExitCode.Failure, ExitCode.Usage, ExitCode.Rejected, ExitCode.Input],
+  },
+  "plinth plugins stats": {
+    summary: "Show what the plugins' calls have cost: calls, success rate, wall and CPU time, peak memory. Runs no plugin code.",
+    description:
+      "Reads the resource records a PluginManager keeps in DIR/plinth.db: one per plugin, plugin digest and config hash, " +
+      "with the mean, standard deviation and largest wall time, CPU time and peak RSS. Reads no plugin folder: a record outlives the version it measured.",
+    args: { id: { description: "Only this plugin's records (default: every plugin's).", example: "greeter" } },
+    options: { "--data-dir": dataDir, "--json": json() },
+    examples: [
+      { command: "plinth plugins stats", what: "Every record, one line each." },
+      { command: "plinth plugins stats greeter --json", what: "greeter's records, for a program." },
     ],
     exitCodes: [ExitCode.Ok, ExitCode.Failure, ExitCode.Usage],
   },

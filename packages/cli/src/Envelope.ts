@@ -72,6 +72,11 @@ export const failureJson = (failure: HandlerFailure): FailureEnvelope => {
       ManifestWriteFailed: (e) => envelope(Render.manifestWriteFailedJson(e).error, message),
       TraceUnavailable: (e) => envelope(Render.traceUnavailableJson(e).error, message),
       SecretStoreUnavailable: (e) => envelope({ _tag: e._tag, path: e.path, detail: e.detail }, message),
+      StoreUnavailable: (e) => envelope({ _tag: e._tag, path: e.path, reason: e.reason }, message),
+      StoreSchemaMismatch: (e) => envelope({ _tag: e._tag, path: e.path, expected: e.expected, found: e.found, detail: e.detail }, message),
+      ConfigInvalid: (e) => envelope({ _tag: e._tag, plugin: e.plugin, fieldsInvalid: e.fieldsInvalid, detail: e.detail }, message),
+      PluginDisabled: (e) =>
+        envelope({ _tag: e._tag, plugin: e.plugin, instance: e.instance, ...(e.reason !== undefined ? { reason: e.reason } : {}) }, message),
       PluginCallFailed: (e) => {
         const { failure: fields, job } = Render.pluginCallFailedJson(e)
         return envelope(fields, message, { job })

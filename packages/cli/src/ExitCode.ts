@@ -94,6 +94,11 @@ export const exitCodeForFailure: (failure: CommandFailure) => ExitCode = Match.t
     ManifestWriteFailed: () => ExitCode.Failure,
     TraceUnavailable: () => ExitCode.Failure,
     SecretStoreUnavailable: () => ExitCode.Failure,
+    StoreUnavailable: () => ExitCode.Failure,
+    StoreSchemaMismatch: () => ExitCode.Failure,
+    // The caller's to fix: a config the manifest refuses, a plugin the operator disabled.
+    ConfigInvalid: input,
+    PluginDisabled: input,
     LockOutOfDate: () => ExitCode.LockOutOfDate,
     ManifestsStale: () => ExitCode.LockOutOfDate,
     UsageError: usage,

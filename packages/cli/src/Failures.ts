@@ -1,7 +1,24 @@
 import type { ValidationError } from "@effect/cli/ValidationError"
 import { Data, Schema } from "effect"
-import { isPluginFailure, PluginRejected, toJobError, type JobError, type LockChanges, type PluginFailure } from "@plinth/domain"
-import { PluginNotFound, type LockWriteFailed, type ReportWriteFailed, type SecretStoreUnavailable, type TraceUnavailable } from "@plinth/runtime"
+import {
+  isPluginFailure,
+  PluginRejected,
+  toJobError,
+  type ConfigInvalid,
+  type JobError,
+  type LockChanges,
+  type PluginDisabled,
+  type PluginFailure,
+} from "@plinth/domain"
+import {
+  PluginNotFound,
+  type LockWriteFailed,
+  type ReportWriteFailed,
+  type SecretStoreUnavailable,
+  type StoreSchemaMismatch,
+  type StoreUnavailable,
+  type TraceUnavailable,
+} from "@plinth/runtime"
 
 /** `plinth plugins lock --check` found that re-locking would change the lock, or that there is no lock yet (`missing`). */
 export class LockOutOfDate extends Data.TaggedError("LockOutOfDate")<{
@@ -33,7 +50,7 @@ export class UsageError extends Data.TaggedError("UsageError")<{
  * the option name); found before anything is verified or started.
  */
 export class InvalidJsonOption extends Data.TaggedError("InvalidJsonOption")<{
-  readonly option: "--input" | "--input-file" | "--config"
+  readonly option: "--input" | "--input-file" | "--config" | "--set"
   readonly detail: string
 }> {
   override get message() {
@@ -76,6 +93,10 @@ export type HandlerFailure =
   | ManifestWriteFailed
   | TraceUnavailable
   | SecretStoreUnavailable
+  | StoreUnavailable
+  | StoreSchemaMismatch
+  | ConfigInvalid
+  | PluginDisabled
   | LockOutOfDate
   | ManifestsStale
   | UsageError

@@ -49,7 +49,7 @@ const run = async (args: ReadonlyArray<string>, colour = false) => {
 describe("locating a command line in the tree", () => {
   it("names the command group and what is wrong there", () => {
     expect(locate(plinth.tree, [])).toEqual({ path: ["plinth"], problem: "'plinth' needs a command: plugins, secrets" })
-    expect(locate(plinth.tree, ["plugins", "frob"]).problem).toBe("'plinth plugins' has no command 'frob'; use one of: verify, lock, list, show, invoke, describe, trace, report")
+    expect(locate(plinth.tree, ["plugins", "frob"]).problem).toBe("'plinth plugins' has no command 'frob'; use one of: verify, lock, list, show, invoke, describe, trace, report, enable, disable, config, stats")
     expect(locate(plinth.tree, ["plugins", "--frob"]).problem).toBe("'plinth plugins' has no option '--frob'")
     expect(locate(plinth.tree, ["PLUGINS", "show", "x"])).toEqual({ path: ["plinth", "plugins", "show"], problem: undefined })
     expect(locate(plinth.tree, ["PLUGINS", "show", "x", "--frob"])).toEqual({

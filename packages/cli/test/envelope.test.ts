@@ -1,9 +1,11 @@
 import { describe, expect, it } from "vitest"
 import {
+  ConfigInvalid,
   IntegrityMismatch,
   LockFileMalformed,
   MissingManifest,
   MissingPluginDirectory,
+  PluginDisabled,
   PluginId,
   PluginImportError,
   SchemaViolation,
@@ -12,7 +14,7 @@ import {
   UnlockedPlugin,
   type Digest,
 } from "@plinth/domain"
-import { LockWriteFailed, PluginNotFound, TraceUnavailable } from "@plinth/runtime"
+import { LockWriteFailed, PluginNotFound, StoreSchemaMismatch, StoreUnavailable, TraceUnavailable } from "@plinth/runtime"
 import {
   classifyOperationFailure,
   failureJson,
@@ -49,6 +51,10 @@ const everyFailure: ReadonlyArray<HandlerFailure> = [
   new TraceUnavailable({ path: "t.jsonl", detail: "EISDIR" }),
   new LockOutOfDate({ lock: "PLUGINS.lock", changes: { added: [], removed: [PluginId.make("a")], changed: [] } }),
   new UsageError({ message: "'plinth plugins' needs a command: verify", command: "plinth plugins" }),
+  new StoreUnavailable({ path: ".plinth/plinth.db", reason: "EACCES: permission denied" }),
+  new StoreSchemaMismatch({ path: ".plinth/plinth.db", expected: 1, found: 2, detail: "newer" }),
+  new ConfigInvalid({ plugin: "greeter", fieldsInvalid: ["shout"], detail: "unknown key 'shout'" }),
+  new PluginDisabled({ plugin: "greeter", instance: "greeter", reason: "by 'plinth plugins disable'" }),
 ]
 
 describe("the failure envelope", () => {

@@ -3,7 +3,9 @@ import { Exit, FiberId } from "effect"
 import { describe, expect, it } from "vitest"
 import {
   categoryOf,
+  ConfigInvalid,
   IntegrityMismatch,
+  PluginDisabled,
   PluginFailure,
   WorkerExited,
   WorkerKilled,
@@ -17,7 +19,7 @@ import {
   UnlockedPlugin,
   type Digest,
 } from "@plinth/domain"
-import { LockWriteFailed, PluginNotFound, TraceUnavailable } from "@plinth/runtime"
+import { LockWriteFailed, PluginNotFound, StoreSchemaMismatch, StoreUnavailable, TraceUnavailable } from "@plinth/runtime"
 import {
   classifyOperationFailure,
   ExitCode,
@@ -68,6 +70,13 @@ describe("exit codes", () => {
     }
     expect(exitCodeForFailure(new LockOutOfDate({ lock: "PLUGINS.lock" }))).toBe(3)
     expect(exitCodeForFailure(new LockWriteFailed({ path: "PLUGINS.lock", detail: "EACCES" }))).toBe(1)
+  })
+
+  it("a refused config and a disabled plugin exit 5 (input); a database that cannot be used exits 1", () => {
+    expect(exitCodeForFailure(new ConfigInvalid({ plugin: "greeter", fieldsInvalid: ["x"], detail: "unknown key 'x'" }))).toBe(ExitCode.Input)
+    expect(exitCodeForFailure(new PluginDisabled({ plugin: "greeter", instance: "greeter" }))).toBe(ExitCode.Input)
+    expect(exitCodeForFailure(new StoreUnavailable({ path: "p", reason: "r" }))).toBe(ExitCode.Failure)
+    expect(exitCodeForFailure(new StoreSchemaMismatch({ path: "p", expected: 1, found: 0, detail: "d" }))).toBe(ExitCode.Failure)
   })
 
   it("the process exits with the program's code, 130 when interrupted, 1 on a defect", () => {

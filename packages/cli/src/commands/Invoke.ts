@@ -1,7 +1,19 @@
 import { Args, Command, Options } from "@effect/cli"
 import { Clock, Effect, Layer, Option, Ref, Runtime } from "effect"
+import { existsSync } from "node:fs"
 import { join } from "node:path"
-import { CallTrace, CallTraceLive, invokePlugin, SecretStoreLive, type CallRecord } from "@plinth/runtime"
+import { PluginDisabled } from "@plinth/domain"
+import {
+  CallTrace,
+  CallTraceLive,
+  ConfigStore,
+  ConfigStoreLive,
+  DatabaseLive,
+  databasePath,
+  invokePlugin,
+  SecretStoreLive,
+  type CallRecord,
+} from "@plinth/runtime"
 import { isolationWarningsToStderr } from "../IsolationWarning.js"
 import { UserOutput } from "../Colour.js"
 import * as Common from "../CommonOptions.js"
@@ -36,6 +48,17 @@ const timeout = Options.text("timeout").pipe(
 
 const json = Options.boolean("json")
 
+const force = Options.boolean("force")
+
+/**
+ * What `plinth plugins config` and `disable` recorded for the plugin. Without
+ * a database there is nothing recorded: none is created just to find that out.
+ */
+const persistedState = (dataDir: string, plugin: string) =>
+  existsSync(databasePath({ dataDir }))
+    ? Effect.flatMap(ConfigStore, (store) => store.get(plugin)).pipe(Effect.provide(ConfigStoreLive.pipe(Layer.provide(DatabaseLive({ dataDir })))))
+    : Effect.succeed(Option.none())
+
 /**
  * A CallTrace that writes to `file` and also keeps the last record, so that a
  * failure can name the instance it happened in and a success its duration.
@@ -56,13 +79,23 @@ const recordingTrace = (file: string, last: Ref.Ref<Option.Option<CallRecord>>) 
  */
 export const invoke = Command.make(
   "invoke",
-  { id, action, input, inputFile, config, timeout, json, root: Common.root, lock: Common.lock, trace: Common.trace, isolation: Common.isolation, dataDir: Common.dataDir },
+  { id, action, input, inputFile, config, timeout, force, json, root: Common.root, lock: Common.lock, trace: Common.trace, isolation: Common.isolation, dataDir: Common.dataDir },
   (options) => {
     const format = formatOf(options)
     return Effect.gen(function* () {
       // Both are read before anything is verified or started.
       const inputValue = yield* Effect.flatMap(inputText(options, "plinth plugins invoke"), parseInput)
-      const configValue = Option.isSome(options.config) ? yield* parseJsonOption("--config", options.config.value) : undefined
+      const given = Option.isSome(options.config) ? yield* parseJsonOption("--config", options.config.value) : undefined
+      // The persisted state applies unless a flag overrides it: --config replaces the stored config, --force calls a disabled plugin.
+      const stored = yield* persistedState(options.dataDir, options.id)
+      if (Option.isSome(stored) && !stored.value.enabled && !options.force) {
+        return yield* new PluginDisabled({
+          plugin: options.id,
+          instance: options.id,
+          reason: `by 'plinth plugins disable'; run 'plinth plugins enable ${options.id}', or pass --force for this call`,
+        })
+      }
+      const configValue = given ?? Option.getOrUndefined(Option.map(stored, (record) => record.config))
       const output = yield* UserOutput
       const runtime = yield* Effect.runtime<never>()
       const lastCall = yield* Ref.make(Option.none<CallRecord>())

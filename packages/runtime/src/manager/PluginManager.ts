@@ -19,8 +19,6 @@ import {
   PluginDisabled,
   PluginTransientError,
   printableValue,
-  unknownConfigKeys,
-  withoutUnknownKeys,
   WorkerStartFailed,
   type LockEntry,
   type ManagerEvent,
@@ -29,7 +27,6 @@ import {
   type PluginManifest,
   type RunningInstance,
 } from "@plinth/domain"
-import { checkConfig } from "../instance/Contract.js"
 import {
   startInstance,
   type InvokeOptions,
@@ -45,6 +42,7 @@ import { PluginNotFound } from "../loading/PluginNotFound.js"
 import { CallTrace, type CallRecord } from "../observability/CallTrace.js"
 import { costOf, makeAdmission, resolveScheduling, type SchedulingOptions } from "./Admission.js"
 import { makeFairGate, type FairGate } from "./FairGate.js"
+import { checkHostConfig } from "./HostConfig.js"
 import { ManagerConfigs, makeInMemoryManagerConfigs } from "./ManagerConfigs.js"
 import { makeRetryAfterEviction } from "./RetryAfterEviction.js"
 import { EmpiricalStore } from "../stores/EmpiricalStore.js"
@@ -243,35 +241,8 @@ export const makePluginManager = (options: PluginManagerOptions) =>
         return found === undefined ? Effect.fail(new PluginNotFound({ plugin, known: [...verified.keys()].sort() })) : Effect.succeed(found)
       })
 
-    /**
-     * The config as the worker will get it: a JSON object, unknown keys refused
-     * (strict) or dropped (lenient), then checked against the manifest's config
-     * schema. The plugin's own Schema decodes it again in the worker.
-     */
-    const checkedConfig = (plugin: VerifiedPlugin, config: unknown, strict: boolean) =>
-      Effect.gen(function* () {
-        if (typeof config !== "object" || config === null || Array.isArray(config)) {
-          return yield* new ConfigInvalid({ plugin: plugin.id, fieldsInvalid: ["(root)"], detail: `a config is a JSON object, not ${printableValue(config)}` })
-        }
-        const record = config as Readonly<Record<string, unknown>>
-        const schema = plugin.manifest.config
-        const unknown = unknownConfigKeys(schema, record)
-        const candidate = strict ? record : withoutUnknownKeys(schema, record)
-        const refused = yield* Effect.flip(checkConfig(plugin.id, plugin.manifest, candidate)).pipe(Effect.option)
-        const fields = new Set(strict ? unknown : [])
-        const details: Array<string> = []
-        if (strict && unknown.length > 0) details.push(`unknown ${unknown.length === 1 ? "key" : "keys"} ${unknown.map((k) => `'${k}'`).join(", ")} (load with strict: false to drop unknown keys)`)
-        if (Option.isSome(refused)) {
-          const error = refused.value
-          if (error._tag === "SchemaViolation") return yield* error
-          for (const field of error.fieldsInvalid ?? ["(root)"]) fields.add(field)
-          if (!(strict && unknown.length > 0 && [...(error.fieldsInvalid ?? [])].every((f) => unknown.includes(f)))) {
-            details.push(error.message.replace(/^invalid config: /, ""))
-          }
-        }
-        if (fields.size > 0) return yield* new ConfigInvalid({ plugin: plugin.id, fieldsInvalid: [...fields].sort(), detail: details.join("; ") })
-        return candidate
-      })
+    /** The config as the worker will get it (see HostConfig.ts). */
+    const checkedConfig = (plugin: VerifiedPlugin, config: unknown, strict: boolean) => checkHostConfig(plugin.id, plugin.manifest, config, strict)
 
     /** A start failure as the caller should see it: a config the plugin's Schema refused is ConfigInvalid. */
     const asLoadFailure =
