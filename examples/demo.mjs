@@ -4,15 +4,17 @@
 // that survive a restart, a secret that never shows), then shows what a user
 // sees when one byte of a plugin changes after review.
 import { randomUUID } from "node:crypto"
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, relative } from "node:path"
 import { Console, Effect, Either, Queue, Redacted, Stream } from "effect"
 import { explainRejection, exitCodeFor, toJobError } from "@plinth/domain"
 import {
   createManager,
+  describeLocalPlugin,
   discoverAndVerify,
   loadPlugins,
+  lockPlugins,
   PlinthHost,
   PlinthLive,
   PluginManager,
@@ -183,8 +185,70 @@ try {
     await manager.close()
   }
 
-  // RETRY AFTER EVICTION (issue 8 §4): an out-of-memory call, the eviction of an idle instance
-  // and the successful retry on a fresh worker are shown here once the manager retries.
+  // Retry after eviction: a plugin capped at 64 MiB of heap runs out on its first attempt; the
+  // manager stops an idle instance of another plugin, reloads the failing one on a fresh worker
+  // and retries. (A folder of its own, locked here: the hungry plugin is not one of the examples.)
+  const retryRoot = join(dataDir, "retry-demo")
+  const hungry = join(retryRoot, "plugins", "hungry")
+  mkdirSync(hungry, { recursive: true })
+  cpSync(join(root, "greeter"), join(retryRoot, "plugins", "greeter"), { recursive: true })
+  writeFileSync(
+    join(hungry, "plugin.json"),
+    JSON.stringify({
+      id: "hungry",
+      version: "1.0.0",
+      description: "Needs more heap than its cap the first time it runs.",
+      entry: "index.js",
+      permissions: { dataDir: true },
+      resources: { memoryMiB: 64 },
+    }),
+  )
+  writeFileSync(
+    join(hungry, "index.js"),
+    [
+      'import { existsSync, writeFileSync } from "node:fs"',
+      'import { Effect, Schema } from "effect"',
+      'import { definePlugin } from "@plinth/domain"',
+      "export default definePlugin({",
+      "  config: Schema.Struct({}),",
+      "  actions: ({ action }) => ({",
+      '    grow: action({ description: "Builds a large table, once too large.", input: Schema.Struct({}), output: Schema.String,',
+      "      handler: (_, { dataDir }) => Effect.sync(() => {",
+      '        const tried = existsSync(dataDir + "/tried")',
+      '        writeFileSync(dataDir + "/tried", "")',
+      "        const table = []",
+      "        for (let i = 0; i < (tried ? 4 : 1024); i++) table.push(new Array(128 * 1024).fill(i))",
+      "        return `a table of ${table.length} rows`",
+      "      }) }),",
+      "  }),",
+      "})",
+      "",
+    ].join("\n"),
+  )
+  const retryLock = join(retryRoot, "PLUGINS.lock")
+  // As an author would: `plinth plugins describe hungry --write`, review, then `plinth plugins lock`.
+  await Effect.runPromise(describeLocalPlugin({ root: join(retryRoot, "plugins"), id: "hungry", write: true }).pipe(Effect.provide(PlinthLive)))
+  await Effect.runPromise(lockPlugins({ root: join(retryRoot, "plugins"), lock: retryLock, check: false }).pipe(Effect.provide(PlinthLive)))
+  await Effect.runPromise(
+    Effect.scoped(
+      Effect.gen(function* () {
+        const manager = yield* PluginManager
+        const events = yield* manager.subscribe
+        yield* manager.load("greeter")
+        yield* called(manager, "greeter", "greet", { name: "Ada" }) // then idle: the one to evict
+        yield* manager.load("hungry")
+        yield* called(manager, "hungry", "grow", {})
+        const seen = [...(yield* Queue.takeAll(events))].filter((e) => e._tag === "retryStarted" || e._tag === "evicted")
+        for (const event of seen) {
+          console.log(
+            event._tag === "retryStarted"
+              ? `  attempt ${event.attempt} of ${event.maxAttempts} after ${event.failure}, on a fresh worker`
+              : `  evicted ${event.instance} to make room`,
+          )
+        }
+      }),
+    ).pipe(Effect.provide(PlinthHost({ root: join(retryRoot, "plugins"), lock: retryLock, dataDir: join(retryRoot, "data") }))),
+  )
 
   // The token reached the plugin (it signed with it) but nothing printed or stored beside the secret store.
   const written = (dir) =>

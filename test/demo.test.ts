@@ -33,6 +33,10 @@ describe("npm start (examples/demo.mjs)", () => {
     expect(run.stdout).toContain(`after a restart, greeter's config is still {"greeting":"Ahoy"}: greet -> "Ahoy, Ada!"`)
     // a plugin using a secret that never appears (the demo checks its own output and data directory, and fails otherwise).
     expect(run.stdout).toMatch(/vault-demo: sign\(\{"message":"ship it"\}\) -> \{"label":"vault","message":"ship it","signature":"[0-9a-f]{8}","tokenLength":47\}/)
+    // Retry after eviction: out of heap once, an idle instance of another plugin stopped, a fresh worker succeeds.
+    expect(run.stdout).toContain('hungry: grow({}) -> "a table of 4 rows"')
+    expect(run.stdout).toContain("evicted greeter to make room")
+    expect(run.stdout).toContain("attempt 2 of 2 after WorkerOutOfMemory, on a fresh worker")
     expect(run.stdout).toContain("the VAULT_TOKEN secret appears nowhere in this output, nor in the data directory outside its secret store")
     expect(run.stdout).not.toMatch(/demo-token-/)
   }, 120_000)
