@@ -1,6 +1,6 @@
 import { Command, HelpDoc, ValidationError } from "@effect/cli"
 import { Console, Effect } from "effect"
-import { PlinthLive } from "@plinth/runtime"
+import { PlinthLive, VerifyLive } from "@plinth/runtime"
 import { UserOutput } from "./Colour.js"
 import { interpret, locate, nodeAt } from "./CommandTree.js"
 import { group } from "./commands/Group.js"
@@ -9,6 +9,9 @@ import { completionScript } from "./Completions.js"
 import { stringify, unexpectedJson } from "./Envelope.js"
 import { ExitCode, exitCodeForFailure } from "./ExitCode.js"
 import { UsageError } from "./Failures.js"
+import { withRootFolder } from "./CommonOptions.js"
+import { runVerify } from "./commands/Verify.js"
+import { plainVerify } from "./PlainCommandLine.js"
 import { renderHelp } from "./Help.js"
 import { reportFailures } from "./Output.js"
 
@@ -77,8 +80,12 @@ export const runCommand = (argv: ReadonlyArray<string>, _environment: { readonly
         if (help !== undefined) return yield* output.out(help)
         break
       }
-      case "Parse":
+      case "Parse": {
+        // A plain `plugins verify` line runs without the parser, on the layers verifying needs (ADR 0018).
+        const plain = plainVerify(args, process.env)
+        if (plain !== undefined) return yield* withRootFolder("verify", plain, runVerify(plain)).pipe(Effect.provide(VerifyLive))
         break
+      }
     }
     yield* cli(argv).pipe(
       // The parser prints its errors through `Console.error`; they are re-worded below instead.
@@ -88,8 +95,9 @@ export const runCommand = (argv: ReadonlyArray<string>, _environment: { readonly
           ? Effect.void
           : Effect.fail(explainUsageError(failure, args)).pipe(reportFailures(format)),
       ),
+      Effect.provide(PlinthLive),
     )
-  }).pipe(Effect.provide(PlinthLive))
+  })
 }
 
 const silenceConsoleErrors = <A, E, R>(effect: Effect.Effect<A, E, R>) =>

@@ -1,5 +1,5 @@
+import { statSync } from "node:fs"
 import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
-import { FileSystem } from "@effect/platform"
 import { Config, Effect, Either } from "effect"
 import { defaultTracePath } from "@plinth/runtime"
 import type { UserOutput } from "./Colour.js"
@@ -29,30 +29,45 @@ export const root = Options.text("root").pipe(
   Options.withDescription(`The folder holding one sub-folder per plugin (env PLINTH_ROOT, default '${DEFAULT_ROOT}').`),
 )
 
+// Synchronous: one stat, and an asynchronous one would start libuv's thread pool for it (ADR 0018).
 const isFolder = (path: string) =>
-  Effect.flatMap(FileSystem.FileSystem, (fs) => fs.stat(path)).pipe(
-    Effect.map((info) => info.type === "Directory"),
-    Effect.orElseSucceed(() => false),
-  )
+  Effect.sync(() => {
+    try {
+      return statSync(path).isDirectory()
+    } catch {
+      return false
+    }
+  })
 
 /**
- * Runs a command only once its root is a folder: a root that is missing or a
- * file is the same usage error (exit 2), whether it came from `--root`,
- * PLINTH_ROOT or the default. Commands without a root run as they are.
+ * Runs `handler` only once `fields.root` (when the command has one) is a
+ * folder: a root that is missing or a file is the same usage error (exit 2),
+ * whether it came from `--root`, PLINTH_ROOT or the default.
+ */
+export const withRootFolder = <E, R>(
+  name: string,
+  fields: { readonly root?: unknown; readonly json?: unknown },
+  handler: Effect.Effect<void, E, R>,
+): Effect.Effect<void, E | UsageError, R | UserOutput> => {
+  if (typeof fields.root !== "string") return handler
+  const path = fields.root
+  return Effect.flatMap(isFolder(path), (folder): Effect.Effect<void, E | UsageError, R | UserOutput> =>
+    folder
+      ? handler
+      : Effect.fail(new UsageError({ message: rootIsNotAFolder(path), command: `plinth plugins ${name}` })).pipe(
+          reportFailures(fields.json === true ? "json" : "human"),
+        ),
+  )
+}
+
+/**
+ * Runs a command only once its root is a folder (`withRootFolder`).
+ * Commands without a root run as they are.
  */
 export const requireRootFolder = <Name extends string, R, E, A>(command: Command.Command<Name, R, E, A>) =>
-  Command.transformHandler(command, (handler, config: A): Effect.Effect<void, E | UsageError, R | FileSystem.FileSystem | UserOutput> => {
-    const fields = config as { readonly root?: unknown; readonly json?: unknown }
-    if (typeof fields.root !== "string") return handler
-    const path = fields.root
+  Command.transformHandler(command, (handler, config: A): Effect.Effect<void, E | UsageError, R | UserOutput> => {
     const [name] = Command.getNames(command)
-    return Effect.flatMap(isFolder(path), (folder): Effect.Effect<void, E | UsageError, R | UserOutput> =>
-      folder
-        ? handler
-        : Effect.fail(new UsageError({ message: rootIsNotAFolder(path), command: `plinth plugins ${name}` })).pipe(
-            reportFailures(fields.json === true ? "json" : "human"),
-          ),
-    )
+    return withRootFolder(name!, config as { readonly root?: unknown; readonly json?: unknown }, handler)
   })
 
 // Plain text, not `Options.file`: the parser would refuse a folder or FIFO as a usage error, while an

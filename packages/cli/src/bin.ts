@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import * as NodeContext from "@effect/platform-node/NodeContext"
+import { isatty } from "node:tty"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Effect } from "effect"
 import { runToExitCode } from "./Cli.js"
@@ -14,9 +14,9 @@ const terminal = terminalLayer({
   base: globalThis.console,
 })
 
-runToExitCode(process.argv, { interactive: process.stdin.isTTY === true }).pipe(
+// Whether stdin is a terminal, without `process.stdin`: that builds a stream (and loads its modules) nothing reads.
+runToExitCode(process.argv, { interactive: isatty(0) }).pipe(
   Effect.provide(terminal),
-  Effect.provide(NodeContext.layer),
   NodeRuntime.runMain({
     disableErrorReporting: true,
     // Exit only once stdout and stderr are flushed: a piped report is complete whatever the exit code.

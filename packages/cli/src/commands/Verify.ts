@@ -6,8 +6,14 @@ import { formatOf, report, reportFailures } from "../Output.js"
 import { withHashingProgress } from "../Progress.js"
 import { renderVerified, verifiedJson, type VerifiedPlugin } from "../Render.js"
 
-/** `plinth plugins verify`: checks every plugin against the lock without importing any plugin code. */
-export const verify = Command.make("verify", { root: Common.root, lock: Common.lock, json: Common.json }, (options) => {
+export interface VerifyOptions {
+  readonly root: string
+  readonly lock: string
+  readonly json: boolean
+}
+
+/** What `plinth plugins verify` does once its command line is read (by the parser, or by `PlainCommandLine.ts`). */
+export const runVerify = (options: VerifyOptions) => {
   const format = formatOf(options)
   return Effect.gen(function* () {
     const { lock, discovered } = yield* discoverAndVerify({ root: options.root, lock: options.lock }).pipe(withHashingProgress(format))
@@ -18,4 +24,9 @@ export const verify = Command.make("verify", { root: Common.root, lock: Common.l
     }))
     yield* report(format, verified, (plugins, palette) => renderVerified(plugins, options.lock, palette), verifiedJson)
   }).pipe(reportFailures(format))
-}).pipe(Command.withDescription("Check every plugin's files against the lock. Runs no plugin code."))
+}
+
+/** `plinth plugins verify`: checks every plugin against the lock without importing any plugin code. */
+export const verify = Command.make("verify", { root: Common.root, lock: Common.lock, json: Common.json }, runVerify).pipe(
+  Command.withDescription("Check every plugin's files against the lock. Runs no plugin code."),
+)
