@@ -1,19 +1,20 @@
 import { Command, HelpDoc, ValidationError } from "@effect/cli"
-import { Console, Effect } from "effect"
+import { Effect } from "effect"
 import { PlinthLive, VerifyLive } from "@plinth/runtime"
 import { UserOutput } from "./Colour.js"
 import { interpret, locate, nodeAt } from "./CommandTree.js"
 import { group } from "./commands/Group.js"
 import { plugins } from "./commands/Plugins.js"
 import { completionScript } from "./Completions.js"
-import { stringify, unexpectedJson } from "./Envelope.js"
-import { ExitCode, exitCodeForFailure } from "./ExitCode.js"
 import { UsageError } from "./Failures.js"
-import { withRootFolder } from "./CommonOptions.js"
-import { runVerify } from "./commands/Verify.js"
+import { runVerify } from "./commands/VerifyRun.js"
 import { plainVerify } from "./PlainCommandLine.js"
 import { renderHelp } from "./Help.js"
 import { reportFailures } from "./Output.js"
+import { withRootFolder } from "./RootFolder.js"
+import { toExitCode, wantsJson } from "./ToExitCode.js"
+
+export { wantsJson }
 
 export const VERSION = "0.1.0"
 
@@ -27,12 +28,6 @@ export const plinth = group({
 })
 
 const cli = Command.run(plinth.command, { name: "plinth", version: VERSION, executable: "plinth" })
-
-/** Whether a command line asks for JSON: then its usage errors are JSON on stdout too. */
-export const wantsJson = (args: ReadonlyArray<string>) => {
-  const end = args.indexOf("--")
-  return (end === -1 ? args : args.slice(0, end)).includes("--json")
-}
 
 /** The parser's refusal of a command line, as a usage error naming the command it concerns. */
 export const explainUsageError = (error: ValidationError.ValidationError, args: ReadonlyArray<string>): UsageError => {
@@ -105,18 +100,4 @@ const silenceConsoleErrors = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
 
 /** Runs `plinth` to its exit code. A defect is reported in one line, without a stack trace. */
 export const runToExitCode = (argv: ReadonlyArray<string>, environment: { readonly interactive: boolean }) =>
-  runCommand(argv, environment).pipe(
-    Effect.as(ExitCode.Ok as ExitCode),
-    Effect.catchAll((failure) => Effect.succeed(exitCodeForFailure(failure))),
-    Effect.catchAllDefect((defect) => {
-      const message = describeDefect(defect)
-      return Effect.as(
-        wantsJson(argv.slice(2))
-          ? Effect.flatMap(UserOutput, (output) => output.out(stringify(unexpectedJson(message))))
-          : Console.error(`plinth: unexpected error: ${message}`),
-        ExitCode.Failure as ExitCode,
-      )
-    }),
-  )
-
-const describeDefect = (defect: unknown) => (defect instanceof Error ? `${defect.name}: ${defect.message}` : String(defect))
+  toExitCode(runCommand(argv, environment), argv)

@@ -1,10 +1,10 @@
-import { statSync } from "node:fs"
 import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { Config, Effect, Either } from "effect"
 import { defaultTracePath } from "@plinth/runtime"
 import type { UserOutput } from "./Colour.js"
-import { UsageError } from "./Failures.js"
-import { reportFailures } from "./Output.js"
+import { DEFAULT_LOCK, DEFAULT_ROOT } from "./Defaults.js"
+import type { UsageError } from "./Failures.js"
+import { withRootFolder } from "./RootFolder.js"
 
 /*
  * Options shared by the `plinth plugins` commands. Paths are relative to the
@@ -12,13 +12,9 @@ import { reportFailures } from "./Output.js"
  * the default.
  */
 
-export const DEFAULT_ROOT = "plugins"
-export const DEFAULT_LOCK = "PLUGINS.lock"
+export { DEFAULT_LOCK, DEFAULT_ROOT } from "./Defaults.js"
+export { rootIsNotAFolder, withRootFolder } from "./RootFolder.js"
 export const DEFAULT_TRACE = defaultTracePath
-
-/** The usage error for a `--root` (or PLINTH_ROOT) that is missing or not a folder. */
-export const rootIsNotAFolder = (path: string) =>
-  `--root '${path}' is not a folder; give the folder that holds one sub-folder per plugin (env PLINTH_ROOT, default '${DEFAULT_ROOT}')`
 
 // Whether it is a folder is checked by `requireRootFolder`, after parsing: the parser would word a
 // missing folder and a file differently, skip the check for a value from the environment, and
@@ -28,37 +24,6 @@ export const root = Options.text("root").pipe(
   Options.withFallbackConfig(Config.string("PLINTH_ROOT").pipe(Config.withDefault(DEFAULT_ROOT))),
   Options.withDescription(`The folder holding one sub-folder per plugin (env PLINTH_ROOT, default '${DEFAULT_ROOT}').`),
 )
-
-// Synchronous: one stat, and an asynchronous one would start libuv's thread pool for it (ADR 0018).
-const isFolder = (path: string) =>
-  Effect.sync(() => {
-    try {
-      return statSync(path).isDirectory()
-    } catch {
-      return false
-    }
-  })
-
-/**
- * Runs `handler` only once `fields.root` (when the command has one) is a
- * folder: a root that is missing or a file is the same usage error (exit 2),
- * whether it came from `--root`, PLINTH_ROOT or the default.
- */
-export const withRootFolder = <E, R>(
-  name: string,
-  fields: { readonly root?: unknown; readonly json?: unknown },
-  handler: Effect.Effect<void, E, R>,
-): Effect.Effect<void, E | UsageError, R | UserOutput> => {
-  if (typeof fields.root !== "string") return handler
-  const path = fields.root
-  return Effect.flatMap(isFolder(path), (folder): Effect.Effect<void, E | UsageError, R | UserOutput> =>
-    folder
-      ? handler
-      : Effect.fail(new UsageError({ message: rootIsNotAFolder(path), command: `plinth plugins ${name}` })).pipe(
-          reportFailures(fields.json === true ? "json" : "human"),
-        ),
-  )
-}
 
 /**
  * Runs a command only once its root is a folder (`withRootFolder`).

@@ -11,7 +11,7 @@
  * stray argument, `--`) goes to the parser, which words every usage error, so
  * a line read here means what the parser would make of it.
  */
-import { DEFAULT_LOCK, DEFAULT_ROOT } from "./CommonOptions.js"
+import { DEFAULT_LOCK, DEFAULT_ROOT } from "./Defaults.js"
 
 export interface PlainVerify {
   readonly root: string

@@ -2,10 +2,10 @@
 import { isatty } from "node:tty"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Effect } from "effect"
-import { runToExitCode } from "./Cli.js"
 import { terminalLayer } from "./Colour.js"
 import { exitCodeForExit } from "./ExitCode.js"
 import { exitAfterOutputDrains } from "./Output.js"
+import { plainVerify } from "./PlainCommandLine.js"
 
 const terminal = terminalLayer({
   env: process.env,
@@ -14,8 +14,22 @@ const terminal = terminalLayer({
   base: globalThis.console,
 })
 
-// Whether stdin is a terminal, without `process.stdin`: that builds a stream (and loads its modules) nothing reads.
-runToExitCode(process.argv, { interactive: isatty(0) }).pipe(
+// A plain `plugins verify` line loads only what verifying needs; anything else loads the whole CLI and its
+// parser. Imported when needed, so that in the bundle neither is evaluated before it is chosen (ADR 0018).
+const plain = plainVerify(process.argv.slice(2), process.env)
+const program =
+  plain !== undefined
+    ? Effect.flatMap(
+        Effect.promise(() => import("./PlainVerify.js")),
+        (module) => module.runPlainVerify(plain, process.argv),
+      )
+    : Effect.flatMap(
+        Effect.promise(() => import("./Cli.js")),
+        // Whether stdin is a terminal, without `process.stdin`: that builds a stream (and loads its modules) nothing reads.
+        (module) => module.runToExitCode(process.argv, { interactive: isatty(0) }),
+      )
+
+program.pipe(
   Effect.provide(terminal),
   NodeRuntime.runMain({
     disableErrorReporting: true,

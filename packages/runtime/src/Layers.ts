@@ -1,6 +1,4 @@
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
-import * as NodePath from "@effect/platform-node/NodePath"
 import { Layer } from "effect"
 import { HashingLive } from "./hashing/Hashing.js"
 import { LockStoreLive } from "./loading/LockStore.js"
@@ -24,13 +22,3 @@ export const PlinthLive = Layer.mergeAll(
   RegistryLive,
 ).pipe(Layer.provideMerge(Foundations))
 
-/**
- * What `discoverAndVerify` needs and no more: the lock store, the verifier,
- * hashing and the file system. A command that only verifies (`plinth plugins
- * verify`) is built on this, not on `PlinthLive`, so that it does not open a
- * terminal on stdin (NodeContext's Terminal) or set up what starting and
- * loading plugins needs: at start-up every layer built is time (ADR 0018).
- */
-export const VerifyLive = Layer.mergeAll(TreeDigestVerifierLive, LockStoreLive).pipe(
-  Layer.provideMerge(Layer.mergeAll(HashingLive, PluginFilesLive, NodeFileSystem.layer, NodePath.layer)),
-)
