@@ -13,7 +13,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:f
 import { dirname, join } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { writeBuildRecord } from "./build-record.mjs"
-import { deepImports } from "./esbuild-deep-imports.mjs"
+import { deepImports, sideEffectFree } from "./esbuild-deep-imports.mjs"
 
 const repoDir = join(dirname(fileURLToPath(import.meta.url)), "..")
 const cliDir = join(repoDir, "packages", "cli")
@@ -32,8 +32,8 @@ const common = {
   logLevel: "warning",
   // ESM builds first: a package's UMD `main` (jsonc-parser's) hides its requires from the bundler.
   mainFields: ["module", "main"],
-  // Only the members of `effect`, `@effect/cli` and `@effect/platform` the code names: see the plugin.
-  plugins: [deepImports(repoDir)],
+  // Only the modules, and members, the code uses: see the plugins.
+  plugins: [deepImports(repoDir), sideEffectFree(["jsonc-parser"])],
 }
 
 export const bundleCli = async () => {
