@@ -33,7 +33,10 @@ program.pipe(
   Effect.provide(terminal),
   NodeRuntime.runMain({
     disableErrorReporting: true,
-    // Exit only once stdout and stderr are flushed: a piped report is complete whatever the exit code.
-    teardown: exitAfterOutputDrains(exitCodeForExit),
+    // Plinth logs nothing through Effect's logger: no pretty logger to set up.
+    disablePrettyLogger: true,
+    // Exit only once stdout and stderr are flushed: a piped report is complete whatever the exit code. Then
+    // exit at once, success too: left to end by itself, Node first waits for V8's background tasks (~7 ms).
+    teardown: (exit) => exitAfterOutputDrains(exitCodeForExit)(exit, (code) => process.exit(code)),
   }),
 )
