@@ -53,13 +53,12 @@ export const LockStoreLive = Layer.effect(
  * that only verifies (`VerifyLive`), which so needs no FileSystem service
  * (evaluating @effect/platform's Node file system is ~2-3 ms of a start; ADR 0018).
  */
-export const LockStoreReadOnly = Layer.succeed(
-  LockStore,
-  LockStore.of({
-    read: readLockFile,
-    write: (path) => Effect.fail(new LockWriteFailed({ path, detail: "this run only verifies; it does not write locks" })),
-  }),
-)
+export const readOnlyLockStore = LockStore.of({
+  read: readLockFile,
+  write: (path) => Effect.fail(new LockWriteFailed({ path, detail: "this run only verifies; it does not write locks" })),
+})
+
+export const LockStoreReadOnly = Layer.succeed(LockStore, readOnlyLockStore)
 
 /**
  * Reads the lock a command was given. A missing lock names the plugin root
