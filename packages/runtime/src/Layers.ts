@@ -21,4 +21,3 @@ export const PlinthLive = Layer.mergeAll(
   InProcessModuleLoaderLive,
   RegistryLive,
 ).pipe(Layer.provideMerge(Foundations))
-
