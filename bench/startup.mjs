@@ -5,6 +5,7 @@
 // verify` within 2x `node -e 0`.
 import { spawnSync } from "node:child_process"
 import { readFileSync } from "node:fs"
+import { loadavg } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 
@@ -56,6 +57,7 @@ const timeOnce = (args) => {
 
 export const runStartupBench = async ({ repeats = 11, log = () => {} } = {}) => {
   log(`start-up: ${repeats} interleaved runs of ${startupRows.length} commands`)
+  const loadBefore = loadavg().map((x) => round(x, 2))
   const samples = startupRows.map(() => [])
   const cpu = startupRows.map(() => [])
   // One unmeasured round first: the file cache, and the lazily written code cache when there is none yet.
@@ -66,11 +68,14 @@ export const runStartupBench = async ({ repeats = 11, log = () => {} } = {}) => 
       samples[r].push(ms)
       cpu[r].push(cpuMs)
     })
+  // Other work on the machine slows every row, and not always alike: the load says how quiet the run was.
+  const load = loadavg().map((x) => round(x, 2))
   const base = startupRows.findIndex((row) => row.baseline)
   const baselineMs = median(samples[base])
   const baselineCpuMs = median(cpu[base])
   return {
     repeats,
+    loadAverage: { before: loadBefore, after: load },
     baseline: { name: "node -e 0", medianMs: round(baselineMs), medianCpuMs: round(baselineCpuMs) },
     rows: startupRows.map((row, r) => {
       const medianMs = median(samples[r])
@@ -91,7 +96,7 @@ const round = (x, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits
 
 export const formatStartupReport = (report) =>
   [
-    `Start-up (whole process, medians of ${report.repeats}; baseline node -e 0 = ${report.baseline.medianMs} ms wall, ${report.baseline.medianCpuMs} ms CPU in this run)`,
+    `Start-up (whole process, medians of ${report.repeats}; baseline node -e 0 = ${report.baseline.medianMs} ms wall, ${report.baseline.medianCpuMs} ms CPU in this run; load average ${report.loadAverage.before.join(" ")} before, ${report.loadAverage.after.join(" ")} after)`,
     `  ${"command".padEnd(40)} ${"wall".padStart(10)} ${"ratio".padStart(6)} ${"CPU".padStart(10)} ${"ratio".padStart(6)}`,
     ...report.rows.map(
       (row) =>

@@ -1,17 +1,21 @@
 import { Command, HelpDoc, ValidationError } from "@effect/cli"
-import { Console, Effect } from "effect"
-import { PlinthLive } from "@plinth/runtime"
+import { Effect } from "effect"
+import { PlinthLive, VerifyLive } from "@plinth/runtime"
 import { UserOutput } from "./Colour.js"
 import { interpret, locate, nodeAt } from "./CommandTree.js"
 import { group } from "./commands/Group.js"
 import { plugins } from "./commands/Plugins.js"
 import { secrets, secretsUsageMessage } from "./commands/Secrets.js"
 import { completionScript } from "./Completions.js"
-import { stringify, unexpectedJson } from "./Envelope.js"
-import { ExitCode, exitCodeForFailure } from "./ExitCode.js"
 import { UsageError } from "./Failures.js"
+import { runVerify } from "./commands/VerifyRun.js"
+import { plainVerify } from "./PlainCommandLine.js"
 import { renderHelp } from "./Help.js"
 import { reportFailures } from "./Output.js"
+import { withRootFolder } from "./RootFolder.js"
+import { toExitCode, wantsJson } from "./ToExitCode.js"
+
+export { wantsJson }
 
 export const VERSION = "0.1.0"
 
@@ -25,12 +29,6 @@ export const plinth = group({
 })
 
 const cli = Command.run(plinth.command, { name: "plinth", version: VERSION, executable: "plinth" })
-
-/** Whether a command line asks for JSON: then its usage errors are JSON on stdout too. */
-export const wantsJson = (args: ReadonlyArray<string>) => {
-  const end = args.indexOf("--")
-  return (end === -1 ? args : args.slice(0, end)).includes("--json")
-}
 
 /** The parser's refusal of a command line, as a usage error naming the command it concerns. */
 export const explainUsageError = (error: ValidationError.ValidationError, args: ReadonlyArray<string>): UsageError => {
@@ -78,8 +76,12 @@ export const runCommand = (argv: ReadonlyArray<string>, _environment: { readonly
         if (help !== undefined) return yield* output.out(help)
         break
       }
-      case "Parse":
+      case "Parse": {
+        // A plain `plugins verify` line runs without the parser, on the layers verifying needs (ADR 0018).
+        const plain = plainVerify(args, process.env)
+        if (plain !== undefined) return yield* withRootFolder("verify", plain, runVerify(plain)).pipe(Effect.provide(VerifyLive))
         break
+      }
     }
     yield* cli(argv).pipe(
       // The parser prints its errors through `Console.error`; they are re-worded below instead.
@@ -89,8 +91,9 @@ export const runCommand = (argv: ReadonlyArray<string>, _environment: { readonly
           ? Effect.void
           : Effect.fail(explainUsageError(failure, args)).pipe(reportFailures(format)),
       ),
+      Effect.provide(PlinthLive),
     )
-  }).pipe(Effect.provide(PlinthLive))
+  })
 }
 
 const silenceConsoleErrors = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
@@ -98,18 +101,4 @@ const silenceConsoleErrors = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
 
 /** Runs `plinth` to its exit code. A defect is reported in one line, without a stack trace. */
 export const runToExitCode = (argv: ReadonlyArray<string>, environment: { readonly interactive: boolean }) =>
-  runCommand(argv, environment).pipe(
-    Effect.as(ExitCode.Ok as ExitCode),
-    Effect.catchAll((failure) => Effect.succeed(exitCodeForFailure(failure))),
-    Effect.catchAllDefect((defect) => {
-      const message = describeDefect(defect)
-      return Effect.as(
-        wantsJson(argv.slice(2))
-          ? Effect.flatMap(UserOutput, (output) => output.out(stringify(unexpectedJson(message))))
-          : Console.error(`plinth: unexpected error: ${message}`),
-        ExitCode.Failure as ExitCode,
-      )
-    }),
-  )
-
-const describeDefect = (defect: unknown) => (defect instanceof Error ? `${defect.name}: ${defect.message}` : String(defect))
+  toExitCode(runCommand(argv, environment), argv)

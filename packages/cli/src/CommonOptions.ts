@@ -1,10 +1,10 @@
 import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
-import { FileSystem } from "@effect/platform"
 import { Config, Effect, Either } from "effect"
 import { defaultTracePath } from "@plinth/runtime"
 import type { UserOutput } from "./Colour.js"
-import { UsageError } from "./Failures.js"
-import { reportFailures } from "./Output.js"
+import { DEFAULT_LOCK, DEFAULT_ROOT } from "./Defaults.js"
+import type { UsageError } from "./Failures.js"
+import { withRootFolder } from "./RootFolder.js"
 
 /*
  * Options shared by the `plinth plugins` commands. Paths are relative to the
@@ -12,13 +12,9 @@ import { reportFailures } from "./Output.js"
  * the default.
  */
 
-export const DEFAULT_ROOT = "plugins"
-export const DEFAULT_LOCK = "PLUGINS.lock"
+export { DEFAULT_LOCK, DEFAULT_ROOT } from "./Defaults.js"
+export { rootIsNotAFolder, withRootFolder } from "./RootFolder.js"
 export const DEFAULT_TRACE = defaultTracePath
-
-/** The usage error for a `--root` (or PLINTH_ROOT) that is missing or not a folder. */
-export const rootIsNotAFolder = (path: string) =>
-  `--root '${path}' is not a folder; give the folder that holds one sub-folder per plugin (env PLINTH_ROOT, default '${DEFAULT_ROOT}')`
 
 // Whether it is a folder is checked by `requireRootFolder`, after parsing: the parser would word a
 // missing folder and a file differently, skip the check for a value from the environment, and
@@ -29,30 +25,14 @@ export const root = Options.text("root").pipe(
   Options.withDescription(`The folder holding one sub-folder per plugin (env PLINTH_ROOT, default '${DEFAULT_ROOT}').`),
 )
 
-const isFolder = (path: string) =>
-  Effect.flatMap(FileSystem.FileSystem, (fs) => fs.stat(path)).pipe(
-    Effect.map((info) => info.type === "Directory"),
-    Effect.orElseSucceed(() => false),
-  )
-
 /**
- * Runs a command only once its root is a folder: a root that is missing or a
- * file is the same usage error (exit 2), whether it came from `--root`,
- * PLINTH_ROOT or the default. Commands without a root run as they are.
+ * Runs a command only once its root is a folder (`withRootFolder`).
+ * Commands without a root run as they are.
  */
 export const requireRootFolder = <Name extends string, R, E, A>(command: Command.Command<Name, R, E, A>) =>
-  Command.transformHandler(command, (handler, config: A): Effect.Effect<void, E | UsageError, R | FileSystem.FileSystem | UserOutput> => {
-    const fields = config as { readonly root?: unknown; readonly json?: unknown }
-    if (typeof fields.root !== "string") return handler
-    const path = fields.root
+  Command.transformHandler(command, (handler, config: A): Effect.Effect<void, E | UsageError, R | UserOutput> => {
     const [name] = Command.getNames(command)
-    return Effect.flatMap(isFolder(path), (folder): Effect.Effect<void, E | UsageError, R | UserOutput> =>
-      folder
-        ? handler
-        : Effect.fail(new UsageError({ message: rootIsNotAFolder(path), command: `plinth plugins ${name}` })).pipe(
-            reportFailures(fields.json === true ? "json" : "human"),
-          ),
-    )
+    return withRootFolder(name!, config as { readonly root?: unknown; readonly json?: unknown }, handler)
   })
 
 // Plain text, not `Options.file`: the parser would refuse a folder or FIFO as a usage error, while an

@@ -1,11 +1,11 @@
 #!/usr/bin/env node
-import * as NodeContext from "@effect/platform-node/NodeContext"
+import { isatty } from "node:tty"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Effect } from "effect"
-import { runToExitCode } from "./Cli.js"
 import { terminalLayer } from "./Colour.js"
 import { exitCodeForExit } from "./ExitCode.js"
 import { exitAfterOutputDrains } from "./Output.js"
+import { plainVerify } from "./PlainCommandLine.js"
 
 const terminal = terminalLayer({
   env: process.env,
@@ -14,12 +14,29 @@ const terminal = terminalLayer({
   base: globalThis.console,
 })
 
-runToExitCode(process.argv, { interactive: process.stdin.isTTY === true }).pipe(
+// A plain `plugins verify` line loads only what verifying needs; anything else loads the whole CLI and its
+// parser. Imported when needed, so that in the bundle neither is evaluated before it is chosen (ADR 0018).
+const plain = plainVerify(process.argv.slice(2), process.env)
+const program =
+  plain !== undefined
+    ? Effect.flatMap(
+        Effect.promise(() => import("./PlainVerify.js")),
+        (module) => module.runPlainVerify(plain, process.argv),
+      )
+    : Effect.flatMap(
+        Effect.promise(() => import("./Cli.js")),
+        // Whether stdin is a terminal, without `process.stdin`: that builds a stream (and loads its modules) nothing reads.
+        (module) => module.runToExitCode(process.argv, { interactive: isatty(0) }),
+      )
+
+program.pipe(
   Effect.provide(terminal),
-  Effect.provide(NodeContext.layer),
   NodeRuntime.runMain({
     disableErrorReporting: true,
-    // Exit only once stdout and stderr are flushed: a piped report is complete whatever the exit code.
-    teardown: exitAfterOutputDrains(exitCodeForExit),
+    // Plinth logs nothing through Effect's logger: no pretty logger to set up.
+    disablePrettyLogger: true,
+    // Exit only once stdout and stderr are flushed: a piped report is complete whatever the exit code. Then
+    // exit at once, success too: left to end by itself, Node first waits for V8's background tasks (~7 ms).
+    teardown: (exit) => exitAfterOutputDrains(exitCodeForExit)(exit, (code) => process.exit(code)),
   }),
 )

@@ -231,7 +231,8 @@ const hashTree = (files: ReadonlyArray<TreeFile>): Effect.Effect<MeasuredTree, F
     return { entries, digest: treeDigest(entries) }
   })
 
-export const HashingLive = Layer.succeed(Hashing, {
+/** The service itself, for a caller that builds its context without layers (`VerifyLive`). */
+export const hashingService = Hashing.of({
   sha256,
   sha256Hex,
   hashFiles: (paths) =>
@@ -239,3 +240,5 @@ export const HashingLive = Layer.succeed(Hashing, {
   treeDigest,
   hashTree,
 })
+
+export const HashingLive = Layer.succeed(Hashing, hashingService)

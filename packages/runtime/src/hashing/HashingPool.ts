@@ -9,9 +9,10 @@
  *   worker cannot start, hashing stays on the main thread: slower, never wrong.
  */
 import { existsSync } from "node:fs"
+import { createRequire } from "node:module"
 import { availableParallelism } from "node:os"
 import { fileURLToPath } from "node:url"
-import { Worker } from "node:worker_threads"
+import type { Worker } from "node:worker_threads"
 import { joinPaths, type SharedBatch } from "./HashingCore.js"
 import type { BatchLeft, JoinBatch } from "./HashingWorker.js"
 
@@ -30,6 +31,10 @@ const IDLE_TERMINATE_MS = 10_000
 const workerScriptPath = fileURLToPath(new URL("./HashingWorker.js", import.meta.url))
 
 /** The main thread hashes too, so one helper per remaining core; a few at most, as storage bandwidth caps the gain. */
+// Loaded when the first helper starts: a small batch never starts one, and loading worker_threads
+// is ~1 ms of every `plinth` start otherwise (ADR 0018).
+const loadWorker = (): typeof Worker => (createRequire(import.meta.url)("node:worker_threads") as typeof import("node:worker_threads")).Worker
+
 export const defaultHelperCount = (): number => Math.max(0, Math.min(availableParallelism() - 1, 3))
 
 let helpers: Array<Helper> = []
@@ -53,7 +58,7 @@ const workerExecArgv = () =>
 const startHelper = (): Helper | undefined => {
   let worker: Worker
   try {
-    worker = new Worker(workerScriptPath, { name: "plinth-hashing", execArgv: workerExecArgv() })
+    worker = new (loadWorker())(workerScriptPath, { name: "plinth-hashing", execArgv: workerExecArgv() })
   } catch {
     broken = true
     return undefined

@@ -19,21 +19,25 @@ export class LockStore extends Context.Tag("@plinth/runtime/LockStore")<
   }
 >() {}
 
+const malformed = (path: string, detail: string) => new LockFileMalformed({ path, detail })
+
+/** Reads and decodes the lock at `path`, synchronously (it is small; see RegularFile.ts). */
+const readLockFile = (path: string): Effect.Effect<LockFile, LockFileMalformed | LockFileMissing> =>
+  Effect.gen(function* () {
+    // A folder, FIFO or device is refused like a missing file, without blocking on it.
+    const text = yield* readRegularFileText(path, lockCaps.maxChars).pipe(
+      Effect.mapError((e) => (e.missing ? new LockFileMissing({ path }) : malformed(path, e.detail))),
+    )
+    return yield* Either.mapLeft(decodeLockFile(text), (detail) => malformed(path, detail))
+  })
+
 export const LockStoreLive = Layer.effect(
   LockStore,
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const paths = yield* Path.Path
-    const malformed = (path: string, detail: string) => new LockFileMalformed({ path, detail })
     return LockStore.of({
-      read: (path) =>
-        Effect.gen(function* () {
-          // A folder, FIFO or device is refused like a missing file, without blocking on it.
-          const text = yield* readRegularFileText(path, lockCaps.maxChars).pipe(
-            Effect.mapError((e) => (e.missing ? new LockFileMissing({ path }) : malformed(path, e.detail))),
-          )
-          return yield* Either.mapLeft(decodeLockFile(text), (detail) => malformed(path, detail))
-        }),
+      read: readLockFile,
       write: (path, lock) =>
         Effect.gen(function* () {
           const temporary = paths.join(paths.dirname(path), `.${paths.basename(path)}.${process.pid}.${Date.now()}.tmp`)
@@ -43,6 +47,18 @@ export const LockStoreLive = Layer.effect(
     })
   }),
 )
+
+/**
+ * A lock store that reads as `LockStoreLive` does and never writes: for a run
+ * that only verifies (`VerifyLive`), which so needs no FileSystem service
+ * (evaluating @effect/platform's Node file system is ~2-3 ms of a start; ADR 0018).
+ */
+export const readOnlyLockStore = LockStore.of({
+  read: readLockFile,
+  write: (path) => Effect.fail(new LockWriteFailed({ path, detail: "this run only verifies; it does not write locks" })),
+})
+
+export const LockStoreReadOnly = Layer.succeed(LockStore, readOnlyLockStore)
 
 /**
  * Reads the lock a command was given. A missing lock names the plugin root

@@ -122,7 +122,8 @@ export const walkPluginFolder = (
   return sortByPathInPlace(files)
 }
 
-export const PluginFilesLive = Layer.succeed(PluginFiles, {
+/** The service itself, for a caller that builds its context without layers (`VerifyLive`). */
+export const pluginFilesService = PluginFiles.of({
   listPluginFolders: (root) =>
     Effect.try({
       try: () =>
@@ -138,6 +139,8 @@ export const PluginFilesLive = Layer.succeed(PluginFiles, {
       return Array.isArray(result) ? Effect.succeed(result) : Effect.fail(result as SymlinkEscape | SchemaViolation)
     }),
 })
+
+export const PluginFilesLive = Layer.succeed(PluginFiles, pluginFilesService)
 
 const isDirectoryLink = (path: string, entry: Dirent) => {
   if (!entry.isSymbolicLink()) return false

@@ -59,27 +59,27 @@ export const measureTree = (dir: string, plugin: string) =>
     return yield* hashPluginTree(plugin, walked)
   })
 
-export const TreeDigestVerifierLive = Layer.effect(
-  PluginVerifier,
-  Effect.gen(function* () {
-    const context = yield* Effect.context<PluginFiles | Hashing>()
-    const check = (plugin: string, locked: LockEntry) => (measured: Parameters<typeof lockMismatch>[2]) => {
-      const mismatch = lockMismatch(plugin, locked, measured)
-      return mismatch === undefined ? Effect.void : Effect.fail(mismatch)
-    }
-    return PluginVerifier.of({
-      verify: (plugin, locked) =>
-        measureTree(plugin.dir, plugin.id).pipe(
-          Effect.flatMap(check(plugin.id, locked)),
-          Effect.provide(context),
-          Effect.withSpan("plinth.verify", { attributes: { plugin: plugin.id } }),
-        ),
-      verifyFiles: (plugin, files, locked) =>
-        hashPluginTree(plugin.id, files).pipe(
-          Effect.flatMap(check(plugin.id, locked)),
-          Effect.provide(context),
-          Effect.withSpan("plinth.verifyFiles", { attributes: { plugin: plugin.id } }),
-        ),
-    })
-  }),
-)
+/** The verifier `TreeDigestVerifierLive` provides, made from the PluginFiles and Hashing in context. */
+export const makeTreeDigestVerifier = Effect.gen(function* () {
+  const context = yield* Effect.context<PluginFiles | Hashing>()
+  const check = (plugin: string, locked: LockEntry) => (measured: Parameters<typeof lockMismatch>[2]) => {
+    const mismatch = lockMismatch(plugin, locked, measured)
+    return mismatch === undefined ? Effect.void : Effect.fail(mismatch)
+  }
+  return PluginVerifier.of({
+    verify: (plugin, locked) =>
+      measureTree(plugin.dir, plugin.id).pipe(
+        Effect.flatMap(check(plugin.id, locked)),
+        Effect.provide(context),
+        Effect.withSpan("plinth.verify", { attributes: { plugin: plugin.id } }),
+      ),
+    verifyFiles: (plugin, files, locked) =>
+      hashPluginTree(plugin.id, files).pipe(
+        Effect.flatMap(check(plugin.id, locked)),
+        Effect.provide(context),
+        Effect.withSpan("plinth.verifyFiles", { attributes: { plugin: plugin.id } }),
+      ),
+  })
+})
+
+export const TreeDigestVerifierLive = Layer.effect(PluginVerifier, makeTreeDigestVerifier)
