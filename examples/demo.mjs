@@ -249,6 +249,13 @@ try {
       }),
     ).pipe(Effect.provide(PlinthHost({ root: join(retryRoot, "plugins"), lock: retryLock, dataDir: join(retryRoot, "data") }))),
   )
+  // The retry is in the call history too, which `plinth plugins trace --trace <dataDir>/trace.jsonl` shows.
+  const retried = readFileSync(join(retryRoot, "data", "trace.jsonl"), "utf8")
+    .split("\n")
+    .filter((line) => line.trim() !== "")
+    .map((line) => JSON.parse(line))
+    .filter((record) => record.attempt !== undefined)
+  for (const record of retried) console.log(`  the call trace records ${record.plugin}.${record.action}, attempt ${record.attempt}: ${record.outcome}`)
 
   // The token reached the plugin (it signed with it) but nothing printed or stored beside the secret store.
   const written = (dir) =>

@@ -37,6 +37,7 @@ describe("npm start (examples/demo.mjs)", () => {
     expect(run.stdout).toContain('hungry: grow({}) -> "a table of 4 rows"')
     expect(run.stdout).toContain("evicted greeter to make room")
     expect(run.stdout).toContain("attempt 2 of 2 after WorkerOutOfMemory, on a fresh worker")
+    expect(run.stdout).toContain("the call trace records hungry.grow, attempt 1: failed")
     expect(run.stdout).toContain("the VAULT_TOKEN secret appears nowhere in this output, nor in the data directory outside its secret store")
     expect(run.stdout).not.toMatch(/demo-token-/)
   }, 120_000)

@@ -2,6 +2,7 @@ import { join } from "node:path"
 import { Layer } from "effect"
 import { PlinthLive } from "./Layers.js"
 import { PluginManagerLive, type PluginManagerOptions } from "./manager/PluginManager.js"
+import { CallTraceLive } from "./observability/CallTrace.js"
 import { ManagerConfigsFromStore } from "./manager/ManagerConfigs.js"
 import { ConfigStoreLive } from "./stores/ConfigStore.js"
 import { DatabaseLive, DEFAULT_DATA_DIR, type DatabaseOptions } from "./stores/Database.js"
@@ -24,6 +25,8 @@ export interface PlinthHostOptions extends Omit<PluginManagerOptions, "dataRoot"
   /** The database file, when it is not `<dataDir>/plinth.db`, and its busy timeout. */
   readonly database?: Omit<DatabaseOptions, "dataDir">
   readonly empirical?: EmpiricalStoreOptions
+  /** The call history the manager appends to (its retries after eviction), default `<dataDir>/trace.jsonl`: what `plinth plugins trace` reads. */
+  readonly trace?: string
 }
 
 /**
@@ -36,11 +39,11 @@ export interface PlinthHostOptions extends Omit<PluginManagerOptions, "dataRoot"
  * Every other option is the manager's (see PluginManagerOptions).
  */
 export const PlinthHost = (options: PlinthHostOptions) => {
-  const { dataDir = DEFAULT_DATA_DIR, database, empirical, ...managerOptions } = options
+  const { dataDir = DEFAULT_DATA_DIR, database, empirical, trace, ...managerOptions } = options
   const Stores = Layer.merge(ConfigStoreLive, EmpiricalStoreLive(empirical)).pipe(Layer.provideMerge(DatabaseLive({ ...database, dataDir })))
   return PluginManagerLive({ ...managerOptions, dataRoot: join(dataDir, "data") }).pipe(
     Layer.provide(ManagerConfigsFromStore),
-    Layer.provideMerge(Layer.merge(Stores, SecretStoreLive(dataDir))),
+    Layer.provideMerge(Layer.mergeAll(Stores, SecretStoreLive(dataDir), CallTraceLive(trace ?? join(dataDir, "trace.jsonl")))),
     Layer.provideMerge(PlinthLive),
   )
 }
