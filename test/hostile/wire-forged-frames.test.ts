@@ -7,24 +7,11 @@ import { afterAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { describePlugin, ProcessSpawner, spawnWorkerProcess, startInstance } from "@plinth/runtime"
 import { tiers } from "./support/isolation.js"
-import { declared, definitionSource, lockOf, removeRoot, tempRoot, waitGone, WireLive, writeHostilePlugin } from "./support/wire.js"
+import { declared, definitionSource, lockOf, recordingSpawner, removeRoot, tempRoot, waitGone, WireLive, writeHostilePlugin } from "./support/wire.js"
 
 const root = tempRoot("forged")
 afterAll(() => removeRoot(root))
 
-/** A spawner that remembers the pid of every worker it starts. */
-const recordingSpawner = () => {
-  const pids: Array<number> = []
-  const layer = Layer.succeed(ProcessSpawner, {
-    spawn: (request) =>
-      Effect.sync(() => {
-        const handle = spawnWorkerProcess(request)
-        if (handle.pid !== undefined) pids.push(handle.pid)
-        return handle
-      }),
-  })
-  return { pids, layer: Layer.merge(WireLive, layer) }
-}
 
 const greet = `greet: action({ description: "greets", input: Schema.Struct({}), output: Schema.String, handler: () => Effect.succeed("hello") }),`
 // Not in the manifest: if it ever ran, it would answer this.

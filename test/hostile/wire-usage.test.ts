@@ -3,25 +3,13 @@
 // that is not a finite non-negative number is a broken protocol like any
 // other malformed frame: the call fails typed and the worker is killed.
 import { afterAll, describe, expect, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
-import { describePlugin, ProcessSpawner, spawnWorkerProcess, startInstance } from "@plinth/runtime"
-import { definitionSource, lockOf, removeRoot, tempRoot, waitGone, WireLive, writeHostilePlugin } from "./support/wire.js"
+import { Effect } from "effect"
+import { describePlugin, startInstance } from "@plinth/runtime"
+import { definitionSource, lockOf, recordingSpawner, removeRoot, tempRoot, waitGone, WireLive, writeHostilePlugin } from "./support/wire.js"
 
 const root = tempRoot("usage")
 afterAll(() => removeRoot(root))
 
-const recordingSpawner = () => {
-  const pids: Array<number> = []
-  const layer = Layer.succeed(ProcessSpawner, {
-    spawn: (request) =>
-      Effect.sync(() => {
-        const handle = spawnWorkerProcess(request)
-        if (handle.pid !== undefined) pids.push(handle.pid)
-        return handle
-      }),
-  })
-  return { pids, layer: Layer.merge(WireLive, layer) }
-}
 
 // The first call on a worker has id 0: the plugin answers it itself, with the usage given as JSON text, and never returns.
 const liarSource = definitionSource(`lie: action({ description: "", input: Schema.Struct({ usage: Schema.String }), output: Schema.String, handler: ({ usage }) =>

@@ -5,7 +5,7 @@ import { dirname, join } from "node:path"
 import { Effect, Layer } from "effect"
 import type { LockEntry, PluginManifest } from "@plinth/domain"
 import { isAlive } from "../../support/processes.js"
-import { HashingLive, measureTree, PluginFilesLive, ProcessSpawnerLive, TreeDigestVerifierLive } from "@plinth/runtime"
+import { HashingLive, measureTree, PluginFilesLive, ProcessSpawner, ProcessSpawnerLive, spawnWorkerProcess, TreeDigestVerifierLive } from "@plinth/runtime"
 
 export const WireLive = Layer.mergeAll(TreeDigestVerifierLive, ProcessSpawnerLive).pipe(Layer.provideMerge(Layer.mergeAll(HashingLive, PluginFilesLive)))
 
@@ -110,3 +110,17 @@ export const declared = (names: ReadonlyArray<string>, streaming: ReadonlyArray<
     ]),
   ),
 })
+
+/** A spawner that remembers the pid of every worker it starts. */
+export const recordingSpawner = () => {
+  const pids: Array<number> = []
+  const layer = Layer.succeed(ProcessSpawner, {
+    spawn: (request) =>
+      Effect.sync(() => {
+        const handle = spawnWorkerProcess(request)
+        if (handle.pid !== undefined) pids.push(handle.pid)
+        return handle
+      }),
+  })
+  return { pids, layer: Layer.merge(WireLive, layer) }
+}
