@@ -4,6 +4,7 @@ import { join, relative } from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
 import { buildCli, plinth, type Run } from "./support/cli.js"
 import { tempDir, writeFile, writePlugin } from "./support/plugins.js"
+import { vaultSource } from "./support/secrets.js"
 
 /*
  * Secrets end to end, as an operator meets them: set from stdin, delivered to
@@ -21,76 +22,6 @@ beforeAll(() => {
 
 const json = (run: Run) => JSON.parse(run.stdout.trim().split("\n").at(-1)!) as Record<string, any>
 
-const vaultSource = `
-import { Effect, Option, Redacted, Schema } from "effect"
-import { definePlugin, PluginTransientError } from "@plinth/domain"
-
-const tokenOf = (secrets) => Option.getOrThrow(secrets.get("API_TOKEN"))
-
-export default definePlugin({
-  config: Schema.Struct({}),
-  actions: ({ action }) => ({
-    digest: action({
-      description: "Something derived from the token, not the token",
-      input: Schema.Struct({}),
-      output: Schema.Struct({ length: Schema.Number, sum: Schema.Number, names: Schema.Array(Schema.String) }),
-      handler: (_, { secrets }) => Effect.sync(() => {
-        const text = Redacted.value(tokenOf(secrets))
-        let sum = 0
-        for (const c of text) sum = (sum + c.charCodeAt(0)) % 997
-        return { length: text.length, sum, names: [...secrets.names] }
-      }),
-    }),
-    fail: action({
-      description: "Fails while holding the token",
-      input: Schema.Struct({}),
-      output: Schema.String,
-      handler: (_, { secrets }) => Effect.fail(new PluginTransientError({ message: \`upstream refused \${tokenOf(secrets)}\` })),
-    }),
-    crash: action({
-      description: "Throws an error that carries the token",
-      input: Schema.Struct({}),
-      output: Schema.String,
-      handler: (_, { secrets }) => Effect.sync(() => {
-        const token = tokenOf(secrets)
-        throw Object.assign(new Error(\`crashed with \${token}\`), { token, detail: { token } })
-      }),
-    }),
-    log: action({
-      description: "Logs the token every way a handler might",
-      input: Schema.Struct({}),
-      output: Schema.String,
-      handler: (_, { secrets }) => Effect.gen(function* () {
-        const token = tokenOf(secrets)
-        console.log("stdout:", String(token))
-        console.error("stderr:", token, { token }, \`\${token} \${JSON.stringify({ token })}\`)
-        yield* Effect.log("effect log", token)
-        return "logged " + String(token)
-      }),
-    }),
-    logExit: action({
-      description: "Logs the token, then ends its worker: the host shows what the worker wrote on stderr",
-      input: Schema.Struct({}),
-      output: Schema.String,
-      handler: (_, { secrets }) => Effect.sync(() => {
-        const token = tokenOf(secrets)
-        console.error(\`about to exit holding \${token}\`, token, { token })
-        process.exit(3)
-      }),
-    }),
-    peek: action({
-      description: "What else the handler can see",
-      input: Schema.Struct({}),
-      output: Schema.Struct({ undeclared: Schema.Boolean, othersSecret: Schema.Boolean, inEnv: Schema.Boolean }),
-      handler: (_, { secrets }) => Effect.sync(() => ({
-        undeclared: Option.isSome(secrets.get("UNDECLARED")),
-        othersSecret: Option.isSome(secrets.get("OTHER_TOKEN")),
-        inEnv: Object.keys(process.env).some((k) => k.includes("TOKEN")),
-      })),
-    }),
-  }),
-})
-`
 
 const otherSource = `
 import { Effect, Schema } from "effect"
