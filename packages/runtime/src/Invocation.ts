@@ -4,6 +4,8 @@ import { CallTrace, type CallRecord } from "./observability/CallTrace.js"
 import { discoverAndVerify, namingLock } from "./loading/Loader.js"
 import { PluginNotFound } from "./loading/PluginNotFound.js"
 import { startInstance, type StartOptions } from "./instance/Instance.js"
+import { makeUsageRecorder } from "./manager/Usage.js"
+import { EmpiricalStore } from "./stores/EmpiricalStore.js"
 import type { ProgressReport } from "./instance/WorkerConnection.js"
 
 
@@ -33,14 +35,19 @@ export interface StartVerifiedOptions {
  * named in a sandboxed worker, inside the current scope. To start several,
  * call `discoverAndVerify` once and `startInstance` for each.
  */
-export const startVerifiedPlugin = (options: StartVerifiedOptions) =>
+export const startVerifiedPlugin = (options: StartVerifiedOptions) => Effect.map(startVerifiedWithLock(options), ({ instance }) => instance)
+
+/** `startVerifiedPlugin`, with the lock entry the plugin was verified against. */
+const startVerifiedWithLock = (options: StartVerifiedOptions) =>
   Effect.gen(function* () {
     const { lock, discovered } = yield* discoverAndVerify({ root: options.root, lock: options.lock })
     const plugin = discovered.find((p) => p.id === options.plugin)
     if (plugin === undefined) return yield* new PluginNotFound({ plugin: options.plugin, known: discovered.map((p) => p.id) })
-    return yield* startInstance({ plugin, locked: lock.plugins[plugin.id as PluginId]!, config: options.config, ...options.startOptions }).pipe(
+    const locked = lock.plugins[plugin.id as PluginId]!
+    const instance = yield* startInstance({ plugin, locked, config: options.config, ...options.startOptions }).pipe(
       Effect.mapError(namingLock(options.lock)),
     )
+    return { instance, locked }
   })
 
 /**
@@ -52,23 +59,30 @@ export const startVerifiedPlugin = (options: StartVerifiedOptions) =>
 export const invokePlugin = (options: InvokePluginOptions) =>
   Effect.scoped(
     Effect.gen(function* () {
-      const instance = yield* startVerifiedPlugin(options)
+      const { instance, locked } = yield* startVerifiedWithLock(options)
+      // With an EmpiricalStore (the CLI's, in <data-dir>/plinth.db), the call's measured cost is a sample, as under the manager.
+      const store = yield* Effect.serviceOption(EmpiricalStore)
+      const probe = Option.map(store, (store) =>
+        makeUsageRecorder(store).begin({ plugin: { id: options.plugin, locked }, config: (options.config ?? {}) as Readonly<Record<string, unknown>> }, undefined),
+      )
+      const usageOption = Option.match(probe, { onNone: () => ({}), onSome: (probe) => ({ onUsage: probe.onUsage }) })
       // The reviewed manifest says what kind of call an action takes, not the worker.
       const streaming = Object.hasOwn(instance.actions, options.action) && instance.actions[options.action]?.streaming === true
       const started = yield* Clock.currentTimeMillis
       let items = 0
       const call: Effect.Effect<InvocationResult, PluginFailure> = streaming
-        ? Stream.runForEach(instance.stream(options.action, options.input, { ...progressOption(options), ...timeoutOption(options) }), (item) => {
+        ? Stream.runForEach(instance.stream(options.action, options.input, { ...progressOption(options), ...timeoutOption(options), ...usageOption }), (item) => {
             items++
             return options.onItem?.(item) ?? Effect.void
           }).pipe(Effect.map(() => ({ kind: "stream" as const, items })))
         : Effect.map(
-            instance.invoke(options.action, options.input, { ...progressOption(options), ...timeoutOption(options) }),
+            instance.invoke(options.action, options.input, { ...progressOption(options), ...timeoutOption(options), ...usageOption }),
             (value) => ({ kind: "value" as const, value }),
           )
       return yield* call.pipe(
         Effect.onExit((exit) =>
           Effect.gen(function* () {
+            if (Option.isSome(probe)) yield* probe.value.end(exit)
             const trace = yield* Effect.serviceOption(CallTrace)
             if (Option.isNone(trace)) return
             const finished = yield* Clock.currentTimeMillis

@@ -10,6 +10,7 @@ import {
   ConfigStoreLive,
   DatabaseLive,
   databasePath,
+  EmpiricalStoreLive,
   invokePlugin,
   SecretStoreLive,
   type CallRecord,
@@ -58,6 +59,17 @@ const persistedState = (dataDir: string, plugin: string) =>
   existsSync(databasePath({ dataDir }))
     ? Effect.flatMap(ConfigStore, (store) => store.get(plugin)).pipe(Effect.provide(ConfigStoreLive.pipe(Layer.provide(DatabaseLive({ dataDir })))))
     : Effect.succeed(Option.none())
+
+/**
+ * Where the call's measured cost goes (`plinth plugins stats` reads it): the
+ * EmpiricalStore in `<data-dir>/plinth.db`. A database that cannot be opened
+ * costs the statistics, never the call.
+ */
+const measuredCost = (dataDir: string) =>
+  EmpiricalStoreLive().pipe(
+    Layer.provide(DatabaseLive({ dataDir })),
+    Layer.catchAll(() => Layer.empty),
+  )
 
 /**
  * A CallTrace that writes to `file` and also keeps the last record, so that a
@@ -124,6 +136,7 @@ export const invoke = Command.make(
         onItem: (item) => output.out(format === "json" ? itemJsonLine(item) : renderItem(item)),
       }).pipe(
         Effect.provide(recordingTrace(options.trace, lastCall)),
+        Effect.provide(measuredCost(options.dataDir)),
         // The plugin's declared secrets are read from here at start (ADR 0026).
         Effect.provide(SecretStoreLive(options.dataDir)),
         isolationWarningsToStderr,

@@ -30,7 +30,7 @@ const ms = (n: number) => (n >= 100 ? n.toFixed(0) : n.toFixed(1))
 const mib = (bytes: number) => (bytes / (1024 * 1024)).toFixed(1)
 
 const renderStats = (rows: ReadonlyArray<StatsRow>, palette: Palette): string => {
-  if (rows.length === 0) return "no resource use recorded yet: the PluginManager records each call's cost as it runs"
+  if (rows.length === 0) return "no resource use recorded yet: every 'plinth plugins invoke' and every PluginManager call records its cost"
   const table = [
     ["plugin", "digest", "config", "calls", "ok", "wall ms (mean ± sd, max)", "cpu ms (mean)", "peak RSS MiB (mean, max)"],
     ...rows.map((r) => [
