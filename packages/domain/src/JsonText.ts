@@ -9,12 +9,15 @@ export interface JsonCaps {
 }
 
 /**
- * The deepest nesting of arrays/objects in a JSON text, found without parsing it,
- * so that hostile input is refused before any recursive work happens.
+ * One pass over a JSON text, outside its strings: the deepest nesting of
+ * arrays/objects (found without parsing, so hostile input is refused before
+ * any recursive work happens) and how many ':' it holds (in JSON that
+ * `JSON.parse` accepted, one per key written).
  */
-export const jsonNestingDepth = (text: string): number => {
+const scanJsonText = (text: string): { readonly depth: number; readonly keySeparators: number } => {
   let depth = 0
   let deepest = 0
+  let separators = 0
   let inString = false
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i)
@@ -22,12 +25,16 @@ export const jsonNestingDepth = (text: string): number => {
       if (c === 92 /* \ */) i++
       else if (c === 34 /* " */) inString = false
     } else if (c === 34) inString = true
+    else if (c === 58 /* : */) separators++
     else if (c === 123 /* { */ || c === 91 /* [ */) {
       if (++depth > deepest) deepest = depth
     } else if (c === 125 /* } */ || c === 93 /* ] */) depth--
   }
-  return deepest
+  return { depth: deepest, keySeparators: separators }
 }
+
+/** The deepest nesting of arrays/objects in a JSON text, found without parsing it. */
+export const jsonNestingDepth = (text: string): number => scanJsonText(text).depth
 
 /** Why a JSON text was refused before its shape was looked at. */
 export type JsonTextProblem =
@@ -141,7 +148,7 @@ const syntaxProblem = (text: string, error: unknown): Extract<JsonTextProblem, {
  */
 export const parseJsonText = (text: string, caps: JsonCaps): Either.Either<unknown, JsonTextProblem> => {
   if (text.length > caps.maxChars) return Either.left({ _tag: "TooLong", maxChars: caps.maxChars })
-  const depth = jsonNestingDepth(text)
+  const { depth, keySeparators } = scanJsonText(text)
   if (depth > caps.maxDepth) return Either.left({ _tag: "TooDeep", depth, maxDepth: caps.maxDepth })
   let value: unknown
   try {
@@ -152,7 +159,7 @@ export const parseJsonText = (text: string, caps: JsonCaps): Either.Either<unkno
   // As many keys in the value as ':' outside strings in the text (each separates a key from its value):
   // JSON.parse kept every key, so none is duplicated. Only otherwise is the text scanned again, slower,
   // to name the duplicate; on a lock and five manifests that scan was a tenth of `plinth plugins verify`.
-  if (keyCount(value) === keySeparators(text)) return Either.right(value)
+  if (keyCount(value) === keySeparators) return Either.right(value)
   const duplicate = findDuplicateKey(text)
   return duplicate === undefined ? Either.right(value) : Either.left(duplicate)
 }
@@ -166,21 +173,6 @@ const keyCount = (value: unknown): number => {
     return count
   }
   for (const key of Object.keys(value)) count += 1 + keyCount((value as Record<string, unknown>)[key])
-  return count
-}
-
-/** How many ':' a JSON text holds outside its strings: in JSON that `JSON.parse` accepted, one per key written. */
-const keySeparators = (text: string): number => {
-  let count = 0
-  let inString = false
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i)
-    if (inString) {
-      if (c === 92 /* \ */) i++
-      else if (c === 34 /* " */) inString = false
-    } else if (c === 34) inString = true
-    else if (c === 58 /* : */) count++
-  }
   return count
 }
 
