@@ -200,7 +200,8 @@ const mainThreadBuffer = () => (sharedMainBuffer ??= makeReadBuffer())
 
 const sha256 = (data: Uint8Array | string): Uint8Array => createHash("sha256").update(data).digest()
 
-const sha256Hex = (data: Uint8Array | string): Sha256Hex => createHash("sha256").update(data).digest("hex") as Sha256Hex
+/** The SHA-256 of bytes or a string (UTF-8), in hex: the one way the runtime hashes what is in memory. */
+export const sha256Hex = (data: Uint8Array | string): Sha256Hex => createHash("sha256").update(data).digest("hex") as Sha256Hex
 
 const treeDigest = (entries: Iterable<TreeEntry>): Digest => formatDigest(sha256(digestSummary(entries)))
 

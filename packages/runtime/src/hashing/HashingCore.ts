@@ -3,8 +3,15 @@
  * and the hashing worker threads. It depends on nothing but `node:crypto` and
  * `node:fs`, so a worker thread starts without loading Effect.
  */
-import { createHash, hash as oneShotHash } from "node:crypto"
+// A namespace import: a named import of `hash` would fail to link on Node < 20.12.
+import * as crypto from "node:crypto"
 import { closeSync, constants, openSync, readSync } from "node:fs"
+
+// A small file is hashed with one call: `crypto.hash` (Node 20.12+) where there is one, else a Hash object (engines says Node >= 20).
+const digestOnce: (data: Uint8Array) => Uint8Array =
+  typeof crypto.hash === "function"
+    ? (data) => crypto.hash("sha256", data, "buffer")
+    : (data) => crypto.createHash("sha256").update(data).digest()
 
 /** Bytes per read: large enough that syscalls are noise, small enough to stay in cache while hashed. */
 export const READ_CHUNK_BYTES = 1 << 20
@@ -71,10 +78,10 @@ export const hashFileInto = (path: string, buffer: Buffer, out: Uint8Array, offs
       if (filled === buffer.length) break
     }
     if (filled < buffer.length) {
-      out.set(oneShotHash("sha256", buffer.subarray(0, filled), "buffer"), offset)
+      out.set(digestOnce(buffer.subarray(0, filled)), offset)
       return filled
     }
-    const hash = createHash("sha256").update(buffer)
+    const hash = crypto.createHash("sha256").update(buffer)
     let total = filled
     for (;;) {
       const n = readSync(fd, buffer, 0, buffer.length, null)
