@@ -21,15 +21,27 @@ export class LockStore extends Context.Tag("@plinth/runtime/LockStore")<
 
 const malformed = (path: string, detail: string) => new LockFileMalformed({ path, detail })
 
-/** Reads and decodes the lock at `path`, synchronously (it is small; see RegularFile.ts). */
-const readLockFile = (path: string): Effect.Effect<LockFile, LockFileMalformed | LockFileMissing> =>
+/**
+ * Reads and decodes the lock at `path`, synchronously (it is small; see
+ * RegularFile.ts), keeping the text it decoded (a report copies it byte for
+ * byte). `root`, when given, lets a missing lock's message name the command
+ * that creates it.
+ */
+export const readLockText = (
+  path: string,
+  root?: string,
+): Effect.Effect<{ readonly text: string; readonly lock: LockFile }, LockFileMalformed | LockFileMissing> =>
   Effect.gen(function* () {
     // A folder, FIFO or device is refused like a missing file, without blocking on it.
     const text = yield* readRegularFileText(path, lockCaps.maxChars).pipe(
-      Effect.mapError((e) => (e.missing ? new LockFileMissing({ path }) : malformed(path, e.detail))),
+      Effect.mapError((e) => (e.missing ? new LockFileMissing({ path, ...(root !== undefined ? { root } : {}) }) : malformed(path, e.detail))),
     )
-    return yield* Either.mapLeft(decodeLockFile(text), (detail) => malformed(path, detail))
+    const lock = yield* Either.mapLeft(decodeLockFile(text), (detail) => malformed(path, detail))
+    return { text, lock }
   })
+
+const readLockFile = (path: string): Effect.Effect<LockFile, LockFileMalformed | LockFileMissing> =>
+  Effect.map(readLockText(path), ({ lock }) => lock)
 
 export const LockStoreLive = Layer.effect(
   LockStore,

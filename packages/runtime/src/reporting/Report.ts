@@ -2,11 +2,7 @@ import { arch, platform, release } from "node:os"
 import { FileSystem, Path } from "@effect/platform"
 import { Clock, Effect, Either, Schema } from "effect"
 import {
-  decodeLockFile,
   explainRejection,
-  LockFileMalformed,
-  LockFileMissing,
-  lockCaps,
   lockMismatch,
   makeVerificationReport,
   manifestCopyPath,
@@ -25,10 +21,10 @@ import {
 import { Hashing } from "../hashing/Hashing.js"
 import { bubblewrapStatus, setprivProgram } from "../instance/Isolation.js"
 import { namingLock } from "../loading/Loader.js"
+import { readLockText } from "../loading/LockStore.js"
 import { readManifestFile } from "../loading/Manifests.js"
 import { discoverPluginFolders } from "../loading/PluginFiles.js"
 import { measureTree } from "../loading/PluginVerifier.js"
-import { readRegularFileText } from "../loading/RegularFile.js"
 
 /*
  * `plinth plugins report`: the evidence of one verification, gathered without
@@ -73,15 +69,6 @@ export const isolationEvidence = Effect.sync((): EnvironmentEvidence["isolation"
   }
 })
 
-const readLock = (path: string, root: string) =>
-  Effect.gen(function* () {
-    const text = yield* readRegularFileText(path, lockCaps.maxChars).pipe(
-      Effect.mapError((e) => (e.missing ? new LockFileMissing({ path, root }) : new LockFileMalformed({ path, detail: e.detail }))),
-    )
-    const lock: LockFile = yield* Either.mapLeft(decodeLockFile(text), (detail) => new LockFileMalformed({ path, detail }))
-    return { text, lock }
-  })
-
 /**
  * Gathers the evidence of one verification: every plugin folder under root
  * and every plugin the lock names, each verified on its own (a rejection does
@@ -92,7 +79,7 @@ export const gatherReport = (options: ReportOptions) =>
   Effect.gen(function* () {
     const path = yield* Path.Path
     const hashing = yield* Hashing
-    const lockRead = yield* Effect.either(readLock(options.lock, options.root))
+    const lockRead = yield* Effect.either(readLockText(options.lock, options.root))
     const lock = Either.isRight(lockRead) ? lockRead.right.lock : undefined
     const folders = yield* discoverPluginFolders(options.root)
 
