@@ -1,6 +1,6 @@
 import { mkdirSync } from "node:fs"
 import { join, resolve } from "node:path"
-import { Clock, Duration, Effect, Exit, Fiber, Option, Redacted, Scope, Stream } from "effect"
+import { Clock, Context, Duration, Effect, Exit, Fiber, Option, Redacted, Scope, Stream } from "effect"
 import {
   ActionNotFound,
   DeclarationDrift,
@@ -27,7 +27,7 @@ import type { PluginFiles } from "../loading/PluginFiles.js"
 import type { PluginVerifier } from "../loading/PluginVerifier.js"
 import { checkConfig, compileContract, type ActionContract, type Contract } from "./Contract.js"
 import { failAfter, idleTimer, MAX_TIMER_MILLIS, timeoutMillisOf, within } from "./Deadline.js"
-import { ProcessSpawner } from "./ProcessSpawner.js"
+import { ProcessSpawner, type WorkerOutputLine } from "./ProcessSpawner.js"
 import { planIsolation, type IsolationTier } from "./Isolation.js"
 import { runtimeReadPaths, sandboxFor, workerEntryPath } from "./Sandbox.js"
 import { readVerifiedFiles } from "../loading/VerifiedFiles.js"
@@ -96,6 +96,8 @@ export interface StartOptions {
   readonly streamWindow?: StreamWindow
   /** Told when a worker exits without being stopped, and when a replacement has started (the PluginManager's events). */
   readonly onWorkerEvent?: (event: WorkerEvent) => void
+  /** Told each line every worker of the instance writes to stdout or stderr (ProcessSpawner's `onOutput`). */
+  readonly onOutput?: (line: WorkerOutputLine) => void
 }
 
 export type WorkerEvent =
@@ -180,6 +182,15 @@ const declaredSecrets = (plugin: StartOptions["plugin"]): Effect.Effect<Delivere
     return [...found].map(([name, value]) => ({ name, value }))
   })
 
+/** The spawner, with `onOutput` told every line of each process it starts (before the process can have written any). */
+const withOutput = (context: Context.Context<ProcessSpawner>, onOutput: ((line: WorkerOutputLine) => void) | undefined) => {
+  if (onOutput === undefined) return context
+  const spawner = Context.get(context, ProcessSpawner)
+  return Context.add(context, ProcessSpawner, {
+    spawn: (request) => Effect.tap(spawner.spawn(request), (child) => Effect.sync(() => child.onOutput?.(onOutput))),
+  })
+}
+
 /** Starts an instance inside the current scope; closing the scope stops its worker. */
 export const startInstance = (
   options: StartOptions,
@@ -214,7 +225,7 @@ const start = (
     // setTimeout fires a grace of 2^31 ms or more at once; none that long is meant literally.
     const interruptGrace = Duration.millis(Math.min(Duration.toMillis(options.interruptGrace ?? "2 seconds"), MAX_TIMER_MILLIS))
     const policy = options.restartPolicy ?? defaultRestartPolicy
-    const spawnContext = yield* Effect.context<ProcessSpawner>()
+    const spawnContext = withOutput(yield* Effect.context<ProcessSpawner>(), options.onOutput)
 
     const launch = Effect.gen(function* () {
       const scope = yield* Scope.make()

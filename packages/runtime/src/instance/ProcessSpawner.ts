@@ -3,6 +3,9 @@ import type { Socket } from "node:net"
 import { stripVTControlCharacters } from "node:util"
 import { Context, Effect, Layer } from "effect"
 import { CHANNEL_FD } from "../wire/Framing.js"
+import { makeLineCapture, type WorkerOutputLine } from "./OutputLines.js"
+
+export type { WorkerOutputLine } from "./OutputLines.js"
 
 /** What the host needs from a started child process; tests can hand back their own. */
 export interface ChildProcessHandle {
@@ -15,6 +18,12 @@ export interface ChildProcessHandle {
   readonly onExit: (listener: (exit: ProcessExit) => void) => void
   /** The last few KiB (at most STDERR_TAIL_CHARS characters) the process wrote to stderr, terminal control sequences removed. */
   readonly stderrTail: () => string
+  /**
+   * Called with each line the process writes to stdout or stderr, from now on
+   * (OutputLines.ts: cleaned, cut when over-long, dropped past a rate). Optional:
+   * a handle that does not capture output leaves it out.
+   */
+  readonly onOutput?: (listener: (line: WorkerOutputLine) => void) => void
   readonly kill: (signal: NodeJS.Signals) => void
 }
 
@@ -69,12 +78,20 @@ export const spawnWorkerProcess = (request: SpawnRequest): ChildProcessHandle =>
   channel?.on("data", (chunk: Buffer) => {
     for (const listener of dataListeners) listener(chunk)
   })
+  const outputListeners: Array<(line: WorkerOutputLine) => void> = []
+  const lines = makeLineCapture(child.pid, (line) => {
+    for (const listener of outputListeners) listener(line)
+  })
   let stderr = ""
   child.stderr?.setEncoding("utf8")
   child.stderr?.on("data", (chunk: string) => {
     stderr = (stderr + chunk).slice(-STDERR_KEPT_CHARS)
+    lines.stderr.push(chunk)
   })
-  child.stdout?.resume()
+  child.stderr?.on("end", () => lines.stderr.end())
+  child.stdout?.setEncoding("utf8")
+  child.stdout?.on("data", (chunk: string) => lines.stdout.push(chunk))
+  child.stdout?.on("end", () => lines.stdout.end())
   let exit: ProcessExit | undefined
   const exitListeners: Array<(exit: ProcessExit) => void> = []
   const settle = (value: ProcessExit) => {
@@ -83,7 +100,10 @@ export const spawnWorkerProcess = (request: SpawnRequest): ChildProcessHandle =>
     for (const listener of exitListeners.splice(0)) listener(value)
   }
   // 'close' (not 'exit') so that stderr is fully read before anyone asks for its tail.
-  child.on("close", (exitCode, signal) => settle({ exitCode, signal }))
+  child.on("close", (exitCode, signal) => {
+    lines.close()
+    settle({ exitCode, signal })
+  })
   child.on("error", (error) => {
     stderr += `\n${error.message}`
     if (child.pid === undefined) settle({ exitCode: null, signal: null })
@@ -96,6 +116,7 @@ export const spawnWorkerProcess = (request: SpawnRequest): ChildProcessHandle =>
     onData: (listener) => void dataListeners.push(listener),
     onExit: (listener) => (exit !== undefined ? listener(exit) : void exitListeners.push(listener)),
     stderrTail: () => stderrTailOf(stderr),
+    onOutput: (listener) => void outputListeners.push(listener),
     kill: (signal) => void (exit === undefined && child.kill(signal)),
   }
 }

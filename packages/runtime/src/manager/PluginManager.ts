@@ -37,6 +37,8 @@ import {
   type WorkerEvent,
 } from "../instance/Instance.js"
 import type { IsolationTier } from "../instance/Isolation.js"
+import type { WorkerOutputLine } from "../instance/OutputLines.js"
+import { sampleProcessEffect, type ProcessSample } from "../instance/ProcessStats.js"
 import { discoverAndVerify, namingLock } from "../loading/Loader.js"
 import { PluginNotFound } from "../loading/PluginNotFound.js"
 import { CallTrace, type CallRecord } from "../observability/CallTrace.js"
@@ -153,7 +155,29 @@ export interface PluginManagerService {
   readonly bind: (plugin: string, defaultConfig?: unknown, options?: { readonly instanceId?: string }) => BoundPlugin
   /** The measured cost of the instance's calls (the EmpiricalStore's record for its plugin, digest and config) and its worker's last report. */
   readonly stats: (id: string) => Effect.Effect<InstanceStats, InstanceNotLoaded | StoreUnavailable>
+  /**
+   * The lines the instance's workers write to stdout and stderr from the
+   * moment the stream starts, across restarts and reloads (the instance need
+   * not be loaded yet). Each reader has its own buffer (`buffer` lines,
+   * default 1000): a reader that falls behind loses lines, and is told how
+   * many in a line of their own. Ends when the manager closes.
+   */
+  readonly output: (id: string, options?: OutputOptions) => Stream.Stream<WorkerOutputLine>
+  /** As `output`, as a queue that holds every line from now on, until its scope closes. */
+  readonly subscribeOutput: (id: string, options?: OutputOptions) => Effect.Effect<Queue.Dequeue<WorkerOutputLine>, never, Scope.Scope>
+  /** The last `n` lines (default and at most RECENT_OUTPUT_LINES, 200) the instance's workers wrote while it was loaded, oldest first. */
+  readonly recentOutput: (id: string, n?: number) => Effect.Effect<ReadonlyArray<WorkerOutputLine>>
+  /** The memory and CPU time of the instance's current worker process (ProcessStats.ts); none when it has none running, or off Linux. */
+  readonly snapshot: (id: string) => Effect.Effect<Option.Option<ProcessSample>>
 }
+
+export interface OutputOptions {
+  /** Lines a reader may hold unread before lines are dropped for it; default 1000. */
+  readonly buffer?: number
+}
+
+/** Lines of output kept per loaded instance for `recentOutput`. */
+export const RECENT_OUTPUT_LINES = 200
 
 export class PluginManager extends Context.Tag("@plinth/runtime/PluginManager")<PluginManager, PluginManagerService>() {}
 
@@ -256,6 +280,57 @@ export const makePluginManager = (options: PluginManagerOptions) =>
             })
           : namingLock(options.lock)(error)
 
+    // ---- Worker output (OutputLines.ts): a ring per loaded instance, and each reader's own dropping queue ----
+
+    interface OutputReader {
+      readonly queue: Queue.Queue<WorkerOutputLine>
+      dropped: number
+    }
+    const readers = new Map<string, Set<OutputReader>>()
+    const recent = new Map<string, Array<WorkerOutputLine>>()
+
+    const deliver = (reader: OutputReader, line: WorkerOutputLine) => {
+      if (reader.dropped > 0) {
+        const notice = { at: line.at, stream: line.stream, pid: line.pid, line: `[plinth] ${reader.dropped} line${reader.dropped === 1 ? "" : "s"} of output dropped: this reader fell behind` }
+        if (!reader.queue.unsafeOffer(notice)) return void reader.dropped++
+        reader.dropped = 0
+      }
+      if (!reader.queue.unsafeOffer(line)) reader.dropped++
+    }
+
+    /** Lines of a worker go to its instance while it serves one; a warm worker's are not kept. */
+    const workerOutput = (owner: { id: string | undefined }) => (line: WorkerOutputLine) => {
+      const id = owner.id
+      if (id === undefined) return
+      let ring = recent.get(id)
+      if (ring === undefined) recent.set(id, (ring = []))
+      ring.push(line)
+      if (ring.length > RECENT_OUTPUT_LINES) ring.shift()
+      const subscribed = readers.get(id)
+      if (subscribed !== undefined) for (const reader of subscribed) deliver(reader, line)
+    }
+
+    const subscribeOutput = (id: string, outputOptions?: OutputOptions) =>
+      Effect.acquireRelease(
+        Effect.map(Queue.dropping<WorkerOutputLine>(Math.max(1, outputOptions?.buffer ?? 1000)), (queue) => {
+          const reader: OutputReader = { queue, dropped: 0 }
+          let subscribed = readers.get(id)
+          if (subscribed === undefined) readers.set(id, (subscribed = new Set()))
+          subscribed.add(reader)
+          return reader
+        }),
+        (reader) =>
+          Effect.suspend(() => {
+            const subscribed = readers.get(id)
+            subscribed?.delete(reader)
+            if (subscribed?.size === 0) readers.delete(id)
+            return Queue.shutdown(reader.queue)
+          }),
+      ).pipe(Effect.map((reader): Queue.Dequeue<WorkerOutputLine> => reader.queue))
+
+    // Readers' streams end when the manager closes.
+    yield* Effect.addFinalizer(() => Effect.forEach([...readers.values()].flatMap((set) => [...set]), (reader) => Queue.shutdown(reader.queue), { discard: true }))
+
     const workerEvents = (plugin: string, owner: { id: string | undefined }) => (event: WorkerEvent) => {
       if (owner.id === undefined) return
       if (event._tag === "crashed") emit({ _tag: "crashed", ...base(plugin, owner.id), pid: event.pid, exitCode: event.exitCode, signal: event.signal })
@@ -278,6 +353,7 @@ export const makePluginManager = (options: PluginManagerOptions) =>
           config,
           instanceId: InstanceId.make(owner.id ?? `${plugin.id}~warm`),
           onWorkerEvent: workerEvents(plugin.id, owner),
+          onOutput: workerOutput(owner),
           ...(options.dataRoot !== undefined ? { dataRoot: options.dataRoot } : {}),
           ...(options.isolation !== undefined ? { isolation: options.isolation } : {}),
           ...(options.startTimeout !== undefined ? { startTimeout: options.startTimeout } : {}),
@@ -334,6 +410,7 @@ export const makePluginManager = (options: PluginManagerOptions) =>
               Effect.suspend(() => {
                 if (instances.get(id) !== managed || managed.inFlight > 0 || managed.gate.waiting() > 0 || managed.hookRunning) return Effect.succeed(false)
                 instances.delete(id)
+                recent.delete(id)
                 managed.started.owner.id = undefined
                 emit({ _tag: "evicted", ...base(managed.plugin.id, id), cause, for: forInstance })
                 return Effect.as(Scope.close(managed.started.scope, Exit.void), true)
@@ -458,6 +535,7 @@ export const makePluginManager = (options: PluginManagerOptions) =>
         Effect.gen(function* () {
           const managed = yield* find(id)
           instances.delete(id)
+          recent.delete(id)
           managed.started.owner.id = undefined
           yield* Scope.close(managed.started.scope, Exit.void)
           admission.changed()
@@ -729,6 +807,18 @@ export const makePluginManager = (options: PluginManagerOptions) =>
         Effect.flatMap(find(id), (managed) =>
           Effect.flatMap(managed.started.instance.usage, (last) => usage.stats(id, managed, last)),
         ),
+      output: (id, outputOptions) => Stream.unwrapScoped(Effect.map(subscribeOutput(id, outputOptions), (queue) => Stream.fromQueue(queue))),
+      subscribeOutput,
+      recentOutput: (id, n) =>
+        Effect.sync(() => {
+          const ring = recent.get(id) ?? []
+          return ring.slice(Math.max(0, ring.length - Math.max(0, Math.floor(n ?? RECENT_OUTPUT_LINES))))
+        }),
+      snapshot: (id) =>
+        Effect.suspend(() => {
+          const managed = instances.get(id)
+          return managed === undefined ? Effect.succeedNone : Effect.flatMap(managed.started.instance.pid, sampleProcessEffect)
+        }),
     })
   })
 
