@@ -3,6 +3,7 @@ import { Layer } from "effect"
 import { PlinthLive } from "./Layers.js"
 import { PluginManagerLive, type PluginManagerOptions } from "./manager/PluginManager.js"
 import { CallTraceLive } from "./observability/CallTrace.js"
+import { TelemetryLive } from "./observability/Telemetry.js"
 import { ManagerConfigsFromStore } from "./manager/ManagerConfigs.js"
 import { ConfigStoreLive } from "./stores/ConfigStore.js"
 import { DatabaseLive, DEFAULT_DATA_DIR, type DatabaseOptions } from "./stores/Database.js"
@@ -45,5 +46,7 @@ export const PlinthHost = (options: PlinthHostOptions) => {
     Layer.provide(ManagerConfigsFromStore),
     Layer.provideMerge(Layer.mergeAll(Stores, SecretStoreLive(dataDir), CallTraceLive(trace ?? join(dataDir, "trace.jsonl")))),
     Layer.provideMerge(PlinthLive),
+    // Last, so that verifying and loading are traced too; empty unless OTEL_EXPORTER_OTLP_ENDPOINT is set (ADR 0031).
+    Layer.provideMerge(TelemetryLive),
   )
 }

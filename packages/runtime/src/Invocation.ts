@@ -48,7 +48,7 @@ const startVerifiedWithLock = (options: StartVerifiedOptions) =>
       Effect.mapError(namingLock(options.lock)),
     )
     return { instance, locked }
-  })
+  }).pipe(Effect.withSpan("plinth.load", { attributes: { "plinth.plugin": options.plugin }, captureStackTrace: false }))
 
 /**
  * The whole operation behind `plinth plugins invoke`: verify every plugin
@@ -80,6 +80,10 @@ export const invokePlugin = (options: InvokePluginOptions) =>
             (value) => ({ kind: "value" as const, value }),
           )
       return yield* call.pipe(
+        Effect.withSpan("plinth.call", {
+          attributes: { "plinth.plugin": options.plugin, "plinth.instance": instance.id, "plinth.action": options.action, "plinth.attempt": 1 },
+          captureStackTrace: false,
+        }),
         Effect.onExit((exit) =>
           Effect.gen(function* () {
             if (Option.isSome(probe)) yield* probe.value.end(exit)

@@ -13,6 +13,7 @@ import {
   EmpiricalStoreLive,
   invokePlugin,
   SecretStoreLive,
+  TelemetryLive,
   type CallRecord,
 } from "@plinth/runtime"
 import { isolationWarningsToStderr } from "../IsolationWarning.js"
@@ -139,6 +140,8 @@ export const invoke = Command.make(
         Effect.provide(measuredCost(options.dataDir)),
         // The plugin's declared secrets are read from here at start (ADR 0026).
         Effect.provide(SecretStoreLive(options.dataDir)),
+        // Spans exported over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT is set; otherwise nothing is loaded (ADR 0031).
+        Effect.provide(TelemetryLive),
         isolationWarningsToStderr,
         // A defect is fatal, like any failure outside the taxonomy.
         Effect.catchAllDefect((defect) => Effect.fail(defect)),

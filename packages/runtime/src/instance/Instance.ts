@@ -243,6 +243,7 @@ const start = (
         maxFrameBytes: options.maxFrameBytes,
         streamWindow: options.streamWindow,
       }).pipe(
+        Effect.withSpan("plinth.instance.start", { attributes: { "plinth.plugin": plugin.id, "plinth.instance": instanceId }, captureStackTrace: false }),
         Scope.extend(scope),
         Effect.provide(spawnContext),
         Effect.onExit((exit) => (Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void)),
@@ -321,7 +322,10 @@ const start = (
       }),
     )
 
-    const spanOf = (action: string) => ({ attributes: { plugin: plugin.id, instance: instanceId, action }, captureStackTrace: false })
+    const spanOf = (action: string) => ({
+      attributes: { "plinth.plugin": plugin.id, "plinth.instance": instanceId, "plinth.action": action },
+      captureStackTrace: false,
+    })
 
     const timedOut = (action: string, timeoutMillis: number) => () => new InvokeTimeout({ plugin: plugin.id, action, timeoutMillis })
 

@@ -53,7 +53,7 @@ export const discoverAndVerify = (options: LoadOptions) =>
       yield* verifier.verify(plugin, lock.plugins[plugin.id as PluginId]!).pipe(Effect.mapError(namingLock(options.lock)))
     }
     return { lock, discovered, totalWalked: folders.length }
-  }).pipe(Effect.withSpan("plinth.discoverAndVerify"))
+  }).pipe(Effect.withSpan("plinth.verify", { attributes: { "plinth.root": options.root } }))
 
 /** A mismatch names the lock file it was checked against (the verifier seam knows only the entry). */
 export const namingLock =

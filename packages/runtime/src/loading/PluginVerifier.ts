@@ -71,13 +71,13 @@ export const makeTreeDigestVerifier = Effect.gen(function* () {
       measureTree(plugin.dir, plugin.id).pipe(
         Effect.flatMap(check(plugin.id, locked)),
         Effect.provide(context),
-        Effect.withSpan("plinth.verify", { attributes: { plugin: plugin.id } }),
+        Effect.withSpan("plinth.verify.plugin", { attributes: { "plinth.plugin": plugin.id } }),
       ),
     verifyFiles: (plugin, files, locked) =>
       hashPluginTree(plugin.id, files).pipe(
         Effect.flatMap(check(plugin.id, locked)),
         Effect.provide(context),
-        Effect.withSpan("plinth.verifyFiles", { attributes: { plugin: plugin.id } }),
+        Effect.withSpan("plinth.verifyFiles", { attributes: { "plinth.plugin": plugin.id } }),
       ),
   })
 })

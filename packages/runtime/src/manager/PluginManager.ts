@@ -218,6 +218,14 @@ interface Managed {
 
 const randomBytes = (n: number) => crypto.getRandomValues(new Uint8Array(n))
 
+/** The tracer in place when none is installed (Telemetry.ts): calls then skip their span, a measurable share of a call's host CPU. */
+const defaultTracer = Effect.runSync(Effect.tracer)
+
+const callSpan = (plugin: string, instance: string, action: string, attempt?: number) => ({
+  attributes: { "plinth.plugin": plugin, "plinth.instance": instance, "plinth.action": action, ...(attempt !== undefined ? { "plinth.attempt": attempt } : {}) },
+  captureStackTrace: false,
+})
+
 export const makePluginManager = (options: PluginManagerOptions) =>
   Effect.gen(function* () {
     const { lock, discovered } = yield* discoverAndVerify({ root: options.root, lock: options.lock })
@@ -351,7 +359,8 @@ export const makePluginManager = (options: PluginManagerOptions) =>
           plugin,
           locked: plugin.locked,
           config,
-          instanceId: InstanceId.make(owner.id ?? `${plugin.id}~warm`),
+          // The instance it is started for (its InstanceFailed and spans name it); a warm worker keeps "~warm" when taken.
+          instanceId: InstanceId.make(forInstance ?? owner.id ?? `${plugin.id}~warm`),
           onWorkerEvent: workerEvents(plugin.id, owner),
           onOutput: workerOutput(owner),
           ...(options.dataRoot !== undefined ? { dataRoot: options.dataRoot } : {}),
@@ -493,6 +502,7 @@ export const makePluginManager = (options: PluginManagerOptions) =>
       Effect.gen(function* () {
         // Everything about the request is checked before any process starts.
         const id = yield* resolveId(pluginId, loadOptions)
+        yield* Effect.annotateCurrentSpan("plinth.instance", id)
         const plugin = yield* pluginOf(pluginId)
         return yield* lockFor(id)(
           Effect.gen(function* () {
@@ -528,7 +538,7 @@ export const makePluginManager = (options: PluginManagerOptions) =>
             return info
           }),
         )
-      })
+      }).pipe(Effect.withSpan("plinth.load", { attributes: { "plinth.plugin": pluginId }, captureStackTrace: false }))
 
     const unload = (id: string) =>
       lockFor(id)(
@@ -725,11 +735,29 @@ export const makePluginManager = (options: PluginManagerOptions) =>
     /** A call that runs short of memory is retried on a fresh worker after eviction (RetryAfterEviction.ts); each attempt has the whole timeout. */
     const execute = (id: string, action: string, input: unknown, invokeOptions?: InvokeOptions): Effect.Effect<unknown, CallFailure> =>
       Effect.flatMap(find(id), (managed) =>
-        retryAfterEviction.run({ instance: id, plugin: managed.plugin.id, action }, attemptCall(id, action, input, invokeOptions)),
+        Effect.withFiberRuntime((fiber) => {
+          const target = { instance: id, plugin: managed.plugin.id, action }
+          if (fiber.currentTracer === defaultTracer) return retryAfterEviction.run(target, attemptCall(id, action, input, invokeOptions))
+          // Traced: one span for the whole call, its attempts (retries after eviction) counted on it.
+          let attempt = 0
+          const counted = Effect.suspend(() => Effect.zipRight(Effect.annotateCurrentSpan("plinth.attempt", ++attempt), attemptCall(id, action, input, invokeOptions)))
+          return Effect.withSpan(retryAfterEviction.run(target, counted), "plinth.call", callSpan(managed.plugin.id, id, action))
+        }),
       )
 
     /** A stream holds its slot until it ends; its outcome counts for the breaker like a call's. */
     const stream = (id: string, action: string, input: unknown, streamOptions?: StreamOptions): Stream.Stream<unknown, CallFailure> =>
+      Stream.unwrap(
+        Effect.withFiberRuntime((fiber) => {
+          const call = streamCall(id, action, input, streamOptions)
+          if (fiber.currentTracer === defaultTracer) return Effect.succeed(call)
+          const plugin = instances.get(id)?.plugin.id ?? ""
+          // A stream is not retried after eviction: one attempt.
+          return Effect.succeed(Stream.withSpan(call, "plinth.call", callSpan(plugin, id, action, 1)))
+        }),
+      )
+
+    const streamCall = (id: string, action: string, input: unknown, streamOptions?: StreamOptions): Stream.Stream<unknown, CallFailure> =>
       Stream.unwrapScoped(
         Effect.gen(function* () {
           const managed = yield* find(id)
