@@ -33,6 +33,8 @@ export const inputsOf = (metafiles) => {
   const seen = new Map()
   for (const metafile of metafiles)
     for (const path of Object.keys(metafile.inputs)) {
+      // A dynamic import of a Node built-in (bundle-cli.mjs): generated, no file behind it.
+      if (path.startsWith("dynamic-builtin:")) continue
       const input = inputOf(path)
       seen.set(`${input.package}/${input.file}`, input)
     }

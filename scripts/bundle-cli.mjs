@@ -14,6 +14,26 @@ import { dirname, join } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { writeBuildRecord } from "./build-record.mjs"
 import { deepImports, sideEffectFree } from "./esbuild-deep-imports.mjs"
+import { builtinModules } from "node:module"
+
+/**
+ * `import("http")` of a Node built-in, which the OTLP exporter does when it
+ * sends: left as is, it fails in the bundle (a `vm.Script` has no dynamic
+ * import), so spans were never exported. Each becomes a small bundled module
+ * that requires the built-in, loaded only when the import runs.
+ */
+const dynamicBuiltins = {
+  name: "dynamic-builtins",
+  setup(build) {
+    const builtins = new Set(builtinModules)
+    build.onResolve({ filter: /^[a-z:_/]+$/ }, (args) =>
+      args.kind === "dynamic-import" && builtins.has(args.path.replace(/^node:/, ""))
+        ? { path: args.path.replace(/^node:/, ""), namespace: "dynamic-builtin" }
+        : undefined,
+    )
+    build.onLoad({ filter: /.*/, namespace: "dynamic-builtin" }, (args) => ({ contents: `module.exports = require("node:${args.path}")`, loader: "js" }))
+  },
+}
 
 const repoDir = join(dirname(fileURLToPath(import.meta.url)), "..")
 const cliDir = join(repoDir, "packages", "cli")
@@ -54,6 +74,7 @@ export const bundleCli = async () => {
     // Loaded from node_modules at run time: its `bindings` finds the native addon from the
     // caller's file name, which fails inside a bundle (every database command failed).
     external: ["better-sqlite3"],
+    plugins: [...common.plugins, dynamicBuiltins],
   })
   // Each runs in a thread of its own (HashingPool.ts, VerifiedImport.ts): ES modules, self-contained.
   const sidecars = await build({
