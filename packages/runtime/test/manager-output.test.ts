@@ -28,6 +28,18 @@ const source = pluginSource(
       output: Schema.Null,
       handler: ({ text }) => Effect.sync(() => { console.error(text); process.exit(3) }),
     }),
+    flood: action({
+      description: "writes n numbered lines to stdout at once, and one line of 1 MiB",
+      input: Schema.Struct({ lines: Schema.Number }),
+      output: Schema.Null,
+      handler: ({ lines }) => Effect.sync(() => {
+        let text = ""
+        for (let i = 0; i < lines; i++) text += "flood " + i + "\\n"
+        process.stdout.write(text)
+        process.stderr.write("x".repeat(1024 * 1024) + "\\n")
+        return null
+      }),
+    }),
     allocate: action({
       description: "keeps n MiB of touched memory",
       input: Schema.Struct({ mib: Schema.Number }),
@@ -93,6 +105,33 @@ describe.each(tiers)("worker output and resource snapshots, %s tier", (isolation
       yield* manager.unload("talker")
       expect(yield* manager.recentOutput("talker")).toEqual([])
       expect(Option.isNone(yield* manager.snapshot("talker"))).toBe(true)
+    }).pipe(Effect.provide(managerLayer(ws, layer, { isolation })))
+  })
+
+  it.scopedLive("a flood of output is kept bounded: lines past the rate are dropped and counted, an over-long line is cut", () => {
+    const { layer } = recordingSpawner()
+    return Effect.gen(function* () {
+      const manager = yield* PluginManager
+      yield* manager.load("talker")
+      const queue = yield* manager.subscribeOutput("talker", { buffer: 30_000 })
+      yield* manager.execute("talker", "flood", { lines: 20_000 })
+      yield* manager.execute("talker", "say", { text: "after" })
+      // Every line up to both of "after"'s: the dropped-lines notice comes before the first line kept after the flood.
+      const kept: Array<WorkerOutputLine> = []
+      while (!(kept.some((l) => l.line === "out: after") && kept.some((l) => l.line === "err: after"))) {
+        kept.push(yield* Queue.take(queue).pipe(Effect.timeoutFail({ duration: "15 seconds", onTimeout: () => new Error("the lines never came") })))
+      }
+      const flood = kept.filter((l) => l.line.startsWith("flood "))
+      const long = kept.filter((l) => l.line.startsWith("xxx"))
+      const dropped = kept
+        .map((l) => /^\[plinth\] (\d+) lines? of output dropped: the worker wrote faster/.exec(l.line))
+        .reduce((sum, m) => sum + (m === null ? 0 : Number(m[1])), 0)
+      // The flood and the long line: each either kept or counted as dropped.
+      expect(dropped).toBeGreaterThan(10_000)
+      expect(flood.length + long.length + dropped).toBe(20_001)
+      expect(flood.slice(0, 3).map((l) => l.line)).toEqual(["flood 0", "flood 1", "flood 2"])
+      for (const line of long) expect(line).toMatchObject({ stream: "stderr", cut: true, line: "x".repeat(8192) })
+      expect(yield* manager.recentOutput("talker")).toHaveLength(200)
     }).pipe(Effect.provide(managerLayer(ws, layer, { isolation })))
   })
 
