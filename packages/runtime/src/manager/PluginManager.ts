@@ -734,16 +734,17 @@ export const makePluginManager = (options: PluginManagerOptions) =>
 
     /** A call that runs short of memory is retried on a fresh worker after eviction (RetryAfterEviction.ts); each attempt has the whole timeout. */
     const execute = (id: string, action: string, input: unknown, invokeOptions?: InvokeOptions): Effect.Effect<unknown, CallFailure> =>
-      Effect.flatMap(find(id), (managed) =>
-        Effect.withFiberRuntime((fiber) => {
-          const target = { instance: id, plugin: managed.plugin.id, action }
-          if (fiber.currentTracer === defaultTracer) return retryAfterEviction.run(target, attemptCall(id, action, input, invokeOptions))
-          // Traced: one span for the whole call, its attempts (retries after eviction) counted on it.
-          let attempt = 0
-          const counted = Effect.suspend(() => Effect.zipRight(Effect.annotateCurrentSpan("plinth.attempt", ++attempt), attemptCall(id, action, input, invokeOptions)))
-          return Effect.withSpan(retryAfterEviction.run(target, counted), "plinth.call", callSpan(managed.plugin.id, id, action))
-        }),
-      )
+      // One fiber-runtime read both finds the instance and tells whether a tracer is installed (no more steps than a lookup).
+      Effect.withFiberRuntime((fiber) => {
+        const managed = instances.get(id)
+        if (managed === undefined) return Effect.fail(notLoaded(id))
+        const target = { instance: id, plugin: managed.plugin.id, action }
+        if (fiber.currentTracer === defaultTracer) return retryAfterEviction.run(target, attemptCall(id, action, input, invokeOptions))
+        // Traced: one span for the whole call, its attempts (retries after eviction) counted on it.
+        let attempt = 0
+        const counted = Effect.suspend(() => Effect.zipRight(Effect.annotateCurrentSpan("plinth.attempt", ++attempt), attemptCall(id, action, input, invokeOptions)))
+        return Effect.withSpan(retryAfterEviction.run(target, counted), "plinth.call", callSpan(managed.plugin.id, id, action))
+      })
 
     /** A stream holds its slot until it ends; its outcome counts for the breaker like a call's. */
     const stream = (id: string, action: string, input: unknown, streamOptions?: StreamOptions): Stream.Stream<unknown, CallFailure> =>
