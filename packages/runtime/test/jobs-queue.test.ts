@@ -62,7 +62,7 @@ describe("JobQueue: order, run, wait", () => {
       yield* manager.load("jobs")
       const refused = (request: Parameters<typeof queue.submit>[0]) => Effect.map(Effect.flip(queue.submit(request)), (e) => e.message)
       expect(yield* refused({ instance: "nope", action: "work", input: {} })).toBe("job refused: instance 'nope' is not loaded; load it first (loaded: jobs)")
-      expect(yield* refused({ instance: "jobs", action: "nope", input: {} })).toMatch(/^job refused: instance 'jobs' \(plugin jobs\) declares no action 'nope'; it declares: fail, flaky, pid, same, spin, work$/)
+      expect(yield* refused({ instance: "jobs", action: "nope", input: {} })).toMatch(/^job refused: instance 'jobs' \(plugin jobs\) declares no action 'nope'; it declares: fail, flaky, pid, same, short, spin, work$/)
       expect(yield* refused({ ...work(1), priority: 1.5 })).toMatch(/^job refused: priority must be a whole number/)
       expect(yield* refused({ ...work(1), priority: Number.POSITIVE_INFINITY })).toMatch(/^job refused: priority must be a whole number/)
       expect(yield* refused({ ...work(1), timeout: -5 })).toMatch(/^job refused: timeout must be a finite duration above zero/)

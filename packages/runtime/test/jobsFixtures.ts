@@ -15,7 +15,7 @@ import { managerLayer, type ManagerWorkspace } from "./managerFixtures.js"
  */
 export const jobsPluginSource = `
 import { Effect, Schema, Duration } from "effect"
-import { definePlugin, PluginInputError, PluginTransientError, PluginFatalError } from "@plinth/domain"
+import { definePlugin, PluginInputError, PluginTransientError, PluginFatalError, PluginResourceError } from "@plinth/domain"
 const attempts = new Map()
 export default definePlugin({
   config: Schema.Struct({}),
@@ -72,6 +72,12 @@ export default definePlugin({
       input: Schema.Struct({}),
       output: Schema.Null,
       handler: () => Effect.sync(() => { for (;;) {} }),
+    }),
+    short: action({
+      description: "says it lacks memory (the manager retries it on a fresh worker)",
+      input: Schema.Struct({}),
+      output: Schema.Null,
+      handler: () => Effect.fail(new PluginResourceError({ message: "not enough memory" })),
     }),
     pid: action({ description: "the worker's pid", input: Schema.Struct({}), output: Schema.Number, handler: () => Effect.sync(() => process.pid) }),
   }),
