@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Option } from "effect"
+import { PluginManager } from "../src/manager/PluginManager.js"
 import { dirname } from "node:path"
 import { JobId, type Job, type JobEvent } from "@plinth/domain"
 import { JobQueue } from "../src/jobs/JobQueue.js"
@@ -7,7 +8,7 @@ import { makeMemoryJournal, makeMemoryJournalStore, JobJournalMemory } from "../
 import { JobJournal } from "../src/stores/JobJournal.js"
 import { managerWorkspace, recordingSpawner, type ManagerWorkspace } from "./managerFixtures.js"
 import { removeDir } from "./workerFixtures.js"
-import { collect, eventually, jobsPluginSource, loadedQueueLayer } from "./jobsFixtures.js"
+import { collect, eventually, jobsPluginSource, loadedQueueLayer, queueLayer } from "./jobsFixtures.js"
 
 /*
  * The queue's journal wiring, over the in-memory JobJournal (the SQLite one
@@ -103,6 +104,27 @@ describe("JobQueue journal", () => {
       // The key is known after the restart: a second submission gets the same job.
       expect(yield* queue.submit({ instance: "jobs", action: "work", input: { millis: 1 }, idempotencyKey: "safe-to-repeat" })).toBe(r1.id)
     }).pipe(Effect.provide(loadedQueueLayer(ws, recordingSpawner().layer, ["jobs"], {}, JobJournalMemory(store))))
+  })
+
+  it.scopedLive("recovered jobs whose instance is not loaded yet stay pending, in order, saying why, and run once it is loaded", () => {
+    const store = makeMemoryJournalStore()
+    const jobs = [journaled("pending", "a"), journaled("pending", "b", { priority: 2 }), journaled("running", "c", { idempotencyKey: "c" })]
+    for (const job of jobs) store.jobs.set(job.id, job)
+    return Effect.gen(function* () {
+      const queue = yield* JobQueue
+      const manager = yield* PluginManager
+      yield* eventually(Effect.map(queue.pending, (p) => p.every((j) => j.blockReason !== undefined)), "held")
+      const pending = yield* queue.pending
+      expect(pending.map((j) => (j.input as { tag: string }).tag)).toEqual(["b", "a", "c"])
+      expect(pending[0]!.blockReason).toBe("instance 'jobs' is not loaded; the job waits until it is")
+      expect(yield* queue.stats).toMatchObject({ pending: 3, running: 0, failed: 0 })
+      yield* Effect.sleep("100 millis")
+      expect((yield* queue.pending).length).toBe(3)
+      yield* manager.load("jobs")
+      const done = yield* Effect.forEach(jobs, (j) => queue.wait(j.id))
+      expect(done.map((j) => j.status)).toEqual(["completed", "completed", "completed"])
+      expect([...done].sort((x, y) => x.startedAt! - y.startedAt!).map((j) => (j.result as { tag: string }).tag)).toEqual(["b", "a", "c"])
+    }).pipe(Effect.provide(queueLayer(ws, recordingSpawner().layer, {}, JobJournalMemory(store))))
   })
 
   it.scopedLive("a waiter on a job that has left the history still resolves: from the queue's archive, or from the journal", () => {

@@ -3,6 +3,7 @@ import {
   afterInterruption,
   categoryOf,
   describeBlockReason,
+  compareRunOrder,
   insertionIndexBy,
   isPluginFailure,
   isTerminal,
@@ -103,6 +104,12 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
     const live = new Map<string, Entry>()
     /** Pending entries in run order: the next to run first. */
     const pending: Array<Entry> = []
+    /**
+     * Pending jobs whose instance is not loaded (after a restart, before the
+     * host has loaded its plugins; or unloaded since): held aside, by instance,
+     * until the manager says it is loaded, instead of failing.
+     */
+    const held = new Map<string, Array<Entry>>()
     const history: Array<Job> = []
     /** Finished jobs beyond the history too, so that a late waiter still finds its job; oldest evicted first. */
     const archive = new Map<string, Archived>()
@@ -246,9 +253,51 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
       }
       live.set(job.id, entry)
       if (job.idempotencyKey !== undefined) keys.set(job.idempotencyKey, job.id)
-      pending.splice(insertionIndexBy(pending, { priority: job.priority, seq: entry.seq }, runKey), 0, entry)
-      tokens.unsafeOffer(undefined)
+      insertPending(entry)
       return entry
+    }
+
+    const insertPending = (entry: Entry) => {
+      pending.splice(insertionIndexBy(pending, runKey(entry), runKey), 0, entry)
+      tokens.unsafeOffer(undefined)
+    }
+
+    /** Takes a pending job out of the run order (or out of the held ones); false when it was in neither. */
+    const removePending = (entry: Entry): boolean => {
+      const index = pending.indexOf(entry)
+      if (index >= 0) {
+        pending.splice(index, 1)
+        return true
+      }
+      const list = held.get(entry.job.instance)
+      const at = list?.indexOf(entry) ?? -1
+      if (at < 0) return false
+      list!.splice(at, 1)
+      if (list!.length === 0) held.delete(entry.job.instance)
+      return true
+    }
+
+    const hold = (entry: Entry) => {
+      const list = held.get(entry.job.instance) ?? []
+      list.push(entry)
+      held.set(entry.job.instance, list)
+      setBlockReason(entry, `instance '${entry.job.instance}' is not loaded; the job waits until it is`)
+    }
+
+    /** The instance was loaded: its held jobs take their places in the run order again. */
+    const release = (instance: string) => {
+      const list = held.get(instance)
+      if (list === undefined) return
+      held.delete(instance)
+      for (const entry of list) {
+        setBlockReason(entry, undefined)
+        insertPending(entry)
+      }
+    }
+
+    const pendingInOrder = (): Array<Entry> => {
+      if (held.size === 0) return [...pending]
+      return [...pending, ...[...held.values()].flat()].sort((a, b) => compareRunOrder(runKey(a), runKey(b)))
     }
 
     /** Checks, journals (pending) and queues a job; the id once its pending record is written. */
@@ -422,6 +471,10 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
         yield* slots.take(1)
         const entry = pending.shift()
         if (entry === undefined) return yield* slots.release(1)
+        if (Option.isNone(yield* Effect.option(manager.get(entry.job.instance)))) {
+          hold(entry)
+          return yield* slots.release(1)
+        }
         yield* start(entry)
       }),
     )
@@ -462,8 +515,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
         if (entry.finished || entry.cancelling) return Effect.succeed(false)
         entry.cancelling = true
         if (entry.job.status === "pending") {
-          const index = pending.indexOf(entry)
-          if (index >= 0) pending.splice(index, 1)
+          removePending(entry)
           return Effect.as(finish(entry, "cancelled", { cancelRequestedAt: Date.now() }), true)
         }
         return Effect.as(Effect.forkDaemon(cancelRunning(entry)), true)
@@ -479,12 +531,15 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
       Effect.sync(() => {
         const entry = live.get(id)
         if (entry === undefined || entry.job.status !== "pending" || entry.cancelling || priorityProblem(priority) !== undefined) return false
-        const index = pending.indexOf(entry)
-        if (index < 0) return false
-        pending.splice(index, 1)
+        const wasHeld = pending.indexOf(entry) < 0
+        if (!removePending(entry)) return false
         const from = entry.job.priority
         setJob(entry, { ...entry.job, priority })
-        pending.splice(insertionIndexBy(pending, { priority, seq: entry.seq }, runKey), 0, entry)
+        if (wasHeld) {
+          const list = held.get(entry.job.instance) ?? []
+          list.push(entry)
+          held.set(entry.job.instance, list)
+        } else pending.splice(insertionIndexBy(pending, runKey(entry), runKey), 0, entry)
         publish({ _tag: "priorityChanged", ...common(entry.job), from, to: priority })
         return true
       }).pipe(Effect.tap((changed) => (changed ? journalWrite([live.get(id)!.job]) : Effect.void)))
@@ -515,7 +570,9 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
     const stats = Effect.sync(() => {
       let runningCount = 0
       for (const entry of live.values()) if (entry.job.status === "running") runningCount++
-      return { pending: pending.length, running: runningCount, ...counts, throughput: throughput.rate(Date.now()) }
+      let heldCount = 0
+      for (const list of held.values()) heldCount += list.length
+      return { pending: pending.length + heldCount, running: runningCount, ...counts, throughput: throughput.rate(Date.now()) }
     })
 
     const logs = (id: JobId) =>
@@ -709,6 +766,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
       Effect.forever(
         Effect.flatMap(Queue.take(managerEvents), (event) =>
           Effect.sync(() => {
+            if (event._tag === "loaded") return release(event.instance)
             if (event._tag !== "admissionBlocked") return
             for (const entry of live.values()) {
               if (entry.job.status === "running" && !entry.callStarted && !entry.cancelling && entry.job.instance === event.instance) {
@@ -775,7 +833,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
       cancel,
       get: findJob,
       wait,
-      pending: Effect.sync(() => pending.map((e) => e.job)),
+      pending: Effect.sync(() => pendingInOrder().map((e) => e.job)),
       running,
       history: (limit) => Effect.sync(() => history.slice(0, Math.max(0, Math.min(limit ?? maxHistory, maxHistory)))),
       stats,
