@@ -425,7 +425,8 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
     const runJob = (entry: Entry): Effect.Effect<void> =>
       Effect.gen(function* () {
         yield* journalWrite([entry.job])
-        const driver = yield* Schedule.driver(Schedule.delays(retrySchedule))
+        // Made at the first transient failure: most jobs never need one.
+        let driver: Schedule.ScheduleDriver<Duration.Duration, unknown> | undefined
         let attempt = 1
         for (;;) {
           const exit = yield* Effect.exit(attemptOnce(entry, attempt))
@@ -439,6 +440,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
             delayMillis = Math.max(0, retryAfter * 1000)
             yield* Effect.sleep(Duration.millis(delayMillis))
           } else {
+            driver ??= yield* Schedule.driver(Schedule.delays(retrySchedule))
             const next = yield* Effect.option(driver.next(failure))
             if (Option.isNone(next)) return yield* finish(entry, "failed", { error: jobErrorOf(entry, failure) })
             delayMillis = Duration.toMillis(next.value)
