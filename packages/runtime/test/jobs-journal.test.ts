@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Option } from "effect"
 import { PluginManager } from "../src/manager/PluginManager.js"
 import { dirname } from "node:path"
-import { JobId, type Job, type JobEvent } from "@plinth/domain"
+import { JobId, SequenceId, type Job, type JobEvent, type JobSequence } from "@plinth/domain"
 import { JobQueue } from "../src/jobs/JobQueue.js"
 import { makeMemoryJournal, makeMemoryJournalStore, JobJournalMemory } from "../src/jobs/JobJournalMemory.js"
 import { JobJournal } from "../src/stores/JobJournal.js"
@@ -125,6 +125,41 @@ describe("JobQueue journal", () => {
       expect(done.map((j) => j.status)).toEqual(["completed", "completed", "completed"])
       expect([...done].sort((x, y) => x.startedAt! - y.startedAt!).map((j) => (j.result as { tag: string }).tag)).toEqual(["b", "a", "c"])
     }).pipe(Effect.provide(queueLayer(ws, recordingSpawner().layer, {}, JobJournalMemory(store))))
+  })
+
+  it.scopedLive("after a crash, unfinished sequences go on: from their pending step's job, or by queuing the step that had no job yet", () => {
+    const store = makeMemoryJournalStore()
+    const step = (tag: string) => ({ instance: "jobs", action: "work", input: { millis: 5, tag } })
+    const s1: JobSequence = { id: SequenceId.make("seq-one"), mode: "failFast", priority: 0, steps: [step("a"), step("b")], status: "running", current: 0, results: [], submittedAt: 1 }
+    const member = journaled("pending", "a", { input: step("a").input, sequence: { id: s1.id, index: 0 } })
+    const s2: JobSequence = {
+      id: SequenceId.make("seq-two"),
+      mode: "bestEffort",
+      priority: 0,
+      steps: [step("x"), step("y")],
+      status: "running",
+      current: 1,
+      results: [{ index: 0, job: JobId.make("job-gone"), status: "failed" }],
+      submittedAt: 2,
+    }
+    store.jobs.set(member.id, member)
+    store.sequences.set(s1.id, s1)
+    store.sequences.set(s2.id, s2)
+    return Effect.gen(function* () {
+      const queue = yield* JobQueue
+      const one = yield* queue.waitSequence(s1.id)
+      expect(one.status).toBe("completed")
+      expect(one.results.map((r) => [r.status, (r.result as { tag: string }).tag])).toEqual([
+        ["completed", "a"],
+        ["completed", "b"],
+      ])
+      expect(one.results[0]!.job).toBe(member.id)
+      const two = yield* queue.waitSequence(s2.id)
+      expect(two).toMatchObject({ status: "completed" })
+      expect(two.results.map((r) => r.status)).toEqual(["failed", "completed"])
+      expect(store.sequences.get(s1.id)).toEqual(one)
+      expect(store.sequences.get(s2.id)).toEqual(two)
+    }).pipe(Effect.provide(loadedQueueLayer(ws, recordingSpawner().layer, ["jobs"], {}, JobJournalMemory(store))))
   })
 
   it.scopedLive("a waiter on a job that has left the history still resolves: from the queue's archive, or from the journal", () => {

@@ -464,6 +464,8 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
         changeState(entry, "running", { startedAt: Date.now() })
         const sequence = entry.job.sequence
         if (sequence !== undefined) yield* sequenceStepRunning(sequence.id)
+        // Cancelled while its sequence was being journaled: the canceller has ended it; no call starts.
+        if (entry.cancelling) return
         entry.fiber = yield* Effect.forkDaemon(runJob(entry))
       })
 
