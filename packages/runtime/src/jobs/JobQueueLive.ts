@@ -1,4 +1,4 @@
-import { Cause, Deferred, Duration, Effect, Exit, Fiber, FiberId, Layer, Option, Queue, Schedule, Stream } from "effect"
+import { Cause, Deferred, Duration, Effect, Exit, Fiber, FiberId, Layer, Option, Queue, Schedule, type Scope, Stream } from "effect"
 import {
   afterInterruption,
   categoryOf,
@@ -32,6 +32,7 @@ import { PluginManager, type CallFailure } from "../manager/PluginManager.js"
 import { JobJournal } from "../stores/JobJournal.js"
 import { makeEventHub } from "./EventHub.js"
 import { newJobId, newSequenceId } from "./JobIds.js"
+import { JobObservation } from "./JobObservation.js"
 import { JobQueue, type EventFilter, type JobQueueOptions, type SubmitJob, type SubmitSequenceOptions } from "./JobQueue.js"
 import { makeThroughput } from "./Throughput.js"
 
@@ -99,6 +100,8 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
     const retrySchedule = options.retry?.schedule ?? defaultRetrySchedule
     const subscriberBuffer = Math.max(1, Math.floor(options.subscriberBuffer ?? 100))
     const maxLogLines = Math.max(0, Math.floor(options.maxLogLines ?? 500))
+    const snapshotInterval = Duration.decode(options.snapshotInterval ?? Duration.seconds(2))
+    const observation = yield* Effect.serviceOption(JobObservation)
 
     const hub = makeEventHub()
     const live = new Map<string, Entry>()
@@ -421,10 +424,51 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
       publish({ _tag: "progressChanged", ...common(entry.job), progress: fraction, ...(message !== undefined ? { message } : {}) })
     }
 
+    /**
+     * While the job runs (its fiber's scope): its worker's lines go to its
+     * log, bounded (the oldest dropped), and its worker is sampled every
+     * `snapshotInterval` (JobObservation, when the host provides one).
+     */
+    const observe = (entry: Entry): Effect.Effect<void, never, Scope.Scope> => {
+      if (Option.isNone(observation)) return Effect.void
+      const { lines, sample } = observation.value
+      const instance = entry.job.instance
+      const collectLines = Effect.flatMap(lines(instance), (queue) =>
+        Effect.forever(
+          Effect.flatMap(Queue.takeBetween(queue, 1, 1000), (taken) =>
+            Effect.sync(() => {
+              if (entry.finished) return
+              for (const line of taken) entry.logs.push(line)
+              if (entry.logs.length > maxLogLines) entry.logs.splice(0, entry.logs.length - maxLogLines)
+            }),
+          ),
+        ),
+      )
+      const snapshots = Effect.repeat(
+        Effect.flatMap(sample(instance), (taken) =>
+          Effect.sync(() => {
+            if (Option.isNone(taken) || entry.finished) return
+            const previous = entry.job.lastSnapshot
+            const now = taken.value
+            const cpuPercent =
+              previous !== undefined && previous.pid === now.pid && now.at > previous.at
+                ? Math.max(0, ((now.cpuMillis - previous.cpuMillis) / (now.at - previous.at)) * 100)
+                : undefined
+            const snapshot = { at: now.at, pid: now.pid, rssBytes: now.rssBytes, cpuMillis: now.cpuMillis, ...(cpuPercent !== undefined ? { cpuPercent } : {}) }
+            setJob(entry, { ...entry.job, lastSnapshot: snapshot })
+            publish({ _tag: "resourceSnapshot", ...common(entry.job), snapshot })
+          }),
+        ),
+        Schedule.spaced(snapshotInterval),
+      )
+      return Effect.asVoid(Effect.all([Effect.forkScoped(collectLines), Effect.forkScoped(snapshots)]))
+    }
+
     /** The job's attempts, retried while they fail transiently; the job's fiber. Cancellation ends it from outside. */
     const runJob = (entry: Entry): Effect.Effect<void> =>
       Effect.gen(function* () {
         yield* journalWrite([entry.job])
+        yield* observe(entry)
         // Made at the first transient failure: most jobs never need one.
         let driver: Schedule.ScheduleDriver<Duration.Duration, unknown> | undefined
         let attempt = 1
@@ -457,7 +501,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
             delayMillis,
           })
         }
-      })
+      }).pipe(Effect.scoped)
 
     const start = (entry: Entry) =>
       Effect.gen(function* () {
