@@ -210,4 +210,35 @@ describe("JobQueue journal", () => {
       )
     }),
   )
+
+  it.live("a clean shutdown in the middle of a sequence leaves it to resume at the next start; a job still being cancelled ends cancelled, not re-queued", () =>
+    Effect.gen(function* () {
+      const store = makeMemoryJournalStore()
+      const journal = JobJournalMemory(store)
+      const ids = yield* Effect.scoped(
+        Effect.gen(function* () {
+          const queue = yield* JobQueue
+          const sequence = yield* queue.submitSequence([
+            { instance: "jobs", action: "work", input: { millis: 400, tag: "one" }, idempotencyKey: "seq-step-1" },
+            { instance: "jobs", action: "work", input: { millis: 5, tag: "two" } },
+          ])
+          const stubborn = yield* queue.submit({ instance: "jobs", action: "spin", input: {}, idempotencyKey: "would-rerun" })
+          yield* eventually(Effect.map(queue.running, (r) => r.length === 2), "both running")
+          expect(yield* queue.cancel(stubborn)).toBe(true)
+          return { sequence, stubborn }
+        }).pipe(Effect.provide(loadedQueueLayer(ws, recordingSpawner().layer, ["jobs"], { concurrency: 2, cancelTimeout: "10 seconds" }, journal))),
+      )
+      expect(store.jobs.get(ids.stubborn)?.status).toBe("cancelled")
+      expect(store.sequences.get(ids.sequence)).toMatchObject({ status: "running", current: 0 })
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const queue = yield* JobQueue
+          const done = yield* queue.waitSequence(ids.sequence)
+          expect(done.status).toBe("completed")
+          expect(done.results.map((r) => (r.result as { tag: string }).tag)).toEqual(["one", "two"])
+          expect((yield* queue.pending).map((j) => j.id)).not.toContain(ids.stubborn)
+        }).pipe(Effect.provide(loadedQueueLayer(ws, recordingSpawner().layer, ["jobs"], { concurrency: 2 }, journal))),
+      )
+    }),
+  )
 })

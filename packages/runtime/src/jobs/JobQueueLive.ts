@@ -54,6 +54,8 @@ interface Entry {
   readonly done: Deferred.Deferred<Job>
   readonly logs: Array<JobLogLine>
   fiber: Fiber.RuntimeFiber<void> | undefined
+  /** The fiber taking a running job through its cancel phases. */
+  canceller: Fiber.RuntimeFiber<void> | undefined
   /** Set once cancel was asked for: from then on the canceller, not the job's fiber, ends the job. */
   cancelling: boolean
   /** The current attempt's call reached a worker and its cancellation is under way there. */
@@ -233,7 +235,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
     const timeoutMillisOf = (timeout: Duration.DurationInput | undefined): number | undefined | { problem: string } => {
       if (timeout === undefined) return undefined
       const decoded = Duration.decodeUnknown(timeout)
-      if (Option.isNone(decoded)) return { problem: `timeout must be a duration, got ${JSON.stringify(timeout) ?? typeof timeout}` }
+      if (Option.isNone(decoded)) return { problem: `timeout must be a duration, got ${typeof timeout === "string" ? JSON.stringify(timeout) : typeof timeout}` }
       const millis = Duration.toMillis(decoded.value)
       const problem = timeoutProblem(millis)
       return problem === undefined ? millis : { problem }
@@ -248,6 +250,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
         done: Deferred.unsafeMake<Job>(FiberId.none),
         logs: [],
         fiber: undefined,
+        canceller: undefined,
         cancelling: false,
         cancelStarted: false,
         cancelSettled: Deferred.unsafeMake(FiberId.none),
@@ -566,7 +569,10 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
           removePending(entry)
           return Effect.as(finish(entry, "cancelled", { cancelRequestedAt: Date.now() }), true)
         }
-        return Effect.as(Effect.forkDaemon(cancelRunning(entry)), true)
+        return Effect.map(Effect.forkDaemon(cancelRunning(entry)), (fiber) => {
+          entry.canceller = fiber
+          return true
+        })
       })
 
     const cancel = (id: JobId) =>
@@ -652,6 +658,8 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
 
     const submitStep = (entry: SequenceEntry, index: number): Effect.Effect<void> =>
       Effect.gen(function* () {
+        // Shutting down: the journal says which step is next, and the next start queues it (recovery).
+        if (closing) return
         const step = entry.sequence.steps[index]!
         const submitted = yield* Effect.either(
           submitChecked(
@@ -846,6 +854,12 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
         yield* Effect.forEach(runningEntries, (e) => (e.fiber !== undefined ? Fiber.interrupt(e.fiber) : Effect.void), { discard: true })
         for (const entry of runningEntries) {
           if (entry.finished) continue
+          if (entry.cancelling) {
+            // Its cancellation was asked for: it ends cancelled, not re-run.
+            if (entry.canceller !== undefined) yield* Fiber.interrupt(entry.canceller)
+            yield* finish(entry, "cancelled")
+            continue
+          }
           const outcome = afterInterruption(entry.job, entry.plugin, Date.now())
           if (outcome._tag === "failed") {
             yield* finish(entry, "failed", { error: outcome.job.error! })
