@@ -136,6 +136,8 @@ export interface PluginManagerService {
   readonly updateConfig: (id: string, config: unknown, options?: ConfigOptions) => Effect.Effect<ManagedInstance, LoadFailure | InstanceNotLoaded>
   readonly list: Effect.Effect<ReadonlyArray<ManagedInstance>>
   readonly get: (id: string) => Effect.Effect<ManagedInstance, InstanceNotLoaded>
+  /** The actions the instance's manifest declares, sorted. */
+  readonly actions: (id: string) => Effect.Effect<ReadonlyArray<string>, InstanceNotLoaded>
   /** Enables a disabled instance; `onEnable` runs in its worker once no call is in flight. */
   readonly enable: (id: string) => Effect.Effect<void, InstanceNotLoaded | PluginFailure>
   /** New calls are refused with PluginDisabled; `onDisable` runs once the calls in flight have ended. */
@@ -720,12 +722,14 @@ export const makePluginManager = (options: PluginManagerOptions) =>
         if (managed === undefined) return Effect.fail(notLoaded(id))
         return guarded(
           managed,
-          (left, onUsage) =>
-            managed.started.instance.invoke(
+          (left, onUsage) => {
+            invokeOptions?.onStarted?.()
+            return managed.started.instance.invoke(
               action,
               input,
               left === undefined ? { ...invokeOptions, onUsage } : { ...invokeOptions, onUsage, timeout: Duration.millis(left) },
-            ),
+            )
+          },
           action,
           invokeOptions?.timeout,
           invokeOptions?.onUsage,
@@ -738,7 +742,8 @@ export const makePluginManager = (options: PluginManagerOptions) =>
       Effect.withFiberRuntime((fiber) => {
         const managed = instances.get(id)
         if (managed === undefined) return Effect.fail(notLoaded(id))
-        const target = { instance: id, plugin: managed.plugin.id, action }
+        const onRetry = invokeOptions?.onRetry
+        const target = { instance: id, plugin: managed.plugin.id, action, ...(onRetry !== undefined ? { onRetry } : {}) }
         if (fiber.currentTracer === defaultTracer) return retryAfterEviction.run(target, attemptCall(id, action, input, invokeOptions))
         // Traced: one span for the whole call, its attempts (retries after eviction) counted on it.
         let attempt = 0
@@ -822,6 +827,7 @@ export const makePluginManager = (options: PluginManagerOptions) =>
       updateConfig: (id, config, configOptions) => reloadWith(id, config ?? {}, configOptions),
       list: Effect.suspend(() => Effect.forEach([...instances.values()].sort((a, b) => (a.id < b.id ? -1 : 1)), describeManaged)),
       get: (id) => Effect.flatMap(find(id), describeManaged),
+      actions: (id) => Effect.map(find(id), (managed) => Object.keys(managed.plugin.manifest.actions ?? {}).sort()),
       enable,
       disable,
       reset,
