@@ -4,9 +4,9 @@ import type { JobLogLine } from "@plinth/domain"
 /*
  * Where the queue gets what a job's worker writes and uses (issue 9 §1: each
  * job's log, a resource snapshot every few seconds). The queue does not read
- * processes itself: a host provides this service over the manager's worker
- * output and process samples; without it, jobs have no log lines and no
- * snapshots. While a job runs, every line its instance's worker writes is the
+ * processes itself: a host may provide this service; without one, the queue
+ * uses the manager's worker output and /proc samples (JobObservationLive.ts).
+ * While a job runs, every line its instance's worker writes is the
  * job's (with more than one job running on one instance, each gets them all:
  * a worker's output does not say which call wrote it).
  */
