@@ -115,20 +115,25 @@ describe.each(tiers)("worker output and resource snapshots, %s tier", (isolation
       yield* manager.load("talker")
       const queue = yield* manager.subscribeOutput("talker", { buffer: 30_000 })
       yield* manager.execute("talker", "flood", { lines: 20_000 })
-      yield* manager.execute("talker", "say", { text: "after" })
-      // Every line up to both of "after"'s: the dropped-lines notice comes before the first line kept after the flood.
+      // Lines right after the flood may be dropped too (the rate is per second): say something until a line of it is kept.
       const kept: Array<WorkerOutputLine> = []
-      while (!(kept.some((l) => l.line === "out: after") && kept.some((l) => l.line === "err: after"))) {
-        kept.push(yield* Queue.take(queue).pipe(Effect.timeoutFail({ duration: "15 seconds", onTimeout: () => new Error("the lines never came") })))
+      let said = 0
+      while (!kept.some((l) => l.line.startsWith("out: after"))) {
+        if (said === 100) return yield* Effect.fail(new Error("no line was kept after the flood"))
+        yield* manager.execute("talker", "say", { text: `after ${said++}` })
+        yield* Effect.sleep("20 millis")
+        kept.push(...(yield* Queue.takeAll(queue)))
       }
       const flood = kept.filter((l) => l.line.startsWith("flood "))
       const long = kept.filter((l) => l.line.startsWith("xxx"))
       const dropped = kept
         .map((l) => /^\[plinth\] (\d+) lines? of output dropped: the worker wrote faster/.exec(l.line))
         .reduce((sum, m) => sum + (m === null ? 0 : Number(m[1])), 0)
-      // The flood and the long line: each either kept or counted as dropped.
+      // Every flood line is kept or counted before a later stdout line is kept (one pipe, one order); the counts may
+      // include the long stderr line and some "after" lines too, never more.
       expect(dropped).toBeGreaterThan(10_000)
-      expect(flood.length + long.length + dropped).toBe(20_001)
+      expect(flood.length + dropped).toBeGreaterThanOrEqual(20_000)
+      expect(flood.length + long.length + dropped).toBeLessThanOrEqual(20_001 + 2 * said)
       expect(flood.slice(0, 3).map((l) => l.line)).toEqual(["flood 0", "flood 1", "flood 2"])
       for (const line of long) expect(line).toMatchObject({ stream: "stderr", cut: true, line: "x".repeat(8192) })
       expect(yield* manager.recentOutput("talker")).toHaveLength(200)
