@@ -51,8 +51,9 @@ interface Entry {
   job: Job
   readonly seq: number
   readonly plugin: string
-  readonly done: Deferred.Deferred<Job>
-  readonly logs: Array<JobLogLine>
+  /** Made when someone first waits: most jobs of a busy queue are never waited on one by one. */
+  done: Deferred.Deferred<Job> | undefined
+  logs: Array<JobLogLine> | undefined
   fiber: Fiber.RuntimeFiber<void> | undefined
   /** The fiber taking a running job through its cancel phases. */
   canceller: Fiber.RuntimeFiber<void> | undefined
@@ -60,7 +61,7 @@ interface Entry {
   cancelling: boolean
   /** The current attempt's call reached a worker and its cancellation is under way there. */
   cancelStarted: boolean
-  cancelSettled: Deferred.Deferred<"stopped" | "killed">
+  cancelSettled: Deferred.Deferred<"stopped" | "killed"> | undefined
   /** The current attempt's call has its slot (the block reason no longer applies). */
   callStarted: boolean
   /** Set once finish ran: a job ends once. */
@@ -84,6 +85,8 @@ const DEFAULT_CANCEL_TIMEOUT = Duration.seconds(3)
 /** How long past `cancelTimeout` the queue waits for a worker it asked to kill to report its end. */
 const KILL_MARGIN_MILLIS = 2000
 const defaultRetrySchedule = Schedule.exponential(Duration.millis(100), 2)
+
+const noLines: ReadonlyArray<JobLogLine> = []
 
 const runKey = (entry: Entry) => ({ priority: entry.job.priority, seq: entry.seq })
 
@@ -115,6 +118,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
      * until the manager says it is loaded, instead of failing.
      */
     const held = new Map<string, Array<Entry>>()
+    /** Finished jobs, oldest first (appending is cheap); trimmed to `maxHistory` in batches. */
     const history: Array<Job> = []
     /** Finished jobs beyond the history too, so that a late waiter still finds its job; oldest evicted first. */
     const archive = new Map<string, Archived>()
@@ -172,8 +176,8 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
     // ---- Finishing ----
 
     const archiveJob = (job: Job, logs: ReadonlyArray<JobLogLine>) => {
-      history.unshift(job)
-      if (history.length > maxHistory) history.length = maxHistory
+      history.push(job)
+      if (history.length > 2 * maxHistory + 64) history.splice(0, history.length - maxHistory)
       archive.set(job.id, { job, logs })
       while (archive.size > archiveLimit) {
         const oldest = archive.keys().next().value as string
@@ -199,20 +203,23 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
         const { blockReason: _b, ...rest } = entry.job
         const job: Job = { ...rest, ...patch, status: to, finishedAt: now }
         entry.job = job
-        return Effect.gen(function* () {
-          yield* journalWrite([job])
+        const settle = Effect.suspend(() => {
           live.delete(job.id)
-          archiveJob(job, entry.logs)
+          archiveJob(job, entry.logs ?? noLines)
           counts[to]++
           throughput.record(now)
           publish({ _tag: "stateChanged", ...common(job), from, to })
-          yield* Deferred.succeed(entry.done, job)
-          if (wasRunning) yield* slots.release(1)
-          if (job.sequence !== undefined) yield* sequenceStepEnded(job)
+          if (entry.done !== undefined) Deferred.unsafeDone(entry.done, Exit.succeed(job))
+          const release = wasRunning ? slots.release(1) : Effect.void
+          return job.sequence === undefined ? release : Effect.zipRight(release, sequenceStepEnded(job))
         })
+        return Option.isNone(journal) ? settle : Effect.zipRight(journalWrite([job]), settle)
       })
 
     // ---- Submitting ----
+
+    /** Each plugin's declared actions: its manifest was verified when the manager started and does not change. */
+    const declared = new Map<string, ReadonlySet<string>>()
 
     const instanceProblem = (instance: string, action: string): Effect.Effect<{ plugin: string } | { problem: string }> =>
       Effect.gen(function* () {
@@ -225,9 +232,13 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
         if (!managed.enabled) {
           return { problem: `instance '${instance}' is disabled${managed.disabledReason !== undefined ? ` (${managed.disabledReason})` : ""}; enable it first` }
         }
-        const actions = yield* Effect.orElseSucceed(manager.actions(instance), () => [] as ReadonlyArray<string>)
-        if (!actions.includes(action)) {
-          return { problem: `instance '${instance}' (plugin ${managed.plugin}) declares no action '${action}'; it declares: ${actions.join(", ") || "none"}` }
+        let actions = declared.get(managed.plugin)
+        if (actions === undefined) {
+          actions = new Set(yield* Effect.orElseSucceed(manager.actions(instance), () => [] as ReadonlyArray<string>))
+          declared.set(managed.plugin, actions)
+        }
+        if (!actions.has(action)) {
+          return { problem: `instance '${instance}' (plugin ${managed.plugin}) declares no action '${action}'; it declares: ${[...actions].join(", ") || "none"}` }
         }
         return { plugin: managed.plugin }
       })
@@ -247,13 +258,13 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
         job,
         seq: submissions++,
         plugin,
-        done: Deferred.unsafeMake<Job>(FiberId.none),
-        logs: [],
+        done: undefined,
+        logs: undefined,
         fiber: undefined,
         canceller: undefined,
         cancelling: false,
         cancelStarted: false,
-        cancelSettled: Deferred.unsafeMake(FiberId.none),
+        cancelSettled: undefined,
         callStarted: false,
         finished: false,
       }
@@ -380,16 +391,16 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
       Effect.gen(function* () {
         entry.callStarted = false
         entry.cancelStarted = false
-        entry.cancelSettled = Deferred.unsafeMake(FiberId.none)
+        entry.cancelSettled = undefined
         const reason = yield* capReason(entry)
         if (reason !== undefined && !entry.callStarted) setBlockReason(entry, reason)
-        let ours = false
-        const settled = entry.cancelSettled
+        let settled: Deferred.Deferred<"stopped" | "killed"> | undefined
         const onCancel = (progress: CancelProgress) => {
           if (progress === "started") {
-            ours = entry.cancelling
-            if (ours) entry.cancelStarted = true
-          } else if (ours) Deferred.unsafeDone(settled, Exit.succeed(progress))
+            // Only a cancellation the queue asked for is followed (a timeout's is the worker's business).
+            if (entry.cancelling) entry.cancelSettled = settled = Deferred.unsafeMake(FiberId.none)
+            entry.cancelStarted = settled !== undefined
+          } else if (settled !== undefined) Deferred.unsafeDone(settled, Exit.succeed(progress))
         }
         const job = entry.job
         return yield* manager
@@ -441,8 +452,9 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
           Effect.flatMap(Queue.takeBetween(queue, 1, 1000), (taken) =>
             Effect.sync(() => {
               if (entry.finished) return
-              for (const line of taken) entry.logs.push(line)
-              if (entry.logs.length > maxLogLines) entry.logs.splice(0, entry.logs.length - maxLogLines)
+              const logs = (entry.logs ??= [])
+              for (const line of taken) logs.push(line)
+              if (logs.length > maxLogLines) logs.splice(0, logs.length - maxLogLines)
             }),
           ),
         ),
@@ -504,17 +516,21 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
             delayMillis,
           })
         }
-      }).pipe(Effect.scoped)
+        // Without an observation nothing uses the scope: no scope is made per job then.
+      }).pipe((run) => (Option.isSome(observation) ? Effect.scoped(run) : (run as Effect.Effect<void>)))
 
-    const start = (entry: Entry) =>
-      Effect.gen(function* () {
-        changeState(entry, "running", { startedAt: Date.now() })
-        const sequence = entry.job.sequence
-        if (sequence !== undefined) yield* sequenceStepRunning(sequence.id)
+    const start = (entry: Entry): Effect.Effect<void> => {
+      changeState(entry, "running", { startedAt: Date.now() })
+      const fork = Effect.suspend(() => {
         // Cancelled while its sequence was being journaled: the canceller has ended it; no call starts.
-        if (entry.cancelling) return
-        entry.fiber = yield* Effect.forkDaemon(runJob(entry))
+        if (entry.cancelling) return Effect.void
+        return Effect.map(Effect.forkDaemon(runJob(entry)), (fiber) => {
+          entry.fiber = fiber
+        })
       })
+      const sequence = entry.job.sequence
+      return sequence === undefined ? fork : Effect.zipRight(sequenceStepRunning(sequence.id), fork)
+    }
 
     const processor = Effect.forever(
       Effect.gen(function* () {
@@ -545,7 +561,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
         setJob(entry, { ...entry.job, cancelRequestedAt: Date.now() })
         setPhase(entry, "cooperative")
         if (entry.fiber !== undefined) yield* Fiber.interrupt(entry.fiber)
-        const outcome = entry.cancelStarted
+        const outcome = entry.cancelStarted && entry.cancelSettled !== undefined
           ? yield* Deferred.await(entry.cancelSettled).pipe(
               Effect.timeoutTo({ duration: Duration.millis(cancelTimeoutMillis + KILL_MARGIN_MILLIS), onTimeout: () => "killed" as const, onSuccess: (o) => o }),
             )
@@ -613,7 +629,11 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
     const wait = (id: JobId): Effect.Effect<Job, JobNotFound> =>
       Effect.suspend(() => {
         const entry = live.get(id)
-        if (entry !== undefined) return Deferred.await(entry.done)
+        if (entry !== undefined) {
+          // A job that has just finished (its end being journaled) is archived only after: its waiter is told by finish.
+          entry.done ??= Deferred.unsafeMake<Job>(FiberId.none)
+          return Deferred.await(entry.done)
+        }
         return Effect.flatMap(findJob(id), (found) =>
           Option.isSome(found) && isTerminal(found.value.status) ? Effect.succeed(found.value) : Effect.fail(new JobNotFound({ job: id })),
         )
@@ -632,7 +652,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
     const logs = (id: JobId) =>
       Effect.suspend(() => {
         const entry = live.get(id)
-        if (entry !== undefined) return Effect.succeed([...entry.logs])
+        if (entry !== undefined) return Effect.succeed([...(entry.logs ?? [])])
         const archived = archive.get(id)
         if (archived !== undefined) return Effect.succeed([...archived.logs])
         return Effect.flatMap(findJob(id), (found) => (Option.isSome(found) ? Effect.succeed([] as Array<JobLogLine>) : Effect.fail(new JobNotFound({ job: id }))))
@@ -869,7 +889,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
             publish({ _tag: "stateChanged", ...common(entry.job), from: "running", to: "pending" })
           }
         }
-        for (const entry of live.values()) yield* Deferred.interrupt(entry.done)
+        for (const entry of live.values()) if (entry.done !== undefined) yield* Deferred.interrupt(entry.done)
         for (const entry of sequences.values()) yield* Deferred.interrupt(entry.done)
         yield* hub.shutdown
       }),
@@ -897,7 +917,11 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
       wait,
       pending: Effect.sync(() => pendingInOrder().map((e) => e.job)),
       running,
-      history: (limit) => Effect.sync(() => history.slice(0, Math.max(0, Math.min(limit ?? maxHistory, maxHistory)))),
+      history: (limit) =>
+        Effect.sync(() => {
+          const n = Math.max(0, Math.min(limit ?? maxHistory, maxHistory, history.length))
+          return n === 0 ? [] : history.slice(history.length - n).reverse()
+        }),
       stats,
       logs,
       submitSequence,
