@@ -28,7 +28,7 @@ import {
   type SequenceStep,
 } from "@plinth/domain"
 import type { CancelProgress } from "../instance/WorkerConnection.js"
-import { PluginManager, type CallFailure } from "../manager/PluginManager.js"
+import { PluginManager, type CallFailure, type ManagedInstance } from "../manager/PluginManager.js"
 import { JobJournal } from "../stores/JobJournal.js"
 import { makeEventHub } from "./EventHub.js"
 import { newJobId, newSequenceId } from "./JobIds.js"
@@ -179,11 +179,13 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
       history.push(job)
       if (history.length > 2 * maxHistory + 64) history.splice(0, history.length - maxHistory)
       archive.set(job.id, { job, logs })
-      while (archive.size > archiveLimit) {
-        const oldest = archive.keys().next().value as string
-        const gone = archive.get(oldest)!.job
-        archive.delete(oldest)
-        if (gone.idempotencyKey !== undefined && keys.get(gone.idempotencyKey) === gone.id) keys.delete(gone.idempotencyKey)
+      if (archive.size > archiveLimit + 64) {
+        // Evicted in batches, oldest first (a Map iterates in insertion order).
+        for (const [id, { job: gone }] of archive) {
+          if (archive.size <= archiveLimit) break
+          archive.delete(id)
+          if (gone.idempotencyKey !== undefined && keys.get(gone.idempotencyKey) === gone.id) keys.delete(gone.idempotencyKey)
+        }
       }
     }
 
@@ -379,20 +381,24 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
       return error
     }
 
-    const capReason = (entry: Entry) =>
-      Effect.map(Effect.option(manager.get(entry.job.instance)), (managed) =>
-        Option.isSome(managed) && managed.value.running >= managed.value.maxConcurrent
-          ? `instance '${entry.job.instance}' is running ${managed.value.running} of its ${managed.value.maxConcurrent} calls at once; the job waits for a slot`
-          : undefined,
-      )
+    const capReasonOf = (entry: Entry, managed: ManagedInstance) =>
+      managed.running >= managed.maxConcurrent
+        ? `instance '${entry.job.instance}' is running ${managed.running} of its ${managed.maxConcurrent} calls at once; the job waits for a slot`
+        : undefined
+
+    /** The instance as the processor just read it (first attempt), else read now. */
+    const capReason = (entry: Entry, known: ManagedInstance | undefined) =>
+      known !== undefined
+        ? Effect.succeed(capReasonOf(entry, known))
+        : Effect.map(Effect.option(manager.get(entry.job.instance)), (managed) => (Option.isSome(managed) ? capReasonOf(entry, managed.value) : undefined))
 
     /** One try of the job's call: its own span, its progress, its block reason, its cancellation observed. */
-    const attemptOnce = (entry: Entry, attempt: number) =>
+    const attemptOnce = (entry: Entry, attempt: number, known: ManagedInstance | undefined) =>
       Effect.gen(function* () {
         entry.callStarted = false
         entry.cancelStarted = false
         entry.cancelSettled = undefined
-        const reason = yield* capReason(entry)
+        const reason = yield* capReason(entry, known)
         if (reason !== undefined && !entry.callStarted) setBlockReason(entry, reason)
         let settled: Deferred.Deferred<"stopped" | "killed"> | undefined
         const onCancel = (progress: CancelProgress) => {
@@ -480,7 +486,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
     }
 
     /** The job's attempts, retried while they fail transiently; the job's fiber. Cancellation ends it from outside. */
-    const runJob = (entry: Entry): Effect.Effect<void> =>
+    const runJob = (entry: Entry, managed: ManagedInstance): Effect.Effect<void> =>
       Effect.gen(function* () {
         yield* journalWrite([entry.job])
         yield* observe(entry)
@@ -488,7 +494,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
         let driver: Schedule.ScheduleDriver<Duration.Duration, unknown> | undefined
         let attempt = 1
         for (;;) {
-          const exit = yield* Effect.exit(attemptOnce(entry, attempt))
+          const exit = yield* Effect.exit(attemptOnce(entry, attempt, attempt === 1 ? managed : undefined))
           if (entry.cancelling) return
           if (Exit.isSuccess(exit)) return yield* finish(entry, "completed", { result: exit.value, progress: 1 })
           const failure = Option.getOrElse(Cause.failureOption(exit.cause), () => Cause.squash(exit.cause))
@@ -519,12 +525,12 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
         // Without an observation nothing uses the scope: no scope is made per job then.
       }).pipe((run) => (Option.isSome(observation) ? Effect.scoped(run) : (run as Effect.Effect<void>)))
 
-    const start = (entry: Entry): Effect.Effect<void> => {
+    const start = (entry: Entry, managed: ManagedInstance): Effect.Effect<void> => {
       changeState(entry, "running", { startedAt: Date.now() })
       const fork = Effect.suspend(() => {
         // Cancelled while its sequence was being journaled: the canceller has ended it; no call starts.
         if (entry.cancelling) return Effect.void
-        return Effect.map(Effect.forkDaemon(runJob(entry)), (fiber) => {
+        return Effect.map(Effect.forkDaemon(runJob(entry, managed)), (fiber) => {
           entry.fiber = fiber
         })
       })
@@ -538,11 +544,12 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
         yield* slots.take(1)
         const entry = pending.shift()
         if (entry === undefined) return yield* slots.release(1)
-        if (Option.isNone(yield* Effect.option(manager.get(entry.job.instance)))) {
+        const managed = yield* Effect.option(manager.get(entry.job.instance))
+        if (Option.isNone(managed)) {
           hold(entry)
           return yield* slots.release(1)
         }
-        yield* start(entry)
+        yield* start(entry, managed.value)
       }),
     )
 
