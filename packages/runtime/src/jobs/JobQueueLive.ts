@@ -851,11 +851,12 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
           Effect.sync(() => {
             if (event._tag === "loaded") return release(event.instance)
             if (event._tag !== "admissionBlocked") return
+            const reason = `instance '${event.instance}' waits to start: ${describeBlockReason(event.reason)}`
             for (const entry of live.values()) {
-              if (entry.job.status === "running" && !entry.callStarted && !entry.cancelling && entry.job.instance === event.instance) {
-                setBlockReason(entry, `instance '${event.instance}' waits to start: ${describeBlockReason(event.reason)}`)
-              }
+              if (entry.job.status === "running" && !entry.callStarted && !entry.cancelling && entry.job.instance === event.instance) setBlockReason(entry, reason)
             }
+            // Jobs held for an instance being loaded wait for the same room.
+            for (const entry of held.get(event.instance) ?? []) setBlockReason(entry, reason)
           }),
         ),
       ),
