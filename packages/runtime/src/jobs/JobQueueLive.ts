@@ -3,6 +3,7 @@ import {
   afterInterruption,
   categoryOf,
   describeBlockReason,
+  describeJsonValueProblem,
   compareRunOrder,
   insertionIndexBy,
   isPluginFailure,
@@ -10,6 +11,7 @@ import {
   JobError,
   JobNotFound,
   JobRefused,
+  jsonValueProblem,
   newSequence,
   priorityProblem,
   sequenceCancelled,
@@ -330,6 +332,9 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
         if (typeof timeoutMillis === "object") return yield* refuse(timeoutMillis.problem)
         const checked = yield* instanceProblem(request.instance, request.action)
         if ("problem" in checked) return yield* refuse(checked.problem)
+        // The input is journaled and sent to a worker as JSON: what JSON cannot carry is refused now, not lost later.
+        const badInput = jsonValueProblem(request.input)
+        if (badInput !== undefined) return yield* refuse(`the input is not a JSON value: ${describeJsonValueProblem(badInput)}`)
         const now = Date.now()
         const job: Job = {
           id: newJobId(now),
@@ -766,6 +771,8 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
         for (const [index, step] of steps.entries()) {
           const checked = yield* instanceProblem(step.instance, step.action)
           if ("problem" in checked) return yield* refuse(`step ${index + 1}: ${checked.problem}`)
+          const badInput = jsonValueProblem(step.input)
+          if (badInput !== undefined) return yield* refuse(`step ${index + 1}: the input is not a JSON value: ${describeJsonValueProblem(badInput)}`)
           if (step.timeoutMillis !== undefined) {
             const problem = timeoutProblem(step.timeoutMillis)
             if (problem !== undefined) return yield* refuse(`step ${index + 1}: ${problem}`)
