@@ -550,6 +550,8 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
         const entry = pending.shift()
         if (entry === undefined) return yield* slots.release(1)
         const managed = yield* Effect.option(manager.get(entry.job.instance))
+        // Cancelled while the processor looked its instance up: it has already ended.
+        if (entry.finished || entry.cancelling) return yield* slots.release(1)
         if (Option.isNone(managed)) {
           hold(entry)
           return yield* slots.release(1)
@@ -594,6 +596,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
         if (entry.finished || entry.cancelling) return Effect.succeed(false)
         entry.cancelling = true
         if (entry.job.status === "pending") {
+          // Out of the run order (or of the held jobs); the processor may also have just taken it, and checks `cancelling`.
           removePending(entry)
           return Effect.as(finish(entry, "cancelled", { cancelRequestedAt: Date.now() }), true)
         }
