@@ -613,11 +613,11 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
       })
 
     const reorder = (id: JobId, priority: number) =>
-      Effect.sync(() => {
+      Effect.suspend(() => {
         const entry = live.get(id)
-        if (entry === undefined || entry.job.status !== "pending" || entry.cancelling || priorityProblem(priority) !== undefined) return false
+        if (entry === undefined || entry.job.status !== "pending" || entry.cancelling || priorityProblem(priority) !== undefined) return Effect.succeed(false)
         const wasHeld = pending.indexOf(entry) < 0
-        if (!removePending(entry)) return false
+        if (!removePending(entry)) return Effect.succeed(false)
         const from = entry.job.priority
         setJob(entry, { ...entry.job, priority })
         if (wasHeld) {
@@ -626,8 +626,8 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
           held.set(entry.job.instance, list)
         } else pending.splice(insertionIndexBy(pending, runKey(entry), runKey), 0, entry)
         publish({ _tag: "priorityChanged", ...common(entry.job), from, to: priority })
-        return true
-      }).pipe(Effect.tap((changed) => (changed ? journalWrite([live.get(id)!.job]) : Effect.void)))
+        return Effect.as(journalWrite([entry.job]), true)
+      })
 
     // ---- Reading ----
 
