@@ -40,8 +40,8 @@ import { makeThroughput } from "./Throughput.js"
 
 /*
  * The live job queue (issue 9 §1, §3, §4; ADR 0029). Pending jobs wait in
- * one array kept in run order (domain Ordering.ts); a processor fiber takes
- * the first whenever one of the `concurrency` slots is free and runs it
+ * one array kept in run order (domain Ordering.ts); `concurrency` lanes
+ * (fibers) each take the first whenever they are free and run it
  * through PluginManager.execute, so the manager's guards, scheduling and
  * retry after eviction apply. All state is plain mutable maps touched only
  * between fiber yields (one JS thread), and every change of a job is
@@ -56,6 +56,7 @@ interface Entry {
   /** Made when someone first waits: most jobs of a busy queue are never waited on one by one. */
   done: Deferred.Deferred<Job> | undefined
   logs: Array<JobLogLine> | undefined
+  /** The lane running the job, once it runs: interrupting it stops the job's call. */
   fiber: Fiber.RuntimeFiber<void> | undefined
   /** The fiber taking a running job through its cancel phases. */
   canceller: Fiber.RuntimeFiber<void> | undefined
@@ -131,9 +132,8 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
     let submissions = 0
     let closing = false
 
-    /** One token per job made pending: the processor takes a token, then a slot, then the first pending job. */
+    /** One token per job made pending: a free lane takes a token, then the first pending job. */
     const tokens = yield* Queue.unbounded<void>()
-    const slots = yield* Effect.makeSemaphore(concurrency)
     const keyLock = yield* Effect.makeSemaphore(1)
 
     // ---- Journal ----
@@ -193,15 +193,12 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
 
     /**
      * Ends a job once: journaled first, then counted, announced, handed to
-     * its waiters and to its sequence. A running job gives its slot back here,
-     * not when its fiber ends: a forced cancellation holds the slot until the
-     * fresh worker is up, so the next job does not start on a dying worker.
+     * its waiters and to its sequence.
      */
     const finish = (entry: Entry, to: "completed" | "failed" | "cancelled", patch: Partial<Job> = {}): Effect.Effect<void> =>
       Effect.suspend(() => {
         if (entry.finished) return Effect.void
         entry.finished = true
-        const wasRunning = entry.job.status === "running"
         const now = Date.now()
         const from = entry.job.status
         const { blockReason: _b, ...rest } = entry.job
@@ -214,8 +211,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
           throughput.record(now)
           publish({ _tag: "stateChanged", ...common(job), from, to })
           if (entry.done !== undefined) Deferred.unsafeDone(entry.done, Exit.succeed(job))
-          const release = wasRunning ? slots.release(1) : Effect.void
-          return job.sequence === undefined ? release : Effect.zipRight(release, sequenceStepEnded(job))
+          return job.sequence === undefined ? Effect.void : sequenceStepEnded(job)
         })
         return Option.isNone(journal) ? settle : Effect.zipRight(journalWrite([job]), settle)
       })
@@ -256,7 +252,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
       return problem === undefined ? millis : { problem }
     }
 
-    /** Makes a pending entry of an already-checked job and lets the processor see it. */
+    /** Makes a pending entry of an already-checked job and lets a lane see it. */
     const enqueue = (job: Job, plugin: string): Entry => {
       const entry: Entry = {
         job,
@@ -391,7 +387,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
         ? `instance '${entry.job.instance}' is running ${managed.running} of its ${managed.maxConcurrent} calls at once; the job waits for a slot`
         : undefined
 
-    /** The instance as the processor just read it (first attempt), else read now. */
+    /** The instance as its lane just read it (first attempt), else read now. */
     const capReason = (entry: Entry, known: ManagedInstance | undefined) =>
       known !== undefined
         ? Effect.succeed(capReasonOf(entry, known))
@@ -530,35 +526,41 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
         // Without an observation nothing uses the scope: no scope is made per job then.
       }).pipe((run) => (Option.isSome(observation) ? Effect.scoped(run) : (run as Effect.Effect<void>)))
 
-    const start = (entry: Entry, managed: ManagedInstance): Effect.Effect<void> => {
-      changeState(entry, "running", { startedAt: Date.now() })
-      const fork = Effect.suspend(() => {
-        // Cancelled while its sequence was being journaled: the canceller has ended it; no call starts.
-        if (entry.cancelling) return Effect.void
-        return Effect.map(Effect.forkDaemon(runJob(entry, managed)), (fiber) => {
-          entry.fiber = fiber
-        })
-      })
-      const sequence = entry.job.sequence
-      return sequence === undefined ? fork : Effect.zipRight(sequenceStepRunning(sequence.id), fork)
-    }
-
-    const processor = Effect.forever(
+    /**
+     * A lane: takes a token, then the first pending job, and runs it; then the
+     * next. Cancelling a running job interrupts its lane (that is what stops
+     * the call), and the canceller starts a new lane once the cancellation is
+     * over: a forced cancellation keeps its lane's place until the fresh worker
+     * is up, so the next job does not start on a dying worker.
+     */
+    const lane: Effect.Effect<void> = Effect.forever(
       Effect.gen(function* () {
         yield* Queue.take(tokens)
-        yield* slots.take(1)
         const entry = pending.shift()
-        if (entry === undefined) return yield* slots.release(1)
+        if (entry === undefined) return
         const managed = yield* Effect.option(manager.get(entry.job.instance))
-        // Cancelled while the processor looked its instance up: it has already ended.
-        if (entry.finished || entry.cancelling) return yield* slots.release(1)
-        if (Option.isNone(managed)) {
-          hold(entry)
-          return yield* slots.release(1)
-        }
-        yield* start(entry, managed.value)
+        // Cancelled while the lane looked its instance up: it has already ended.
+        if (entry.finished || entry.cancelling) return
+        if (Option.isNone(managed)) return hold(entry)
+        changeState(entry, "running", { startedAt: Date.now() })
+        const sequence = entry.job.sequence
+        if (sequence !== undefined) yield* sequenceStepRunning(sequence.id)
+        // Cancelled while its sequence was being journaled: the canceller has ended it; no call starts.
+        if (entry.cancelling) return
+        entry.fiber = yield* Effect.withFiberRuntime<Fiber.RuntimeFiber<void>>((fiber) => Effect.succeed(fiber as Fiber.RuntimeFiber<void>))
+        yield* runJob(entry, managed.value)
+        // Its canceller interrupts this lane and starts another: wait for it here, so this lane takes nothing else.
+        if (entry.cancelling) yield* Effect.never
       }),
     )
+    const lanes = new Set<Fiber.RuntimeFiber<void>>()
+    const startLane = Effect.suspend(() => {
+      if (closing) return Effect.void
+      return Effect.map(Effect.forkDaemon(lane), (fiber) => {
+        lanes.add(fiber)
+        fiber.addObserver(() => lanes.delete(fiber))
+      })
+    })
 
     // ---- Cancelling ----
 
@@ -574,7 +576,8 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
       Effect.gen(function* () {
         setJob(entry, { ...entry.job, cancelRequestedAt: Date.now() })
         setPhase(entry, "cooperative")
-        if (entry.fiber !== undefined) yield* Fiber.interrupt(entry.fiber)
+        const ownLane = entry.fiber
+        if (ownLane !== undefined) yield* Fiber.interrupt(ownLane)
         const outcome = entry.cancelStarted && entry.cancelSettled !== undefined
           ? yield* Deferred.await(entry.cancelSettled).pipe(
               Effect.timeoutTo({ duration: Duration.millis(cancelTimeoutMillis + KILL_MARGIN_MILLIS), onTimeout: () => "killed" as const, onSuccess: (o) => o }),
@@ -589,6 +592,8 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
         }
         setPhase(entry, "completed")
         yield* finish(entry, "cancelled")
+        // The job's lane was interrupted to stop its call: its place is free again now.
+        if (ownLane !== undefined) yield* startLane
       })
 
     const cancelEntry = (entry: Entry): Effect.Effect<boolean> =>
@@ -596,7 +601,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
         if (entry.finished || entry.cancelling) return Effect.succeed(false)
         entry.cancelling = true
         if (entry.job.status === "pending") {
-          // Out of the run order (or of the held jobs); the processor may also have just taken it, and checks `cancelling`.
+          // Out of the run order (or of the held jobs); a lane may also have just taken it, and checks `cancelling`.
           removePending(entry)
           return Effect.as(finish(entry, "cancelled", { cancelRequestedAt: Date.now() }), true)
         }
@@ -874,7 +879,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
 
     // ---- Lifetime ----
 
-    const processorFiber = yield* Effect.forkDaemon(processor)
+    for (let i = 0; i < concurrency; i++) yield* startLane
 
     /**
      * A clean shutdown: no new job starts; each running job's call is
@@ -887,9 +892,9 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
     yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {
         closing = true
-        yield* Fiber.interrupt(processorFiber)
         const runningEntries = [...live.values()].filter((e) => e.job.status === "running" && !e.finished)
-        yield* Effect.forEach(runningEntries, (e) => (e.fiber !== undefined ? Fiber.interrupt(e.fiber) : Effect.void), { discard: true })
+        // Stopping the lanes interrupts the running jobs' calls (each worker is told to stop).
+        yield* Fiber.interruptAll([...lanes])
         for (const entry of runningEntries) {
           if (entry.finished) continue
           if (entry.cancelling) {
