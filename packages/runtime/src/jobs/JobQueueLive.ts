@@ -196,25 +196,28 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
      * its waiters and to its sequence.
      */
     const finish = (entry: Entry, to: "completed" | "failed" | "cancelled", patch: Partial<Job> = {}): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        if (entry.finished) return Effect.void
-        entry.finished = true
-        const now = Date.now()
-        const from = entry.job.status
-        const { blockReason: _b, ...rest } = entry.job
-        const job: Job = { ...rest, ...patch, status: to, finishedAt: now }
-        entry.job = job
-        const settle = Effect.suspend(() => {
-          live.delete(job.id)
-          archiveJob(job, entry.logs ?? noLines)
-          counts[to]++
-          throughput.record(now)
-          publish({ _tag: "stateChanged", ...common(job), from, to })
-          if (entry.done !== undefined) Deferred.unsafeDone(entry.done, Exit.succeed(job))
-          return job.sequence === undefined ? Effect.void : sequenceStepEnded(job)
-        })
-        return Option.isNone(journal) ? settle : Effect.zipRight(journalWrite([job]), settle)
+      Effect.suspend(() => finishMarked(entry, to, patch))
+
+    /** Marks the job finished at once (no one may cancel or reorder it from here), and returns what journals and announces it. */
+    const finishMarked = (entry: Entry, to: "completed" | "failed" | "cancelled", patch: Partial<Job>): Effect.Effect<void> => {
+      if (entry.finished) return Effect.void
+      entry.finished = true
+      const now = Date.now()
+      const from = entry.job.status
+      const { blockReason: _b, ...rest } = entry.job
+      const job: Job = { ...rest, ...patch, status: to, finishedAt: now }
+      entry.job = job
+      const settle = Effect.suspend(() => {
+        live.delete(job.id)
+        archiveJob(job, entry.logs ?? noLines)
+        counts[to]++
+        throughput.record(now)
+        publish({ _tag: "stateChanged", ...common(job), from, to })
+        if (entry.done !== undefined) Deferred.unsafeDone(entry.done, Exit.succeed(job))
+        return job.sequence === undefined ? Effect.void : sequenceStepEnded(job)
       })
+      return Option.isNone(journal) ? settle : Effect.zipRight(journalWrite([job]), settle)
+    }
 
     // ---- Submitting ----
 
@@ -486,7 +489,20 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
       return Effect.asVoid(Effect.all([Effect.forkScoped(collectLines), Effect.forkScoped(snapshots)]))
     }
 
-    /** The job's attempts, retried while they fail transiently; the job's fiber. Cancellation ends it from outside. */
+    /**
+     * A job's own end, from its lane. With a journal, the end is journaled
+     * (and only then announced and handed to waiters) while the lane goes on
+     * to its next job: the next job's running record shares the commit, so a
+     * lane waits for one commit per job, not two. The job is marked finished
+     * before the lane moves on, so no cancel can reach the lane's next job.
+     */
+    const ended = (entry: Entry, to: "completed" | "failed", patch: Partial<Job>): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const rest = finishMarked(entry, to, patch)
+        return Option.isNone(journal) ? rest : Effect.asVoid(Effect.forkDaemon(rest))
+      })
+
+    /** The job's attempts, retried while they fail transiently, on its lane. Cancellation ends it from outside. */
     const runJob = (entry: Entry, managed: ManagedInstance): Effect.Effect<void> =>
       Effect.gen(function* () {
         yield* journalWrite([entry.job])
@@ -497,9 +513,9 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
         for (;;) {
           const exit = yield* Effect.exit(attemptOnce(entry, attempt, attempt === 1 ? managed : undefined))
           if (entry.cancelling) return
-          if (Exit.isSuccess(exit)) return yield* finish(entry, "completed", { result: exit.value, progress: 1 })
+          if (Exit.isSuccess(exit)) return yield* ended(entry, "completed", { result: exit.value, progress: 1 })
           const failure = Option.getOrElse(Cause.failureOption(exit.cause), () => Cause.squash(exit.cause))
-          if (!isTransient(failure) || attempt > maxRetries) return yield* finish(entry, "failed", { error: jobErrorOf(entry, failure) })
+          if (!isTransient(failure) || attempt > maxRetries) return yield* ended(entry, "failed", { error: jobErrorOf(entry, failure) })
           const retryAfter = isPluginFailure(failure) && failure._tag === "PluginTransientError" ? failure.retryAfterSeconds : undefined
           let delayMillis: number
           if (retryAfter !== undefined) {
@@ -508,7 +524,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
           } else {
             driver ??= yield* Schedule.driver(Schedule.delays(retrySchedule))
             const next = yield* Effect.option(driver.next(failure))
-            if (Option.isNone(next)) return yield* finish(entry, "failed", { error: jobErrorOf(entry, failure) })
+            if (Option.isNone(next)) return yield* ended(entry, "failed", { error: jobErrorOf(entry, failure) })
             delayMillis = Duration.toMillis(next.value)
           }
           if (entry.cancelling) return
