@@ -457,8 +457,9 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
       if (Option.isNone(observation)) return Effect.void
       const { lines, sample } = observation.value
       const instance = entry.job.instance
+      // Subscribed before the job's call starts (forked only to read): its first lines are not missed.
       const collectLines = Effect.flatMap(lines(instance), (queue) =>
-        Effect.forever(
+        Effect.forkScoped(Effect.forever(
           Effect.flatMap(Queue.takeBetween(queue, 1, 1000), (taken) =>
             Effect.sync(() => {
               if (entry.finished) return
@@ -467,9 +468,10 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
               if (logs.length > maxLogLines) logs.splice(0, logs.length - maxLogLines)
             }),
           ),
-        ),
+        )),
       )
-      const snapshots = Effect.repeat(
+      // The first sample after one interval (Effect.schedule waits first): a job shorter than that costs no sample.
+      const snapshots = Effect.schedule(
         Effect.flatMap(sample(instance), (taken) =>
           Effect.sync(() => {
             if (Option.isNone(taken) || entry.finished) return
@@ -486,7 +488,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
         ),
         Schedule.spaced(snapshotInterval),
       )
-      return Effect.asVoid(Effect.all([Effect.forkScoped(collectLines), Effect.forkScoped(snapshots)]))
+      return Effect.asVoid(Effect.all([collectLines, Effect.forkScoped(snapshots)]))
     }
 
     /**
