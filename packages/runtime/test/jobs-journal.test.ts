@@ -74,6 +74,41 @@ describe("JobQueue journal", () => {
     }).pipe(Effect.provide(loadedQueueLayer(ws, recordingSpawner().layer, ["jobs"], {}, slow)))
   })
 
+  it.scopedLive("a job's end is journaled before its waiter hears of it, while its lane already starts the next job", () => {
+    const store = makeMemoryJournalStore()
+    const memory = makeMemoryJournal(store)
+    const log: Array<{ readonly id: string; readonly status: string; readonly called: number; returned: number }> = []
+    // Ends take 300 ms to journal.
+    const slowEnds = Layer.succeed(
+      JobJournal,
+      JobJournal.of({
+        ...memory,
+        write: (jobs) =>
+          Effect.gen(function* () {
+            const records = jobs.map((j) => ({ id: j.id, status: j.status, called: Date.now(), returned: 0 }))
+            log.push(...records)
+            if (jobs.some((j) => j.status === "completed")) yield* Effect.sleep("300 millis")
+            yield* memory.write(jobs)
+            for (const r of records) r.returned = Date.now()
+          }),
+      }),
+    )
+    return Effect.gen(function* () {
+      const queue = yield* JobQueue
+      const a = yield* queue.submit({ instance: "jobs", action: "work", input: { millis: 10, tag: "a" } })
+      const b = yield* queue.submit({ instance: "jobs", action: "work", input: { millis: 10, tag: "b" } })
+      const doneA = yield* queue.wait(a)
+      const heardAt = Date.now()
+      const aEnd = log.find((r) => r.id === a && r.status === "completed")!
+      const bRunning = log.find((r) => r.id === b && r.status === "running")!
+      expect(heardAt).toBeGreaterThanOrEqual(aEnd.returned)
+      expect(store.jobs.get(a)).toEqual(doneA)
+      // B was journaled running (and so started) while A's end was still being written.
+      expect(bRunning.called).toBeLessThan(aEnd.returned)
+      expect((yield* queue.wait(b)).status).toBe("completed")
+    }).pipe(Effect.provide(loadedQueueLayer(ws, recordingSpawner().layer, ["jobs"], {}, slowEnds)))
+  })
+
   it.scopedLive("after a crash: pending jobs run again in order, a running job with an idempotency key is re-queued, one without ends failed JobInterrupted", () => {
     const store = makeMemoryJournalStore()
     const p1 = journaled("pending", "p1")

@@ -67,6 +67,7 @@ describe("JobQueue: order, run, wait", () => {
       expect(yield* refused({ ...work(1), priority: Number.POSITIVE_INFINITY })).toMatch(/^job refused: priority must be a whole number/)
       expect(yield* refused({ ...work(1), timeout: -5 })).toMatch(/^job refused: timeout must be a finite duration above zero/)
       expect(yield* refused({ ...work(1), timeout: "soon" as never })).toMatch(/^job refused: timeout must be a duration/)
+      expect(yield* refused({ instance: "jobs", action: "work", input: { millis: 1, when: new Date(0) } })).toMatch(/^job refused: the input is not a JSON value: .*at \$\.when$/)
       yield* manager.disable("jobs")
       expect(yield* refused(work(1))).toBe("job refused: instance 'jobs' is disabled; enable it first")
       yield* manager.enable("jobs")

@@ -3,6 +3,7 @@ import {
   afterInterruption,
   categoryOf,
   describeBlockReason,
+  describeJsonValueProblem,
   compareRunOrder,
   insertionIndexBy,
   isPluginFailure,
@@ -10,6 +11,7 @@ import {
   JobError,
   JobNotFound,
   JobRefused,
+  jsonValueProblem,
   newSequence,
   priorityProblem,
   sequenceCancelled,
@@ -28,7 +30,7 @@ import {
   type SequenceStep,
 } from "@plinth/domain"
 import type { CancelProgress } from "../instance/WorkerConnection.js"
-import { PluginManager, type CallFailure } from "../manager/PluginManager.js"
+import { PluginManager, type CallFailure, type ManagedInstance } from "../manager/PluginManager.js"
 import { JobJournal } from "../stores/JobJournal.js"
 import { makeEventHub } from "./EventHub.js"
 import { newJobId, newSequenceId } from "./JobIds.js"
@@ -39,8 +41,8 @@ import { makeThroughput } from "./Throughput.js"
 
 /*
  * The live job queue (issue 9 §1, §3, §4; ADR 0029). Pending jobs wait in
- * one array kept in run order (domain Ordering.ts); a processor fiber takes
- * the first whenever one of the `concurrency` slots is free and runs it
+ * one array kept in run order (domain Ordering.ts); `concurrency` lanes
+ * (fibers) each take the first whenever they are free and run it
  * through PluginManager.execute, so the manager's guards, scheduling and
  * retry after eviction apply. All state is plain mutable maps touched only
  * between fiber yields (one JS thread), and every change of a job is
@@ -52,8 +54,10 @@ interface Entry {
   job: Job
   readonly seq: number
   readonly plugin: string
-  readonly done: Deferred.Deferred<Job>
-  readonly logs: Array<JobLogLine>
+  /** Made when someone first waits: most jobs of a busy queue are never waited on one by one. */
+  done: Deferred.Deferred<Job> | undefined
+  logs: Array<JobLogLine> | undefined
+  /** The lane running the job, once it runs: interrupting it stops the job's call. */
   fiber: Fiber.RuntimeFiber<void> | undefined
   /** The fiber taking a running job through its cancel phases. */
   canceller: Fiber.RuntimeFiber<void> | undefined
@@ -61,7 +65,7 @@ interface Entry {
   cancelling: boolean
   /** The current attempt's call reached a worker and its cancellation is under way there. */
   cancelStarted: boolean
-  cancelSettled: Deferred.Deferred<"stopped" | "killed">
+  cancelSettled: Deferred.Deferred<"stopped" | "killed"> | undefined
   /** The current attempt's call has its slot (the block reason no longer applies). */
   callStarted: boolean
   /** Set once finish ran: a job ends once. */
@@ -85,6 +89,8 @@ const DEFAULT_CANCEL_TIMEOUT = Duration.seconds(3)
 /** How long past `cancelTimeout` the queue waits for a worker it asked to kill to report its end. */
 const KILL_MARGIN_MILLIS = 2000
 const defaultRetrySchedule = Schedule.exponential(Duration.millis(100), 2)
+
+const noLines: ReadonlyArray<JobLogLine> = []
 
 const runKey = (entry: Entry) => ({ priority: entry.job.priority, seq: entry.seq })
 
@@ -117,6 +123,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
      * until the manager says it is loaded, instead of failing.
      */
     const held = new Map<string, Array<Entry>>()
+    /** Finished jobs, oldest first (appending is cheap); trimmed to `maxHistory` in batches. */
     const history: Array<Job> = []
     /** Finished jobs beyond the history too, so that a late waiter still finds its job; oldest evicted first. */
     const archive = new Map<string, Archived>()
@@ -127,9 +134,8 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
     let submissions = 0
     let closing = false
 
-    /** One token per job made pending: the processor takes a token, then a slot, then the first pending job. */
+    /** One token per job made pending: a free lane takes a token, then the first pending job. */
     const tokens = yield* Queue.unbounded<void>()
-    const slots = yield* Effect.makeSemaphore(concurrency)
     const keyLock = yield* Effect.makeSemaphore(1)
 
     // ---- Journal ----
@@ -174,47 +180,51 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
     // ---- Finishing ----
 
     const archiveJob = (job: Job, logs: ReadonlyArray<JobLogLine>) => {
-      history.unshift(job)
-      if (history.length > maxHistory) history.length = maxHistory
+      history.push(job)
+      if (history.length > 2 * maxHistory + 64) history.splice(0, history.length - maxHistory)
       archive.set(job.id, { job, logs })
-      while (archive.size > archiveLimit) {
-        const oldest = archive.keys().next().value as string
-        const gone = archive.get(oldest)!.job
-        archive.delete(oldest)
-        if (gone.idempotencyKey !== undefined && keys.get(gone.idempotencyKey) === gone.id) keys.delete(gone.idempotencyKey)
+      if (archive.size > archiveLimit + 64) {
+        // Evicted in batches, oldest first (a Map iterates in insertion order).
+        for (const [id, { job: gone }] of archive) {
+          if (archive.size <= archiveLimit) break
+          archive.delete(id)
+          if (gone.idempotencyKey !== undefined && keys.get(gone.idempotencyKey) === gone.id) keys.delete(gone.idempotencyKey)
+        }
       }
     }
 
     /**
      * Ends a job once: journaled first, then counted, announced, handed to
-     * its waiters and to its sequence. A running job gives its slot back here,
-     * not when its fiber ends: a forced cancellation holds the slot until the
-     * fresh worker is up, so the next job does not start on a dying worker.
+     * its waiters and to its sequence.
      */
     const finish = (entry: Entry, to: "completed" | "failed" | "cancelled", patch: Partial<Job> = {}): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        if (entry.finished) return Effect.void
-        entry.finished = true
-        const wasRunning = entry.job.status === "running"
-        const now = Date.now()
-        const from = entry.job.status
-        const { blockReason: _b, ...rest } = entry.job
-        const job: Job = { ...rest, ...patch, status: to, finishedAt: now }
-        entry.job = job
-        return Effect.gen(function* () {
-          yield* journalWrite([job])
-          live.delete(job.id)
-          archiveJob(job, entry.logs)
-          counts[to]++
-          throughput.record(now)
-          publish({ _tag: "stateChanged", ...common(job), from, to })
-          yield* Deferred.succeed(entry.done, job)
-          if (wasRunning) yield* slots.release(1)
-          if (job.sequence !== undefined) yield* sequenceStepEnded(job)
-        })
+      Effect.suspend(() => finishMarked(entry, to, patch))
+
+    /** Marks the job finished at once (no one may cancel or reorder it from here), and returns what journals and announces it. */
+    const finishMarked = (entry: Entry, to: "completed" | "failed" | "cancelled", patch: Partial<Job>): Effect.Effect<void> => {
+      if (entry.finished) return Effect.void
+      entry.finished = true
+      const now = Date.now()
+      const from = entry.job.status
+      const { blockReason: _b, ...rest } = entry.job
+      const job: Job = { ...rest, ...patch, status: to, finishedAt: now }
+      entry.job = job
+      const settle = Effect.suspend(() => {
+        live.delete(job.id)
+        archiveJob(job, entry.logs ?? noLines)
+        counts[to]++
+        throughput.record(now)
+        publish({ _tag: "stateChanged", ...common(job), from, to })
+        if (entry.done !== undefined) Deferred.unsafeDone(entry.done, Exit.succeed(job))
+        return job.sequence === undefined ? Effect.void : sequenceStepEnded(job)
       })
+      return Option.isNone(journal) ? settle : Effect.zipRight(journalWrite([job]), settle)
+    }
 
     // ---- Submitting ----
+
+    /** Each plugin's declared actions: its manifest was verified when the manager started and does not change. */
+    const declared = new Map<string, ReadonlySet<string>>()
 
     const instanceProblem = (instance: string, action: string): Effect.Effect<{ plugin: string } | { problem: string }> =>
       Effect.gen(function* () {
@@ -227,9 +237,13 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
         if (!managed.enabled) {
           return { problem: `instance '${instance}' is disabled${managed.disabledReason !== undefined ? ` (${managed.disabledReason})` : ""}; enable it first` }
         }
-        const actions = yield* Effect.orElseSucceed(manager.actions(instance), () => [] as ReadonlyArray<string>)
-        if (!actions.includes(action)) {
-          return { problem: `instance '${instance}' (plugin ${managed.plugin}) declares no action '${action}'; it declares: ${actions.join(", ") || "none"}` }
+        let actions = declared.get(managed.plugin)
+        if (actions === undefined) {
+          actions = new Set(yield* Effect.orElseSucceed(manager.actions(instance), () => [] as ReadonlyArray<string>))
+          declared.set(managed.plugin, actions)
+        }
+        if (!actions.has(action)) {
+          return { problem: `instance '${instance}' (plugin ${managed.plugin}) declares no action '${action}'; it declares: ${[...actions].join(", ") || "none"}` }
         }
         return { plugin: managed.plugin }
       })
@@ -243,19 +257,19 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
       return problem === undefined ? millis : { problem }
     }
 
-    /** Makes a pending entry of an already-checked job and lets the processor see it. */
+    /** Makes a pending entry of an already-checked job and lets a lane see it. */
     const enqueue = (job: Job, plugin: string): Entry => {
       const entry: Entry = {
         job,
         seq: submissions++,
         plugin,
-        done: Deferred.unsafeMake<Job>(FiberId.none),
-        logs: [],
+        done: undefined,
+        logs: undefined,
         fiber: undefined,
         canceller: undefined,
         cancelling: false,
         cancelStarted: false,
-        cancelSettled: Deferred.unsafeMake(FiberId.none),
+        cancelSettled: undefined,
         callStarted: false,
         finished: false,
       }
@@ -319,6 +333,9 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
         if (typeof timeoutMillis === "object") return yield* refuse(timeoutMillis.problem)
         const checked = yield* instanceProblem(request.instance, request.action)
         if ("problem" in checked) return yield* refuse(checked.problem)
+        // The input is journaled and sent to a worker as JSON: what JSON cannot carry is refused now, not lost later.
+        const badInput = jsonValueProblem(request.input)
+        if (badInput !== undefined) return yield* refuse(`the input is not a JSON value: ${describeJsonValueProblem(badInput)}`)
         const now = Date.now()
         const job: Job = {
           id: newJobId(now),
@@ -370,28 +387,32 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
       return error
     }
 
-    const capReason = (entry: Entry) =>
-      Effect.map(Effect.option(manager.get(entry.job.instance)), (managed) =>
-        Option.isSome(managed) && managed.value.running >= managed.value.maxConcurrent
-          ? `instance '${entry.job.instance}' is running ${managed.value.running} of its ${managed.value.maxConcurrent} calls at once; the job waits for a slot`
-          : undefined,
-      )
+    const capReasonOf = (entry: Entry, managed: ManagedInstance) =>
+      managed.running >= managed.maxConcurrent
+        ? `instance '${entry.job.instance}' is running ${managed.running} of its ${managed.maxConcurrent} calls at once; the job waits for a slot`
+        : undefined
+
+    /** The instance as its lane just read it (first attempt), else read now. */
+    const capReason = (entry: Entry, known: ManagedInstance | undefined) =>
+      known !== undefined
+        ? Effect.succeed(capReasonOf(entry, known))
+        : Effect.map(Effect.option(manager.get(entry.job.instance)), (managed) => (Option.isSome(managed) ? capReasonOf(entry, managed.value) : undefined))
 
     /** One try of the job's call: its own span, its progress, its block reason, its cancellation observed. */
-    const attemptOnce = (entry: Entry, attempt: number) =>
+    const attemptOnce = (entry: Entry, attempt: number, known: ManagedInstance | undefined) =>
       Effect.gen(function* () {
         entry.callStarted = false
         entry.cancelStarted = false
-        entry.cancelSettled = Deferred.unsafeMake(FiberId.none)
-        const reason = yield* capReason(entry)
+        entry.cancelSettled = undefined
+        const reason = yield* capReason(entry, known)
         if (reason !== undefined && !entry.callStarted) setBlockReason(entry, reason)
-        let ours = false
-        const settled = entry.cancelSettled
+        let settled: Deferred.Deferred<"stopped" | "killed"> | undefined
         const onCancel = (progress: CancelProgress) => {
           if (progress === "started") {
-            ours = entry.cancelling
-            if (ours) entry.cancelStarted = true
-          } else if (ours) Deferred.unsafeDone(settled, Exit.succeed(progress))
+            // Only a cancellation the queue asked for is followed (a timeout's is the worker's business).
+            if (entry.cancelling) entry.cancelSettled = settled = Deferred.unsafeMake(FiberId.none)
+            entry.cancelStarted = settled !== undefined
+          } else if (settled !== undefined) Deferred.unsafeDone(settled, Exit.succeed(progress))
         }
         const job = entry.job
         return yield* manager
@@ -444,13 +465,15 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
           Effect.flatMap(Queue.takeBetween(queue, 1, 1000), (taken) =>
             Effect.sync(() => {
               if (entry.finished) return
-              for (const line of taken) entry.logs.push(line)
-              if (entry.logs.length > maxLogLines) entry.logs.splice(0, entry.logs.length - maxLogLines)
+              const logs = (entry.logs ??= [])
+              for (const line of taken) logs.push(line)
+              if (logs.length > maxLogLines) logs.splice(0, logs.length - maxLogLines)
             }),
           ),
         )),
       )
-      const snapshots = Effect.repeat(
+      // The first sample after one interval (Effect.schedule waits first): a job shorter than that costs no sample.
+      const snapshots = Effect.schedule(
         Effect.flatMap(sample(instance), (taken) =>
           Effect.sync(() => {
             if (Option.isNone(taken) || entry.finished) return
@@ -470,8 +493,21 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
       return Effect.asVoid(Effect.all([collectLines, Effect.forkScoped(snapshots)]))
     }
 
-    /** The job's attempts, retried while they fail transiently; the job's fiber. Cancellation ends it from outside. */
-    const runJob = (entry: Entry): Effect.Effect<void> =>
+    /**
+     * A job's own end, from its lane. With a journal, the end is journaled
+     * (and only then announced and handed to waiters) while the lane goes on
+     * to its next job: the next job's running record shares the commit, so a
+     * lane waits for one commit per job, not two. The job is marked finished
+     * before the lane moves on, so no cancel can reach the lane's next job.
+     */
+    const ended = (entry: Entry, to: "completed" | "failed", patch: Partial<Job>): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const rest = finishMarked(entry, to, patch)
+        return Option.isNone(journal) ? rest : Effect.asVoid(Effect.forkDaemon(rest))
+      })
+
+    /** The job's attempts, retried while they fail transiently, on its lane. Cancellation ends it from outside. */
+    const runJob = (entry: Entry, managed: ManagedInstance): Effect.Effect<void> =>
       Effect.gen(function* () {
         yield* journalWrite([entry.job])
         yield* observe(entry)
@@ -479,11 +515,11 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
         let driver: Schedule.ScheduleDriver<Duration.Duration, unknown> | undefined
         let attempt = 1
         for (;;) {
-          const exit = yield* Effect.exit(attemptOnce(entry, attempt))
+          const exit = yield* Effect.exit(attemptOnce(entry, attempt, attempt === 1 ? managed : undefined))
           if (entry.cancelling) return
-          if (Exit.isSuccess(exit)) return yield* finish(entry, "completed", { result: exit.value, progress: 1 })
+          if (Exit.isSuccess(exit)) return yield* ended(entry, "completed", { result: exit.value, progress: 1 })
           const failure = Option.getOrElse(Cause.failureOption(exit.cause), () => Cause.squash(exit.cause))
-          if (!isTransient(failure) || attempt > maxRetries) return yield* finish(entry, "failed", { error: jobErrorOf(entry, failure) })
+          if (!isTransient(failure) || attempt > maxRetries) return yield* ended(entry, "failed", { error: jobErrorOf(entry, failure) })
           const retryAfter = isPluginFailure(failure) && failure._tag === "PluginTransientError" ? failure.retryAfterSeconds : undefined
           let delayMillis: number
           if (retryAfter !== undefined) {
@@ -492,7 +528,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
           } else {
             driver ??= yield* Schedule.driver(Schedule.delays(retrySchedule))
             const next = yield* Effect.option(driver.next(failure))
-            if (Option.isNone(next)) return yield* finish(entry, "failed", { error: jobErrorOf(entry, failure) })
+            if (Option.isNone(next)) return yield* ended(entry, "failed", { error: jobErrorOf(entry, failure) })
             delayMillis = Duration.toMillis(next.value)
           }
           if (entry.cancelling) return
@@ -507,31 +543,44 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
             delayMillis,
           })
         }
-      }).pipe(Effect.scoped)
+        // Without an observation nothing uses the scope: no scope is made per job then.
+      }).pipe((run) => (Option.isSome(observation) ? Effect.scoped(run) : (run as Effect.Effect<void>)))
 
-    const start = (entry: Entry) =>
+    /**
+     * A lane: takes a token, then the first pending job, and runs it; then the
+     * next. Cancelling a running job interrupts its lane (that is what stops
+     * the call), and the canceller starts a new lane once the cancellation is
+     * over: a forced cancellation keeps its lane's place until the fresh worker
+     * is up, so the next job does not start on a dying worker.
+     */
+    const lane: Effect.Effect<void> = Effect.forever(
       Effect.gen(function* () {
+        yield* Queue.take(tokens)
+        const entry = pending.shift()
+        if (entry === undefined) return
+        const managed = yield* Effect.option(manager.get(entry.job.instance))
+        // Cancelled while the lane looked its instance up: it has already ended.
+        if (entry.finished || entry.cancelling) return
+        if (Option.isNone(managed)) return hold(entry)
         changeState(entry, "running", { startedAt: Date.now() })
         const sequence = entry.job.sequence
         if (sequence !== undefined) yield* sequenceStepRunning(sequence.id)
         // Cancelled while its sequence was being journaled: the canceller has ended it; no call starts.
         if (entry.cancelling) return
-        entry.fiber = yield* Effect.forkDaemon(runJob(entry))
-      })
-
-    const processor = Effect.forever(
-      Effect.gen(function* () {
-        yield* Queue.take(tokens)
-        yield* slots.take(1)
-        const entry = pending.shift()
-        if (entry === undefined) return yield* slots.release(1)
-        if (Option.isNone(yield* Effect.option(manager.get(entry.job.instance)))) {
-          hold(entry)
-          return yield* slots.release(1)
-        }
-        yield* start(entry)
+        entry.fiber = yield* Effect.withFiberRuntime<Fiber.RuntimeFiber<void>>((fiber) => Effect.succeed(fiber as Fiber.RuntimeFiber<void>))
+        yield* runJob(entry, managed.value)
+        // Its canceller interrupts this lane and starts another: wait for it here, so this lane takes nothing else.
+        if (entry.cancelling) yield* Effect.never
       }),
     )
+    const lanes = new Set<Fiber.RuntimeFiber<void>>()
+    const startLane = Effect.suspend(() => {
+      if (closing) return Effect.void
+      return Effect.map(Effect.forkDaemon(lane), (fiber) => {
+        lanes.add(fiber)
+        fiber.addObserver(() => lanes.delete(fiber))
+      })
+    })
 
     // ---- Cancelling ----
 
@@ -547,8 +596,9 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
       Effect.gen(function* () {
         setJob(entry, { ...entry.job, cancelRequestedAt: Date.now() })
         setPhase(entry, "cooperative")
-        if (entry.fiber !== undefined) yield* Fiber.interrupt(entry.fiber)
-        const outcome = entry.cancelStarted
+        const ownLane = entry.fiber
+        if (ownLane !== undefined) yield* Fiber.interrupt(ownLane)
+        const outcome = entry.cancelStarted && entry.cancelSettled !== undefined
           ? yield* Deferred.await(entry.cancelSettled).pipe(
               Effect.timeoutTo({ duration: Duration.millis(cancelTimeoutMillis + KILL_MARGIN_MILLIS), onTimeout: () => "killed" as const, onSuccess: (o) => o }),
             )
@@ -562,6 +612,8 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
         }
         setPhase(entry, "completed")
         yield* finish(entry, "cancelled")
+        // The job's lane was interrupted to stop its call: its place is free again now.
+        if (ownLane !== undefined) yield* startLane
       })
 
     const cancelEntry = (entry: Entry): Effect.Effect<boolean> =>
@@ -569,6 +621,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
         if (entry.finished || entry.cancelling) return Effect.succeed(false)
         entry.cancelling = true
         if (entry.job.status === "pending") {
+          // Out of the run order (or of the held jobs); a lane may also have just taken it, and checks `cancelling`.
           removePending(entry)
           return Effect.as(finish(entry, "cancelled", { cancelRequestedAt: Date.now() }), true)
         }
@@ -585,11 +638,11 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
       })
 
     const reorder = (id: JobId, priority: number) =>
-      Effect.sync(() => {
+      Effect.suspend(() => {
         const entry = live.get(id)
-        if (entry === undefined || entry.job.status !== "pending" || entry.cancelling || priorityProblem(priority) !== undefined) return false
+        if (entry === undefined || entry.job.status !== "pending" || entry.cancelling || priorityProblem(priority) !== undefined) return Effect.succeed(false)
         const wasHeld = pending.indexOf(entry) < 0
-        if (!removePending(entry)) return false
+        if (!removePending(entry)) return Effect.succeed(false)
         const from = entry.job.priority
         setJob(entry, { ...entry.job, priority })
         if (wasHeld) {
@@ -598,8 +651,8 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
           held.set(entry.job.instance, list)
         } else pending.splice(insertionIndexBy(pending, runKey(entry), runKey), 0, entry)
         publish({ _tag: "priorityChanged", ...common(entry.job), from, to: priority })
-        return true
-      }).pipe(Effect.tap((changed) => (changed ? journalWrite([live.get(id)!.job]) : Effect.void)))
+        return Effect.as(journalWrite([entry.job]), true)
+      })
 
     // ---- Reading ----
 
@@ -616,7 +669,11 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
     const wait = (id: JobId): Effect.Effect<Job, JobNotFound> =>
       Effect.suspend(() => {
         const entry = live.get(id)
-        if (entry !== undefined) return Deferred.await(entry.done)
+        if (entry !== undefined) {
+          // A job that has just finished (its end being journaled) is archived only after: its waiter is told by finish.
+          entry.done ??= Deferred.unsafeMake<Job>(FiberId.none)
+          return Deferred.await(entry.done)
+        }
         return Effect.flatMap(findJob(id), (found) =>
           Option.isSome(found) && isTerminal(found.value.status) ? Effect.succeed(found.value) : Effect.fail(new JobNotFound({ job: id })),
         )
@@ -635,7 +692,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
     const logs = (id: JobId) =>
       Effect.suspend(() => {
         const entry = live.get(id)
-        if (entry !== undefined) return Effect.succeed([...entry.logs])
+        if (entry !== undefined) return Effect.succeed([...(entry.logs ?? [])])
         const archived = archive.get(id)
         if (archived !== undefined) return Effect.succeed([...archived.logs])
         return Effect.flatMap(findJob(id), (found) => (Option.isSome(found) ? Effect.succeed([] as Array<JobLogLine>) : Effect.fail(new JobNotFound({ job: id }))))
@@ -742,6 +799,8 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
         for (const [index, step] of steps.entries()) {
           const checked = yield* instanceProblem(step.instance, step.action)
           if ("problem" in checked) return yield* refuse(`step ${index + 1}: ${checked.problem}`)
+          const badInput = jsonValueProblem(step.input)
+          if (badInput !== undefined) return yield* refuse(`step ${index + 1}: the input is not a JSON value: ${describeJsonValueProblem(badInput)}`)
           if (step.timeoutMillis !== undefined) {
             const problem = timeoutProblem(step.timeoutMillis)
             if (problem !== undefined) return yield* refuse(`step ${index + 1}: ${problem}`)
@@ -827,11 +886,12 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
           Effect.sync(() => {
             if (event._tag === "loaded") return release(event.instance)
             if (event._tag !== "admissionBlocked") return
+            const reason = `instance '${event.instance}' waits to start: ${describeBlockReason(event.reason)}`
             for (const entry of live.values()) {
-              if (entry.job.status === "running" && !entry.callStarted && !entry.cancelling && entry.job.instance === event.instance) {
-                setBlockReason(entry, `instance '${event.instance}' waits to start: ${describeBlockReason(event.reason)}`)
-              }
+              if (entry.job.status === "running" && !entry.callStarted && !entry.cancelling && entry.job.instance === event.instance) setBlockReason(entry, reason)
             }
+            // Jobs held for an instance being loaded wait for the same room.
+            for (const entry of held.get(event.instance) ?? []) setBlockReason(entry, reason)
           }),
         ),
       ),
@@ -839,7 +899,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
 
     // ---- Lifetime ----
 
-    const processorFiber = yield* Effect.forkDaemon(processor)
+    for (let i = 0; i < concurrency; i++) yield* startLane
 
     /**
      * A clean shutdown: no new job starts; each running job's call is
@@ -852,9 +912,9 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
     yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {
         closing = true
-        yield* Fiber.interrupt(processorFiber)
         const runningEntries = [...live.values()].filter((e) => e.job.status === "running" && !e.finished)
-        yield* Effect.forEach(runningEntries, (e) => (e.fiber !== undefined ? Fiber.interrupt(e.fiber) : Effect.void), { discard: true })
+        // Stopping the lanes interrupts the running jobs' calls (each worker is told to stop).
+        yield* Fiber.interruptAll([...lanes])
         for (const entry of runningEntries) {
           if (entry.finished) continue
           if (entry.cancelling) {
@@ -872,7 +932,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
             publish({ _tag: "stateChanged", ...common(entry.job), from: "running", to: "pending" })
           }
         }
-        for (const entry of live.values()) yield* Deferred.interrupt(entry.done)
+        for (const entry of live.values()) if (entry.done !== undefined) yield* Deferred.interrupt(entry.done)
         for (const entry of sequences.values()) yield* Deferred.interrupt(entry.done)
         yield* hub.shutdown
       }),
@@ -900,7 +960,11 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
       wait,
       pending: Effect.sync(() => pendingInOrder().map((e) => e.job)),
       running,
-      history: (limit) => Effect.sync(() => history.slice(0, Math.max(0, Math.min(limit ?? maxHistory, maxHistory)))),
+      history: (limit) =>
+        Effect.sync(() => {
+          const n = Math.max(0, Math.min(limit ?? maxHistory, maxHistory, history.length))
+          return n === 0 ? [] : history.slice(history.length - n).reverse()
+        }),
       stats,
       logs,
       submitSequence,
