@@ -18,6 +18,7 @@ export const jobObservationOf = (manager: PluginManagerService): JobObservation[
   JobObservation.of({
     // A WorkerOutputLine is a JobLogLine with its pid (and `cut`) besides; the job's Schema keeps the three fields it names.
     lines: (instance): Effect.Effect<Queue.Dequeue<JobLogLine>, never, Scope.Scope> => manager.subscribeOutput(instance, { buffer: LINE_BUFFER }),
+    listen: (instance, onLine) => manager.listenOutput(instance, onLine),
     sample: (instance) =>
       Effect.flatMap(manager.snapshot(instance), (sample) =>
         Option.isNone(sample)

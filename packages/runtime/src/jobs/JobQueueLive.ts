@@ -34,7 +34,7 @@ import { PluginManager, type CallFailure, type ManagedInstance } from "../manage
 import { JobJournal } from "../stores/JobJournal.js"
 import { makeEventHub } from "./EventHub.js"
 import { newJobId, newSequenceId } from "./JobIds.js"
-import { JobObservation } from "./JobObservation.js"
+import { JobObservation, type WorkerSample } from "./JobObservation.js"
 import { jobObservationOf } from "./JobObservationLive.js"
 import { JobQueue, type EventFilter, type JobQueueOptions, type SubmitJob, type SubmitSequenceOptions } from "./JobQueue.js"
 import { makeThroughput } from "./Throughput.js"
@@ -450,48 +450,69 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
       publish({ _tag: "progressChanged", ...common(entry.job), progress: fraction, ...(message !== undefined ? { message } : {}) })
     }
 
-    /**
-     * While the job runs (its fiber's scope): its worker's lines go to its
-     * log, bounded (the oldest dropped), and its worker is sampled every
-     * `snapshotInterval` (JobObservation, when the host provides one).
-     */
-    const observe = (entry: Entry): Effect.Effect<void, never, Scope.Scope> => {
-      if (Option.isNone(observation)) return Effect.void
-      const { lines, sample } = observation.value
-      const instance = entry.job.instance
-      // Subscribed before the job's call starts (forked only to read): its first lines are not missed.
-      const collectLines = Effect.flatMap(lines(instance), (queue) =>
-        Effect.forkScoped(Effect.forever(
-          Effect.flatMap(Queue.takeBetween(queue, 1, 1000), (taken) =>
-            Effect.sync(() => {
-              if (entry.finished) return
-              const logs = (entry.logs ??= [])
-              for (const line of taken) logs.push(line)
-              if (logs.length > maxLogLines) logs.splice(0, logs.length - maxLogLines)
-            }),
-          ),
-        )),
-      )
-      // The first sample after one interval (Effect.schedule waits first): a job shorter than that costs no sample.
-      const snapshots = Effect.schedule(
-        Effect.flatMap(sample(instance), (taken) =>
-          Effect.sync(() => {
-            if (Option.isNone(taken) || entry.finished) return
-            const previous = entry.job.lastSnapshot
-            const now = taken.value
-            const cpuPercent =
-              previous !== undefined && previous.pid === now.pid && now.at > previous.at
-                ? Math.max(0, ((now.cpuMillis - previous.cpuMillis) / (now.at - previous.at)) * 100)
-                : undefined
-            const snapshot = { at: now.at, pid: now.pid, rssBytes: now.rssBytes, cpuMillis: now.cpuMillis, ...(cpuPercent !== undefined ? { cpuPercent } : {}) }
-            setJob(entry, { ...entry.job, lastSnapshot: snapshot })
-            publish({ _tag: "resourceSnapshot", ...common(entry.job), snapshot })
-          }),
-        ),
-        Schedule.spaced(snapshotInterval),
-      )
-      return Effect.asVoid(Effect.all([collectLines, Effect.forkScoped(snapshots)]))
+    /** A line the job's worker wrote while it ran, kept in its log: at most `maxLogLines`, the oldest dropped. */
+    const keepLine = (entry: Entry, line: JobLogLine) => {
+      if (entry.finished) return
+      const logs = (entry.logs ??= [])
+      logs.push(line)
+      if (logs.length > maxLogLines) logs.shift()
     }
+
+    /**
+     * An observation without `listen` (a host's own): a reader fiber in the
+     * job's scope, subscribed before the job's call starts (forked only to read).
+     */
+    const readLines = (entry: Entry, lines: JobObservation["Type"]["lines"]): Effect.Effect<void, never, Scope.Scope> =>
+      Effect.flatMap(lines(entry.job.instance), (queue) =>
+        Effect.asVoid(
+          Effect.forkScoped(
+            Effect.forever(
+              Effect.flatMap(Queue.takeBetween(queue, 1, 1000), (taken) =>
+                Effect.sync(() => {
+                  for (const line of taken) keepLine(entry, line)
+                }),
+              ),
+            ),
+          ),
+        ),
+      )
+
+    /** A sample of the job's worker as its `lastSnapshot` and a `resourceSnapshot` event; CPU percent from its previous sample of the same pid. */
+    const recordSnapshot = (entry: Entry, now: WorkerSample) => {
+      if (entry.finished) return
+      const previous = entry.job.lastSnapshot
+      const cpuPercent =
+        previous !== undefined && previous.pid === now.pid && now.at > previous.at
+          ? Math.max(0, ((now.cpuMillis - previous.cpuMillis) / (now.at - previous.at)) * 100)
+          : undefined
+      const snapshot = { at: now.at, pid: now.pid, rssBytes: now.rssBytes, cpuMillis: now.cpuMillis, ...(cpuPercent !== undefined ? { cpuPercent } : {}) }
+      setJob(entry, { ...entry.job, lastSnapshot: snapshot })
+      publish({ _tag: "resourceSnapshot", ...common(entry.job), snapshot })
+    }
+
+    /**
+     * Every `snapshotInterval`, the worker of each instance with running jobs
+     * is sampled once, for all of them: one fiber for the queue, none per job
+     * (a fiber per job cost about as much as the rest of a no-op job).
+     */
+    const sampleRunning = (sample: JobObservation["Type"]["sample"]): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const byInstance = new Map<string, Array<Entry>>()
+        for (const entry of live.values()) {
+          if (entry.job.status !== "running" || entry.finished || entry.cancelling) continue
+          const entries = byInstance.get(entry.job.instance)
+          if (entries === undefined) byInstance.set(entry.job.instance, [entry])
+          else entries.push(entry)
+        }
+        return Effect.forEach(
+          byInstance,
+          ([instance, entries]) =>
+            Effect.map(sample(instance), (taken) => {
+              if (Option.isSome(taken)) for (const entry of entries) recordSnapshot(entry, taken.value)
+            }),
+          { discard: true },
+        )
+      })
 
     /**
      * A job's own end, from its lane. With a journal, the end is journaled
@@ -507,10 +528,22 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
       })
 
     /** The job's attempts, retried while they fail transiently, on its lane. Cancellation ends it from outside. */
-    const runJob = (entry: Entry, managed: ManagedInstance): Effect.Effect<void> =>
+    const runJob = (entry: Entry, managed: ManagedInstance): Effect.Effect<void> => {
+      const run = runAttempts(entry, managed)
+      if (Option.isNone(observation) || maxLogLines === 0) return run
+      const { listen, lines } = observation.value
+      // While the job runs its worker's lines go to its log; the listener is registered before its call starts.
+      return listen !== undefined
+        ? Effect.suspend(() => {
+            const stop = listen(entry.job.instance, (line) => keepLine(entry, line))
+            return Effect.ensuring(run, Effect.sync(stop))
+          })
+        : Effect.scoped(Effect.zipRight(readLines(entry, lines), run))
+    }
+
+    const runAttempts = (entry: Entry, managed: ManagedInstance): Effect.Effect<void> =>
       Effect.gen(function* () {
         yield* journalWrite([entry.job])
-        yield* observe(entry)
         // Made at the first transient failure: most jobs never need one.
         let driver: Schedule.ScheduleDriver<Duration.Duration, unknown> | undefined
         let attempt = 1
@@ -543,8 +576,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
             delayMillis,
           })
         }
-        // Without an observation nothing uses the scope: no scope is made per job then.
-      }).pipe((run) => (Option.isSome(observation) ? Effect.scoped(run) : (run as Effect.Effect<void>)))
+      })
 
     /**
      * A lane: takes a token, then the first pending job, and runs it; then the
@@ -898,6 +930,11 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
     )
 
     // ---- Lifetime ----
+
+    if (Option.isSome(observation)) {
+      // The first samples after one interval (Effect.schedule waits first).
+      yield* Effect.forkScoped(Effect.schedule(sampleRunning(observation.value.sample), Schedule.spaced(snapshotInterval)))
+    }
 
     for (let i = 0; i < concurrency; i++) yield* startLane
 
