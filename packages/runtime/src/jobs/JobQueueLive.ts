@@ -1,4 +1,4 @@
-import { Cause, Deferred, Duration, Effect, Exit, Fiber, FiberId, Layer, Option, Queue, Schedule, type Scope, Stream } from "effect"
+import { Cause, Deferred, Duration, Effect, Exit, Fiber, FiberId, Layer, Option, Queue, Schedule, Scope, Stream } from "effect"
 import {
   afterInterruption,
   categoryOf,
@@ -135,6 +135,8 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
     /** One token per job made pending: a free lane takes a token, then the first pending job. */
     const tokens = yield* Queue.unbounded<void>()
     const keyLock = yield* Effect.makeSemaphore(1)
+    /** The layer's scope: shared readers of worker lines live in it. */
+    const queueScope = yield* Effect.scope
 
     // ---- Journal ----
 
@@ -202,6 +204,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
     const finishMarked = (entry: Entry, to: "completed" | "failed" | "cancelled", patch: Partial<Job>): Effect.Effect<void> => {
       if (entry.finished) return Effect.void
       entry.finished = true
+      unwatch(entry)
       const now = Date.now()
       const from = entry.job.status
       const { blockReason: _b, ...rest } = entry.job
@@ -449,47 +452,88 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
     }
 
     /**
-     * While the job runs (its fiber's scope): its worker's lines go to its
-     * log, bounded (the oldest dropped), and its worker is sampled every
-     * `snapshotInterval` (JobObservation, when the host provides one).
+     * While a job runs, its worker's lines go to its log, bounded (the oldest
+     * dropped), and its worker is sampled every `snapshotInterval`
+     * (JobObservation). Both are shared, not per job: one reader of lines per
+     * instance, taken in the queue's scope the first time a job runs on it,
+     * hands each line to the jobs running there (a line older than a job's
+     * start is not its); one sampler samples each busy instance once a tick.
+     * A job then costs a set insertion, not a subscription and two fibers.
      */
-    const observe = (entry: Entry): Effect.Effect<void, never, Scope.Scope> => {
-      if (Option.isNone(observation)) return Effect.void
-      const { lines, sample } = observation.value
-      const instance = entry.job.instance
-      // Subscribed before the job's call starts (forked only to read): its first lines are not missed.
-      const collectLines = Effect.flatMap(lines(instance), (queue) =>
-        Effect.forkScoped(Effect.forever(
-          Effect.flatMap(Queue.takeBetween(queue, 1, 1000), (taken) =>
-            Effect.sync(() => {
-              if (entry.finished) return
-              const logs = (entry.logs ??= [])
-              for (const line of taken) logs.push(line)
-              if (logs.length > maxLogLines) logs.splice(0, logs.length - maxLogLines)
-            }),
-          ),
-        )),
-      )
-      // The first sample after one interval (Effect.schedule waits first): a job shorter than that costs no sample.
-      const snapshots = Effect.schedule(
-        Effect.flatMap(sample(instance), (taken) =>
-          Effect.sync(() => {
-            if (Option.isNone(taken) || entry.finished) return
-            const previous = entry.job.lastSnapshot
-            const now = taken.value
-            const cpuPercent =
-              previous !== undefined && previous.pid === now.pid && now.at > previous.at
-                ? Math.max(0, ((now.cpuMillis - previous.cpuMillis) / (now.at - previous.at)) * 100)
-                : undefined
-            const snapshot = { at: now.at, pid: now.pid, rssBytes: now.rssBytes, cpuMillis: now.cpuMillis, ...(cpuPercent !== undefined ? { cpuPercent } : {}) }
-            setJob(entry, { ...entry.job, lastSnapshot: snapshot })
-            publish({ _tag: "resourceSnapshot", ...common(entry.job), snapshot })
-          }),
-        ),
-        Schedule.spaced(snapshotInterval),
-      )
-      return Effect.asVoid(Effect.all([collectLines, Effect.forkScoped(snapshots)]))
+    const watchers = new Map<string, Set<Entry>>()
+
+    const appendLines = (entry: Entry, taken: Iterable<JobLogLine>) => {
+      const startedAt = entry.job.startedAt ?? 0
+      for (const line of taken) {
+        if (line.at < startedAt) continue
+        const logs = (entry.logs ??= [])
+        logs.push(line)
+        if (logs.length > maxLogLines) logs.splice(0, logs.length - maxLogLines)
+      }
     }
+
+    /** Adds the job to its instance's line reader, starting the reader (subscribed before the job's call starts) if there is none. */
+    const watch = (entry: Entry): Effect.Effect<void> => {
+      if (Option.isNone(observation)) return Effect.void
+      const instance = entry.job.instance
+      const existing = watchers.get(instance)
+      if (existing !== undefined) {
+        existing.add(entry)
+        return Effect.void
+      }
+      const watching = new Set<Entry>([entry])
+      watchers.set(instance, watching)
+      return Effect.flatMap(Scope.extend(observation.value.lines(instance), queueScope), (queue) =>
+        Effect.asVoid(
+          Effect.forkIn(
+            Effect.forever(
+              Effect.flatMap(Queue.takeBetween(queue, 1, 1000), (taken) =>
+                Effect.sync(() => {
+                  for (const job of watching) appendLines(job, taken)
+                }),
+              ),
+            ).pipe(
+              // Its source ended (say the instance was unloaded): the next job on the instance starts a new reader.
+              Effect.ensuring(Effect.sync(() => watchers.get(instance) === watching && watchers.delete(instance))),
+            ),
+            queueScope,
+          ),
+        ),
+      )
+    }
+
+    const unwatch = (entry: Entry) => void watchers.get(entry.job.instance)?.delete(entry)
+
+    const sampleBusyInstances = Effect.suspend(() => {
+      if (Option.isNone(observation)) return Effect.void
+      const busy = new Map<string, Array<Entry>>()
+      for (const entry of live.values()) {
+        if (entry.job.status !== "running" || entry.finished) continue
+        const list = busy.get(entry.job.instance)
+        if (list === undefined) busy.set(entry.job.instance, [entry])
+        else list.push(entry)
+      }
+      return Effect.forEach(
+        busy,
+        ([instance, entries]) =>
+          Effect.map(observation.value.sample(instance), (taken) => {
+            if (Option.isNone(taken)) return
+            const now = taken.value
+            for (const entry of entries) {
+              if (entry.finished) continue
+              const previous = entry.job.lastSnapshot
+              const cpuPercent =
+                previous !== undefined && previous.pid === now.pid && now.at > previous.at
+                  ? Math.max(0, ((now.cpuMillis - previous.cpuMillis) / (now.at - previous.at)) * 100)
+                  : undefined
+              const snapshot = { at: now.at, pid: now.pid, rssBytes: now.rssBytes, cpuMillis: now.cpuMillis, ...(cpuPercent !== undefined ? { cpuPercent } : {}) }
+              setJob(entry, { ...entry.job, lastSnapshot: snapshot })
+              publish({ _tag: "resourceSnapshot", ...common(entry.job), snapshot })
+            }
+          }),
+        { discard: true },
+      )
+    })
 
     /**
      * A job's own end, from its lane. With a journal, the end is journaled
@@ -508,7 +552,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
     const runJob = (entry: Entry, managed: ManagedInstance): Effect.Effect<void> =>
       Effect.gen(function* () {
         yield* journalWrite([entry.job])
-        yield* observe(entry)
+        yield* watch(entry)
         // Made at the first transient failure: most jobs never need one.
         let driver: Schedule.ScheduleDriver<Duration.Duration, unknown> | undefined
         let attempt = 1
@@ -541,8 +585,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
             delayMillis,
           })
         }
-        // Without an observation nothing uses the scope: no scope is made per job then.
-      }).pipe((run) => (Option.isSome(observation) ? Effect.scoped(run) : (run as Effect.Effect<void>)))
+      })
 
     /**
      * A lane: takes a token, then the first pending job, and runs it; then the
@@ -898,6 +941,8 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
     // ---- Lifetime ----
 
     for (let i = 0; i < concurrency; i++) yield* startLane
+    // The first sample after one interval (Effect.schedule waits first): a job shorter than that costs no sample.
+    if (Option.isSome(observation)) yield* Effect.forkScoped(Effect.schedule(sampleBusyInstances, Schedule.spaced(snapshotInterval)))
 
     /**
      * A clean shutdown: no new job starts; each running job's call is
