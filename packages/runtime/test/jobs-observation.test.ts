@@ -60,7 +60,7 @@ describe("JobQueue observation", () => {
         const id = yield* queue.submit({ instance: "jobs", action: "work", input: { millis: 600 } })
         const events = yield* collect({ _tag: "job", job: id })
         yield* eventually(Effect.map(queue.running, (r) => r.length === 1), "running")
-        // The job's watcher subscribes as its fiber starts: publish until the first line lands.
+        // Publish until the first line lands in the job's log.
         yield* eventually(
           Effect.zipRight(PubSub.publish(hub, line("line 0")), Effect.map(queue.logs(id), (l) => l.length > 0)),
           "the first line in the job's log",
@@ -80,6 +80,14 @@ describe("JobQueue observation", () => {
         expect(snapshots[1]!.cpuPercent).toBeGreaterThanOrEqual(0)
         expect(done.lastSnapshot).toEqual(snapshots.at(-1))
         expect((yield* Effect.flip(queue.logs("job-neverseen" as JobId)))._tag).toBe("JobNotFound")
+
+        // The next job on the instance shares its line reader: it gets the lines written while it runs, and the first keeps its own.
+        const next = yield* queue.submit({ instance: "jobs", action: "work", input: { millis: 300 } })
+        yield* eventually(Effect.map(queue.running, (r) => r.length === 1), "the next job running")
+        yield* PubSub.publish(hub, line("next job's line"))
+        yield* queue.wait(next)
+        expect((yield* queue.logs(next)).map((l) => l.line)).toEqual(["next job's line"])
+        expect((yield* queue.logs(id)).map((l) => l.line)).toEqual(["line 3", "line 4", "line 5"])
       }).pipe(Effect.provide(Layer.provideMerge(queueLayer, manager)))
     }),
   )

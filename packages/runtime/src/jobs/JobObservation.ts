@@ -24,12 +24,6 @@ export class JobObservation extends Context.Tag("@plinth/runtime/JobObservation"
   {
     /** The lines the instance's worker writes from now on, until the scope closes. */
     readonly lines: (instance: string) => Effect.Effect<Queue.Dequeue<JobLogLine>, never, Scope.Scope>
-    /**
-     * The same lines handed to `onLine` as they arrive, until the returned
-     * function is called. Optional; when present the queue uses it instead of
-     * `lines`: no queue, fiber or scope per job.
-     */
-    readonly listen?: (instance: string, onLine: (line: JobLogLine) => void) => () => void
     /** What the instance's worker uses now, if it has a live one. */
     readonly sample: (instance: string) => Effect.Effect<Option.Option<WorkerSample>>
   }

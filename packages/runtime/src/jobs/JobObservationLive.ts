@@ -11,14 +11,13 @@ import { JobObservation, type WorkerSample } from "./JobObservation.js"
  * uses this when the host provides no JobObservation of its own.
  */
 
-/** Lines a job's reader may hold before the queue takes them (it takes up to 1,000 at a time). */
+/** Lines the queue's reader of an instance may hold before it takes them (it takes up to 1,000 at a time). */
 const LINE_BUFFER = 2000
 
 export const jobObservationOf = (manager: PluginManagerService): JobObservation["Type"] =>
   JobObservation.of({
-    // A WorkerOutputLine is a JobLogLine with its pid (and `cut`) besides; the job's Schema keeps the three fields it names.
+    // One reader per instance, shared by its running jobs (JobQueueLive). A WorkerOutputLine is a JobLogLine with its pid (and `cut`) besides; the job's Schema keeps the three fields it names.
     lines: (instance): Effect.Effect<Queue.Dequeue<JobLogLine>, never, Scope.Scope> => manager.subscribeOutput(instance, { buffer: LINE_BUFFER }),
-    listen: (instance, onLine) => manager.listenOutput(instance, onLine),
     sample: (instance) =>
       Effect.flatMap(manager.snapshot(instance), (sample) =>
         Option.isNone(sample)

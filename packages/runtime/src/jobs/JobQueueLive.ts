@@ -1,4 +1,4 @@
-import { Cause, Deferred, Duration, Effect, Exit, Fiber, FiberId, Layer, Option, Queue, Schedule, type Scope, Stream } from "effect"
+import { Cause, Deferred, Duration, Effect, Exit, Fiber, FiberId, Layer, Option, Queue, Schedule, Scope, Stream } from "effect"
 import {
   afterInterruption,
   categoryOf,
@@ -34,7 +34,7 @@ import { PluginManager, type CallFailure, type ManagedInstance } from "../manage
 import { JobJournal } from "../stores/JobJournal.js"
 import { makeEventHub } from "./EventHub.js"
 import { newJobId, newSequenceId } from "./JobIds.js"
-import { JobObservation, type WorkerSample } from "./JobObservation.js"
+import { JobObservation } from "./JobObservation.js"
 import { jobObservationOf } from "./JobObservationLive.js"
 import { JobQueue, type EventFilter, type JobQueueOptions, type SubmitJob, type SubmitSequenceOptions } from "./JobQueue.js"
 import { makeThroughput } from "./Throughput.js"
@@ -137,6 +137,8 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
     /** One token per job made pending: a free lane takes a token, then the first pending job. */
     const tokens = yield* Queue.unbounded<void>()
     const keyLock = yield* Effect.makeSemaphore(1)
+    /** The layer's scope: shared readers of worker lines live in it. */
+    const queueScope = yield* Effect.scope
 
     // ---- Journal ----
 
@@ -204,6 +206,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
     const finishMarked = (entry: Entry, to: "completed" | "failed" | "cancelled", patch: Partial<Job>): Effect.Effect<void> => {
       if (entry.finished) return Effect.void
       entry.finished = true
+      unwatch(entry)
       const now = Date.now()
       const from = entry.job.status
       const { blockReason: _b, ...rest } = entry.job
@@ -450,69 +453,89 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
       publish({ _tag: "progressChanged", ...common(entry.job), progress: fraction, ...(message !== undefined ? { message } : {}) })
     }
 
-    /** A line the job's worker wrote while it ran, kept in its log: at most `maxLogLines`, the oldest dropped. */
-    const keepLine = (entry: Entry, line: JobLogLine) => {
-      if (entry.finished) return
-      const logs = (entry.logs ??= [])
-      logs.push(line)
-      if (logs.length > maxLogLines) logs.shift()
+    /**
+     * While a job runs, its worker's lines go to its log, bounded (the oldest
+     * dropped), and its worker is sampled every `snapshotInterval`
+     * (JobObservation). Both are shared, not per job: one reader of lines per
+     * instance, taken in the queue's scope the first time a job runs on it,
+     * hands each line to the jobs running there (a line older than a job's
+     * start is not its); one sampler samples each busy instance once a tick.
+     * A job then costs a set insertion, not a subscription and two fibers.
+     */
+    const watchers = new Map<string, Set<Entry>>()
+
+    const appendLines = (entry: Entry, taken: Iterable<JobLogLine>) => {
+      const startedAt = entry.job.startedAt ?? 0
+      for (const line of taken) {
+        if (line.at < startedAt) continue
+        const logs = (entry.logs ??= [])
+        logs.push(line)
+        if (logs.length > maxLogLines) logs.splice(0, logs.length - maxLogLines)
+      }
     }
 
-    /**
-     * An observation without `listen` (a host's own): a reader fiber in the
-     * job's scope, subscribed before the job's call starts (forked only to read).
-     */
-    const readLines = (entry: Entry, lines: JobObservation["Type"]["lines"]): Effect.Effect<void, never, Scope.Scope> =>
-      Effect.flatMap(lines(entry.job.instance), (queue) =>
+    /** Adds the job to its instance's line reader, starting the reader (subscribed before the job's call starts) if there is none. */
+    const watch = (entry: Entry): Effect.Effect<void> => {
+      if (Option.isNone(observation)) return Effect.void
+      const instance = entry.job.instance
+      const existing = watchers.get(instance)
+      if (existing !== undefined) {
+        existing.add(entry)
+        return Effect.void
+      }
+      const watching = new Set<Entry>([entry])
+      watchers.set(instance, watching)
+      return Effect.flatMap(Scope.extend(observation.value.lines(instance), queueScope), (queue) =>
         Effect.asVoid(
-          Effect.forkScoped(
+          Effect.forkIn(
             Effect.forever(
               Effect.flatMap(Queue.takeBetween(queue, 1, 1000), (taken) =>
                 Effect.sync(() => {
-                  for (const line of taken) keepLine(entry, line)
+                  for (const job of watching) appendLines(job, taken)
                 }),
               ),
+            ).pipe(
+              // Its source ended (say the instance was unloaded): the next job on the instance starts a new reader.
+              Effect.ensuring(Effect.sync(() => watchers.get(instance) === watching && watchers.delete(instance))),
             ),
+            queueScope,
           ),
         ),
       )
-
-    /** A sample of the job's worker as its `lastSnapshot` and a `resourceSnapshot` event; CPU percent from its previous sample of the same pid. */
-    const recordSnapshot = (entry: Entry, now: WorkerSample) => {
-      if (entry.finished) return
-      const previous = entry.job.lastSnapshot
-      const cpuPercent =
-        previous !== undefined && previous.pid === now.pid && now.at > previous.at
-          ? Math.max(0, ((now.cpuMillis - previous.cpuMillis) / (now.at - previous.at)) * 100)
-          : undefined
-      const snapshot = { at: now.at, pid: now.pid, rssBytes: now.rssBytes, cpuMillis: now.cpuMillis, ...(cpuPercent !== undefined ? { cpuPercent } : {}) }
-      setJob(entry, { ...entry.job, lastSnapshot: snapshot })
-      publish({ _tag: "resourceSnapshot", ...common(entry.job), snapshot })
     }
 
-    /**
-     * Every `snapshotInterval`, the worker of each instance with running jobs
-     * is sampled once, for all of them: one fiber for the queue, none per job
-     * (a fiber per job cost about as much as the rest of a no-op job).
-     */
-    const sampleRunning = (sample: JobObservation["Type"]["sample"]): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        const byInstance = new Map<string, Array<Entry>>()
-        for (const entry of live.values()) {
-          if (entry.job.status !== "running" || entry.finished || entry.cancelling) continue
-          const entries = byInstance.get(entry.job.instance)
-          if (entries === undefined) byInstance.set(entry.job.instance, [entry])
-          else entries.push(entry)
-        }
-        return Effect.forEach(
-          byInstance,
-          ([instance, entries]) =>
-            Effect.map(sample(instance), (taken) => {
-              if (Option.isSome(taken)) for (const entry of entries) recordSnapshot(entry, taken.value)
-            }),
-          { discard: true },
-        )
-      })
+    const unwatch = (entry: Entry) => void watchers.get(entry.job.instance)?.delete(entry)
+
+    const sampleBusyInstances = Effect.suspend(() => {
+      if (Option.isNone(observation)) return Effect.void
+      const busy = new Map<string, Array<Entry>>()
+      for (const entry of live.values()) {
+        if (entry.job.status !== "running" || entry.finished) continue
+        const list = busy.get(entry.job.instance)
+        if (list === undefined) busy.set(entry.job.instance, [entry])
+        else list.push(entry)
+      }
+      return Effect.forEach(
+        busy,
+        ([instance, entries]) =>
+          Effect.map(observation.value.sample(instance), (taken) => {
+            if (Option.isNone(taken)) return
+            const now = taken.value
+            for (const entry of entries) {
+              if (entry.finished) continue
+              const previous = entry.job.lastSnapshot
+              const cpuPercent =
+                previous !== undefined && previous.pid === now.pid && now.at > previous.at
+                  ? Math.max(0, ((now.cpuMillis - previous.cpuMillis) / (now.at - previous.at)) * 100)
+                  : undefined
+              const snapshot = { at: now.at, pid: now.pid, rssBytes: now.rssBytes, cpuMillis: now.cpuMillis, ...(cpuPercent !== undefined ? { cpuPercent } : {}) }
+              setJob(entry, { ...entry.job, lastSnapshot: snapshot })
+              publish({ _tag: "resourceSnapshot", ...common(entry.job), snapshot })
+            }
+          }),
+        { discard: true },
+      )
+    })
 
     /**
      * A job's own end, from its lane. With a journal, the end is journaled
@@ -528,22 +551,10 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
       })
 
     /** The job's attempts, retried while they fail transiently, on its lane. Cancellation ends it from outside. */
-    const runJob = (entry: Entry, managed: ManagedInstance): Effect.Effect<void> => {
-      const run = runAttempts(entry, managed)
-      if (Option.isNone(observation) || maxLogLines === 0) return run
-      const { listen, lines } = observation.value
-      // While the job runs its worker's lines go to its log; the listener is registered before its call starts.
-      return listen !== undefined
-        ? Effect.suspend(() => {
-            const stop = listen(entry.job.instance, (line) => keepLine(entry, line))
-            return Effect.ensuring(run, Effect.sync(stop))
-          })
-        : Effect.scoped(Effect.zipRight(readLines(entry, lines), run))
-    }
-
-    const runAttempts = (entry: Entry, managed: ManagedInstance): Effect.Effect<void> =>
+    const runJob = (entry: Entry, managed: ManagedInstance): Effect.Effect<void> =>
       Effect.gen(function* () {
         yield* journalWrite([entry.job])
+        yield* watch(entry)
         // Made at the first transient failure: most jobs never need one.
         let driver: Schedule.ScheduleDriver<Duration.Duration, unknown> | undefined
         let attempt = 1
@@ -931,12 +942,9 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
 
     // ---- Lifetime ----
 
-    if (Option.isSome(observation)) {
-      // The first samples after one interval (Effect.schedule waits first).
-      yield* Effect.forkScoped(Effect.schedule(sampleRunning(observation.value.sample), Schedule.spaced(snapshotInterval)))
-    }
-
     for (let i = 0; i < concurrency; i++) yield* startLane
+    // The first sample after one interval (Effect.schedule waits first): a job shorter than that costs no sample.
+    if (Option.isSome(observation)) yield* Effect.forkScoped(Effect.schedule(sampleBusyInstances, Schedule.spaced(snapshotInterval)))
 
     /**
      * A clean shutdown: no new job starts; each running job's call is

@@ -165,12 +165,6 @@ export interface PluginManagerService {
    * many in a line of their own. Ends when the manager closes.
    */
   readonly output: (id: string, options?: OutputOptions) => Stream.Stream<WorkerOutputLine>
-  /**
-   * Calls `listener` with each line as it is read, from now on, until the
-   * returned function is called: no queue and no fiber (the job queue's
-   * per-job logs). The listener runs on the host's I/O path: it must be quick.
-   */
-  readonly listenOutput: (id: string, listener: (line: WorkerOutputLine) => void) => () => void
   /** As `output`, as a queue that holds every line from now on, until its scope closes. */
   readonly subscribeOutput: (id: string, options?: OutputOptions) => Effect.Effect<Queue.Dequeue<WorkerOutputLine>, never, Scope.Scope>
   /** The last `n` lines (default and at most RECENT_OUTPUT_LINES, 200) the instance's workers wrote while it was loaded, oldest first. */
@@ -303,7 +297,6 @@ export const makePluginManager = (options: PluginManagerOptions) =>
       dropped: number
     }
     const readers = new Map<string, Set<OutputReader>>()
-    const listeners = new Map<string, Set<(line: WorkerOutputLine) => void>>()
     const recent = new Map<string, Array<WorkerOutputLine>>()
 
     const deliver = (reader: OutputReader, line: WorkerOutputLine) => {
@@ -325,21 +318,6 @@ export const makePluginManager = (options: PluginManagerOptions) =>
       if (ring.length > RECENT_OUTPUT_LINES) ring.shift()
       const subscribed = readers.get(id)
       if (subscribed !== undefined) for (const reader of subscribed) deliver(reader, line)
-      const listening = listeners.get(id)
-      if (listening !== undefined) for (const listener of listening) listener(line)
-    }
-
-    const listenOutput = (id: string, listener: (line: WorkerOutputLine) => void) => {
-      let listening = listeners.get(id)
-      if (listening === undefined) listeners.set(id, (listening = new Set()))
-      // A wrapper per registration: the same function may listen twice and stop once.
-      const one = (line: WorkerOutputLine) => listener(line)
-      listening.add(one)
-      return () => {
-        const set = listeners.get(id)
-        set?.delete(one)
-        if (set?.size === 0) listeners.delete(id)
-      }
     }
 
     const subscribeOutput = (id: string, outputOptions?: OutputOptions) =>
@@ -866,7 +844,6 @@ export const makePluginManager = (options: PluginManagerOptions) =>
         ),
       output: (id, outputOptions) => Stream.unwrapScoped(Effect.map(subscribeOutput(id, outputOptions), (queue) => Stream.fromQueue(queue))),
       subscribeOutput,
-      listenOutput,
       recentOutput: (id, n) =>
         Effect.sync(() => {
           const ring = recent.get(id) ?? []
