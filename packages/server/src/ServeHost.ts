@@ -1,5 +1,5 @@
 import { Effect, Layer } from "effect"
-import { JobQueue, listPlugins, PlinthHost, PluginManager, type IsolationTier, type JobQueueOptions } from "@plinth/runtime"
+import { JobQueueLive, listPlugins, PlinthHost, PluginManager, type IsolationTier, type JobQueueOptions } from "@plinth/runtime"
 import type { PluginView } from "./Api.js"
 import { ensureToken, removeServerInfo, serverInfoPath, ServeStateUnavailable, tokenPath, writeServerInfo } from "./ServeFiles.js"
 import { isLoopback, PlinthServer, ServerLive, DEFAULT_HOST, DEFAULT_PORT } from "./Server.js"
@@ -38,8 +38,8 @@ export interface ServeReporter {
 }
 
 /** The job queue over a host's manager and stores: the layer `serve` runs, the queue's journal included. */
-export const ServeHostLayer = (options: ServeOptions, queueLayer: Layer.Layer<JobQueue, never, PluginManager>) =>
-  queueLayer.pipe(
+export const ServeHostLayer = (options: ServeOptions) =>
+  JobQueueLive(options.queue).pipe(
     Layer.provideMerge(
       PlinthHost({
         root: options.root,
