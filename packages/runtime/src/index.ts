@@ -40,6 +40,7 @@ export * from "./jobs/JobQueue.js"
 export * from "./jobs/JobQueueLive.js"
 export * from "./jobs/JobQueueLive.js"
 export * from "./jobs/JobJournalMemory.js"
+export * from "./jobs/JobObservation.js"
 export * from "./stores/JobJournal.js"
 // Stores: one SQLite file in the data directory (see ADR 0024).
 export * from "./stores/StoreErrors.js"
