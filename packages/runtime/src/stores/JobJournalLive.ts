@@ -242,6 +242,19 @@ export const JobJournalLive = (options: JobJournalOptions = {}): Layer.Layer<Job
         }
         for (const r of requests) if (r._tag === "Drain") yield* Deferred.succeed(r.done, undefined)
       })
+      // Runs last, after the writer has stopped: a request that slipped in behind the drain is failed, not left waiting.
+      yield* Effect.addFinalizer(() =>
+        Effect.flatMap(Queue.takeAll(queue), (left) =>
+          Effect.forEach(
+            left,
+            (r) =>
+              r._tag === "Write"
+                ? Deferred.fail(r.done, new StoreUnavailable({ path, reason: "the job journal was closed" }))
+                : Deferred.succeed(r.done, undefined),
+            { discard: true },
+          ),
+        ),
+      )
       yield* Effect.forkScoped(Effect.forever(drainOnce))
 
       let closed = false
