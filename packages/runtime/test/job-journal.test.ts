@@ -207,6 +207,36 @@ describe("JobJournal (SQLite)", () => {
     }),
   )
 
+  it.live("waits for another connection's write lock without freezing this process, then writes", () =>
+    Effect.gen(function* () {
+      const dataDir = freshDataDir()
+      const { waitedMillis, longestStallMillis, recovered } = yield* withJournal(dataDir, (journal) =>
+        Effect.gen(function* () {
+          yield* journal.write([pending(0)])
+          // Another program takes the write lock and keeps it for a second.
+          const other = new Sqlite(databasePath({ dataDir }))
+          other.exec("BEGIN IMMEDIATE")
+          other.prepare("INSERT INTO plugin_configs (plugin, updated_at) VALUES ('other', 0)").run()
+          setTimeout(() => (other.exec("COMMIT"), other.close()), 1_000)
+          let last = performance.now()
+          let longest = 0
+          const ticker = setInterval(() => {
+            const now = performance.now()
+            longest = Math.max(longest, now - last)
+            last = now
+          }, 5)
+          const started = performance.now()
+          yield* journal.write([pending(1)]).pipe(Effect.ensuring(Effect.sync(() => clearInterval(ticker))))
+          return { waitedMillis: performance.now() - started, longestStallMillis: longest, recovered: yield* journal.recover(0) }
+        }),
+      )
+      expect(waitedMillis).toBeGreaterThanOrEqual(900)
+      // SQLite's own busy wait (5 s) would have held the event loop for the whole second.
+      expect(longestStallMillis).toBeLessThan(500)
+      expect(recovered.unfinished.map((j) => j.id)).toEqual([idOf(0), idOf(1)])
+    }),
+  )
+
   it.live("commits the writes offered before the journal closed, and refuses writes afterwards", () =>
     Effect.gen(function* () {
       const dataDir = freshDataDir()
