@@ -129,6 +129,19 @@ describe("JobJournal (SQLite)", () => {
     }),
   )
 
+  it.live("refuses a job JSON cannot hold, to its own caller only", () =>
+    Effect.gen(function* () {
+      const dataDir = freshDataDir()
+      const bad = pending(1, { input: { n: 10n } })
+      const [badExit, goodExit] = yield* withJournal(dataDir, (journal) =>
+        Effect.all([Effect.exit(journal.write([bad])), Effect.exit(journal.write([pending(2)]))], { concurrency: "unbounded" }),
+      )
+      expect(Exit.isSuccess(goodExit)).toBe(true)
+      expect(Exit.isFailure(badExit) && String(badExit.cause)).toContain(`job ${bad.id} cannot be recorded: it cannot be written as JSON`)
+      expect((yield* withJournal(dataDir, (journal) => journal.recover(0))).unfinished.map((j) => j.id)).toEqual([idOf(2)])
+    }),
+  )
+
   it.live("reports a record it cannot read, by id and field, leaves it in the file, and still gives back every other job", () =>
     Effect.gen(function* () {
       const dataDir = freshDataDir()

@@ -112,9 +112,11 @@ const sequenceRow = (sequence: JobSequence, json: string): Row => {
 }
 
 /** Which field of a record is wrong, in words (never the Schema's own text). */
-const describeParseError = (error: ParseResult.ParseError): string => {
+const describeParseError = (error: ParseResult.ParseError, direction: "read" | "write" = "read"): string => {
   const first = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
-  if (first === undefined || first.path.length === 0) return "it is not a JSON record of this Plinth's format"
+  if (first === undefined || first.path.length === 0) {
+    return direction === "read" ? "it is not a JSON record of this Plinth's format" : "it cannot be written as JSON (its input or result holds a value JSON has no form for)"
+  }
   return `its field ${first.path.map(String).join(".")} is not valid`
 }
 
@@ -320,7 +322,7 @@ export const JobJournalLive = (options: JobJournalOptions = {}): Layer.Layer<Job
           for (const job of jobs) {
             const json = encodeJob(job)
             if (Either.isLeft(json)) {
-              return Effect.fail(new StoreUnavailable({ path, reason: `job ${job.id} cannot be recorded: ${describeParseError(json.left)}` }))
+              return Effect.fail(new StoreUnavailable({ path, reason: `job ${job.id} cannot be recorded: ${describeParseError(json.left, "write")}` }))
             }
             rows.push(jobRow(job, json.right))
           }
@@ -382,7 +384,7 @@ export const JobJournalLive = (options: JobJournalOptions = {}): Layer.Layer<Job
           Effect.suspend(() => {
             const json = encodeSequence(sequence)
             return Either.isLeft(json)
-              ? Effect.fail(new StoreUnavailable({ path, reason: `sequence ${sequence.id} cannot be recorded: ${describeParseError(json.left)}` }))
+              ? Effect.fail(new StoreUnavailable({ path, reason: `sequence ${sequence.id} cannot be recorded: ${describeParseError(json.left, "write")}` }))
               : enqueue([], [sequenceRow(sequence, json.right)])
           }),
         recover,
