@@ -56,6 +56,14 @@ const common = {
   plugins: [deepImports(repoDir), sideEffectFree(["jsonc-parser"])],
 }
 
+/*
+ * Loaded from node_modules when `plinth serve` or `plinth jobs` runs: @effect/platform-node's HTTP
+ * server imports them (its client and WebSocket support), which the server never uses. Bundled,
+ * they doubled the bundle every command loads (~580 KB), costing each start ~5 ms.
+ * @effect/platform-node, a dependency of the CLI, installs them.
+ */
+const serverOnly = ["undici", "ws"]
+
 export const bundleCli = async () => {
   mkdirSync(bundleDir, { recursive: true })
   for (const name of readdirSync(bundleDir)) rmSync(join(bundleDir, name), { force: true, recursive: true })
@@ -73,7 +81,7 @@ export const bundleCli = async () => {
     define: { "import.meta.url": "importMetaUrl" },
     // Loaded from node_modules at run time: its `bindings` finds the native addon from the
     // caller's file name, which fails inside a bundle (every database command failed).
-    external: ["better-sqlite3"],
+    external: ["better-sqlite3", ...serverOnly],
     plugins: [...common.plugins, dynamicBuiltins],
   })
   // Each runs in a thread of its own (HashingPool.ts, VerifiedImport.ts): ES modules, self-contained.
@@ -100,7 +108,7 @@ export const bundleCli = async () => {
  */
 const compilerState = () =>
   Object.fromEntries(
-    ["domain", "runtime", "cli"].map((name) => {
+    ["domain", "runtime", "server", "cli"].map((name) => {
       const file = join(repoDir, "packages", name, "tsconfig.tsbuildinfo")
       return [`packages/${name}/tsconfig.tsbuildinfo`, existsSync(file) ? createHash("sha256").update(readFileSync(file)).digest("hex") : null]
     }),

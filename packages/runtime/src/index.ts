@@ -51,6 +51,8 @@ export * from "./stores/Database.js"
 export * from "./stores/Migrations.js"
 export * from "./stores/ConfigStore.js"
 export * from "./stores/EmpiricalStore.js"
+export * from "./stores/JobJournal.js"
+export * from "./stores/JobJournalLive.js"
 export * from "./hashing/ConfigHash.js"
 export * from "./stores/SecretStore.js"
 // One Layer for a host: verification, the manager and the stores over one data directory.
