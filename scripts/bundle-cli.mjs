@@ -79,7 +79,7 @@ export const bundleCli = async () => {
  */
 const compilerState = () =>
   Object.fromEntries(
-    ["domain", "runtime", "cli"].map((name) => {
+    ["domain", "runtime", "server", "cli"].map((name) => {
       const file = join(repoDir, "packages", name, "tsconfig.tsbuildinfo")
       return [`packages/${name}/tsconfig.tsbuildinfo`, existsSync(file) ? createHash("sha256").update(readFileSync(file)).digest("hex") : null]
     }),

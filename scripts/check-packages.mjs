@@ -1,8 +1,8 @@
-// Installs the three packages as a user would and runs the CLI there.
+// Installs the four packages as a user would and runs the CLI there.
 //
 //   node scripts/check-packages.mjs [--no-build] [--keep]
 //
-// Packs @plinth/domain, @plinth/runtime and @plinth/cli (`npm pack`), installs
+// Packs @plinth/domain, @plinth/runtime, @plinth/server and @plinth/cli (`npm pack`), installs
 // the tarballs into a fresh temporary project (dependencies from the
 // registry), copies the example plugins (with any node_modules/ inside them)
 // and runs `npx plinth plugins lock`, `verify` and `invoke` there. It checks
@@ -39,9 +39,9 @@ try {
   step("npm pack")
   const tarballs = join(work, "tarballs")
   mkdirSync(tarballs)
-  run("npm", ["pack", "--silent", "--pack-destination", tarballs, "--workspace", "packages/domain", "--workspace", "packages/runtime", "--workspace", "packages/cli"], repo)
+  run("npm", ["pack", "--silent", "--pack-destination", tarballs, "--workspace", "packages/domain", "--workspace", "packages/runtime", "--workspace", "packages/server", "--workspace", "packages/cli"], repo)
   const packed = readdirSync(tarballs).filter((name) => name.endsWith(".tgz")).map((name) => join(tarballs, name))
-  if (packed.length !== 3) fail(`expected 3 tarballs, got ${packed.join(", ")}`)
+  if (packed.length !== 4) fail(`expected 4 tarballs, got ${packed.join(", ")}`)
 
   step(`npm install ${packed.map((file) => file.slice(tarballs.length + 1)).join(" ")}`)
   mkdirSync(project)
@@ -55,7 +55,7 @@ try {
   step("each package imports as a library")
   run(
     process.execPath,
-    ["--input-type=module", "-e", 'for (const name of ["@plinth/domain", "@plinth/runtime", "@plinth/cli"]) if (Object.keys(await import(name)).length === 0) throw new Error(`${name} exports nothing`)'],
+    ["--input-type=module", "-e", 'for (const name of ["@plinth/domain", "@plinth/runtime", "@plinth/server", "@plinth/cli"]) if (Object.keys(await import(name)).length === 0) throw new Error(`${name} exports nothing`)'],
     project,
   )
 
