@@ -94,7 +94,12 @@ function json(value) {
 }
 
 const percent = (p) => `${Math.round(p * 100)}%`
-const shortId = (id) => String(id)
+/** Ids are long (a time part, then random letters): tables show the distinct end, the title and the detail the whole. */
+const shortId = (id) => {
+  const text = String(id)
+  const dash = text.indexOf("-")
+  return text.length > 16 && dash > 0 ? `${text.slice(0, dash + 1)}…${text.slice(-8)}` : text
+}
 const isActive = (status) => status === "pending" || status === "running"
 
 // ---------------------------------------------------------------------------
@@ -523,7 +528,7 @@ function addFeedEntry(kind, event, subject, text) {
     { className: `event ${kind}`, data: { kind, tag: event._tag } },
     el("time", { className: "when" }, clock(event.at)),
     el("span", { className: "kind" }, kind),
-    el("span", { className: "subject mono" }, subject),
+    el("span", { className: "subject mono", title: subject }, shortId(subject)),
     el("span", { className: "what" }, text),
   )
   if (kind === "job" && typeof event.job === "string") {
@@ -653,6 +658,7 @@ function cancelButton(id) {
 function jobCell(cell, job) {
   if (cell.childElementCount === 0) cell.append(el("span", { className: "mono id" }), el("span", { className: "tag" }))
   setText(cell.children[0], shortId(job.id))
+  cell.children[0].title = job.id
   const tag = job.sequence !== undefined ? `step ${job.sequence.index >= 0 ? job.sequence.index + 1 : "?"} of ${job.sequence.id}` : ""
   setText(cell.children[1], tag)
 }
