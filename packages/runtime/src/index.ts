@@ -46,3 +46,5 @@ export * from "./stores/SecretStore.js"
 // One Layer for a host: verification, the manager and the stores over one data directory.
 export * from "./Host.js"
 export * from "./ManagerFacade.js"
+// The job queue (ADR 0029): its service contract.
+export * from "./jobs/JobQueue.js"

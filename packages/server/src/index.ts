@@ -1,1 +1,6 @@
+export * from "./Api.js"
 export * from "./Assets.js"
+export * from "./EventStream.js"
+export * from "./Handlers.js"
+export * from "./ServeFiles.js"
+export * from "./Server.js"
