@@ -268,17 +268,50 @@ async function reorderJob(id, text) {
 // ---------------------------------------------------------------------------
 // Loading and refreshing.
 
-function replaceJobs(answer) {
+const rank = { pending: 0, running: 1, completed: 2, failed: 2, cancelled: 2 }
+
+/** When an event last changed each job here (performance.now()); what the API says is older than that. */
+const touched = new Map()
+
+/**
+ * A job as the API returned it, reconciled with what events said since the
+ * request left: an answer older than the last event never moves a job back
+ * (running to pending, a bar backwards), it only fills in what events do not
+ * carry (input, result, error).
+ */
+function reconcileFetched(job, sentAt) {
+  const local = state.jobs.get(job.id)
+  if (local === undefined || (touched.get(job.id) ?? -1) < sentAt || rank[local.status] < rank[job.status]) return job
+  if (rank[local.status] > rank[job.status]) scheduleJobsRefresh()
+  for (const [key, value] of Object.entries(job)) if (!(key in local)) local[key] = value
+  return local
+}
+
+function replaceJobs(answer, sentAt) {
+  const lists = { pending: [], running: [], history: [] }
   const seen = new Set()
-  const take = (list) =>
-    list.map((job) => {
-      seen.add(job.id)
-      state.jobs.set(job.id, job)
-      return job.id
-    })
-  state.pending = take(answer.pending ?? [])
-  state.running = take(answer.running ?? [])
-  state.history = take(answer.history ?? [])
+  for (const job of [...(answer.pending ?? []), ...(answer.running ?? []), ...(answer.history ?? [])]) {
+    const kept = reconcileFetched(job, sentAt)
+    seen.add(kept.id)
+    state.jobs.set(kept.id, kept)
+    lists[kept.status === "pending" ? "pending" : kept.status === "running" ? "running" : "history"].push(kept.id)
+  }
+  // Jobs the answer predates (submitted since it was sent) stay as events left them.
+  for (const [id, at] of touched) {
+    if (at < sentAt) {
+      touched.delete(id)
+      continue
+    }
+    const local = state.jobs.get(id)
+    if (seen.has(id) || local === undefined) continue
+    seen.add(id)
+    if (local.status === "pending") lists.pending.push(id)
+    else if (local.status === "running") lists.running.push(id)
+    else lists.history.unshift(id)
+  }
+  state.pending = lists.pending
+  state.running = lists.running
+  state.history = lists.history
   state.stats = answer.stats ?? null
   // Keep the selected job's record even when it has left the history.
   for (const id of state.jobs.keys()) if (!seen.has(id) && id !== state.selected) state.jobs.delete(id)
@@ -294,7 +327,8 @@ async function refreshJobs() {
   }
   jobsInFlight = true
   try {
-    replaceJobs(await getJson("/api/jobs"))
+    const sentAt = performance.now()
+    replaceJobs(await getJson("/api/jobs"), sentAt)
     if (state.selected !== null) detailDirty = true
     scheduleRender()
   } catch (error) {
@@ -352,6 +386,7 @@ const scheduleDetailRefresh = debounced(() => refreshDetail(), 300, 1000)
 /** Applies a job event to the rows at once; the debounced re-fetch confirms it. */
 function applyJobEvent(event) {
   const id = event.job
+  touched.set(id, performance.now())
   let job = state.jobs.get(id)
   if (event._tag === "submitted" && job === undefined) {
     job = {
@@ -863,10 +898,11 @@ async function refreshDetail() {
   const id = state.selected
   if (id === null) return
   const generation = ++detailGeneration
+  const sentAt = performance.now()
   try {
     const [job, logs] = await Promise.all([getJson(`/api/jobs/${encodeURIComponent(id)}`), getJson(`/api/jobs/${encodeURIComponent(id)}/logs`)])
     if (generation !== detailGeneration) return
-    state.jobs.set(id, job)
+    state.jobs.set(id, reconcileFetched(job, sentAt))
     state.detailLogs = logs.lines ?? []
     state.detailMissing = false
   } catch (error) {
