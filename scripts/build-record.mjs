@@ -9,7 +9,7 @@ import { dirname, join } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 
 const repoDir = join(dirname(fileURLToPath(import.meta.url)), "..")
-const workspacePackages = { domain: "@plinth/domain", runtime: "@plinth/runtime", cli: "@plinth/cli" }
+const workspacePackages = { domain: "@plinth/domain", runtime: "@plinth/runtime", server: "@plinth/server", cli: "@plinth/cli" }
 
 /**
  * The package and file of one esbuild input (a path relative to the repository).

@@ -4,7 +4,9 @@ import { PlinthLive, VerifyLive } from "@plinth/runtime"
 import { UserOutput } from "./Colour.js"
 import { interpret, locate, nodeAt } from "./CommandTree.js"
 import { group } from "./commands/Group.js"
+import { jobs } from "./commands/Jobs.js"
 import { plugins } from "./commands/Plugins.js"
+import { serve } from "./commands/Serve.js"
 import { secrets, secretsUsageMessage } from "./commands/Secrets.js"
 import { completionScript } from "./Completions.js"
 import { UsageError } from "./Failures.js"
@@ -24,8 +26,8 @@ export const plinth = group({
   parents: [],
   name: "plinth",
   description: "Load Node.js plugins only after verifying every file against PLUGINS.lock.",
-  subcommands: [plugins.command, secrets.command],
-  subgroups: [plugins.tree, secrets.tree],
+  subcommands: [plugins.command, secrets.command, serve, jobs.command],
+  subgroups: [plugins.tree, secrets.tree, jobs.tree],
 })
 
 const cli = Command.run(plinth.command, { name: "plinth", version: VERSION, executable: "plinth" })

@@ -433,4 +433,90 @@ export const docs: Readonly<Record<string, CommandDoc>> = {
     examples: [{ command: "plinth secrets rm weather API_TOKEN", what: "Forget weather's API_TOKEN." }],
     exitCodes: [ExitCode.Ok, ExitCode.Failure, ExitCode.Usage],
   },
+  "plinth serve": {
+    summary: "Run the plugins as a long-running host: the job queue, an HTTP API and a live dashboard, until Ctrl-C. Runs plugin code.",
+    description:
+      "Verifies every plugin against the lock, starts each plugin's default instance, and serves the API (its OpenAPI document at /openapi.json), " +
+      "Server-Sent Events at /api/events and the dashboard at /. Jobs are journaled in DIR/plinth.db: those pending when the host stopped run after the next start. " +
+      "Every request that changes anything needs the token made at the first start, kept in DIR/serve/token (0600) and printed once, in the dashboard URL (#token=…). " +
+      "While it runs, DIR/serve/server.json names its URL for 'plinth jobs'. SIGINT or SIGTERM stops every worker, removes server.json and exits 130.",
+    options: {
+      "--root": root,
+      "--lock": lock,
+      "--data-dir": dataDir,
+      "--port": { placeholder: "N", description: "The TCP port to listen on (default 7717); 0 picks a free one, printed at start.", example: "--port 0" },
+      "--host": {
+        placeholder: "ADDRESS",
+        description:
+          "The address to listen on (default 127.0.0.1, this machine only). Another address is warned about: anyone who can reach it can read the queue.",
+        example: "--host 127.0.0.1",
+      },
+      "--isolation": isolation,
+    },
+    examples: [
+      { command: "plinth serve", what: "Serve ./plugins on http://127.0.0.1:7717; open the printed dashboard URL." },
+      { command: "plinth serve --port 0 --data-dir /var/lib/plinth", what: "Any free port, state in /var/lib/plinth." },
+    ],
+    exitCodes: [ExitCode.Failure, ExitCode.Usage, ExitCode.Rejected],
+  },
+  "plinth jobs": {
+    summary: "Submit, list, show, cancel and watch the jobs of a running plinth serve.",
+    description: "Each command finds the server through DIR/serve/server.json and sends the token in DIR/serve/token: use the --data-dir the server was started with.",
+    examples: [
+      { command: `plinth jobs submit greeter greet --input '{"name": "Ada"}'`, what: "Queue a job; prints its id." },
+      { command: "plinth jobs watch job-01hx", what: "Follow it until it ends." },
+    ],
+  },
+  "plinth jobs submit": {
+    summary: "Queue a job on the running plinth serve and print its id.",
+    args: {
+      instance: { description: "The instance to run the job on: a plugin id names its default instance.", example: "greeter" },
+      action: { description: "The action to call, as the manifest declares it.", example: "greet" },
+    },
+    options: {
+      "--input": { placeholder: "JSON", description: "The action's input as JSON (default null). Not JSON: exit 5.", example: `--input '{"name": "Ada"}'` },
+      "--priority": { placeholder: "N", description: "Higher runs first; equal priorities run in the order submitted (default 0).", example: "--priority 10" },
+      "--timeout": { placeholder: "DURATION", description: "Each attempt's deadline, e.g. 500ms, 5s, 2m.", example: "--timeout 30s" },
+      "--idempotency-key": {
+        placeholder: "KEY",
+        description: "Says a re-run is safe: a job running when its host died runs again after a restart. A key already known returns the first job's id.",
+        example: "--idempotency-key invoice-42",
+      },
+      "--data-dir": dataDir,
+      "--json": json(),
+    },
+    examples: [{ command: `plinth jobs submit greeter greet --input '{"name": "Ada"}' --priority 5`, what: "Queue a job ahead of priority-0 ones." }],
+    exitCodes: [ExitCode.Ok, ExitCode.Failure, ExitCode.Usage, ExitCode.Input],
+  },
+  "plinth jobs list": {
+    summary: "List the running plinth serve's jobs: running, pending in the order they will run, then finished, newest first.",
+    options: { "--data-dir": dataDir, "--json": json() },
+    examples: [{ command: "plinth jobs list", what: "The queue's counts, then one line per job." }],
+    exitCodes: [ExitCode.Ok, ExitCode.Failure],
+  },
+  "plinth jobs show": {
+    summary: "Show one job of the running plinth serve: its state, result or error, and its log.",
+    args: { id: { description: "The job's id, as submit printed it.", example: "job-01hx" } },
+    options: { "--data-dir": dataDir, "--json": json() },
+    examples: [{ command: "plinth jobs show job-01hx --json", what: "The job and its log lines, for a program." }],
+    exitCodes: [ExitCode.Ok, ExitCode.Failure, ExitCode.Usage],
+  },
+  "plinth jobs cancel": {
+    summary: "Cancel a pending or running job of the running plinth serve.",
+    description: "A pending job is cancelled at once; a running one is interrupted, and its worker killed and restarted if it does not stop in time.",
+    args: { id: { description: "The job's id.", example: "job-01hx" } },
+    options: { "--data-dir": dataDir, "--json": json() },
+    examples: [{ command: "plinth jobs cancel job-01hx", what: "Cancel it; says so when it had already ended." }],
+    exitCodes: [ExitCode.Ok, ExitCode.Failure, ExitCode.Usage],
+  },
+  "plinth jobs watch": {
+    summary: "Print a job's events until it ends, then the job; exit with its outcome.",
+    description:
+      "Events go to stderr as they happen (with --json: one {\"event\": …} line each on stdout), the finished job to stdout. " +
+      "Exit 0 when it completed, its failure's code (5, 6, 7, 8) when it failed, 130 when it was cancelled.",
+    args: { id: { description: "The job's id.", example: "job-01hx" } },
+    options: { "--data-dir": dataDir, "--json": json("one JSON line per event, then the outcome, on stdout") },
+    examples: [{ command: "plinth jobs watch job-01hx", what: "Follow the job to its end." }],
+    exitCodes: [ExitCode.Ok, ExitCode.Failure, ExitCode.Usage, ExitCode.Input, ExitCode.Transient, ExitCode.Resource, ExitCode.Fatal],
+  },
 }

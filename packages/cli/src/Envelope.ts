@@ -100,6 +100,9 @@ export const failureJson = (failure: HandlerFailure): FailureEnvelope => {
       ManifestsStale: (e) =>
         envelope({ _tag: e._tag, plugins: e.plugins, ...(e.differences !== undefined ? { differences: e.differences } : {}) }, message),
       UsageError: (e) => envelope({ _tag: e._tag, command: e.command }, message),
+      ServeFailed: (e) => envelope({ _tag: e._tag }, message),
+      JobsRequestFailed: (e) => envelope({ _tag: e._tag, reason: e.reason, ...(e.status !== undefined ? { status: e.status } : {}) }, message),
+      JobUnsuccessful: (e) => envelope({ _tag: e._tag, job: e.job, status: e.status, ...(e.error !== undefined ? { failure: e.error } : {}) }, message),
       IntegrityMismatch: rejection(message),
       MissingManifest: rejection(message),
       SchemaViolation: rejection(message),

@@ -102,6 +102,10 @@ export const exitCodeForFailure: (failure: CommandFailure) => ExitCode = Match.t
     LockOutOfDate: () => ExitCode.LockOutOfDate,
     ManifestsStale: () => ExitCode.LockOutOfDate,
     UsageError: usage,
+    ServeFailed: () => ExitCode.Failure,
+    // An unknown job id is a mistake on the command line; a refused submission is the caller's input to change.
+    JobsRequestFailed: (e) => (e.reason === "notFound" ? ExitCode.Usage : e.reason === "refused" ? ExitCode.Input : ExitCode.Failure),
+    JobUnsuccessful: (e) => (e.status === "cancelled" ? ExitCode.Interrupted : e.error !== undefined ? exitCodeForCategory[e.error.category] : ExitCode.Fatal),
     CommandMismatch: usage,
     CorrectedFlag: usage,
     // `--help` is answered by the parser itself; if it ever surfaces here it is still not a failure.

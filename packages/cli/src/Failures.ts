@@ -81,6 +81,39 @@ export class ManifestWriteFailed extends Data.TaggedError("ManifestWriteFailed")
   readonly detail: string
 }> {}
 
+/** `plinth serve` could not start: its port, its state folder, or something else outside the taxonomy. */
+export class ServeFailed extends Data.TaggedError("ServeFailed")<{
+  readonly message: string
+}> {}
+
+/**
+ * `plinth jobs …` could not get its answer from the running server: none
+ * runs, it cannot be reached, it refused the token, the job is unknown (404),
+ * or it refused the submission (400). One line in `detail`.
+ */
+export class JobsRequestFailed extends Data.TaggedError("JobsRequestFailed")<{
+  readonly reason: "noServer" | "unreachable" | "unauthorized" | "notFound" | "refused" | "unexpected"
+  readonly detail: string
+  readonly status?: number
+}> {
+  override get message() {
+    return this.detail
+  }
+}
+
+/** `plinth jobs watch`: the job ended but did not complete; its exit code is its failure's (130 when cancelled). */
+export class JobUnsuccessful extends Data.TaggedError("JobUnsuccessful")<{
+  readonly job: string
+  readonly status: "failed" | "cancelled"
+  readonly error?: { readonly category: "input" | "transient" | "resource" | "fatal"; readonly tag: string; readonly message: string }
+}> {
+  override get message() {
+    return this.status === "cancelled"
+      ? `job ${this.job} was cancelled`
+      : `job ${this.job} failed${this.error !== undefined ? ` [${this.error.tag}]: ${this.error.message}` : ""}`
+  }
+}
+
 /** What a command handler can fail with; the handler reports it before failing. */
 export type HandlerFailure =
   | PluginRejected
@@ -100,6 +133,9 @@ export type HandlerFailure =
   | LockOutOfDate
   | ManifestsStale
   | UsageError
+  | ServeFailed
+  | JobsRequestFailed
+  | JobUnsuccessful
 
 /** Everything a `plinth` run can fail with, parsing included; each has an exit code in `ExitCode`. */
 export type CommandFailure = HandlerFailure | ValidationError

@@ -7,6 +7,7 @@ import { ManagerConfigsFromStore } from "./manager/ManagerConfigs.js"
 import { ConfigStoreLive } from "./stores/ConfigStore.js"
 import { DatabaseLive, DEFAULT_DATA_DIR, type DatabaseOptions } from "./stores/Database.js"
 import { EmpiricalStoreLive, type EmpiricalStoreOptions } from "./stores/EmpiricalStore.js"
+import { JobJournalLive, type JobJournalOptions } from "./stores/JobJournalLive.js"
 import { SecretStoreLive } from "./stores/SecretStore.js"
 
 /*
@@ -18,13 +19,15 @@ import { SecretStoreLive } from "./stores/SecretStore.js"
 export interface PlinthHostOptions extends Omit<PluginManagerOptions, "dataRoot"> {
   /**
    * Where Plinth keeps its state (default `.plinth`): the database
-   * (`plinth.db`: each plugin's config and enabled flag, the measured resource
+   * (`plinth.db`: each plugin's config and enabled flag, the job journal, the measured resource
    * use), the secret store (`secrets/`) and the folders `dataDir` grants (`data/<plugin>`).
    */
   readonly dataDir?: string
   /** The database file, when it is not `<dataDir>/plinth.db`, and its busy timeout. */
   readonly database?: Omit<DatabaseOptions, "dataDir">
   readonly empirical?: EmpiricalStoreOptions
+  /** The job queue's journal in the same database (finished jobs kept, write grouping). */
+  readonly journal?: JobJournalOptions
   /** The call history the manager appends to (its retries after eviction), default `<dataDir>/trace.jsonl`: what `plinth plugins trace` reads. */
   readonly trace?: string
 }
@@ -39,8 +42,10 @@ export interface PlinthHostOptions extends Omit<PluginManagerOptions, "dataRoot"
  * Every other option is the manager's (see PluginManagerOptions).
  */
 export const PlinthHost = (options: PlinthHostOptions) => {
-  const { dataDir = DEFAULT_DATA_DIR, database, empirical, trace, ...managerOptions } = options
-  const Stores = Layer.merge(ConfigStoreLive, EmpiricalStoreLive(empirical)).pipe(Layer.provideMerge(DatabaseLive({ ...database, dataDir })))
+  const { dataDir = DEFAULT_DATA_DIR, database, empirical, journal, trace, ...managerOptions } = options
+  const Stores = Layer.mergeAll(ConfigStoreLive, EmpiricalStoreLive(empirical), JobJournalLive(journal)).pipe(
+    Layer.provideMerge(DatabaseLive({ ...database, dataDir })),
+  )
   return PluginManagerLive({ ...managerOptions, dataRoot: join(dataDir, "data") }).pipe(
     Layer.provide(ManagerConfigsFromStore),
     Layer.provideMerge(Layer.mergeAll(Stores, SecretStoreLive(dataDir), CallTraceLive(trace ?? join(dataDir, "trace.jsonl")))),

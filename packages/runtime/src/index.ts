@@ -35,16 +35,25 @@ export * from "./manager/FairGate.js"
 export * from "./manager/Admission.js"
 export * from "./manager/RetryAfterEviction.js"
 export * from "./manager/HostConfig.js"
+// The job queue (ADR 0029) and its journal's contract.
+export * from "./jobs/JobQueue.js"
+export * from "./jobs/JobQueueLive.js"
+export * from "./jobs/JobQueueLive.js"
+export * from "./jobs/JobJournalMemory.js"
+export * from "./stores/JobJournal.js"
 // Stores: one SQLite file in the data directory (see ADR 0024).
 export * from "./stores/StoreErrors.js"
 export * from "./stores/Database.js"
 export * from "./stores/Migrations.js"
 export * from "./stores/ConfigStore.js"
 export * from "./stores/EmpiricalStore.js"
+export * from "./stores/JobJournal.js"
+export * from "./stores/JobJournalLive.js"
 export * from "./hashing/ConfigHash.js"
 export * from "./stores/SecretStore.js"
 // One Layer for a host: verification, the manager and the stores over one data directory.
 export * from "./Host.js"
 export * from "./ManagerFacade.js"
-// The job queue (ADR 0029): its service contract.
+// The job queue (ADR 0029): its service contract and its live layer.
 export * from "./jobs/JobQueue.js"
+export * from "./jobs/JobQueueLive.js"

@@ -1,5 +1,5 @@
 import { HttpApiBuilder } from "@effect/platform"
-import { readFileSync } from "node:fs"
+import { readdirSync, readFileSync } from "node:fs"
 import { Context, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { JobId, SequenceId, type JobNotFound } from "@plinth/domain"
 import { JobQueue, PluginManager, type ManagedInstance, type SubmitJob } from "@plinth/runtime"
@@ -21,15 +21,42 @@ const isSequenceId = Schema.is(SequenceId)
 
 const PAGE_SIZE = 4096
 
-/** A worker's resident memory from `/proc` (Linux); undefined where it cannot be read. */
+/** The pids of a process's children (Linux: /proc/<pid>/task/<tid>/children). */
+const childrenOf = (pid: number): Array<number> => {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
+      readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8")
+        .split(" ")
+        .filter((word) => word !== "")
+        .map(Number),
+    )
+  } catch {
+    return []
+  }
+}
+
+/**
+ * A worker's resident memory from `/proc` (Linux), its descendants included:
+ * under OS isolation the manager's pid is the sandbox's (bubblewrap), and the
+ * worker runs below it. Undefined where it cannot be read.
+ */
 const rssOf = (pid: number | undefined): number | undefined => {
   if (pid === undefined) return undefined
-  try {
-    const pages = Number(readFileSync(`/proc/${pid}/statm`, "utf8").split(" ")[1])
-    return Number.isFinite(pages) ? pages * PAGE_SIZE : undefined
-  } catch {
-    return undefined
+  let total = 0
+  let seen = 0
+  const pending = [pid]
+  while (pending.length > 0 && seen < 64) {
+    const next = pending.pop()!
+    seen++
+    try {
+      const pages = Number(readFileSync(`/proc/${next}/statm`, "utf8").split(" ")[1])
+      if (Number.isFinite(pages)) total += pages * PAGE_SIZE
+    } catch {
+      if (next === pid) return undefined
+    }
+    pending.push(...childrenOf(next))
   }
+  return total
 }
 
 const instanceView = (instance: ManagedInstance): InstanceView => {

@@ -1,6 +1,7 @@
 import { randomBytes, timingSafeEqual } from "node:crypto"
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs"
 import { join } from "node:path"
+import { Data } from "effect"
 
 /*
  * What a running `plinth serve` keeps in `<dataDir>/serve/` (a folder only
@@ -10,6 +11,13 @@ import { join } from "node:path"
  * and removed when it stops cleanly. `plinth jobs …` reads both to find the
  * server and to authenticate. See ADR 0032.
  */
+
+/** The token or server.json cannot be written (a read-only data directory, a folder in the way). */
+export class ServeStateUnavailable extends Data.TaggedError("ServeStateUnavailable")<{ readonly path: string; readonly detail: string }> {
+  override get message() {
+    return `cannot write ${this.path}: ${this.detail}; check that the data directory (--data-dir) is writable`
+  }
+}
 
 export const serveDirectory = (dataDir: string) => join(dataDir, "serve")
 export const tokenPath = (dataDir: string) => join(serveDirectory(dataDir), "token")

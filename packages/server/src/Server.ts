@@ -105,6 +105,10 @@ const GuardLive = (host: string) =>
                   ? Effect.fail(new BadRequest({ error: "bad request: the body is not JSON" }))
                   : Effect.fail(error as never),
             ),
+            // A body that is not JSON reaches here as a defect of the request's reading.
+            Effect.catchAllDefect((defect) =>
+              Predicate.isTagged(defect, "RequestError") ? Effect.fail(new BadRequest({ error: "bad request: the body is not JSON" })) : Effect.die(defect),
+            ),
           )
         })
     }),

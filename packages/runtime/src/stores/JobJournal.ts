@@ -1,4 +1,4 @@
-import { Context, type Effect } from "effect"
+import { Context, type Effect, Schema } from "effect"
 import type { Job, JobId, JobSequence } from "@plinth/domain"
 import type { StoreUnavailable } from "./StoreErrors.js"
 
@@ -10,6 +10,22 @@ import type { StoreUnavailable } from "./StoreErrors.js"
  * records share one transaction (see ADR 0030).
  */
 
+/**
+ * A record in the journal that this Plinth cannot read back as a job or a
+ * sequence (written by another version, or edited by hand). It is reported,
+ * left in the file for a person to look at, and not run.
+ */
+export class JournalRecordUnreadable extends Schema.TaggedError<JournalRecordUnreadable>()("JournalRecordUnreadable", {
+  path: Schema.String,
+  kind: Schema.Literal("job", "sequence"),
+  id: Schema.String,
+  reason: Schema.String,
+}) {
+  override get message() {
+    return `the job journal in '${this.path}' holds a ${this.kind} ${this.id} that cannot be read (${this.reason}); it was left in the file and not run: remove it with sqlite3, or use this data directory with the Plinth that wrote it`
+  }
+}
+
 export interface RecoveredJournal {
   /** Jobs that had not finished, in the order they were submitted; running ones still say "running". */
   readonly unfinished: ReadonlyArray<Job>
@@ -17,6 +33,8 @@ export interface RecoveredJournal {
   readonly sequences: ReadonlyArray<JobSequence>
   /** The newest finished jobs, newest first, at most the number asked for. */
   readonly history: ReadonlyArray<Job>
+  /** Records that did not decode (in any of the three groups above); each is also logged as a warning. */
+  readonly unreadable?: ReadonlyArray<JournalRecordUnreadable>
 }
 
 export class JobJournal extends Context.Tag("@plinth/runtime/JobJournal")<

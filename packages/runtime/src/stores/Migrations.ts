@@ -34,12 +34,53 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
       PRIMARY KEY (plugin, plugin_digest, config_hash)
     )`,
   ),
+  // The job queue's journal (ADR 0030). `seq` is the rowid: given on a job's first write and kept by
+  // the upsert, it is the submission order. `job_json` is the whole job as the domain Schema encodes
+  // it, the one source of truth; the other columns are for the journal's queries and for people
+  // reading the file. `finished_at` is NULL exactly while the job has not finished.
+  "3_job_journal": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.all(
+      [
+        sql`CREATE TABLE IF NOT EXISTS jobs (
+          seq INTEGER PRIMARY KEY,
+          id TEXT NOT NULL UNIQUE,
+          instance TEXT NOT NULL,
+          action TEXT NOT NULL,
+          priority REAL NOT NULL,
+          status TEXT NOT NULL,
+          idempotency_key TEXT,
+          submitted_at INTEGER NOT NULL,
+          started_at INTEGER,
+          finished_at INTEGER,
+          progress REAL NOT NULL,
+          retry_count INTEGER NOT NULL,
+          sequence_id TEXT,
+          sequence_index INTEGER,
+          job_json TEXT NOT NULL
+        )`,
+        sql`CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency_key ON jobs (idempotency_key) WHERE idempotency_key IS NOT NULL`,
+        sql`CREATE INDEX IF NOT EXISTS jobs_unfinished ON jobs (seq) WHERE finished_at IS NULL`,
+        sql`CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (finished_at DESC, seq DESC) WHERE finished_at IS NOT NULL`,
+        sql`CREATE TABLE IF NOT EXISTS job_sequences (
+          seq INTEGER PRIMARY KEY,
+          id TEXT NOT NULL UNIQUE,
+          status TEXT NOT NULL,
+          submitted_at INTEGER NOT NULL,
+          finished_at INTEGER,
+          sequence_json TEXT NOT NULL
+        )`,
+        sql`CREATE INDEX IF NOT EXISTS job_sequences_unfinished ON job_sequences (seq) WHERE finished_at IS NULL`,
+        sql`CREATE INDEX IF NOT EXISTS job_sequences_finished ON job_sequences (finished_at DESC, seq DESC) WHERE finished_at IS NOT NULL`,
+      ],
+      { discard: true },
+    ),
+  ),
 }
 
 /** The highest migration id above: what a usable database file records after start-up. */
-export const SCHEMA_VERSION = 2
+export const SCHEMA_VERSION = 3
 /** The tables the stores read and write; each must exist after migration. */
-export const STORE_TABLES: ReadonlyArray<string> = ["plugin_configs", "empirical_records"]
+export const STORE_TABLES: ReadonlyArray<string> = ["plugin_configs", "empirical_records", "jobs", "job_sequences"]
 export const MIGRATIONS_TABLE = "plinth_migrations"
 
 // The generic Migrator: SQLite's variant adds a schema dump that shells out to the sqlite3 command.

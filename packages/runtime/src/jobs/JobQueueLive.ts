@@ -1,0 +1,796 @@
+import { Cause, Deferred, Duration, Effect, Exit, Fiber, FiberId, Layer, Option, Queue, Schedule, Stream } from "effect"
+import {
+  afterInterruption,
+  categoryOf,
+  describeBlockReason,
+  insertionIndexBy,
+  isPluginFailure,
+  isTerminal,
+  JobError,
+  JobNotFound,
+  JobRefused,
+  newSequence,
+  priorityProblem,
+  sequenceCancelled,
+  stepEnded,
+  stepStarted,
+  timeoutProblem,
+  toJobError,
+  type CancelPhase,
+  type Job,
+  type JobEvent,
+  type JobId,
+  type JobLogLine,
+  type JobSequence,
+  type JobStatus,
+  type SequenceId,
+  type SequenceStep,
+} from "@plinth/domain"
+import type { CancelProgress } from "../instance/WorkerConnection.js"
+import { PluginManager, type CallFailure } from "../manager/PluginManager.js"
+import { JobJournal } from "../stores/JobJournal.js"
+import { makeEventHub } from "./EventHub.js"
+import { newJobId, newSequenceId } from "./JobIds.js"
+import { JobQueue, type EventFilter, type JobQueueOptions, type SubmitJob, type SubmitSequenceOptions } from "./JobQueue.js"
+import { makeThroughput } from "./Throughput.js"
+
+/*
+ * The live job queue (issue 9 §1, §3, §4; ADR 0029). Pending jobs wait in
+ * one array kept in run order (domain Ordering.ts); a processor fiber takes
+ * the first whenever one of the `concurrency` slots is free and runs it
+ * through PluginManager.execute, so the manager's guards, scheduling and
+ * retry after eviction apply. All state is plain mutable maps touched only
+ * between fiber yields (one JS thread), and every change of a job is
+ * journaled (when a JobJournal is provided) before the queue acts on it.
+ */
+
+/** A job the queue holds in memory while it is pending or running. */
+interface Entry {
+  job: Job
+  readonly seq: number
+  readonly plugin: string
+  readonly done: Deferred.Deferred<Job>
+  readonly logs: Array<JobLogLine>
+  fiber: Fiber.RuntimeFiber<void> | undefined
+  /** Set once cancel was asked for: from then on the canceller, not the job's fiber, ends the job. */
+  cancelling: boolean
+  /** The current attempt's call reached a worker and its cancellation is under way there. */
+  cancelStarted: boolean
+  cancelSettled: Deferred.Deferred<"stopped" | "killed">
+  /** The current attempt's call has its slot (the block reason no longer applies). */
+  callStarted: boolean
+  /** Set once finish ran: a job ends once. */
+  finished: boolean
+}
+
+interface SequenceEntry {
+  sequence: JobSequence
+  readonly done: Deferred.Deferred<JobSequence>
+  /** The job of the step now pending or running. */
+  current: JobId | undefined
+}
+
+interface Archived {
+  readonly job: Job
+  readonly logs: ReadonlyArray<JobLogLine>
+}
+
+const defaultTracer = Effect.runSync(Effect.tracer)
+const DEFAULT_CANCEL_TIMEOUT = Duration.seconds(3)
+/** How long past `cancelTimeout` the queue waits for a worker it asked to kill to report its end. */
+const KILL_MARGIN_MILLIS = 2000
+const defaultRetrySchedule = Schedule.exponential(Duration.millis(100), 2)
+
+const runKey = (entry: Entry) => ({ priority: entry.job.priority, seq: entry.seq })
+
+const refuse = (reason: string) => new JobRefused({ reason })
+
+export const makeJobQueue = (options: JobQueueOptions = {}) =>
+  Effect.gen(function* () {
+    const manager = yield* PluginManager
+    const journalService = yield* Effect.serviceOption(JobJournal)
+    const journal = options.journal === false ? Option.none() : journalService
+    const concurrency = Math.max(1, Math.floor(options.concurrency ?? 1))
+    const maxHistory = Math.max(0, Math.floor(options.maxHistory ?? 100))
+    const archiveLimit = Math.max(1000, maxHistory * 10)
+    const cancelTimeoutMillis = Duration.toMillis(options.cancelTimeout ?? DEFAULT_CANCEL_TIMEOUT)
+    const maxRetries = Math.max(0, Math.floor(options.retry?.maxRetries ?? 2))
+    const retrySchedule = options.retry?.schedule ?? defaultRetrySchedule
+    const subscriberBuffer = Math.max(1, Math.floor(options.subscriberBuffer ?? 100))
+    const maxLogLines = Math.max(0, Math.floor(options.maxLogLines ?? 500))
+
+    const hub = makeEventHub()
+    const live = new Map<string, Entry>()
+    /** Pending entries in run order: the next to run first. */
+    const pending: Array<Entry> = []
+    const history: Array<Job> = []
+    /** Finished jobs beyond the history too, so that a late waiter still finds its job; oldest evicted first. */
+    const archive = new Map<string, Archived>()
+    const keys = new Map<string, JobId>()
+    const sequences = new Map<string, SequenceEntry>()
+    const counts = { completed: 0, failed: 0, cancelled: 0 }
+    const throughput = makeThroughput(Date.now())
+    let submissions = 0
+    let closing = false
+
+    /** One token per job made pending: the processor takes a token, then a slot, then the first pending job. */
+    const tokens = yield* Queue.unbounded<void>()
+    const slots = yield* Effect.makeSemaphore(concurrency)
+    const keyLock = yield* Effect.makeSemaphore(1)
+
+    // ---- Journal ----
+
+    const journalWrite = (jobs: ReadonlyArray<Job>) =>
+      Option.isNone(journal)
+        ? Effect.void
+        : journal.value.write(jobs).pipe(Effect.catchAll((error) => Effect.logWarning(`the job journal could not be written: ${error.message}`)))
+    const journalSequence = (sequence: JobSequence) =>
+      Option.isNone(journal)
+        ? Effect.void
+        : journal.value.writeSequence(sequence).pipe(Effect.catchAll((error) => Effect.logWarning(`the job journal could not be written: ${error.message}`)))
+
+    // ---- Events ----
+
+    const common = (job: Job) => ({ job: job.id, at: Date.now(), ...(job.sequence !== undefined ? { sequence: job.sequence.id } : {}) })
+    const publish = (event: JobEvent) => hub.publish(event)
+
+    const setJob = (entry: Entry, job: Job) => {
+      entry.job = job
+    }
+
+    const changeState = (entry: Entry, to: JobStatus, patch: Partial<Job> = {}) => {
+      const from = entry.job.status
+      setJob(entry, { ...entry.job, ...patch, status: to })
+      publish({ _tag: "stateChanged", ...common(entry.job), from, to })
+    }
+
+    const setPhase = (entry: Entry, to: CancelPhase) => {
+      const from = entry.job.cancelPhase
+      setJob(entry, { ...entry.job, cancelPhase: to })
+      publish({ _tag: "cancelPhaseChanged", ...common(entry.job), ...(from !== undefined ? { from } : {}), to })
+    }
+
+    const setBlockReason = (entry: Entry, reason: string | undefined) => {
+      if (entry.job.blockReason === reason) return
+      const { blockReason: _previous, ...rest } = entry.job
+      setJob(entry, reason === undefined ? rest : { ...rest, blockReason: reason })
+      publish({ _tag: "blockReasonChanged", ...common(entry.job), ...(reason !== undefined ? { reason } : {}) })
+    }
+
+    // ---- Finishing ----
+
+    const archiveJob = (job: Job, logs: ReadonlyArray<JobLogLine>) => {
+      history.unshift(job)
+      if (history.length > maxHistory) history.length = maxHistory
+      archive.set(job.id, { job, logs })
+      while (archive.size > archiveLimit) {
+        const oldest = archive.keys().next().value as string
+        const gone = archive.get(oldest)!.job
+        archive.delete(oldest)
+        if (gone.idempotencyKey !== undefined && keys.get(gone.idempotencyKey) === gone.id) keys.delete(gone.idempotencyKey)
+      }
+    }
+
+    /**
+     * Ends a job once: journaled first, then counted, announced, handed to
+     * its waiters and to its sequence. A running job gives its slot back here,
+     * not when its fiber ends: a forced cancellation holds the slot until the
+     * fresh worker is up, so the next job does not start on a dying worker.
+     */
+    const finish = (entry: Entry, to: "completed" | "failed" | "cancelled", patch: Partial<Job> = {}): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (entry.finished) return Effect.void
+        entry.finished = true
+        const wasRunning = entry.job.status === "running"
+        const now = Date.now()
+        const from = entry.job.status
+        const { blockReason: _b, ...rest } = entry.job
+        const job: Job = { ...rest, ...patch, status: to, finishedAt: now }
+        entry.job = job
+        return Effect.gen(function* () {
+          yield* journalWrite([job])
+          live.delete(job.id)
+          archiveJob(job, entry.logs)
+          counts[to]++
+          throughput.record(now)
+          publish({ _tag: "stateChanged", ...common(job), from, to })
+          yield* Deferred.succeed(entry.done, job)
+          if (wasRunning) yield* slots.release(1)
+          if (job.sequence !== undefined) yield* sequenceStepEnded(job)
+        })
+      })
+
+    // ---- Submitting ----
+
+    const instanceProblem = (instance: string, action: string): Effect.Effect<{ plugin: string } | { problem: string }> =>
+      Effect.gen(function* () {
+        const found = yield* Effect.either(manager.get(instance))
+        if (found._tag === "Left") {
+          const loaded = found.left.loaded
+          return { problem: `instance '${instance}' is not loaded; load it first${loaded.length > 0 ? ` (loaded: ${loaded.join(", ")})` : ""}` }
+        }
+        const managed = found.right
+        if (!managed.enabled) {
+          return { problem: `instance '${instance}' is disabled${managed.disabledReason !== undefined ? ` (${managed.disabledReason})` : ""}; enable it first` }
+        }
+        const actions = yield* Effect.orElseSucceed(manager.actions(instance), () => [] as ReadonlyArray<string>)
+        if (!actions.includes(action)) {
+          return { problem: `instance '${instance}' (plugin ${managed.plugin}) declares no action '${action}'; it declares: ${actions.join(", ") || "none"}` }
+        }
+        return { plugin: managed.plugin }
+      })
+
+    const timeoutMillisOf = (timeout: Duration.DurationInput | undefined): number | undefined | { problem: string } => {
+      if (timeout === undefined) return undefined
+      const decoded = Duration.decodeUnknown(timeout)
+      if (Option.isNone(decoded)) return { problem: `timeout must be a duration, got ${JSON.stringify(timeout) ?? typeof timeout}` }
+      const millis = Duration.toMillis(decoded.value)
+      const problem = timeoutProblem(millis)
+      return problem === undefined ? millis : { problem }
+    }
+
+    /** Makes a pending entry of an already-checked job and lets the processor see it. */
+    const enqueue = (job: Job, plugin: string): Entry => {
+      const entry: Entry = {
+        job,
+        seq: submissions++,
+        plugin,
+        done: Deferred.unsafeMake<Job>(FiberId.none),
+        logs: [],
+        fiber: undefined,
+        cancelling: false,
+        cancelStarted: false,
+        cancelSettled: Deferred.unsafeMake(FiberId.none),
+        callStarted: false,
+        finished: false,
+      }
+      live.set(job.id, entry)
+      if (job.idempotencyKey !== undefined) keys.set(job.idempotencyKey, job.id)
+      pending.splice(insertionIndexBy(pending, { priority: job.priority, seq: entry.seq }, runKey), 0, entry)
+      tokens.unsafeOffer(undefined)
+      return entry
+    }
+
+    /** Checks, journals (pending) and queues a job; the id once its pending record is written. */
+    const submitChecked = (request: SubmitJob, sequence?: { readonly id: SequenceId; readonly index: number }): Effect.Effect<JobId, JobRefused> =>
+      Effect.gen(function* () {
+        if (closing) return yield* refuse("the queue is shutting down")
+        const priority = request.priority ?? 0
+        const badPriority = priorityProblem(priority)
+        if (badPriority !== undefined) return yield* refuse(badPriority)
+        const timeoutMillis = timeoutMillisOf(request.timeout)
+        if (typeof timeoutMillis === "object") return yield* refuse(timeoutMillis.problem)
+        const checked = yield* instanceProblem(request.instance, request.action)
+        if ("problem" in checked) return yield* refuse(checked.problem)
+        const now = Date.now()
+        const job: Job = {
+          id: newJobId(now),
+          instance: request.instance,
+          action: request.action,
+          input: request.input,
+          priority,
+          status: "pending",
+          submittedAt: now,
+          progress: -1,
+          retryCount: 0,
+          ...(request.idempotencyKey !== undefined ? { idempotencyKey: request.idempotencyKey } : {}),
+          ...(timeoutMillis !== undefined ? { timeoutMillis } : {}),
+          ...(sequence !== undefined ? { sequence } : {}),
+        }
+        yield* journalWrite([job])
+        enqueue(job, checked.plugin)
+        publish({ _tag: "submitted", ...common(job), instance: job.instance, action: job.action, priority })
+        return job.id
+      })
+
+    const knownKey = (key: string): Effect.Effect<JobId | undefined> =>
+      Effect.gen(function* () {
+        const known = keys.get(key)
+        if (known !== undefined) return known
+        if (Option.isNone(journal)) return undefined
+        const found = yield* Effect.orElseSucceed(journal.value.findByKey(key), () => undefined)
+        return found?.id
+      })
+
+    const submit = (request: SubmitJob): Effect.Effect<JobId, JobRefused> =>
+      request.idempotencyKey === undefined
+        ? submitChecked(request)
+        : keyLock.withPermits(1)(
+            Effect.flatMap(knownKey(request.idempotencyKey), (known) => (known !== undefined ? Effect.succeed(known) : submitChecked(request))),
+          )
+
+    // ---- Running ----
+
+    const isTransient = (failure: unknown) => isPluginFailure(failure) && categoryOf(failure) === "transient"
+
+    const jobErrorOf = (entry: Entry, failure: unknown): JobError => {
+      const context = { plugin: entry.plugin, instance: entry.job.instance, time: new Date() }
+      const error = toJobError(failure, context)
+      // Manager refusals (InstanceNotLoaded, PluginDisabled) are not plugin failures: keep their own tag and message.
+      if (!isPluginFailure(failure) && typeof failure === "object" && failure !== null && "_tag" in failure && typeof failure._tag === "string") {
+        return new JobError({ ...error, tag: failure._tag, ...("message" in failure && typeof failure.message === "string" ? { message: failure.message } : {}) })
+      }
+      return error
+    }
+
+    const capReason = (entry: Entry) =>
+      Effect.map(Effect.option(manager.get(entry.job.instance)), (managed) =>
+        Option.isSome(managed) && managed.value.running >= managed.value.maxConcurrent
+          ? `instance '${entry.job.instance}' is running ${managed.value.running} of its ${managed.value.maxConcurrent} calls at once; the job waits for a slot`
+          : undefined,
+      )
+
+    /** One try of the job's call: its own span, its progress, its block reason, its cancellation observed. */
+    const attemptOnce = (entry: Entry, attempt: number) =>
+      Effect.gen(function* () {
+        entry.callStarted = false
+        entry.cancelStarted = false
+        entry.cancelSettled = Deferred.unsafeMake(FiberId.none)
+        const reason = yield* capReason(entry)
+        if (reason !== undefined && !entry.callStarted) setBlockReason(entry, reason)
+        let ours = false
+        const settled = entry.cancelSettled
+        const onCancel = (progress: CancelProgress) => {
+          if (progress === "started") {
+            ours = entry.cancelling
+            if (ours) entry.cancelStarted = true
+          } else if (ours) Deferred.unsafeDone(settled, Exit.succeed(progress))
+        }
+        const job = entry.job
+        return yield* manager
+          .execute(job.instance, job.action, job.input, {
+            ...(job.timeoutMillis !== undefined ? { timeout: Duration.millis(job.timeoutMillis) } : {}),
+            onProgress: (report) => progressed(entry, report.fraction, report.message),
+            onStarted: () => {
+              entry.callStarted = true
+              setBlockReason(entry, undefined)
+            },
+            onRetry: (next, failure) => {
+              setJob(entry, { ...entry.job, retryCount: entry.job.retryCount + 1 })
+              publish({ _tag: "retryStarted", ...common(entry.job), attempt: next, by: "eviction", failure, delayMillis: 0 })
+            },
+            cancel: { graceMillis: cancelTimeoutMillis, onCancel },
+          })
+          .pipe((call) =>
+            // A span costs microseconds per job: only when a tracer was installed (as Instance.invoke does).
+            Effect.withFiberRuntime<unknown, CallFailure>((fiber) =>
+              fiber.currentTracer === defaultTracer
+                ? call
+                : Effect.withSpan(call, "plinth.job", {
+                    attributes: { "plinth.job.id": job.id, "plinth.instance": job.instance, "plinth.action": job.action, "plinth.attempt": attempt },
+                    captureStackTrace: false,
+                  }),
+            ),
+          )
+      })
+
+    const progressed = (entry: Entry, fraction: number, message: string | undefined) => {
+      if (entry.finished || entry.cancelling) return
+      if (entry.job.progress === fraction && entry.job.statusMessage === message) return
+      const { statusMessage: _m, ...rest } = entry.job
+      setJob(entry, { ...rest, progress: fraction, ...(message !== undefined ? { statusMessage: message } : {}) })
+      publish({ _tag: "progressChanged", ...common(entry.job), progress: fraction, ...(message !== undefined ? { message } : {}) })
+    }
+
+    /** The job's attempts, retried while they fail transiently; the job's fiber. Cancellation ends it from outside. */
+    const runJob = (entry: Entry): Effect.Effect<void> =>
+      Effect.gen(function* () {
+        yield* journalWrite([entry.job])
+        const driver = yield* Schedule.driver(Schedule.delays(retrySchedule))
+        let attempt = 1
+        for (;;) {
+          const exit = yield* Effect.exit(attemptOnce(entry, attempt))
+          if (entry.cancelling) return
+          if (Exit.isSuccess(exit)) return yield* finish(entry, "completed", { result: exit.value, progress: 1 })
+          const failure = Option.getOrElse(Cause.failureOption(exit.cause), () => Cause.squash(exit.cause))
+          if (!isTransient(failure) || attempt > maxRetries) return yield* finish(entry, "failed", { error: jobErrorOf(entry, failure) })
+          const retryAfter = isPluginFailure(failure) && failure._tag === "PluginTransientError" ? failure.retryAfterSeconds : undefined
+          let delayMillis: number
+          if (retryAfter !== undefined) {
+            delayMillis = Math.max(0, retryAfter * 1000)
+            yield* Effect.sleep(Duration.millis(delayMillis))
+          } else {
+            const next = yield* Effect.option(driver.next(failure))
+            if (Option.isNone(next)) return yield* finish(entry, "failed", { error: jobErrorOf(entry, failure) })
+            delayMillis = Duration.toMillis(next.value)
+          }
+          if (entry.cancelling) return
+          attempt++
+          setJob(entry, { ...entry.job, retryCount: entry.job.retryCount + 1 })
+          publish({
+            _tag: "retryStarted",
+            ...common(entry.job),
+            attempt,
+            by: "queue",
+            failure: isPluginFailure(failure) ? `${failure._tag}: ${failure.message}` : String(failure),
+            delayMillis,
+          })
+        }
+      })
+
+    const start = (entry: Entry) =>
+      Effect.gen(function* () {
+        changeState(entry, "running", { startedAt: Date.now() })
+        const sequence = entry.job.sequence
+        if (sequence !== undefined) yield* sequenceStepRunning(sequence.id)
+        entry.fiber = yield* Effect.forkDaemon(runJob(entry))
+      })
+
+    const processor = Effect.forever(
+      Effect.gen(function* () {
+        yield* Queue.take(tokens)
+        yield* slots.take(1)
+        const entry = pending.shift()
+        if (entry === undefined) return yield* slots.release(1)
+        yield* start(entry)
+      }),
+    )
+
+    // ---- Cancelling ----
+
+    /**
+     * A running job: interrupt its call (the worker is told to stop, with a
+     * grace of `cancelTimeout` for this call); if the worker reports the call
+     * stopped, the job ends cancelled after "cooperative" alone. If it does not
+     * (the worker was killed when the grace ran out, or was already gone), the
+     * phases go on: "force", "reloading" while the manager gives the instance a
+     * fresh worker, then "completed".
+     */
+    const cancelRunning = (entry: Entry) =>
+      Effect.gen(function* () {
+        setJob(entry, { ...entry.job, cancelRequestedAt: Date.now() })
+        setPhase(entry, "cooperative")
+        if (entry.fiber !== undefined) yield* Fiber.interrupt(entry.fiber)
+        const outcome = entry.cancelStarted
+          ? yield* Deferred.await(entry.cancelSettled).pipe(
+              Effect.timeoutTo({ duration: Duration.millis(cancelTimeoutMillis + KILL_MARGIN_MILLIS), onTimeout: () => "killed" as const, onSuccess: (o) => o }),
+            )
+          : ("stopped" as const)
+        if (outcome === "killed") {
+          setPhase(entry, "force")
+          setPhase(entry, "reloading")
+          yield* manager.reload(entry.job.instance).pipe(
+            Effect.catchAll((error) => Effect.logWarning(`after cancelling job ${entry.job.id}, instance '${entry.job.instance}' could not be reloaded: ${error.message}`)),
+          )
+        }
+        setPhase(entry, "completed")
+        yield* finish(entry, "cancelled")
+      })
+
+    const cancelEntry = (entry: Entry): Effect.Effect<boolean> =>
+      Effect.suspend(() => {
+        if (entry.finished || entry.cancelling) return Effect.succeed(false)
+        entry.cancelling = true
+        if (entry.job.status === "pending") {
+          const index = pending.indexOf(entry)
+          if (index >= 0) pending.splice(index, 1)
+          return Effect.as(finish(entry, "cancelled", { cancelRequestedAt: Date.now() }), true)
+        }
+        return Effect.as(Effect.forkDaemon(cancelRunning(entry)), true)
+      })
+
+    const cancel = (id: JobId) =>
+      Effect.suspend(() => {
+        const entry = live.get(id)
+        return entry === undefined ? Effect.succeed(false) : cancelEntry(entry)
+      })
+
+    const reorder = (id: JobId, priority: number) =>
+      Effect.sync(() => {
+        const entry = live.get(id)
+        if (entry === undefined || entry.job.status !== "pending" || entry.cancelling || priorityProblem(priority) !== undefined) return false
+        const index = pending.indexOf(entry)
+        if (index < 0) return false
+        pending.splice(index, 1)
+        const from = entry.job.priority
+        setJob(entry, { ...entry.job, priority })
+        pending.splice(insertionIndexBy(pending, { priority, seq: entry.seq }, runKey), 0, entry)
+        publish({ _tag: "priorityChanged", ...common(entry.job), from, to: priority })
+        return true
+      }).pipe(Effect.tap((changed) => (changed ? journalWrite([live.get(id)!.job]) : Effect.void)))
+
+    // ---- Reading ----
+
+    const findJob = (id: JobId): Effect.Effect<Option.Option<Job>> =>
+      Effect.suspend(() => {
+        const entry = live.get(id)
+        if (entry !== undefined) return Effect.succeed(Option.some(entry.job))
+        const archived = archive.get(id)
+        if (archived !== undefined) return Effect.succeed(Option.some(archived.job))
+        if (Option.isNone(journal)) return Effect.succeed(Option.none())
+        return Effect.map(Effect.orElseSucceed(journal.value.find(id), () => undefined), Option.fromNullable)
+      })
+
+    const wait = (id: JobId): Effect.Effect<Job, JobNotFound> =>
+      Effect.suspend(() => {
+        const entry = live.get(id)
+        if (entry !== undefined) return Deferred.await(entry.done)
+        return Effect.flatMap(findJob(id), (found) =>
+          Option.isSome(found) && isTerminal(found.value.status) ? Effect.succeed(found.value) : Effect.fail(new JobNotFound({ job: id })),
+        )
+      })
+
+    const running = Effect.sync(() => [...live.values()].filter((e) => e.job.status === "running").map((e) => e.job))
+
+    const stats = Effect.sync(() => {
+      let runningCount = 0
+      for (const entry of live.values()) if (entry.job.status === "running") runningCount++
+      return { pending: pending.length, running: runningCount, ...counts, throughput: throughput.rate(Date.now()) }
+    })
+
+    const logs = (id: JobId) =>
+      Effect.suspend(() => {
+        const entry = live.get(id)
+        if (entry !== undefined) return Effect.succeed([...entry.logs])
+        const archived = archive.get(id)
+        if (archived !== undefined) return Effect.succeed([...archived.logs])
+        return Effect.flatMap(findJob(id), (found) => (Option.isSome(found) ? Effect.succeed([] as Array<JobLogLine>) : Effect.fail(new JobNotFound({ job: id }))))
+      })
+
+    // ---- Sequences ----
+
+    const sequenceArchive: Array<string> = []
+    const finishSequence = (entry: SequenceEntry) =>
+      Effect.gen(function* () {
+        if (!(yield* Deferred.succeed(entry.done, entry.sequence))) return
+        sequenceArchive.push(entry.sequence.id)
+        while (sequenceArchive.length > archiveLimit) sequences.delete(sequenceArchive.shift()!)
+      })
+
+    const sequenceStepRunning = (id: SequenceId) =>
+      Effect.suspend(() => {
+        const entry = sequences.get(id)
+        if (entry === undefined || entry.sequence.status !== "pending") return Effect.void
+        entry.sequence = stepStarted(entry.sequence)
+        return journalSequence(entry.sequence)
+      })
+
+    const submitStep = (entry: SequenceEntry, index: number): Effect.Effect<void> =>
+      Effect.gen(function* () {
+        const step = entry.sequence.steps[index]!
+        const submitted = yield* Effect.either(
+          submitChecked(
+            {
+              instance: step.instance,
+              action: step.action,
+              input: step.input,
+              priority: entry.sequence.priority,
+              ...(step.timeoutMillis !== undefined ? { timeout: Duration.millis(step.timeoutMillis) } : {}),
+              ...(step.idempotencyKey !== undefined ? { idempotencyKey: step.idempotencyKey } : {}),
+            },
+            { id: entry.sequence.id, index },
+          ),
+        )
+        if (submitted._tag === "Right") {
+          entry.current = submitted.right
+          return
+        }
+        // The step was fine at submission but cannot be queued now (its instance was unloaded or disabled since): it fails without a job.
+        entry.current = undefined
+        const advance = stepEnded(
+          entry.sequence,
+          {
+            index,
+            job: newJobId(Date.now()),
+            status: "failed",
+            error: new JobError({
+              category: "input",
+              tag: "JobRefused",
+              message: submitted.left.message,
+              retriable: false,
+              plugin: step.instance,
+              instance: step.instance,
+              time: new Date(),
+            }),
+          },
+          Date.now(),
+        )
+        yield* advanceSequence(entry, advance.sequence, advance.next)
+      })
+
+    const advanceSequence = (entry: SequenceEntry, sequence: JobSequence, next: number | undefined): Effect.Effect<void> =>
+      Effect.gen(function* () {
+        entry.sequence = sequence
+        yield* journalSequence(sequence)
+        if (next !== undefined) return yield* submitStep(entry, next)
+        if (isTerminal(sequence.status)) yield* finishSequence(entry)
+      })
+
+    const sequenceStepEnded = (job: Job): Effect.Effect<void> =>
+      Effect.gen(function* () {
+        const position = job.sequence!
+        const entry = sequences.get(position.id)
+        if (entry === undefined || entry.current !== job.id) return
+        entry.current = undefined
+        const advance = stepEnded(
+          entry.sequence,
+          {
+            index: position.index,
+            job: job.id,
+            status: job.status,
+            ...(job.result !== undefined ? { result: job.result } : {}),
+            ...(job.error !== undefined ? { error: job.error } : {}),
+          },
+          Date.now(),
+        )
+        publish({ _tag: "sequenceAdvanced", job: job.id, at: Date.now(), sequence: position.id, index: position.index, stepStatus: job.status, status: advance.sequence.status })
+        yield* advanceSequence(entry, advance.sequence, advance.next)
+      })
+
+    const submitSequence = (steps: ReadonlyArray<SequenceStep>, sequenceOptions: SubmitSequenceOptions = {}): Effect.Effect<SequenceId, JobRefused> =>
+      Effect.gen(function* () {
+        if (closing) return yield* refuse("the queue is shutting down")
+        const priority = sequenceOptions.priority ?? 0
+        const badPriority = priorityProblem(priority)
+        if (badPriority !== undefined) return yield* refuse(badPriority)
+        for (const [index, step] of steps.entries()) {
+          const checked = yield* instanceProblem(step.instance, step.action)
+          if ("problem" in checked) return yield* refuse(`step ${index + 1}: ${checked.problem}`)
+          if (step.timeoutMillis !== undefined) {
+            const problem = timeoutProblem(step.timeoutMillis)
+            if (problem !== undefined) return yield* refuse(`step ${index + 1}: ${problem}`)
+          }
+        }
+        const now = Date.now()
+        const sequence = newSequence(newSequenceId(now), steps, sequenceOptions.mode ?? "failFast", priority, now)
+        const entry: SequenceEntry = { sequence, done: Deferred.unsafeMake(FiberId.none), current: undefined }
+        sequences.set(sequence.id, entry)
+        yield* journalSequence(sequence)
+        if (steps.length === 0) yield* finishSequence(entry)
+        else yield* submitStep(entry, 0)
+        return sequence.id
+      })
+
+    const cancelSequence = (id: SequenceId) =>
+      Effect.gen(function* () {
+        const entry = sequences.get(id)
+        if (entry === undefined || isTerminal(entry.sequence.status)) return false
+        entry.sequence = sequenceCancelled(entry.sequence, Date.now())
+        yield* journalSequence(entry.sequence)
+        const current = entry.current !== undefined ? live.get(entry.current) : undefined
+        // The step's job ends cancelled, its result is recorded and the sequence's waiters hear once it has (sequenceStepEnded).
+        if (current === undefined) yield* finishSequence(entry)
+        else yield* cancelEntry(current)
+        return true
+      })
+
+    const getSequence = (id: SequenceId) => Effect.sync(() => Option.map(Option.fromNullable(sequences.get(id)), (e) => e.sequence))
+    const waitSequence = (id: SequenceId): Effect.Effect<JobSequence, JobNotFound> =>
+      Effect.suspend(() => {
+        const entry = sequences.get(id)
+        return entry === undefined ? Effect.fail(new JobNotFound({ job: id })) : Deferred.await(entry.done)
+      })
+
+    // ---- Recovery (journal) ----
+
+    const pluginOf = (instance: string) => Effect.map(Effect.option(manager.get(instance)), (m) => (Option.isSome(m) ? m.value.plugin : instance))
+
+    if (Option.isSome(journal)) {
+      const recovered = yield* Effect.orElseSucceed(journal.value.recover(maxHistory), () => ({ unfinished: [], sequences: [], history: [] }))
+      for (const job of [...recovered.history].reverse()) archiveJob(job, [])
+      const ended: Array<Job> = []
+      for (const job of recovered.unfinished) {
+        const plugin = yield* pluginOf(job.instance)
+        const outcome = afterInterruption(job, plugin, Date.now())
+        if (outcome._tag === "requeue") {
+          if (outcome.job !== job) yield* journalWrite([outcome.job])
+          enqueue(outcome.job, plugin)
+        } else {
+          yield* journalWrite([outcome.job])
+          archiveJob(outcome.job, [])
+          counts.failed++
+          ended.push(outcome.job)
+        }
+      }
+      for (const sequence of recovered.sequences) {
+        const entry: SequenceEntry = { sequence, done: Deferred.unsafeMake(FiberId.none), current: undefined }
+        sequences.set(sequence.id, entry)
+        const member = [...live.values()].find((e) => e.job.sequence?.id === sequence.id && e.job.sequence.index === sequence.current)
+        const endedMember = ended.find((j) => j.sequence?.id === sequence.id && j.sequence.index === sequence.current)
+        if (member !== undefined) entry.current = member.job.id
+        else if (endedMember !== undefined) {
+          entry.current = endedMember.id
+          yield* sequenceStepEnded(endedMember)
+        } else if (isTerminal(sequence.status)) yield* finishSequence(entry)
+        else {
+          const finishedStep = recovered.history.find((j) => j.sequence?.id === sequence.id && j.sequence.index === sequence.current)
+          if (finishedStep !== undefined) {
+            entry.current = finishedStep.id
+            yield* sequenceStepEnded(finishedStep)
+          } else yield* submitStep(entry, sequence.current)
+        }
+      }
+    }
+
+    // ---- Manager events: admission blocks for jobs waiting to start ----
+
+    const managerEvents = yield* manager.subscribe
+    yield* Effect.forkScoped(
+      Effect.forever(
+        Effect.flatMap(Queue.take(managerEvents), (event) =>
+          Effect.sync(() => {
+            if (event._tag !== "admissionBlocked") return
+            for (const entry of live.values()) {
+              if (entry.job.status === "running" && !entry.callStarted && !entry.cancelling && entry.job.instance === event.instance) {
+                setBlockReason(entry, `instance '${event.instance}' waits to start: ${describeBlockReason(event.reason)}`)
+              }
+            }
+          }),
+        ),
+      ),
+    )
+
+    // ---- Lifetime ----
+
+    const processorFiber = yield* Effect.forkDaemon(processor)
+
+    /**
+     * A clean shutdown: no new job starts; each running job's call is
+     * interrupted and the job is re-queued (journaled pending) when its
+     * idempotency key says a re-run is safe, otherwise it ends failed with
+     * JobInterrupted, exactly as recovery after a crash would decide. Pending
+     * jobs stay pending in the journal. Waiters on unfinished jobs are
+     * interrupted; every subscription ends.
+     */
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function* () {
+        closing = true
+        yield* Fiber.interrupt(processorFiber)
+        const runningEntries = [...live.values()].filter((e) => e.job.status === "running" && !e.finished)
+        yield* Effect.forEach(runningEntries, (e) => (e.fiber !== undefined ? Fiber.interrupt(e.fiber) : Effect.void), { discard: true })
+        for (const entry of runningEntries) {
+          if (entry.finished) continue
+          const outcome = afterInterruption(entry.job, entry.plugin, Date.now())
+          if (outcome._tag === "failed") {
+            yield* finish(entry, "failed", { error: outcome.job.error! })
+          } else {
+            entry.finished = true
+            yield* journalWrite([outcome.job])
+            publish({ _tag: "stateChanged", ...common(entry.job), from: "running", to: "pending" })
+          }
+        }
+        for (const entry of live.values()) yield* Deferred.interrupt(entry.done)
+        for (const entry of sequences.values()) yield* Deferred.interrupt(entry.done)
+        yield* hub.shutdown
+      }),
+    )
+
+    const subscribe = (filter: EventFilter, subscribeOptions?: { readonly buffer?: number }) =>
+      hub.subscribe(filter, subscribeOptions?.buffer ?? subscriberBuffer)
+
+    /** A job's events end after the event that finished it (at once when it has already finished). */
+    const events = (id: JobId): Stream.Stream<JobEvent> =>
+      Stream.unwrapScoped(
+        Effect.gen(function* () {
+          const subscription = yield* subscribe({ _tag: "job", job: id })
+          const now = yield* findJob(id)
+          if (Option.isSome(now) && isTerminal(now.value.status)) return Stream.empty
+          return subscription.events.pipe(Stream.takeUntil((event) => event._tag === "stateChanged" && isTerminal(event.to)))
+        }),
+      )
+
+    return JobQueue.of({
+      submit,
+      reorder,
+      cancel,
+      get: findJob,
+      wait,
+      pending: Effect.sync(() => pending.map((e) => e.job)),
+      running,
+      history: (limit) => Effect.sync(() => history.slice(0, Math.max(0, Math.min(limit ?? maxHistory, maxHistory)))),
+      stats,
+      logs,
+      submitSequence,
+      cancelSequence,
+      getSequence,
+      waitSequence,
+      subscribe,
+      events,
+      sequenceEvents: (sequence) => Stream.unwrapScoped(Effect.map(subscribe({ _tag: "sequence", sequence }), (s) => s.events)),
+      allEvents: Stream.unwrapScoped(Effect.map(subscribe({ _tag: "all" }), (s) => s.events)),
+    })
+  })
+
+/** The job queue over the PluginManager in context; journaled when a JobJournal is provided too. Closing it shuts the queue down cleanly. */
+export const JobQueueLive = (options: JobQueueOptions = {}): Layer.Layer<JobQueue, never, PluginManager> =>
+  Layer.scoped(JobQueue, makeJobQueue(options))

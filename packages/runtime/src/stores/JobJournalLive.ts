@@ -1,0 +1,345 @@
+import type { SqlError } from "@effect/sql/SqlError"
+import { isTerminal, Job, JobSequence } from "@plinth/domain"
+import { Cause, Chunk, Deferred, Effect, Either, Exit, Layer, Option, ParseResult, Queue, Schedule, Schema } from "effect"
+import { StoreDatabase } from "./Database.js"
+import { JobJournal, JournalRecordUnreadable, type RecoveredJournal } from "./JobJournal.js"
+import { StoreUnavailable } from "./StoreErrors.js"
+
+/*
+ * The job journal in the stores' SQLite file (tables `jobs` and
+ * `job_sequences`, migration 3). One writer fiber drains the callers' writes
+ * and commits everything waiting in one BEGIN IMMEDIATE transaction (grouped
+ * commit); each caller returns once the commit that carries its records has
+ * returned. See ADR 0030.
+ */
+
+export interface JobJournalOptions {
+  /** Finished jobs (and finished sequences) kept in the file, newest first; older ones are pruned. Default 10,000. */
+  readonly keepFinished?: number | undefined
+  /** Most write calls carried by one transaction; default 1,000. */
+  readonly maxBatch?: number | undefined
+}
+
+export const DEFAULT_KEEP_FINISHED = 10_000
+
+/** The longest one try at the write lock blocks the event loop while another process holds it (as the EmpiricalStore). */
+const LOCK_WAIT_MS = 25
+
+const JobJson = Schema.parseJson(Job)
+const SequenceJson = Schema.parseJson(JobSequence)
+const encodeJob = Schema.encodeEither(JobJson)
+const decodeJob = Schema.decodeUnknownEither(JobJson)
+const encodeSequence = Schema.encodeEither(SequenceJson)
+const decodeSequence = Schema.decodeUnknownEither(SequenceJson)
+
+type Value = string | number | null
+
+// Column order of the upserts below; `seq` is left to SQLite (the rowid, kept by the upsert: submission order).
+const JOB_COLUMNS = [
+  "id",
+  "instance",
+  "action",
+  "priority",
+  "status",
+  "idempotency_key",
+  "submitted_at",
+  "started_at",
+  "finished_at",
+  "progress",
+  "retry_count",
+  "sequence_id",
+  "sequence_index",
+  "job_json",
+] as const
+const SEQUENCE_COLUMNS = ["id", "status", "submitted_at", "finished_at", "sequence_json"] as const
+
+/**
+ * Multi-row upserts in a few fixed sizes: a batch is cut into chunks of these
+ * sizes, so the prepared-statement cache holds five texts instead of one per
+ * batch size, and a statement binds at most 256 × 14 parameters.
+ */
+const CHUNK_SIZES = [256, 64, 16, 4, 1] as const
+
+const upsertText = (table: string, columns: ReadonlyArray<string>, rows: number): string => {
+  const tuple = `(${columns.map(() => "?").join(", ")})`
+  const updates = columns
+    .filter((c) => c !== "id")
+    .map((c) => `${c} = excluded.${c}`)
+    .join(", ")
+  return `INSERT INTO ${table} (${columns.join(", ")}) VALUES ${Array.from({ length: rows }, () => tuple).join(", ")} ON CONFLICT (id) DO UPDATE SET ${updates}`
+}
+const jobUpserts = new Map(CHUNK_SIZES.map((n) => [n, upsertText("jobs", JOB_COLUMNS, n)]))
+const sequenceUpserts = new Map(CHUNK_SIZES.map((n) => [n, upsertText("job_sequences", SEQUENCE_COLUMNS, n)]))
+
+interface Row {
+  readonly id: string
+  readonly finished: boolean
+  readonly values: ReadonlyArray<Value>
+}
+
+const jobRow = (job: Job, json: string): Row => {
+  const finished = isTerminal(job.status)
+  return {
+    id: job.id,
+    finished,
+    values: [
+      job.id,
+      job.instance,
+      job.action,
+      job.priority,
+      job.status,
+      job.idempotencyKey ?? null,
+      job.submittedAt,
+      job.startedAt ?? null,
+      finished ? (job.finishedAt ?? job.submittedAt) : null,
+      job.progress,
+      job.retryCount,
+      job.sequence?.id ?? null,
+      job.sequence?.index ?? null,
+      json,
+    ],
+  }
+}
+
+const sequenceRow = (sequence: JobSequence, json: string): Row => {
+  const finished = isTerminal(sequence.status)
+  return {
+    id: sequence.id,
+    finished,
+    values: [sequence.id, sequence.status, sequence.submittedAt, finished ? (sequence.finishedAt ?? sequence.submittedAt) : null, json],
+  }
+}
+
+/** Which field of a record is wrong, in words (never the Schema's own text). */
+const describeParseError = (error: ParseResult.ParseError): string => {
+  const first = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
+  if (first === undefined || first.path.length === 0) return "it is not a JSON record of this Plinth's format"
+  return `its field ${first.path.map(String).join(".")} is not valid`
+}
+
+type Request =
+  | { readonly _tag: "Write"; readonly jobs: ReadonlyArray<Row>; readonly sequences: ReadonlyArray<Row>; readonly done: Deferred.Deferred<void, StoreUnavailable> }
+  | { readonly _tag: "Drain"; readonly done: Deferred.Deferred<void> }
+
+/** The last record per id, at the place of its first: a job written pending then running in one batch keeps its submission position. */
+const lastPerId = (rows: ReadonlyArray<Row>): ReadonlyArray<Row> => {
+  if (rows.length < 2) return rows
+  const at = new Map<string, number>()
+  const out: Array<Row> = []
+  for (const row of rows) {
+    const i = at.get(row.id)
+    if (i === undefined) {
+      at.set(row.id, out.length)
+      out.push(row)
+    } else out[i] = row
+  }
+  return out
+}
+
+const isBusy = (e: SqlError) => /SQLITE_BUSY|database is locked/.test(`${(e.cause as { code?: unknown } | undefined)?.code ?? ""} ${String(e.cause)}`)
+const isConstraint = (e: SqlError) => /^SQLITE_CONSTRAINT/.test(String((e.cause as { code?: unknown } | undefined)?.code ?? ""))
+
+export const JobJournalLive = (options: JobJournalOptions = {}): Layer.Layer<JobJournal, never, StoreDatabase> =>
+  Layer.scoped(
+    JobJournal,
+    Effect.gen(function* () {
+      const { path, sql, immediate } = yield* StoreDatabase
+      const keep = Math.max(0, Math.trunc(options.keepFinished ?? DEFAULT_KEEP_FINISHED))
+      // Pruning waits until this many more than `keep` may be there: one DELETE per slack's worth of finished jobs, not per batch.
+      const slack = Math.max(100, Math.ceil(keep / 10))
+      const maxBatch = Math.max(1, Math.trunc(options.maxBatch ?? 1_000))
+      const queue = yield* Queue.unbounded<Request>()
+      // Finished rows in the file, counted at the first commit and then estimated from above (a re-written finished job counts twice).
+      let finishedJobs: number | undefined
+      let finishedSequences: number | undefined
+
+      const unavailable = (e: SqlError) => StoreUnavailable.fromSql(path, e)
+
+      const upsert = (texts: ReadonlyMap<number, string>, rows: ReadonlyArray<Row>) =>
+        Effect.gen(function* () {
+          let at = 0
+          for (const size of CHUNK_SIZES) {
+            while (rows.length - at >= size) {
+              const params: Array<Value> = []
+              for (let i = at; i < at + size; i++) for (const v of rows[i]!.values) params.push(v)
+              yield* sql.unsafe(texts.get(size)!, params)
+              at += size
+            }
+          }
+        })
+
+      const count = (table: "jobs" | "job_sequences") =>
+        Effect.map(sql.unsafe<{ readonly n: number }>(`SELECT count(*) AS n FROM ${table} WHERE finished_at IS NOT NULL`), (r) => r[0]?.n ?? 0)
+
+      // The newest `keep` finished records stay; unfinished ones are never pruned.
+      const prune = (table: "jobs" | "job_sequences") =>
+        sql.unsafe(
+          `DELETE FROM ${table} WHERE seq IN (SELECT seq FROM ${table} WHERE finished_at IS NOT NULL ORDER BY finished_at DESC, seq DESC LIMIT -1 OFFSET ?)`,
+          [keep],
+        )
+
+      /** One transaction: the rows, then pruning when due. Returns the finished counts to keep if it commits. */
+      const commitOnce = (jobs: ReadonlyArray<Row>, sequences: ReadonlyArray<Row>) =>
+        immediate(
+          Effect.gen(function* () {
+            yield* upsert(jobUpserts, jobs)
+            yield* upsert(sequenceUpserts, sequences)
+            let jobsAfter = (finishedJobs ?? (yield* count("jobs"))) + jobs.filter((r) => r.finished).length
+            let sequencesAfter = (finishedSequences ?? (yield* count("job_sequences"))) + sequences.filter((r) => r.finished).length
+            if (jobsAfter > keep + slack) {
+              yield* prune("jobs")
+              jobsAfter = yield* count("jobs")
+            }
+            if (sequencesAfter > keep + slack) {
+              yield* prune("job_sequences")
+              sequencesAfter = yield* count("job_sequences")
+            }
+            return { jobsAfter, sequencesAfter }
+          }),
+          { lockWaitMs: LOCK_WAIT_MS, synchronousNormal: true },
+        ).pipe(
+          // Another process holds the write lock: wait in short blocking slices and asynchronous pauses, for up to ~15 s.
+          Effect.retry({
+            while: isBusy,
+            schedule: Schedule.exponential("10 millis").pipe(Schedule.either(Schedule.spaced("500 millis")), Schedule.upTo("15 seconds")),
+          }),
+          Effect.tap(({ jobsAfter, sequencesAfter }) =>
+            Effect.sync(() => {
+              finishedJobs = jobsAfter
+              finishedSequences = sequencesAfter
+            }),
+          ),
+        )
+
+      const commit = (writes: ReadonlyArray<Extract<Request, { _tag: "Write" }>>) =>
+        commitOnce(lastPerId(writes.flatMap((w) => w.jobs)), lastPerId(writes.flatMap((w) => w.sequences)))
+
+      const describeFailure = (cause: Cause.Cause<SqlError>): StoreUnavailable =>
+        Cause.failureOption(cause).pipe(
+          Option.map(unavailable),
+          Option.getOrElse(() => new StoreUnavailable({ path, reason: Cause.pretty(cause).split("\n")[0] ?? "the journal write failed" })),
+        )
+
+      const settle = (write: Extract<Request, { _tag: "Write" }>, exit: Exit.Exit<unknown, SqlError>) =>
+        Exit.isSuccess(exit) ? Deferred.succeed(write.done, undefined) : Deferred.fail(write.done, describeFailure(exit.cause))
+
+      const drainOnce = Effect.gen(function* () {
+        const first = yield* Queue.take(queue)
+        // Let the callers that are ready offer theirs too, so that they share this commit.
+        yield* Effect.yieldNow()
+        const requests = [first, ...Chunk.toReadonlyArray(yield* Queue.takeUpTo(queue, maxBatch - 1))]
+        const writes = requests.filter((r): r is Extract<Request, { _tag: "Write" }> => r._tag === "Write")
+        if (writes.length > 0) {
+          const exit = yield* Effect.exit(commit(writes))
+          const constraint = Exit.isFailure(exit) && Option.exists(Cause.failureOption(exit.cause), isConstraint)
+          if (constraint && writes.length > 1) {
+            // One caller's record breaks a constraint (an idempotency key already used by another job):
+            // the whole group rolled back, so each caller is written on its own and only that one fails.
+            for (const write of writes) yield* settle(write, yield* Effect.exit(commit([write])))
+          } else {
+            for (const write of writes) yield* settle(write, exit)
+          }
+        }
+        for (const r of requests) if (r._tag === "Drain") yield* Deferred.succeed(r.done, undefined)
+      })
+      yield* Effect.forkScoped(Effect.forever(drainOnce))
+
+      let closed = false
+      // Added after the writer, so it runs before the writer is stopped: every write offered is committed (or failed) first.
+      yield* Effect.addFinalizer(() =>
+        Effect.suspend(() => {
+          closed = true
+          return Effect.flatMap(Deferred.make<void>(), (done) =>
+            Queue.offer(queue, { _tag: "Drain", done }).pipe(Effect.zipRight(Effect.ignore(Effect.timeout(Deferred.await(done), "30 seconds")))),
+          )
+        }),
+      )
+
+      const enqueue = (jobs: ReadonlyArray<Row>, sequences: ReadonlyArray<Row>) =>
+        Effect.suspend(() =>
+          closed
+            ? Effect.fail(new StoreUnavailable({ path, reason: "the job journal was closed" }))
+            : Effect.flatMap(Deferred.make<void, StoreUnavailable>(), (done) =>
+                Queue.offer(queue, { _tag: "Write", jobs, sequences, done }).pipe(Effect.zipRight(Deferred.await(done))),
+              ),
+        )
+
+      // Encoded in the caller's fiber: a record that cannot be encoded fails its own caller, before it reaches the group.
+      const encodeJobs = (jobs: ReadonlyArray<Job>) =>
+        Effect.suspend(() => {
+          const rows: Array<Row> = []
+          for (const job of jobs) {
+            const json = encodeJob(job)
+            if (Either.isLeft(json)) {
+              return Effect.fail(new StoreUnavailable({ path, reason: `job ${job.id} cannot be recorded: ${describeParseError(json.left)}` }))
+            }
+            rows.push(jobRow(job, json.right))
+          }
+          return Effect.succeed(rows)
+        })
+
+      const readJob = (row: { readonly id: string; readonly job_json: string }): Either.Either<Job, JournalRecordUnreadable> =>
+        Either.mapLeft(decodeJob(row.job_json), (e) => new JournalRecordUnreadable({ path, kind: "job", id: row.id, reason: describeParseError(e) }))
+      const readSequence = (row: { readonly id: string; readonly sequence_json: string }): Either.Either<JobSequence, JournalRecordUnreadable> =>
+        Either.mapLeft(
+          decodeSequence(row.sequence_json),
+          (e) => new JournalRecordUnreadable({ path, kind: "sequence", id: row.id, reason: describeParseError(e) }),
+        )
+
+      const recover = (historyLimit: number) =>
+        Effect.gen(function* () {
+          const limit = Math.max(0, Math.trunc(Number.isFinite(historyLimit) ? historyLimit : 0))
+          // One read transaction: the three lists are one moment's journal.
+          const [unfinishedRows, sequenceRows, historyRows] = yield* sql.withTransaction(
+            Effect.all([
+              sql<{ readonly id: string; readonly job_json: string }>`SELECT id, job_json FROM jobs WHERE finished_at IS NULL ORDER BY seq`,
+              sql<{ readonly id: string; readonly sequence_json: string }>`SELECT id, sequence_json FROM job_sequences WHERE finished_at IS NULL ORDER BY seq`,
+              sql<{ readonly id: string; readonly job_json: string }>`SELECT id, job_json FROM jobs WHERE finished_at IS NOT NULL ORDER BY finished_at DESC, seq DESC LIMIT ${limit}`,
+            ]),
+          )
+          const unreadable: Array<JournalRecordUnreadable> = []
+          const keepReadable = <A>(results: ReadonlyArray<Either.Either<A, JournalRecordUnreadable>>): ReadonlyArray<A> => {
+            const out: Array<A> = []
+            for (const r of results) {
+              if (Either.isRight(r)) out.push(r.right)
+              else unreadable.push(r.left)
+            }
+            return out
+          }
+          const recovered: RecoveredJournal = {
+            unfinished: keepReadable(unfinishedRows.map(readJob)),
+            sequences: keepReadable(sequenceRows.map(readSequence)),
+            history: keepReadable(historyRows.map(readJob)),
+            unreadable,
+          }
+          for (const u of unreadable) yield* Effect.logWarning(u.message)
+          return recovered
+        }).pipe(Effect.mapError(unavailable))
+
+      const findOne = (rows: Effect.Effect<ReadonlyArray<{ readonly id: string; readonly job_json: string }>, SqlError>) =>
+        Effect.flatMap(Effect.mapError(rows, unavailable), (found) => {
+          const row = found[0]
+          if (row === undefined) return Effect.succeed(undefined)
+          return Either.match(readJob(row), {
+            onRight: (job) => Effect.succeed<Job | undefined>(job),
+            onLeft: (u) =>
+              Effect.zipRight(Effect.logWarning(u.message), Effect.fail(new StoreUnavailable({ path, reason: `job ${u.id}'s record cannot be read (${u.reason})` }))),
+          })
+        })
+
+      return {
+        write: (jobs) => (jobs.length === 0 ? Effect.void : Effect.flatMap(encodeJobs(jobs), (rows) => enqueue(rows, []))),
+        writeSequence: (sequence) =>
+          Effect.suspend(() => {
+            const json = encodeSequence(sequence)
+            return Either.isLeft(json)
+              ? Effect.fail(new StoreUnavailable({ path, reason: `sequence ${sequence.id} cannot be recorded: ${describeParseError(json.left)}` }))
+              : enqueue([], [sequenceRow(sequence, json.right)])
+          }),
+        recover,
+        find: (job) => findOne(sql<{ readonly id: string; readonly job_json: string }>`SELECT id, job_json FROM jobs WHERE id = ${job}`),
+        findByKey: (key) =>
+          findOne(sql<{ readonly id: string; readonly job_json: string }>`SELECT id, job_json FROM jobs WHERE idempotency_key = ${key}`),
+      }
+    }),
+  )

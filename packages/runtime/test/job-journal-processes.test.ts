@@ -1,0 +1,101 @@
+import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process"
+import { existsSync, mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { createInterface } from "node:readline"
+import Sqlite from "better-sqlite3"
+import { describe, expect, it } from "vitest"
+import { databasePath, SCHEMA_VERSION } from "@plinth/runtime"
+
+const child = join(import.meta.dirname, "fixtures", "journalChild.mjs")
+const start = (...args: Array<string>) => spawn(process.execPath, [child, ...args], { stdio: ["pipe", "pipe", "pipe"] })
+
+/** Every stdout line of a child, as it arrives, and how it ended. */
+const watch = (proc: ChildProcessWithoutNullStreams, onLine: (line: string) => void = () => {}) => {
+  const lines: Array<string> = []
+  let stderr = ""
+  proc.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
+  createInterface({ input: proc.stdout }).on("line", (line) => (lines.push(line), onLine(line)))
+  const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.on("close", (code, signal) => resolve({ code, signal })))
+  return { lines, ended, stderr: () => stderr }
+}
+
+const waitFor = (lines: Array<string>, line: string, proc: ChildProcessWithoutNullStreams) =>
+  new Promise<void>((resolve, reject) => {
+    if (lines.includes(line)) return resolve()
+    proc.stdout.on("data", () => lines.includes(line) && resolve())
+    proc.on("close", () => reject(new Error(`child ended before printing '${line}'`)))
+  })
+
+const RANK = { pending: 0, running: 1, completed: 2 } as const
+type Reported = keyof typeof RANK
+
+describe("the job journal across processes", () => {
+  it("kill -9 while 8 writers journal jobs: every write that had returned is there, and the file is intact and opens again", async () => {
+    const dataDir = join(mkdtempSync(join(tmpdir(), "plinth-journal-kill-")), "data")
+    const proc = start("journal", dataDir, "8")
+    // The latest status each job was reported written with: the file must hold that one or a later one.
+    const reported = new Map<string, Reported>()
+    let writes = 0
+    const watched = watch(proc, (line) => {
+      const m = /^w (job-[0-9a-z]+) (pending|running|completed)$/.exec(line)
+      if (m === null) return
+      reported.set(m[1]!, m[2] as Reported)
+      // Well into the run, while all eight are writing: kill it without warning.
+      if (++writes === 3_000) proc.kill("SIGKILL")
+    })
+    const end = await watched.ended
+    expect({ end, stderr: watched.stderr() }).toEqual({ end: { code: null, signal: "SIGKILL" }, stderr: "" })
+    expect(writes).toBeGreaterThanOrEqual(3_000)
+
+    const db = new Sqlite(databasePath({ dataDir }))
+    let unfinishedInFile: number
+    try {
+      expect(db.pragma("integrity_check")).toEqual([{ integrity_check: "ok" }])
+      const rows = db.prepare("SELECT id, status, job_json FROM jobs").all() as Array<{ id: string; status: Reported; job_json: string }>
+      const inFile = new Map(rows.map((r) => [r.id, r]))
+      const lost = [...reported].filter(([id, status]) => {
+        const row = inFile.get(id)
+        return row === undefined || RANK[row.status] < RANK[status] || (JSON.parse(row.job_json) as { status: string }).status !== row.status
+      })
+      expect(lost).toEqual([])
+      unfinishedInFile = rows.filter((r) => r.status !== "completed").length
+    } finally {
+      db.close()
+    }
+
+    // A second process opens the same file, migrates (nothing to do), journals and recovers.
+    const second = start("open", dataDir, "after")
+    const secondWatched = watch(second)
+    await waitFor(secondWatched.lines, "ready", second)
+    second.stdin.end("go\n")
+    expect({ end: await secondWatched.ended, stderr: secondWatched.stderr() }).toEqual({ end: { code: 0, signal: null }, stderr: "" })
+    expect(secondWatched.lines).toEqual(["ready", `ok ${SCHEMA_VERSION} ${unfinishedInFile + 1}`])
+  }, 60_000)
+
+  it("four processes opening one fresh file at the same moment all get the journal's schema and can journal", async () => {
+    const dataDir = join(mkdtempSync(join(tmpdir(), "plinth-journal-4-")), "data")
+    const names = ["a", "b", "c", "d"]
+    const procs = names.map((name) => start("open", dataDir, name))
+    const watched = procs.map((p) => watch(p))
+    // Each child has loaded Plinth and waits: release them together so they race for the fresh file.
+    await Promise.all(procs.map((p, i) => waitFor(watched[i]!.lines, "ready", p)))
+    expect(existsSync(dataDir)).toBe(false)
+    for (const p of procs) p.stdin.end("go\n")
+    const ends = await Promise.all(watched.map((w) => w.ended))
+    ends.forEach((end, i) => expect({ end, stderr: watched[i]!.stderr() }).toEqual({ end: { code: 0, signal: null }, stderr: "" }))
+    for (const w of watched) expect(w.lines[0]).toBe("ready")
+    // Each recovered at least its own job, and the last to recover all four.
+    const seen = watched.map((w) => /^ok (\d+) (\d+)$/.exec(w.lines[1] ?? ""))
+    expect(seen.map((m) => Number(m?.[1]))).toEqual([SCHEMA_VERSION, SCHEMA_VERSION, SCHEMA_VERSION, SCHEMA_VERSION])
+    expect(Math.min(...seen.map((m) => Number(m?.[2])))).toBeGreaterThanOrEqual(1)
+    expect(Math.max(...seen.map((m) => Number(m?.[2])))).toBe(4)
+    const db = new Sqlite(databasePath({ dataDir }), { readonly: true })
+    try {
+      expect(db.prepare("SELECT max(migration_id) AS v, count(*) AS n FROM plinth_migrations").get()).toEqual({ v: SCHEMA_VERSION, n: SCHEMA_VERSION })
+      expect(db.prepare("SELECT id FROM jobs ORDER BY id").all()).toEqual(names.map((n) => ({ id: `job-${n}` })))
+    } finally {
+      db.close()
+    }
+  }, 60_000)
+})
