@@ -30,18 +30,19 @@ try {
   await page.locator('#connection[data-state="live"]').waitFor()
 
   // History: a few finished jobs, one failed.
-  const greeted = await submit("showcase", "greet", { name: "Ada" })
-  await submit("word-count", "count", { text: "the quick brown fox jumps over the lazy dog" }).catch(() => submit("showcase", "greet", { name: "Grace" }))
+  await submit("word-count", "count", { text: "the quick brown fox jumps over the lazy dog" })
+  await submit("case-tools", "convert", { text: "plugin host", to: "kebab" })
   await submit("showcase", "fail", { category: "input" })
-  await submit("showcase", "count", { to: 5, delayMillis: 50 })
+  await submit("text-tools", "slugify", { text: "Verified plugins, isolated workers" })
+  const greeted = await submit("greeter", "greet", { name: "Ada" })
   await page.locator(`#history tr[data-job-id="${greeted}"]`).waitFor({ timeout: 30_000 })
   await sleep(1500)
 
   // One running with its progress bar part way, and some waiting in priority order.
   const slow = await submit("showcase", "slow", { millis: 20_000 })
-  await submit("showcase", "greet", { name: "Linus" }, 0)
+  await submit("text-tools", "keywords", { text: "a queue that is durable" }, 0)
   await submit("showcase", "slow", { millis: 2000 }, 10)
-  await submit("showcase", "greet", { name: "Barbara" }, 5)
+  await submit("greeter", "greet", { name: "Barbara" }, 5)
   await page.locator(`#running tr[data-job-id="${slow}"] progress[value]`).waitFor({ timeout: 30_000 })
   await page.waitForFunction(
     (id) => Number(document.querySelector(`#running tr[data-job-id="${id}"] progress`)?.getAttribute("value") ?? 0) >= 0.3,

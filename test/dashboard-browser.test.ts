@@ -91,6 +91,9 @@ beforeAll(async () => {
   browser = await launchChromium()
   const dir = examplesWorkspace("plinth-dashboard-")
   writePlugin(join(dir, "plugins"), { id: "markup", files: { "index.js": markupPlugin } })
+  // Its manifest states what its code declares, as an author's would.
+  const described = await plinth(dir, ["plugins", "describe", "markup", "--write"])
+  expect(described.code, described.stderr).toBe(0)
   const locked = await plinth(dir, ["plugins", "lock"])
   expect(locked.code, locked.stderr).toBe(0)
   server = await startServe({ cwd: dir, dataDir: mkdtempSync(join(tmpdir(), "plinth-dashboard-data-")) })
@@ -181,7 +184,8 @@ describe("the dashboard in Chromium", () => {
     const refused = await submit("markup", "refuse", { text: MARKUP })
     await row("history", refused).waitFor({ timeout: 30_000 })
     expect(await row("history", refused).locator(".badge").innerText()).toBe("failed")
-    expect(await row("history", refused).locator("td.error").innerText()).toContain(MARKUP)
+    // The error comes with the re-fetch that follows the state change.
+    await expect.poll(() => row("history", refused).locator("td.error").innerText()).toContain(MARKUP)
 
     await row("history", echoed).click()
     await expect.poll(() => page.locator("#detail pre.result").innerText()).toContain(JSON.stringify(MARKUP).slice(1, -1))
