@@ -17,7 +17,7 @@ import { writePlugin } from "./support/plugins.js"
 /** Markup that would run (or at least fetch `x`) if the page ever parsed plugin text as HTML. */
 const MARKUP = `<img src=x onerror="globalThis.pwned=1"><b>bold</b>`
 
-/** A plugin that echoes its text to stdout, stderr and its result, or fails with it as its message. */
+/** A plugin that echoes its text as a status message, to stdout, stderr and its result, or fails with it as its message. */
 const markupPlugin = `
 import { Effect, Schema } from "effect"
 import { definePlugin, PluginInputError } from "@plinth/domain"
@@ -25,10 +25,11 @@ export default definePlugin({
   config: Schema.Struct({}),
   actions: ({ action }) => ({
     echo: action({
-      description: "Writes its text to stdout and stderr and returns it.",
+      description: "Reports its text as a progress message, writes it to stdout and stderr, and returns it.",
       input: Schema.Struct({ text: Schema.String }),
       output: Schema.Struct({ text: Schema.String }),
-      handler: ({ text }) => Effect.sync(() => { console.log(text); console.error(text); return { text } }),
+      handler: ({ text }, { progress }) =>
+        Effect.zipRight(progress(0.5, text), Effect.sync(() => { console.log(text); console.error(text); return { text } })),
     }),
     refuse: action({
       description: "Fails with its text as the message.",
@@ -125,7 +126,7 @@ describe("the dashboard in Chromium", () => {
     await expect.poll(() => page.locator('#instances tr[data-instance-id="showcase"]').count()).toBe(1)
   })
 
-  it("shows a job go pending → running → completed, its progress bar moving, then its result", async () => {
+  it("shows a job go pending → running → completed, its progress bar moving, then its result", { timeout: 60_000 }, async () => {
     // One job runs at a time by default: the first holds the queue, so the second is seen waiting.
     const first = await submit("showcase", "slow", { millis: 1500 })
     const job = await submit("showcase", "slow", { millis: 2000 })
@@ -143,7 +144,7 @@ describe("the dashboard in Chromium", () => {
     await expect.poll(() => page.locator("#detail pre.result").innerText()).toContain('"waitedMillis": 2000')
   })
 
-  it("cancels a running job and a pending one from the page, and reorders a pending one", async () => {
+  it("cancels a running job and a pending one from the page, and reorders a pending one", { timeout: 60_000 }, async () => {
     const running = await submit("showcase", "slow", { millis: 60_000 })
     await row("running", running).waitFor({ timeout: 30_000 })
     const later = await submit("showcase", "greet", { name: "later" })
@@ -179,7 +180,7 @@ describe("the dashboard in Chromium", () => {
     expect(history.indexOf(later)).toBeLessThan(history.indexOf(sooner))
   })
 
-  it("shows markup from a plugin's input, result, error and log as text, and runs none of it", async () => {
+  it("shows markup from a plugin's input, result, error, status message and log as text, and runs none of it", { timeout: 60_000 }, async () => {
     const echoed = await submit("markup", "echo", { text: MARKUP })
     const refused = await submit("markup", "refuse", { text: MARKUP })
     await row("history", refused).waitFor({ timeout: 30_000 })
@@ -195,6 +196,8 @@ describe("the dashboard in Chromium", () => {
 
     await row("history", refused).click()
     await expect.poll(() => page.locator("#detail .error-message").innerText()).toContain(MARKUP)
+    // The status message went through the live feed.
+    expect(await page.locator("#events li .what").allInnerTexts()).toContain(`progress 50%: ${MARKUP}`)
 
     // Nothing was parsed as HTML: no image, no bold text, nothing ran.
     expect(await evaluate<number>(`document.querySelectorAll("main img, main b").length`)).toBe(0)

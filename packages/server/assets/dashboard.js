@@ -664,11 +664,14 @@ function reconcile(tbody, rows, ids, build, update) {
 }
 
 function jobRow(id, cells) {
-  const row = el("tr", { className: "job", data: { jobId: id } })
+  const row = el("tr", { className: "job", tabIndex: 0, title: `Show ${id}`, data: { jobId: id } })
   row.addEventListener("click", (event) => {
     const target = /** @type {HTMLElement} */ (event.target)
     if (target.closest("button, input, form")) return
     select(id)
+  })
+  row.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && event.target === row) select(id)
   })
   /** @type {Record<string, HTMLElement>} */
   const parts = {}
