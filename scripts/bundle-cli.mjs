@@ -36,6 +36,14 @@ const common = {
   plugins: [deepImports(repoDir), sideEffectFree(["jsonc-parser"])],
 }
 
+/*
+ * Loaded from node_modules when `plinth serve` or `plinth jobs` runs: @effect/platform-node's HTTP
+ * server imports them (its client and WebSocket support), which the server never uses. Bundled,
+ * they doubled the bundle every command loads (~580 KB), costing each start ~5 ms.
+ * @effect/platform-node, a dependency of the CLI, installs them.
+ */
+const serverOnly = ["undici", "ws"]
+
 export const bundleCli = async () => {
   mkdirSync(bundleDir, { recursive: true })
   for (const name of readdirSync(bundleDir)) rmSync(join(bundleDir, name), { force: true, recursive: true })
@@ -53,7 +61,7 @@ export const bundleCli = async () => {
     define: { "import.meta.url": "importMetaUrl" },
     // Loaded from node_modules at run time: its `bindings` finds the native addon from the
     // caller's file name, which fails inside a bundle (every database command failed).
-    external: ["better-sqlite3"],
+    external: ["better-sqlite3", ...serverOnly],
   })
   // Each runs in a thread of its own (HashingPool.ts, VerifiedImport.ts): ES modules, self-contained.
   const sidecars = await build({
