@@ -67,6 +67,8 @@ new MutationObserver((mutations) => {
 let server: Serve | undefined
 let browser: Browser | undefined
 let page: Page
+/** The markup plugin's echo job, run by one test and read by the next. */
+let echoed = ""
 const consoleErrors: Array<string> = []
 const pageErrors: Array<string> = []
 const dialogs: Array<string> = []
@@ -180,8 +182,8 @@ describe("the dashboard in Chromium", () => {
     expect(history.indexOf(later)).toBeLessThan(history.indexOf(sooner))
   })
 
-  it("shows markup from a plugin's input, result, error, status message and log as text, and runs none of it", { timeout: 60_000 }, async () => {
-    const echoed = await submit("markup", "echo", { text: MARKUP })
+  it("shows markup from a plugin's input, result, error and status message as text, and runs none of it", { timeout: 60_000 }, async () => {
+    echoed = await submit("markup", "echo", { text: MARKUP })
     const refused = await submit("markup", "refuse", { text: MARKUP })
     await row("history", refused).waitFor({ timeout: 30_000 })
     expect(await row("history", refused).locator(".badge").innerText()).toBe("failed")
@@ -191,17 +193,65 @@ describe("the dashboard in Chromium", () => {
     await row("history", echoed).click()
     await expect.poll(() => page.locator("#detail pre.result").innerText()).toContain(JSON.stringify(MARKUP).slice(1, -1))
     expect(await page.locator("#detail pre.input").innerText()).toContain(JSON.stringify(MARKUP).slice(1, -1))
-    await expect.poll(() => page.locator('#detail .log li[data-stream="stdout"] .line').allInnerTexts()).toContain(MARKUP)
-    expect(await page.locator('#detail .log li[data-stream="stderr"] .line').allInnerTexts()).toContain(MARKUP)
+    // The status message went through the live feed.
+    expect(await page.locator("#events li .what").allInnerTexts()).toContain(`progress 50%: ${MARKUP}`)
 
     await row("history", refused).click()
     await expect.poll(() => page.locator("#detail .error-message").innerText()).toContain(MARKUP)
-    // The status message went through the live feed.
-    expect(await page.locator("#events li .what").allInnerTexts()).toContain(`progress 50%: ${MARKUP}`)
 
     // Nothing was parsed as HTML: no image, no bold text, nothing ran.
     expect(await evaluate<number>(`document.querySelectorAll("main img, main b").length`)).toBe(0)
     expect(await evaluate<unknown>("globalThis.pwned")).toBeUndefined()
+  })
+
+  it("shows the lines a job's worker wrote, stdout and stderr, as text", { timeout: 60_000 }, async () => {
+    await row("history", echoed).click()
+    await expect.poll(() => page.locator('#detail .log li[data-stream="stdout"] .line').allInnerTexts()).toContain(MARKUP)
+    expect(await page.locator('#detail .log li[data-stream="stderr"] .line').allInnerTexts()).toContain(MARKUP)
+    expect(await evaluate<number>(`document.querySelectorAll("main img, main b").length`)).toBe(0)
+  })
+
+  it("without a token, asks for it in the page before acting, and says so plainly when the server refuses one", { timeout: 60_000 }, async () => {
+    const blocker = await submit("showcase", "slow", { millis: 60_000 })
+    const waiting = await submit("showcase", "greet", { name: "waiting" })
+    // A fresh context: no token in this tab's sessionStorage, none in the address.
+    const context = await browser!.newContext()
+    const bare = await context.newPage()
+    const bareErrors: Array<string> = []
+    bare.on("console", (message) => {
+      if (message.type() === "error") bareErrors.push(message.text())
+    })
+    bare.on("pageerror", (error) => bareErrors.push(error.message))
+    bare.on("dialog", (dialog) => {
+      bareErrors.push(`dialog: ${dialog.message()}`)
+      void dialog.dismiss()
+    })
+    try {
+      await bare.goto(`${server!.url}/`)
+      const pendingRow = bare.locator(`#pending tr[data-job-id="${waiting}"]`)
+      await pendingRow.waitFor()
+      expect(await bare.locator("#token-panel").isVisible()).toBe(false)
+
+      await pendingRow.locator("button.cancel").click()
+      await bare.locator("#token-panel").waitFor()
+      await bare.locator("#token-input").fill("not-the-token")
+      await bare.locator('#token-form button[type="submit"]').click()
+      await expect.poll(() => bare.locator("#notice").innerText()).toContain("refused the token (401 Unauthorized)")
+      // Still pending, and the form asks again.
+      expect(await bare.locator("#token-panel").isVisible()).toBe(true)
+      expect((await post(server!, "/api/jobs/" + waiting + "/priority", { priority: 0 })).body).toEqual({ reordered: true })
+
+      await bare.locator("#token-input").fill(server!.token)
+      await bare.locator('#token-form button[type="submit"]').click()
+      await bare.locator(`#history tr[data-job-id="${waiting}"]`).waitFor()
+      expect(await bare.locator(`#history tr[data-job-id="${waiting}"] .badge`).innerText()).toBe("cancelled")
+      // The one error: the browser's own report of the refused request.
+      expect(bareErrors).toEqual([expect.stringContaining("401")])
+    } finally {
+      await context.close()
+      await post(server!, "/api/jobs/" + blocker + "/cancel", {})
+    }
+    await row("history", blocker).waitFor({ timeout: 15_000 })
   })
 
   it("logged no console error and threw no page error along the way", () => {
