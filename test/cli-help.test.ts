@@ -161,7 +161,8 @@ describe("completions", () => {
   })
 
   it("bash offers the commands of each group", () => {
-    expect(bashOffers(["plinth", ""])).toEqual(["plugins", "secrets", "--help", "--version", "--completions"])
+    expect(bashOffers(["plinth", ""])).toEqual(["plugins", "secrets", "serve", "jobs", "--help", "--version", "--completions"])
+    expect(bashOffers(["plinth", "jobs", ""])).toEqual(["submit", "list", "show", "cancel", "watch", "--help"])
     expect(bashOffers(["plinth", "plugins", ""])).toEqual([...leavesOf("plugins").map((l) => l.path[2]!), "--help"])
     expect(bashOffers(["plinth", "secrets", ""])).toEqual(["set", "list", "rm", "--help"])
     expect(bashOffers(["plinth", "plugins", "ver"])).toEqual(["verify"])

@@ -204,6 +204,8 @@ describe("plinth serve", () => {
     const first = (await post("/api/jobs", { instance: "showcase", action: "slow", input: { millis: 1500 } })).body.id as string
     const second = (await post("/api/jobs", { instance: "showcase", action: "slow", input: { millis: 10 } })).body.id as string
     expect((await job(second)).status).toBe("pending")
+    expect((await post(`/api/jobs/${second}/priority`, { priority: 7 })).body).toEqual({ reordered: true })
+    expect((await job(second)).priority).toBe(7)
     expect((await post(`/api/jobs/${second}/cancel`, {})).body).toEqual({ cancelled: true })
     const cancelled = await job(second)
     expect(cancelled.status).toBe("cancelled")
@@ -211,6 +213,21 @@ describe("plinth serve", () => {
     expect((await post(`/api/jobs/${second}/cancel`, {})).body).toEqual({ cancelled: false })
     await until("the first job", () => job(first), (j) => j.status === "completed")
     expect((await job(second)).startedAt).toBeUndefined()
+  })
+
+  it("runs a sequence step after step, and refuses a sequence change without the token", async () => {
+    const steps = [
+      { instance: "greeter", action: "greet", input: { name: "Ada" } },
+      { instance: "greeter", action: "greet", input: { name: "Bo" } },
+    ]
+    expect((await post("/api/sequences", { steps }, null)).status).toBe(401)
+    const submitted = await post("/api/sequences", { steps, mode: "failFast" })
+    expect(submitted.status).toBe(201)
+    const id = submitted.body.id as string
+    const done = await until("the sequence", async () => (await getJson(`/api/sequences/${id}`)).body, (s) => s.status === "completed")
+    expect(done.results.map((r: any) => r.result)).toEqual(["Hello, Ada!", "Hello, Bo!"])
+    expect((await post(`/api/sequences/${id}/cancel`, {})).body).toEqual({ cancelled: false })
+    expect((await getJson("/api/sequences/seq-00000000000000000000000000")).status).toBe(404)
   })
 
   it("serves its OpenAPI document and the dashboard's page, and nothing outside its assets", async () => {

@@ -48,7 +48,7 @@ const run = async (args: ReadonlyArray<string>, colour = false) => {
 
 describe("locating a command line in the tree", () => {
   it("names the command group and what is wrong there", () => {
-    expect(locate(plinth.tree, [])).toEqual({ path: ["plinth"], problem: "'plinth' needs a command: plugins, secrets" })
+    expect(locate(plinth.tree, [])).toEqual({ path: ["plinth"], problem: "'plinth' needs a command: plugins, secrets, serve, jobs" })
     expect(locate(plinth.tree, ["plugins", "frob"]).problem).toBe("'plinth plugins' has no command 'frob'; use one of: verify, lock, list, show, invoke, describe, trace, report, enable, disable, config, stats")
     expect(locate(plinth.tree, ["plugins", "--frob"]).problem).toBe("'plinth plugins' has no option '--frob'")
     expect(locate(plinth.tree, ["PLUGINS", "show", "x"])).toEqual({ path: ["plinth", "plugins", "show"], problem: undefined })
@@ -94,7 +94,7 @@ describe("locating a command line in the tree", () => {
     for (const sub of plinth.tree.subcommands.flatMap((group) => group.subcommands.map((leaf) => [group.name, leaf.name]))) {
       expect((await run([...sub, "--help"])).code).toBe(ExitCode.Ok)
     }
-    expect(plinth.tree.subcommands.map((s) => s.name)).toEqual(["plugins", "secrets"])
+    expect(plinth.tree.subcommands.map((s) => s.name)).toEqual(["plugins", "secrets", "serve", "jobs"])
   })
 })
 

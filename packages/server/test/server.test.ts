@@ -18,8 +18,8 @@ const ServerOverExamples = ServerLive({ port: 0, token: "t".repeat(43), plugins:
 )
 
 /** The effect's value once `done` holds, looking every 20 ms. */
-const until = <A>(effect: Effect.Effect<A>, done: (a: A) => boolean) =>
-  Effect.repeat(Effect.zipLeft(effect, Effect.sleep(Duration.millis(20))), { until: done })
+const until = <A>(effect: Effect.Effect<A>, done: (a: A) => boolean): Effect.Effect<A> =>
+  Effect.repeat(Effect.zipLeft(effect, Effect.sleep(Duration.millis(20))), { until: (a: A) => done(a) })
 
 /** Opens the event stream and reads until the server says it has subscribed this client. */
 const connect = (url: string) =>
@@ -44,7 +44,7 @@ describe("the event stream", () => {
       expect(yield* until(server.eventStreams, (n) => n === 1)).toBe(1)
       second.abort()
       expect(yield* until(server.eventStreams, (n) => n === 0)).toBe(0)
-    }).pipe(Effect.provide(ServerOverExamples)),
+    }).pipe(Effect.provide(ServerOverExamples), Effect.orDie),
   )
 })
 
