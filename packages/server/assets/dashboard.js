@@ -305,7 +305,7 @@ function replaceJobs(answer, sentAt) {
     const local = state.jobs.get(id)
     if (seen.has(id) || local === undefined) continue
     seen.add(id)
-    if (local.status === "pending") lists.pending.push(id)
+    if (local.status === "pending") insertByPriority(lists.pending, id)
     else if (local.status === "running") lists.running.push(id)
     else lists.history.unshift(id)
   }
@@ -472,17 +472,13 @@ function removeFrom(list, id) {
 }
 
 /** Higher priority first, then first in, first out: after every job of the same or a higher priority. */
-function insertPending(id) {
+function insertByPriority(list, id) {
   const priority = state.jobs.get(id)?.priority ?? 0
-  let at = state.pending.length
-  for (let i = 0; i < state.pending.length; i++) {
-    if ((state.jobs.get(state.pending[i])?.priority ?? 0) < priority) {
-      at = i
-      break
-    }
-  }
-  state.pending.splice(at, 0, id)
+  const at = list.findIndex((other) => (state.jobs.get(other)?.priority ?? 0) < priority)
+  list.splice(at === -1 ? list.length : at, 0, id)
 }
+
+const insertPending = (id) => insertByPriority(state.pending, id)
 
 function bumpStats(from, to) {
   const stats = state.stats
@@ -804,22 +800,19 @@ function updateHistory(row, job) {
 function renderStats() {
   const box = $("stats")
   const stats = state.stats
+  const throughput = stats?.throughput
   const items = [
-    ["pending", state.pending.length],
-    ["running", state.running.length],
+    ["pending", stats?.pending ?? state.pending.length],
+    ["running", stats?.running ?? state.running.length],
     ["completed", stats?.completed],
     ["failed", stats?.failed],
     ["cancelled", stats?.cancelled],
-    ["jobs/s", stats?.throughput !== undefined ? Number(stats.throughput).toFixed(stats.throughput < 10 ? 2 : 0) : undefined],
+    ["jobs/s", typeof throughput === "number" ? throughput.toFixed(throughput < 10 ? 2 : 0) : undefined],
   ]
-  if (stats !== null) {
-    items[0][1] = stats.pending
-    items[1][1] = stats.running
-  }
   if (box.childElementCount === 0) {
-    for (const [name] of items) box.append(el("div", { className: "stat", data: { stat: name } }, el("dd"), el("dt", {}, name)))
+    for (const [name] of items) box.append(el("div", { className: "stat", data: { stat: name } }, el("dt", {}, name), el("dd")))
   }
-  items.forEach(([, value], i) => setText(box.children[i].firstElementChild, value ?? "–"))
+  items.forEach(([, value], i) => setText(box.children[i].lastElementChild, value ?? "–"))
 }
 
 function renderQueue() {
