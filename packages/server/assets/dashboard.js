@@ -578,7 +578,8 @@ function onJobMessage(message) {
   } catch {
     return
   }
-  addFeedEntry("job", event, event.sequence !== undefined && event._tag === "sequenceAdvanced" ? event.sequence : event.job, describeJobEvent(event))
+  // Resource samples come every few seconds per running job: they update the job's row, not the feed.
+  if (event._tag !== "resourceSnapshot") addFeedEntry("job", event, event.sequence !== undefined && event._tag === "sequenceAdvanced" ? event.sequence : event.job, describeJobEvent(event))
   applyJobEvent(event)
 }
 
@@ -772,7 +773,9 @@ function updateRunning(row, job) {
   setText(parts.progress.querySelector(".message"), notes.join(" · "))
   row.classList.toggle("cancelling", job.cancelPhase !== undefined)
   const s = job.lastSnapshot
-  setText(parts.worker, s !== undefined ? `pid ${s.pid} · ${bytes(s.rssBytes)}${s.cpuPercent !== undefined ? ` · ${s.cpuPercent.toFixed(0)}% CPU` : ""}` : "")
+  if (parts.worker.childElementCount === 0) parts.worker.append(el("span", { className: "pid" }), el("span", { className: "use" }))
+  setText(parts.worker.children[0], s !== undefined ? `pid ${s.pid}` : "")
+  setText(parts.worker.children[1], s !== undefined ? `${bytes(s.rssBytes)}${s.cpuPercent !== undefined ? ` · ${s.cpuPercent.toFixed(0)}% CPU` : ""}` : "")
   setText(parts.started, job.startedAt !== undefined ? `${clock(job.startedAt)} (${duration(Date.now() - job.startedAt)})` : "")
 }
 
