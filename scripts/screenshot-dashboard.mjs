@@ -25,7 +25,7 @@ try {
     if (answer.status !== 201) throw new Error(`submit ${instance} ${action}: ${answer.status} ${JSON.stringify(answer.body)}`)
     return answer.body.id
   }
-  const page = await browser.newPage({ viewport: { width: 1440, height: 1400 }, deviceScaleFactor: 1, colorScheme: "light" })
+  const page = await browser.newPage({ viewport: { width: 1440, height: 1360 }, deviceScaleFactor: 1, colorScheme: "light" })
   await page.goto(`${server.url}/#token=${encodeURIComponent(server.token)}`)
   await page.locator('#connection[data-state="live"]').waitFor()
 
