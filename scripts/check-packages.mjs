@@ -10,7 +10,7 @@
 // slower unbundled fallbacks (ADR 0018), and that each package imports as a
 // library. `.ci/run` calls it after `npm test`; `--no-build` skips `npm run build`.
 import { execFileSync, spawn } from "node:child_process"
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -81,6 +81,8 @@ try {
     if (workers.some((argv) => argv.includes(unbundled))) fail(`a worker ran the unbundled runtime (${unbundled})`)
     if (!workers.some((argv) => argv.includes(bundled))) fail(`no worker was seen running the bundled runtime (${bundled})`)
     step(`the bundled CLI and the bundled worker ran (${workers.length} worker process${workers.length === 1 ? "" : "es"} seen)`)
+    step("plinth serve: the API and the dashboard's page from the installed packages, then SIGTERM")
+    await serveOnce(project)
   } finally {
     renameSync(`${unbundledCli}.away`, unbundledCli)
   }
@@ -123,4 +125,37 @@ function invokeWatchingWorkers(cwd, commandArgs) {
       else resolve({ output, workers: [...seen.values()] })
     })
   })
+}
+
+/**
+ * Starts the installed `plinth serve` on a free port, reads its plugins and
+ * its page (the assets are found through the installed @plinth/server), and
+ * stops it with SIGTERM: it must exit 130 and remove its server.json.
+ */
+async function serveOnce(cwd) {
+  const child = spawn(process.execPath, [join(cwd, "node_modules", ".bin", "plinth"), "serve", "--port", "0", "--root", "plugins", "--lock", "PLUGINS.lock"], {
+    cwd,
+    env,
+    stdio: ["ignore", "ignore", "inherit"],
+  })
+  const exited = new Promise((resolve) => child.on("exit", (code) => resolve(code)))
+  const info = join(cwd, ".plinth", "serve", "server.json")
+  try {
+    const deadline = Date.now() + 60_000
+    while (!existsSync(info)) {
+      if (child.exitCode !== null) fail(`plinth serve exited ${child.exitCode} before listening`)
+      if (Date.now() > deadline) fail("plinth serve did not start within 60 s")
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    const { url } = JSON.parse(readFileSync(info, "utf8"))
+    const plugins = await (await fetch(`${url}/api/plugins`)).json()
+    if (!plugins.plugins.some((plugin) => plugin.id === "greeter" && plugin.lock === "verified")) fail(`GET /api/plugins answered ${JSON.stringify(plugins)}`)
+    const page = await fetch(`${url}/`)
+    if (page.status !== 200 || !(await page.text()).includes("<html")) fail(`GET / answered ${page.status}`)
+  } finally {
+    child.kill("SIGTERM")
+  }
+  const code = await exited
+  if (code !== 130) fail(`plinth serve exited ${code} on SIGTERM, expected 130`)
+  if (existsSync(info)) fail("plinth serve left its server.json behind")
 }

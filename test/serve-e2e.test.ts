@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process"
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs"
 import { request } from "node:http"
+import { createServer, type AddressInfo } from "node:net"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { bin, buildCli, examplesWorkspace, plinth } from "./support/cli.js"
@@ -270,6 +271,20 @@ describe("plinth serve", () => {
     const elsewhere = await plinth(dir, ["jobs", "list", "--data-dir", join(dir, "other")])
     expect(elsewhere.code).toBe(1)
     expect(elsewhere.stderr.trim()).toBe(`error: no plinth serve is running for data dir ${join(dir, "other")}: start one with plinth serve`)
+  })
+
+  it("refuses a port in use in one line, before starting any worker", async () => {
+    const taken = createServer()
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve))
+    const port = (taken.address() as AddressInfo).port
+    try {
+      const run = await plinth(dir, ["serve", "--port", String(port), "--data-dir", join(dir, "busy")])
+      expect(run.code).toBe(1)
+      expect(run.stderr.trim()).toBe(`error: cannot listen on 127.0.0.1:${port}: the address is in use (another plinth serve?); pass another --port (0 picks a free one) or --host`)
+      expect(existsSync(join(dir, "busy", "serve", "server.json"))).toBe(false)
+    } finally {
+      taken.close()
+    }
   })
 
   it("stops on SIGTERM with every worker stopped and server.json removed, and does not print the token again on the next start", async () => {

@@ -109,7 +109,8 @@ export const docs: Readonly<Record<string, CommandDoc>> = {
     description:
       "Observation commands (verify, list, show, report, trace, stats) read manifests, the lock, the call history and the resource records and never run plugin code; " +
       "lock changes the lock; enable, disable and config change a plugin's persisted state under --data-dir; " +
-      "invoke and describe run plugin code, each plugin in its own sandboxed worker process. " +
+      "invoke and describe run plugin code, each plugin in its own sandboxed worker process; " +
+      "serve runs them as a long-running host with a job queue, an HTTP API and a dashboard, which jobs talks to. " +
       "Paths are relative to the current folder; a flag beats its environment variable, which beats the default.",
     examples: [
       { command: "plinth plugins lock", what: "Pin the plugins under ./plugins in ./PLUGINS.lock, after review." },

@@ -38,8 +38,8 @@ export * from "./manager/HostConfig.js"
 // The job queue (ADR 0029) and its journal's contract.
 export * from "./jobs/JobQueue.js"
 export * from "./jobs/JobQueueLive.js"
-export * from "./jobs/JobQueueLive.js"
 export * from "./jobs/JobJournalMemory.js"
+export * from "./jobs/JobObservation.js"
 export * from "./stores/JobJournal.js"
 // Stores: one SQLite file in the data directory (see ADR 0024).
 export * from "./stores/StoreErrors.js"
@@ -54,6 +54,3 @@ export * from "./stores/SecretStore.js"
 // One Layer for a host: verification, the manager and the stores over one data directory.
 export * from "./Host.js"
 export * from "./ManagerFacade.js"
-// The job queue (ADR 0029): its service contract and its live layer.
-export * from "./jobs/JobQueue.js"
-export * from "./jobs/JobQueueLive.js"

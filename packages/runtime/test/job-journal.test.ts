@@ -129,6 +129,19 @@ describe("JobJournal (SQLite)", () => {
     }),
   )
 
+  it.live("refuses a job JSON cannot hold, to its own caller only", () =>
+    Effect.gen(function* () {
+      const dataDir = freshDataDir()
+      const bad = pending(1, { input: { n: 10n } })
+      const [badExit, goodExit] = yield* withJournal(dataDir, (journal) =>
+        Effect.all([Effect.exit(journal.write([bad])), Effect.exit(journal.write([pending(2)]))], { concurrency: "unbounded" }),
+      )
+      expect(Exit.isSuccess(goodExit)).toBe(true)
+      expect(Exit.isFailure(badExit) && String(badExit.cause)).toContain(`job ${bad.id} cannot be recorded: it cannot be written as JSON`)
+      expect((yield* withJournal(dataDir, (journal) => journal.recover(0))).unfinished.map((j) => j.id)).toEqual([idOf(2)])
+    }),
+  )
+
   it.live("reports a record it cannot read, by id and field, leaves it in the file, and still gives back every other job", () =>
     Effect.gen(function* () {
       const dataDir = freshDataDir()
@@ -204,6 +217,36 @@ describe("JobJournal (SQLite)", () => {
       expect(recovered.unfinished).toEqual(waiting)
       expect(recovered.history.map((j) => j.id)).toEqual(done.slice(-keepFinished).reverse().map((j) => j.id))
       expect(yield* withJournal(dataDir, (journal) => journal.find(done[0]!.id))).toBeUndefined()
+    }),
+  )
+
+  it.live("waits for another connection's write lock without freezing this process, then writes", () =>
+    Effect.gen(function* () {
+      const dataDir = freshDataDir()
+      const { waitedMillis, longestStallMillis, recovered } = yield* withJournal(dataDir, (journal) =>
+        Effect.gen(function* () {
+          yield* journal.write([pending(0)])
+          // Another program takes the write lock and keeps it for a second.
+          const other = new Sqlite(databasePath({ dataDir }))
+          other.exec("BEGIN IMMEDIATE")
+          other.prepare("INSERT INTO plugin_configs (plugin, updated_at) VALUES ('other', 0)").run()
+          setTimeout(() => (other.exec("COMMIT"), other.close()), 1_000)
+          let last = performance.now()
+          let longest = 0
+          const ticker = setInterval(() => {
+            const now = performance.now()
+            longest = Math.max(longest, now - last)
+            last = now
+          }, 5)
+          const started = performance.now()
+          yield* journal.write([pending(1)]).pipe(Effect.ensuring(Effect.sync(() => clearInterval(ticker))))
+          return { waitedMillis: performance.now() - started, longestStallMillis: longest, recovered: yield* journal.recover(0) }
+        }),
+      )
+      expect(waitedMillis).toBeGreaterThanOrEqual(900)
+      // SQLite's own busy wait (5 s) would have held the event loop for the whole second.
+      expect(longestStallMillis).toBeLessThan(500)
+      expect(recovered.unfinished.map((j) => j.id)).toEqual([idOf(0), idOf(1)])
     }),
   )
 

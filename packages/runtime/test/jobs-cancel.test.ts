@@ -103,7 +103,8 @@ describe("JobQueue cancellation", () => {
       const fresh = (yield* manager.get("jobs")).pid
       expect(fresh).not.toBe(pid)
       expect(yield* queue.wait(yield* queue.submit({ instance: "jobs", action: "pid", input: {} }))).toMatchObject({ status: "completed", result: fresh })
-    }).pipe(Effect.provide(queueLayer(ws, recordingSpawner().layer, { cancelTimeout: CANCEL_TIMEOUT_MILLIS }))),
+      // The instance's own grace (100 ms) did not cut the cancel timeout short: the queue's call carries its own.
+    }).pipe(Effect.provide(queueLayer(ws, recordingSpawner().layer, { cancelTimeout: CANCEL_TIMEOUT_MILLIS }, undefined, { interruptGrace: "100 millis" }))),
   )
 
   it.scopedLive("the manager's retries after eviction show on the job as retryStarted by eviction, counted in its retries", () =>

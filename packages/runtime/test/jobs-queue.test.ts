@@ -217,6 +217,24 @@ describe("JobQueue events", () => {
     }).pipe(Effect.provide(queueLayer(ws, recordingSpawner().layer))),
   )
 
+  it.scopedLive("a subscription ends when its scope closes; a finished job's event stream ends at once", () =>
+    Effect.gen(function* () {
+      const manager = yield* PluginManager
+      const queue = yield* JobQueue
+      yield* manager.load("jobs")
+      const reading = yield* Effect.scoped(
+        Effect.gen(function* () {
+          const subscription = yield* queue.subscribe({ _tag: "all" })
+          return yield* Effect.forkDaemon(Stream.runCollect(subscription.events))
+        }),
+      )
+      expect((yield* Fiber.await(reading))._tag).toBe("Success")
+      const id = yield* queue.submit({ instance: "jobs", action: "pid", input: {} })
+      yield* queue.wait(id)
+      expect(Chunk.toArray(yield* Stream.runCollect(queue.events(id)))).toEqual([])
+    }).pipe(Effect.provide(queueLayer(ws, recordingSpawner().layer))),
+  )
+
   it.live("closing the queue ends every subscription's stream", () =>
     Effect.gen(function* () {
       const ended = yield* Effect.scoped(

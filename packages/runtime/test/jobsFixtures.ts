@@ -97,6 +97,24 @@ export const queueLayer = (
   return Layer.provideMerge(queue, manager)
 }
 
+/**
+ * As `queueLayer`, with these plugins' default instances loaded before the
+ * queue starts: a queue recovering its journal runs its jobs at once, so
+ * their instances must be there (as a host loads its plugins first).
+ */
+export const loadedQueueLayer = (
+  ws: ManagerWorkspace,
+  spawner: Layer.Layer<ProcessSpawner>,
+  plugins: ReadonlyArray<string>,
+  options: JobQueueOptions = {},
+  journal: Layer.Layer<JobJournal> | undefined = undefined,
+): Layer.Layer<JobQueue | PluginManager, unknown> => {
+  const manager = managerLayer(ws, spawner)
+  const loaded = Layer.effectDiscard(Effect.flatMap(PluginManager, (m) => Effect.forEach(plugins, (p) => m.load(p)))).pipe(Layer.provide(manager))
+  const queue = JobQueueLive(options).pipe(Layer.provide(Layer.mergeAll(manager, loaded, journal ?? Layer.empty)))
+  return Layer.provideMerge(queue, manager)
+}
+
 /** Collects the events a filter lets through, from now until the scope closes. */
 export const collect = (filter: EventFilter, buffer = 1000): Effect.Effect<Array<JobEvent>, never, JobQueue | Scope.Scope> =>
   Effect.gen(function* () {

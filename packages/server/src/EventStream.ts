@@ -29,7 +29,8 @@ const encodeManagerEvent = Schema.encodeSync(ManagerEvent)
 const encoder = new TextEncoder()
 
 /** One event: `data` is one line of JSON (JSON.stringify escapes every newline). */
-const frame = (event: "job" | "instance", data: unknown) => `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`
+export const sseEventText = (event: string, data: unknown) => `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`
+const frame = sseEventText
 
 export const eventStream = (
   queue: JobQueue["Type"],

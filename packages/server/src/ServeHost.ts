@@ -80,7 +80,6 @@ export const serve = (options: ServeOptions, reporter: ServeReporter) =>
         `warning: listening on ${host}, not loopback: anyone who can reach this address can read the queue and, with the token, submit work`,
       )
     }
-    const instances = yield* loadDefaultInstances(reporter)
     const manager = yield* PluginManager
     const summaries = yield* listPlugins({ root: options.root, lock: options.lock })
     const plugins: ReadonlyArray<PluginView> = summaries.flatMap((summary) =>
@@ -94,6 +93,8 @@ export const serve = (options: ServeOptions, reporter: ServeReporter) =>
     })
     yield* Effect.gen(function* () {
       const server = yield* PlinthServer
+      // Listening first: a port in use fails before any worker starts. Jobs submitted meanwhile wait for their instance.
+      const instances = yield* loadDefaultInstances(reporter)
       yield* Effect.acquireRelease(
         Effect.try({
           try: () => writeServerInfo(options.dataDir, { url: server.url, pid: process.pid }),

@@ -65,6 +65,10 @@ const allowedHostNames = (host: string): ReadonlySet<string> => {
   return names
 }
 
+/** Whether a request's Host header names a server bound to `host`: loopback names, the bound address, this machine's for a wildcard bind. */
+export const isAllowedHost = (host: string, header: string | undefined): boolean =>
+  header !== undefined && allowedHostNames(host).has(hostNameOf(header))
+
 /** The name part of a Host header (`name:port`, `[v6]:port`, `name`). */
 const hostNameOf = (header: string): string => {
   const value = header.trim().toLowerCase()

@@ -3,7 +3,8 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Duration, Effect, Layer, Stream } from "effect"
-import { ensureToken, PlinthServer, ServeHostLayer, ServerLive, sseFrames, tokenMatches } from "@plinth/server"
+import fc from "fast-check"
+import { ensureToken, isAllowedHost, PlinthServer, ServeHostLayer, ServerLive, sseEventText, sseFrames, tokenMatches } from "@plinth/server"
 import { examplesWorkspace } from "../../../test/support/cli.js"
 
 /*
@@ -83,4 +84,43 @@ describe("the SSE reader", () => {
       ])
     }),
   )
+})
+
+describe("the SSE wire format", () => {
+  it.effect("reads back every event the server writes, however the bytes arrive in chunks", () =>
+    Effect.promise(() =>
+      fc.assert(
+        fc.asyncProperty(
+          fc.array(fc.record({ event: fc.constantFrom("job", "instance"), data: fc.jsonValue() }), { maxLength: 8 }),
+          fc.array(fc.nat(), { maxLength: 6 }),
+          async (events, cuts) => {
+            const text = `: connected\n\n${events.map(({ event, data }) => sseEventText(event, data)).join("")}`
+            const bytes = new TextEncoder().encode(text)
+            const points = [...new Set(cuts.map((cut) => cut % (bytes.length + 1)))].sort((a, b) => a - b)
+            const chunks = [0, ...points].map((start, i) => bytes.slice(start, [...points, bytes.length][i]))
+            const frames = await Effect.runPromise(
+              Stream.runCollect(sseFrames(Stream.fromIterable(chunks).pipe(Stream.decodeText(), Stream.splitLines))),
+            )
+            const read = Chunk.toReadonlyArray(frames)
+            expect(read[0]).toEqual({ comment: "connected" })
+            expect(read.slice(1).map((f) => ({ event: f.event, data: JSON.parse(f.data!) }))).toEqual(
+              events.map(({ event, data }) => ({ event, data: JSON.parse(JSON.stringify(data)) })),
+            )
+          },
+        ),
+        { numRuns: 200 },
+      ),
+    ),
+  )
+})
+
+describe("the Host check", () => {
+  it("accepts loopback names and the bound address with any port, and nothing else", () => {
+    for (const header of ["127.0.0.1:7717", "localhost:7717", "LOCALHOST:1", "[::1]:7717", "127.0.0.1"]) expect(isAllowedHost("127.0.0.1", header), header).toBe(true)
+    for (const header of ["attacker.example:7717", "127.0.0.1.attacker.example:7717", "localhost.attacker.example", "", "[::2]:7717"])
+      expect(isAllowedHost("127.0.0.1", header), header).toBe(false)
+    expect(isAllowedHost("127.0.0.1", undefined)).toBe(false)
+    expect(isAllowedHost("10.1.2.3", "10.1.2.3:7717")).toBe(true)
+    expect(isAllowedHost("10.1.2.3", "10.1.2.4:7717")).toBe(false)
+  })
 })

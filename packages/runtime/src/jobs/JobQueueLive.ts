@@ -1,8 +1,9 @@
-import { Cause, Deferred, Duration, Effect, Exit, Fiber, FiberId, Layer, Option, Queue, Schedule, Stream } from "effect"
+import { Cause, Deferred, Duration, Effect, Exit, Fiber, FiberId, Layer, Option, Queue, Schedule, type Scope, Stream } from "effect"
 import {
   afterInterruption,
   categoryOf,
   describeBlockReason,
+  compareRunOrder,
   insertionIndexBy,
   isPluginFailure,
   isTerminal,
@@ -31,6 +32,7 @@ import { PluginManager, type CallFailure } from "../manager/PluginManager.js"
 import { JobJournal } from "../stores/JobJournal.js"
 import { makeEventHub } from "./EventHub.js"
 import { newJobId, newSequenceId } from "./JobIds.js"
+import { JobObservation } from "./JobObservation.js"
 import { JobQueue, type EventFilter, type JobQueueOptions, type SubmitJob, type SubmitSequenceOptions } from "./JobQueue.js"
 import { makeThroughput } from "./Throughput.js"
 
@@ -52,6 +54,8 @@ interface Entry {
   readonly done: Deferred.Deferred<Job>
   readonly logs: Array<JobLogLine>
   fiber: Fiber.RuntimeFiber<void> | undefined
+  /** The fiber taking a running job through its cancel phases. */
+  canceller: Fiber.RuntimeFiber<void> | undefined
   /** Set once cancel was asked for: from then on the canceller, not the job's fiber, ends the job. */
   cancelling: boolean
   /** The current attempt's call reached a worker and its cancellation is under way there. */
@@ -98,11 +102,19 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
     const retrySchedule = options.retry?.schedule ?? defaultRetrySchedule
     const subscriberBuffer = Math.max(1, Math.floor(options.subscriberBuffer ?? 100))
     const maxLogLines = Math.max(0, Math.floor(options.maxLogLines ?? 500))
+    const snapshotInterval = Duration.decode(options.snapshotInterval ?? Duration.seconds(2))
+    const observation = yield* Effect.serviceOption(JobObservation)
 
     const hub = makeEventHub()
     const live = new Map<string, Entry>()
     /** Pending entries in run order: the next to run first. */
     const pending: Array<Entry> = []
+    /**
+     * Pending jobs whose instance is not loaded (after a restart, before the
+     * host has loaded its plugins; or unloaded since): held aside, by instance,
+     * until the manager says it is loaded, instead of failing.
+     */
+    const held = new Map<string, Array<Entry>>()
     const history: Array<Job> = []
     /** Finished jobs beyond the history too, so that a late waiter still finds its job; oldest evicted first. */
     const archive = new Map<string, Archived>()
@@ -223,7 +235,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
     const timeoutMillisOf = (timeout: Duration.DurationInput | undefined): number | undefined | { problem: string } => {
       if (timeout === undefined) return undefined
       const decoded = Duration.decodeUnknown(timeout)
-      if (Option.isNone(decoded)) return { problem: `timeout must be a duration, got ${JSON.stringify(timeout) ?? typeof timeout}` }
+      if (Option.isNone(decoded)) return { problem: `timeout must be a duration, got ${typeof timeout === "string" ? JSON.stringify(timeout) : typeof timeout}` }
       const millis = Duration.toMillis(decoded.value)
       const problem = timeoutProblem(millis)
       return problem === undefined ? millis : { problem }
@@ -238,6 +250,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
         done: Deferred.unsafeMake<Job>(FiberId.none),
         logs: [],
         fiber: undefined,
+        canceller: undefined,
         cancelling: false,
         cancelStarted: false,
         cancelSettled: Deferred.unsafeMake(FiberId.none),
@@ -246,9 +259,51 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
       }
       live.set(job.id, entry)
       if (job.idempotencyKey !== undefined) keys.set(job.idempotencyKey, job.id)
-      pending.splice(insertionIndexBy(pending, { priority: job.priority, seq: entry.seq }, runKey), 0, entry)
-      tokens.unsafeOffer(undefined)
+      insertPending(entry)
       return entry
+    }
+
+    const insertPending = (entry: Entry) => {
+      pending.splice(insertionIndexBy(pending, runKey(entry), runKey), 0, entry)
+      tokens.unsafeOffer(undefined)
+    }
+
+    /** Takes a pending job out of the run order (or out of the held ones); false when it was in neither. */
+    const removePending = (entry: Entry): boolean => {
+      const index = pending.indexOf(entry)
+      if (index >= 0) {
+        pending.splice(index, 1)
+        return true
+      }
+      const list = held.get(entry.job.instance)
+      const at = list?.indexOf(entry) ?? -1
+      if (at < 0) return false
+      list!.splice(at, 1)
+      if (list!.length === 0) held.delete(entry.job.instance)
+      return true
+    }
+
+    const hold = (entry: Entry) => {
+      const list = held.get(entry.job.instance) ?? []
+      list.push(entry)
+      held.set(entry.job.instance, list)
+      setBlockReason(entry, `instance '${entry.job.instance}' is not loaded; the job waits until it is`)
+    }
+
+    /** The instance was loaded: its held jobs take their places in the run order again. */
+    const release = (instance: string) => {
+      const list = held.get(instance)
+      if (list === undefined) return
+      held.delete(instance)
+      for (const entry of list) {
+        setBlockReason(entry, undefined)
+        insertPending(entry)
+      }
+    }
+
+    const pendingInOrder = (): Array<Entry> => {
+      if (held.size === 0) return [...pending]
+      return [...pending, ...[...held.values()].flat()].sort((a, b) => compareRunOrder(runKey(a), runKey(b)))
     }
 
     /** Checks, journals (pending) and queues a job; the id once its pending record is written. */
@@ -372,11 +427,53 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
       publish({ _tag: "progressChanged", ...common(entry.job), progress: fraction, ...(message !== undefined ? { message } : {}) })
     }
 
+    /**
+     * While the job runs (its fiber's scope): its worker's lines go to its
+     * log, bounded (the oldest dropped), and its worker is sampled every
+     * `snapshotInterval` (JobObservation, when the host provides one).
+     */
+    const observe = (entry: Entry): Effect.Effect<void, never, Scope.Scope> => {
+      if (Option.isNone(observation)) return Effect.void
+      const { lines, sample } = observation.value
+      const instance = entry.job.instance
+      const collectLines = Effect.flatMap(lines(instance), (queue) =>
+        Effect.forever(
+          Effect.flatMap(Queue.takeBetween(queue, 1, 1000), (taken) =>
+            Effect.sync(() => {
+              if (entry.finished) return
+              for (const line of taken) entry.logs.push(line)
+              if (entry.logs.length > maxLogLines) entry.logs.splice(0, entry.logs.length - maxLogLines)
+            }),
+          ),
+        ),
+      )
+      const snapshots = Effect.repeat(
+        Effect.flatMap(sample(instance), (taken) =>
+          Effect.sync(() => {
+            if (Option.isNone(taken) || entry.finished) return
+            const previous = entry.job.lastSnapshot
+            const now = taken.value
+            const cpuPercent =
+              previous !== undefined && previous.pid === now.pid && now.at > previous.at
+                ? Math.max(0, ((now.cpuMillis - previous.cpuMillis) / (now.at - previous.at)) * 100)
+                : undefined
+            const snapshot = { at: now.at, pid: now.pid, rssBytes: now.rssBytes, cpuMillis: now.cpuMillis, ...(cpuPercent !== undefined ? { cpuPercent } : {}) }
+            setJob(entry, { ...entry.job, lastSnapshot: snapshot })
+            publish({ _tag: "resourceSnapshot", ...common(entry.job), snapshot })
+          }),
+        ),
+        Schedule.spaced(snapshotInterval),
+      )
+      return Effect.asVoid(Effect.all([Effect.forkScoped(collectLines), Effect.forkScoped(snapshots)]))
+    }
+
     /** The job's attempts, retried while they fail transiently; the job's fiber. Cancellation ends it from outside. */
     const runJob = (entry: Entry): Effect.Effect<void> =>
       Effect.gen(function* () {
         yield* journalWrite([entry.job])
-        const driver = yield* Schedule.driver(Schedule.delays(retrySchedule))
+        yield* observe(entry)
+        // Made at the first transient failure: most jobs never need one.
+        let driver: Schedule.ScheduleDriver<Duration.Duration, unknown> | undefined
         let attempt = 1
         for (;;) {
           const exit = yield* Effect.exit(attemptOnce(entry, attempt))
@@ -390,6 +487,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
             delayMillis = Math.max(0, retryAfter * 1000)
             yield* Effect.sleep(Duration.millis(delayMillis))
           } else {
+            driver ??= yield* Schedule.driver(Schedule.delays(retrySchedule))
             const next = yield* Effect.option(driver.next(failure))
             if (Option.isNone(next)) return yield* finish(entry, "failed", { error: jobErrorOf(entry, failure) })
             delayMillis = Duration.toMillis(next.value)
@@ -406,13 +504,15 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
             delayMillis,
           })
         }
-      })
+      }).pipe(Effect.scoped)
 
     const start = (entry: Entry) =>
       Effect.gen(function* () {
         changeState(entry, "running", { startedAt: Date.now() })
         const sequence = entry.job.sequence
         if (sequence !== undefined) yield* sequenceStepRunning(sequence.id)
+        // Cancelled while its sequence was being journaled: the canceller has ended it; no call starts.
+        if (entry.cancelling) return
         entry.fiber = yield* Effect.forkDaemon(runJob(entry))
       })
 
@@ -422,6 +522,10 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
         yield* slots.take(1)
         const entry = pending.shift()
         if (entry === undefined) return yield* slots.release(1)
+        if (Option.isNone(yield* Effect.option(manager.get(entry.job.instance)))) {
+          hold(entry)
+          return yield* slots.release(1)
+        }
         yield* start(entry)
       }),
     )
@@ -462,11 +566,13 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
         if (entry.finished || entry.cancelling) return Effect.succeed(false)
         entry.cancelling = true
         if (entry.job.status === "pending") {
-          const index = pending.indexOf(entry)
-          if (index >= 0) pending.splice(index, 1)
+          removePending(entry)
           return Effect.as(finish(entry, "cancelled", { cancelRequestedAt: Date.now() }), true)
         }
-        return Effect.as(Effect.forkDaemon(cancelRunning(entry)), true)
+        return Effect.map(Effect.forkDaemon(cancelRunning(entry)), (fiber) => {
+          entry.canceller = fiber
+          return true
+        })
       })
 
     const cancel = (id: JobId) =>
@@ -479,12 +585,15 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
       Effect.sync(() => {
         const entry = live.get(id)
         if (entry === undefined || entry.job.status !== "pending" || entry.cancelling || priorityProblem(priority) !== undefined) return false
-        const index = pending.indexOf(entry)
-        if (index < 0) return false
-        pending.splice(index, 1)
+        const wasHeld = pending.indexOf(entry) < 0
+        if (!removePending(entry)) return false
         const from = entry.job.priority
         setJob(entry, { ...entry.job, priority })
-        pending.splice(insertionIndexBy(pending, { priority, seq: entry.seq }, runKey), 0, entry)
+        if (wasHeld) {
+          const list = held.get(entry.job.instance) ?? []
+          list.push(entry)
+          held.set(entry.job.instance, list)
+        } else pending.splice(insertionIndexBy(pending, runKey(entry), runKey), 0, entry)
         publish({ _tag: "priorityChanged", ...common(entry.job), from, to: priority })
         return true
       }).pipe(Effect.tap((changed) => (changed ? journalWrite([live.get(id)!.job]) : Effect.void)))
@@ -515,7 +624,9 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
     const stats = Effect.sync(() => {
       let runningCount = 0
       for (const entry of live.values()) if (entry.job.status === "running") runningCount++
-      return { pending: pending.length, running: runningCount, ...counts, throughput: throughput.rate(Date.now()) }
+      let heldCount = 0
+      for (const list of held.values()) heldCount += list.length
+      return { pending: pending.length + heldCount, running: runningCount, ...counts, throughput: throughput.rate(Date.now()) }
     })
 
     const logs = (id: JobId) =>
@@ -547,6 +658,8 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
 
     const submitStep = (entry: SequenceEntry, index: number): Effect.Effect<void> =>
       Effect.gen(function* () {
+        // Shutting down: the journal says which step is next, and the next start queues it (recovery).
+        if (closing) return
         const step = entry.sequence.steps[index]!
         const submitted = yield* Effect.either(
           submitChecked(
@@ -709,6 +822,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
       Effect.forever(
         Effect.flatMap(Queue.take(managerEvents), (event) =>
           Effect.sync(() => {
+            if (event._tag === "loaded") return release(event.instance)
             if (event._tag !== "admissionBlocked") return
             for (const entry of live.values()) {
               if (entry.job.status === "running" && !entry.callStarted && !entry.cancelling && entry.job.instance === event.instance) {
@@ -740,6 +854,12 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
         yield* Effect.forEach(runningEntries, (e) => (e.fiber !== undefined ? Fiber.interrupt(e.fiber) : Effect.void), { discard: true })
         for (const entry of runningEntries) {
           if (entry.finished) continue
+          if (entry.cancelling) {
+            // Its cancellation was asked for: it ends cancelled, not re-run.
+            if (entry.canceller !== undefined) yield* Fiber.interrupt(entry.canceller)
+            yield* finish(entry, "cancelled")
+            continue
+          }
           const outcome = afterInterruption(entry.job, entry.plugin, Date.now())
           if (outcome._tag === "failed") {
             yield* finish(entry, "failed", { error: outcome.job.error! })
@@ -775,7 +895,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
       cancel,
       get: findJob,
       wait,
-      pending: Effect.sync(() => pending.map((e) => e.job)),
+      pending: Effect.sync(() => pendingInOrder().map((e) => e.job)),
       running,
       history: (limit) => Effect.sync(() => history.slice(0, Math.max(0, Math.min(limit ?? maxHistory, maxHistory)))),
       stats,

@@ -33,6 +33,7 @@ const encodeSequence = Schema.encodeEither(SequenceJson)
 const decodeSequence = Schema.decodeUnknownEither(SequenceJson)
 
 type Value = string | number | null
+type Run = (text: string, params?: ReadonlyArray<Value>) => Effect.Effect<ReadonlyArray<unknown>, SqlError>
 
 // Column order of the upserts below; `seq` is left to SQLite (the rowid, kept by the upsert: submission order).
 const JOB_COLUMNS = [
@@ -111,9 +112,11 @@ const sequenceRow = (sequence: JobSequence, json: string): Row => {
 }
 
 /** Which field of a record is wrong, in words (never the Schema's own text). */
-const describeParseError = (error: ParseResult.ParseError): string => {
+const describeParseError = (error: ParseResult.ParseError, direction: "read" | "write" = "read"): string => {
   const first = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
-  if (first === undefined || first.path.length === 0) return "it is not a JSON record of this Plinth's format"
+  if (first === undefined || first.path.length === 0) {
+    return direction === "read" ? "it is not a JSON record of this Plinth's format" : "it cannot be written as JSON (its input or result holds a value JSON has no form for)"
+  }
   return `its field ${first.path.map(String).join(".")} is not valid`
 }
 
@@ -143,7 +146,7 @@ export const JobJournalLive = (options: JobJournalOptions = {}): Layer.Layer<Job
   Layer.scoped(
     JobJournal,
     Effect.gen(function* () {
-      const { path, sql, immediate } = yield* StoreDatabase
+      const { path, sql } = yield* StoreDatabase
       const keep = Math.max(0, Math.trunc(options.keepFinished ?? DEFAULT_KEEP_FINISHED))
       // Pruning waits until this many more than `keep` may be there: one DELETE per slack's worth of finished jobs, not per batch.
       const slack = Math.max(100, Math.ceil(keep / 10))
@@ -155,48 +158,83 @@ export const JobJournalLive = (options: JobJournalOptions = {}): Layer.Layer<Job
 
       const unavailable = (e: SqlError) => StoreUnavailable.fromSql(path, e)
 
-      const upsert = (texts: ReadonlyMap<number, string>, rows: ReadonlyArray<Row>) =>
+      // The connection's own settings, restored after each journal transaction (Database.ts sets them).
+      const [busy] = yield* Effect.orDie(sql.unsafe<{ readonly timeout: number }>("PRAGMA busy_timeout"))
+      const [sync] = yield* Effect.orDie(sql.unsafe<{ readonly synchronous: number }>("PRAGMA synchronous"))
+      const busyTimeoutMs = busy?.timeout ?? 5_000
+      const synchronous = sync?.synchronous ?? 2
+
+      /**
+       * One BEGIN IMMEDIATE transaction on the reserved connection, as
+       * Transaction.ts does, with two differences: it commits with
+       * `synchronous = NORMAL` (durable against a crash of the process, see
+       * ADR 0030), and its statements go straight to the connection's
+       * prepared-statement cache, without the client's per-statement
+       * compiling and spans: at one transaction per group that overhead was
+       * most of a write's cost.
+       */
+      const journalTransaction = <A>(body: (run: Run) => Effect.Effect<A, SqlError>): Effect.Effect<A, SqlError> =>
+        Effect.uninterruptibleMask((restore) =>
+          Effect.scoped(
+            Effect.gen(function* () {
+              const conn = yield* sql.reserve
+              const run: Run = (text, params = []) => conn.execute(text, params, undefined)
+              yield* run(`PRAGMA busy_timeout = ${LOCK_WAIT_MS}`)
+              yield* Effect.addFinalizer(() => Effect.ignore(run(`PRAGMA busy_timeout = ${busyTimeoutMs}`)))
+              yield* run("PRAGMA synchronous = NORMAL")
+              yield* Effect.addFinalizer(() => Effect.ignore(run(`PRAGMA synchronous = ${synchronous}`)))
+              yield* run("BEGIN IMMEDIATE")
+              const exit = yield* Effect.exit(restore(body(run)))
+              if (Exit.isSuccess(exit)) {
+                const committed = yield* Effect.exit(run("COMMIT"))
+                if (Exit.isSuccess(committed)) return exit.value
+                yield* Effect.ignore(run("ROLLBACK"))
+                return yield* Effect.failCause(committed.cause)
+              }
+              yield* Effect.ignore(run("ROLLBACK"))
+              return yield* Effect.failCause(exit.cause)
+            }),
+          ),
+        )
+
+      const upsert = (run: Run, texts: ReadonlyMap<number, string>, rows: ReadonlyArray<Row>) =>
         Effect.gen(function* () {
           let at = 0
           for (const size of CHUNK_SIZES) {
             while (rows.length - at >= size) {
               const params: Array<Value> = []
               for (let i = at; i < at + size; i++) for (const v of rows[i]!.values) params.push(v)
-              yield* sql.unsafe(texts.get(size)!, params)
+              yield* run(texts.get(size)!, params)
               at += size
             }
           }
         })
 
-      const count = (table: "jobs" | "job_sequences") =>
-        Effect.map(sql.unsafe<{ readonly n: number }>(`SELECT count(*) AS n FROM ${table} WHERE finished_at IS NOT NULL`), (r) => r[0]?.n ?? 0)
+      const count = (run: Run, table: "jobs" | "job_sequences") =>
+        Effect.map(run(`SELECT count(*) AS n FROM ${table} WHERE finished_at IS NOT NULL`), (r) => (r[0] as { n?: number } | undefined)?.n ?? 0)
 
       // The newest `keep` finished records stay; unfinished ones are never pruned.
-      const prune = (table: "jobs" | "job_sequences") =>
-        sql.unsafe(
-          `DELETE FROM ${table} WHERE seq IN (SELECT seq FROM ${table} WHERE finished_at IS NOT NULL ORDER BY finished_at DESC, seq DESC LIMIT -1 OFFSET ?)`,
-          [keep],
-        )
+      const prune = (run: Run, table: "jobs" | "job_sequences") =>
+        run(`DELETE FROM ${table} WHERE seq IN (SELECT seq FROM ${table} WHERE finished_at IS NOT NULL ORDER BY finished_at DESC, seq DESC LIMIT -1 OFFSET ?)`, [keep])
 
       /** One transaction: the rows, then pruning when due. Returns the finished counts to keep if it commits. */
       const commitOnce = (jobs: ReadonlyArray<Row>, sequences: ReadonlyArray<Row>) =>
-        immediate(
+        journalTransaction((run) =>
           Effect.gen(function* () {
-            yield* upsert(jobUpserts, jobs)
-            yield* upsert(sequenceUpserts, sequences)
-            let jobsAfter = (finishedJobs ?? (yield* count("jobs"))) + jobs.filter((r) => r.finished).length
-            let sequencesAfter = (finishedSequences ?? (yield* count("job_sequences"))) + sequences.filter((r) => r.finished).length
+            yield* upsert(run, jobUpserts, jobs)
+            yield* upsert(run, sequenceUpserts, sequences)
+            let jobsAfter = (finishedJobs ?? (yield* count(run, "jobs"))) + jobs.filter((r) => r.finished).length
+            let sequencesAfter = (finishedSequences ?? (yield* count(run, "job_sequences"))) + sequences.filter((r) => r.finished).length
             if (jobsAfter > keep + slack) {
-              yield* prune("jobs")
-              jobsAfter = yield* count("jobs")
+              yield* prune(run, "jobs")
+              jobsAfter = yield* count(run, "jobs")
             }
             if (sequencesAfter > keep + slack) {
-              yield* prune("job_sequences")
-              sequencesAfter = yield* count("job_sequences")
+              yield* prune(run, "job_sequences")
+              sequencesAfter = yield* count(run, "job_sequences")
             }
             return { jobsAfter, sequencesAfter }
           }),
-          { lockWaitMs: LOCK_WAIT_MS, synchronousNormal: true },
         ).pipe(
           // Another process holds the write lock: wait in short blocking slices and asynchronous pauses, for up to ~15 s.
           Effect.retry({
@@ -242,6 +280,19 @@ export const JobJournalLive = (options: JobJournalOptions = {}): Layer.Layer<Job
         }
         for (const r of requests) if (r._tag === "Drain") yield* Deferred.succeed(r.done, undefined)
       })
+      // Runs last, after the writer has stopped: a request that slipped in behind the drain is failed, not left waiting.
+      yield* Effect.addFinalizer(() =>
+        Effect.flatMap(Queue.takeAll(queue), (left) =>
+          Effect.forEach(
+            left,
+            (r) =>
+              r._tag === "Write"
+                ? Deferred.fail(r.done, new StoreUnavailable({ path, reason: "the job journal was closed" }))
+                : Deferred.succeed(r.done, undefined),
+            { discard: true },
+          ),
+        ),
+      )
       yield* Effect.forkScoped(Effect.forever(drainOnce))
 
       let closed = false
@@ -271,7 +322,7 @@ export const JobJournalLive = (options: JobJournalOptions = {}): Layer.Layer<Job
           for (const job of jobs) {
             const json = encodeJob(job)
             if (Either.isLeft(json)) {
-              return Effect.fail(new StoreUnavailable({ path, reason: `job ${job.id} cannot be recorded: ${describeParseError(json.left)}` }))
+              return Effect.fail(new StoreUnavailable({ path, reason: `job ${job.id} cannot be recorded: ${describeParseError(json.left, "write")}` }))
             }
             rows.push(jobRow(job, json.right))
           }
@@ -333,7 +384,7 @@ export const JobJournalLive = (options: JobJournalOptions = {}): Layer.Layer<Job
           Effect.suspend(() => {
             const json = encodeSequence(sequence)
             return Either.isLeft(json)
-              ? Effect.fail(new StoreUnavailable({ path, reason: `sequence ${sequence.id} cannot be recorded: ${describeParseError(json.left)}` }))
+              ? Effect.fail(new StoreUnavailable({ path, reason: `sequence ${sequence.id} cannot be recorded: ${describeParseError(json.left, "write")}` }))
               : enqueue([], [sequenceRow(sequence, json.right)])
           }),
         recover,

@@ -10,13 +10,6 @@ export interface ImmediateOptions {
    * retries asynchronously instead. Restored to `busyTimeoutMs` afterwards.
    */
   readonly lockWaitMs?: number | undefined
-  /**
-   * Commits with `synchronous = NORMAL` instead of the connection's FULL
-   * (Database.ts): the WAL is written but not fsynced at COMMIT, which survives
-   * a crash of the process but not of the machine (see ADR 0030). Restored to
-   * FULL afterwards.
-   */
-  readonly synchronousNormal?: boolean | undefined
 }
 
 /**
@@ -40,10 +33,6 @@ export const withImmediateTransaction =
                 if (options.lockWaitMs !== undefined) {
                   yield* conn.executeUnprepared(`PRAGMA busy_timeout = ${Math.max(0, Math.trunc(options.lockWaitMs))}`, [], undefined)
                   yield* Effect.addFinalizer(() => Effect.ignore(conn.executeUnprepared(`PRAGMA busy_timeout = ${busyTimeoutMs}`, [], undefined)))
-                }
-                if (options.synchronousNormal === true) {
-                  yield* conn.executeUnprepared("PRAGMA synchronous = NORMAL", [], undefined)
-                  yield* Effect.addFinalizer(() => Effect.ignore(conn.executeUnprepared("PRAGMA synchronous = FULL", [], undefined)))
                 }
                 yield* conn.executeUnprepared("BEGIN IMMEDIATE", [], undefined)
                 const exit = yield* Effect.exit(restore(Effect.provideService(effect, SqlClient.TransactionConnection, [conn, 0] as const)))
