@@ -429,6 +429,8 @@ function applyJobEvent(event) {
         if (state.history.length > MAX_HISTORY) state.history.length = MAX_HISTORY
       }
       scheduleJobsRefresh()
+      // An instance's running and waiting counts change with its jobs, without an event of their own.
+      scheduleInstancesRefresh()
       break
     }
     case "progressChanged":
