@@ -44,7 +44,7 @@ try {
   process.exit(1)
 }
 
-const report = { treeDigest: null, worker: null, manager: null, journal: null, startup: null }
+const report = { treeDigest: null, worker: null, manager: null, journal: null, queue: null, startup: null }
 report.treeDigest = await treeDigest.runTreeDigestBench({
   repeats,
   log,
@@ -70,6 +70,10 @@ report.manager = await managerBench.runManagerBench({ log: options.json ? log : 
 // The job journal's grouped commits against raw better-sqlite3 in one transaction, in the same run (ADR 0030).
 const journalBench = await import("./journal.mjs")
 report.journal = await journalBench.runJournalBench({ rounds: repeats, log: options.json ? log : (line) => console.log(line) })
+
+// No-op jobs through the JobQueue and a worker, with and without the journal and subscribers, beside piscina (issue 9 §7).
+const queueBench = await import("./queue.mjs")
+report.queue = await queueBench.runQueueBench({ rounds: repeats, log: options.json ? log : (line) => console.log(line) })
 
 // Start-up of the `plinth` command, against `node -e 0` in the same run (ADR 0018).
 const startupBench = await import("./startup.mjs")
