@@ -40,5 +40,10 @@ describe("npm start (examples/demo.mjs)", () => {
     expect(run.stdout).toContain("the call trace records hungry.grow, attempt 1: failed")
     expect(run.stdout).toContain("the VAULT_TOKEN secret appears nowhere in this output, nor in the data directory outside its secret store")
     expect(run.stdout).not.toMatch(/demo-token-/)
+    // The job queue: priority order behind a running job, progress, a pending job cancelled, and where to watch it live.
+    expect(run.stdout).toMatch(/ran in this order: slow\(\{"millis":300\}\) priority 0 -> \{"waitedMillis":300\}, greet\(\{"name":"High"\}\) priority 10 -> "Hello, High!", greet\(\{"name":"Middle"\}\) priority 5 -> "Hello, Middle!", greet\(\{"name":"Low"\}\) priority 0 -> "Hello, Low!"/)
+    expect(run.stdout).toContain("the slow job reported progress 10% 20% 30% 40% 50% 60% 70% 80% 90% 100%")
+    expect(run.stdout).toContain("cancelled while pending: true; it never ran (status cancelled)")
+    expect(run.stdout).toContain("npx plinth serve --root examples/plugins --lock PLUGINS.lock")
   }, 120_000)
 })
