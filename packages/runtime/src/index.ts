@@ -35,6 +35,12 @@ export * from "./manager/FairGate.js"
 export * from "./manager/Admission.js"
 export * from "./manager/RetryAfterEviction.js"
 export * from "./manager/HostConfig.js"
+// The job queue (ADR 0029) and its journal's contract.
+export * from "./jobs/JobQueue.js"
+export * from "./jobs/JobQueueLive.js"
+export * from "./jobs/JobJournalMemory.js"
+export * from "./jobs/JobObservation.js"
+export * from "./stores/JobJournal.js"
 // Stores: one SQLite file in the data directory (see ADR 0024).
 export * from "./stores/StoreErrors.js"
 export * from "./stores/Database.js"

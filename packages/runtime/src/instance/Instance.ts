@@ -34,6 +34,7 @@ import { readVerifiedFiles } from "../loading/VerifiedFiles.js"
 import {
   startWorker,
   type CallOptions,
+  type CancelOptions,
   type ProgressReport,
   type StreamCallOptions,
   type StreamWindow,
@@ -108,6 +109,12 @@ export interface InvokeOptions {
   readonly onProgress?: (report: ProgressReport) => void
   /** Told the worker's measurements for the call (CPU time, peak RSS) when it ends; not when the worker died first. */
   readonly onUsage?: (usage: CallUsage) => void
+  /** If the call is cancelled: its own grace period, and how the cancellation went (the job queue's cancel phases). */
+  readonly cancel?: CancelOptions
+  /** Told when the call has its slot under the manager's guards and goes to the worker (the job queue clears its block reason). */
+  readonly onStarted?: () => void
+  /** Told when the manager tries the call again after eviction: the attempt now starting (2 for the first retry) and the failure's tag. */
+  readonly onRetry?: (attempt: number, failure: string) => void
 }
 
 export interface StreamOptions {
@@ -344,17 +351,18 @@ const start = (
       if (invalid !== undefined) return Effect.fail(invalid)
       const onProgress = invokeOptions?.onProgress
       const onUsage = invokeOptions?.onUsage
+      const cancel = invokeOptions?.cancel
       const timeoutMillis = timeoutMillisOf(invokeOptions?.timeout)
       return Effect.withFiberRuntime((fiber) => {
         const connection = current.connection
         let call: Effect.Effect<unknown, PluginFailure>
         if (failed === undefined && connection.isIdleAndAlive() && (timeoutMillis === undefined || timeoutMillis <= MAX_TIMER_MILLIS)) {
           const callOptions: CallOptions =
-            timeoutMillis === undefined ? { onProgress, onUsage } : { onProgress, onUsage, timeoutMillis, onTimeout: timedOut(action, timeoutMillis) }
+            timeoutMillis === undefined ? { onProgress, onUsage, cancel } : { onProgress, onUsage, cancel, timeoutMillis, onTimeout: timedOut(action, timeoutMillis) }
           call = checkedResult(connection, action, declared, connection.call(action, input, callOptions))
         } else {
           const whole = Effect.flatMap(acquire, (connection) =>
-            checkedResult(connection, action, declared, connection.call(action, input, { onProgress, onUsage })),
+            checkedResult(connection, action, declared, connection.call(action, input, { onProgress, onUsage, cancel })),
           )
           call = timeoutMillis === undefined ? whole : within(whole, timeoutMillis, timedOut(action, timeoutMillis))
         }

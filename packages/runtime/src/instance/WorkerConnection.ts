@@ -54,6 +54,8 @@ interface CallState {
   /** A stream's credit as the host granted it, less what the worker has used (bytes may go negative by one chunk). */
   chunkCredit: number
   byteCredit: number
+  /** Per call: its own grace period and who to tell how its cancellation went (CallOptions.cancel). */
+  cancel?: CancelOptions | undefined
 }
 
 /**
@@ -67,7 +69,22 @@ export interface StreamWindow {
 
 export const defaultStreamWindow: StreamWindow = { chunks: 32, bytes: 4 * 1024 * 1024 }
 
+/**
+ * How a cancelled call stopped: "started" when the worker is asked to stop,
+ * then "stopped" (it reported back) or "killed" (the grace period ran out, or
+ * the process was gone, and the worker is dead).
+ */
+export type CancelProgress = "started" | "stopped" | "killed"
+
+export interface CancelOptions {
+  /** This call's grace period instead of the worker's `interruptGrace`. */
+  readonly graceMillis?: number | undefined
+  readonly onCancel?: ((progress: CancelProgress) => void) | undefined
+}
+
 export interface CallOptions {
+  /** Per-call cancellation: its grace period and an observer (the job queue's cancel phases). */
+  readonly cancel?: CancelOptions | undefined
   readonly onProgress?: ((report: ProgressReport) => void) | undefined
   /** Told what the worker measured for the call (its final frame's `usage`), just before the call settles. */
   readonly onUsage?: ((usage: CallUsage) => void) | undefined
@@ -355,26 +372,38 @@ export const startWorker = (options: WorkerStartOptions): Effect.Effect<WorkerCo
      */
     const startCancel = (id: number): void => {
       const call = calls.get(id)
-      if (call === undefined || exitedFlag || call.cancelling) return
+      if (call === undefined || call.cancelling) return
+      const observer = call.cancel?.onCancel
+      if (exitedFlag) {
+        observer?.("started")
+        observer?.("killed")
+        return
+      }
       const settled = Deferred.unsafeMake<void>(FiberId.none)
       cancellations.add(settled)
       let timer: ReturnType<typeof setTimeout> | undefined
-      const done = () => {
+      let told = false
+      const done = (how: "stopped" | "killed") => {
         if (timer !== undefined) clearTimeout(timer)
         cancellations.delete(settled)
         Deferred.unsafeDone(settled, Exit.void)
+        if (!told) {
+          told = true
+          observer?.(how)
+        }
       }
       call.cancelling = true
+      observer?.("started")
       call.listener = (event) => {
         if (event._tag === "Progress" || event._tag === "Chunk") return
         calls.delete(id)
-        done()
+        done(event._tag === "ProcessEnded" ? "killed" : "stopped")
       }
-      child.onExit(done)
+      child.onExit(() => done("killed"))
       timer = setTimeout(() => {
         killedByHost ??= "a cancelled call did not stop within the grace period"
         child.kill("SIGKILL")
-      }, graceMillis)
+      }, call.cancel?.graceMillis ?? graceMillis)
       send({ _tag: "Interrupt", id })
     }
 
@@ -409,6 +438,7 @@ export const startWorker = (options: WorkerStartOptions): Effect.Effect<WorkerCo
           cancelling: false,
           chunkCredit: 0,
           byteCredit: 0,
+          cancel: callOptions?.cancel,
           listener: (event) => {
             switch (event._tag) {
               case "Progress":

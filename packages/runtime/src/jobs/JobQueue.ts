@@ -97,6 +97,7 @@ export class JobQueue extends Context.Tag("@plinth/runtime/JobQueue")<
     readonly getSequence: (sequence: SequenceId) => Effect.Effect<Option.Option<JobSequence>>
     readonly waitSequence: (sequence: SequenceId) => Effect.Effect<JobSequence, JobNotFound>
     readonly subscribe: (filter: EventFilter, options?: { readonly buffer?: number }) => Effect.Effect<EventSubscription, never, Scope.Scope>
+    /** The job's events from now on; the stream ends after the one that finished the job (at once if it has finished). */
     readonly events: (job: JobId) => Stream.Stream<JobEvent>
     readonly sequenceEvents: (sequence: SequenceId) => Stream.Stream<JobEvent>
     readonly allEvents: Stream.Stream<JobEvent>

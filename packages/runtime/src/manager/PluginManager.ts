@@ -134,6 +134,8 @@ export interface PluginManagerService {
   readonly updateConfig: (id: string, config: unknown, options?: ConfigOptions) => Effect.Effect<ManagedInstance, LoadFailure | InstanceNotLoaded>
   readonly list: Effect.Effect<ReadonlyArray<ManagedInstance>>
   readonly get: (id: string) => Effect.Effect<ManagedInstance, InstanceNotLoaded>
+  /** The actions the instance's manifest declares, sorted. */
+  readonly actions: (id: string) => Effect.Effect<ReadonlyArray<string>, InstanceNotLoaded>
   /** Enables a disabled instance; `onEnable` runs in its worker once no call is in flight. */
   readonly enable: (id: string) => Effect.Effect<void, InstanceNotLoaded | PluginFailure>
   /** New calls are refused with PluginDisabled; `onDisable` runs once the calls in flight have ended. */
@@ -632,12 +634,14 @@ export const makePluginManager = (options: PluginManagerOptions) =>
         if (managed === undefined) return Effect.fail(notLoaded(id))
         return guarded(
           managed,
-          (left, onUsage) =>
-            managed.started.instance.invoke(
+          (left, onUsage) => {
+            invokeOptions?.onStarted?.()
+            return managed.started.instance.invoke(
               action,
               input,
               left === undefined ? { ...invokeOptions, onUsage } : { ...invokeOptions, onUsage, timeout: Duration.millis(left) },
-            ),
+            )
+          },
           action,
           invokeOptions?.timeout,
           invokeOptions?.onUsage,
@@ -647,7 +651,10 @@ export const makePluginManager = (options: PluginManagerOptions) =>
     /** A call that runs short of memory is retried on a fresh worker after eviction (RetryAfterEviction.ts); each attempt has the whole timeout. */
     const execute = (id: string, action: string, input: unknown, invokeOptions?: InvokeOptions): Effect.Effect<unknown, CallFailure> =>
       Effect.flatMap(find(id), (managed) =>
-        retryAfterEviction.run({ instance: id, plugin: managed.plugin.id, action }, attemptCall(id, action, input, invokeOptions)),
+        retryAfterEviction.run(
+          { instance: id, plugin: managed.plugin.id, action, ...(invokeOptions?.onRetry !== undefined ? { onRetry: invokeOptions.onRetry } : {}) },
+          attemptCall(id, action, input, invokeOptions),
+        ),
       )
 
     /** A stream holds its slot until it ends; its outcome counts for the breaker like a call's. */
@@ -715,6 +722,7 @@ export const makePluginManager = (options: PluginManagerOptions) =>
       updateConfig: (id, config, configOptions) => reloadWith(id, config ?? {}, configOptions),
       list: Effect.suspend(() => Effect.forEach([...instances.values()].sort((a, b) => (a.id < b.id ? -1 : 1)), describeManaged)),
       get: (id) => Effect.flatMap(find(id), describeManaged),
+      actions: (id) => Effect.map(find(id), (managed) => Object.keys(managed.plugin.manifest.actions ?? {}).sort()),
       enable,
       disable,
       reset,

@@ -50,6 +50,14 @@ export interface RetryHost<Worker, E> {
   readonly trace: (record: CallRecord) => Effect.Effect<void>
 }
 
+/** What a retry is for; `onRetry` is told each retry as it starts (the caller's own correlation, e.g. a job's). */
+export interface RetryTarget {
+  readonly instance: string
+  readonly plugin: string
+  readonly action: string
+  readonly onRetry?: (attempt: number, failure: string) => void
+}
+
 export interface RetryAfterEviction<RE> {
   /**
    * Runs `attempt` and, while it fails with a memory shortage and retries are
@@ -57,7 +65,7 @@ export interface RetryAfterEviction<RE> {
    * comes back with `attempts` set when there was more than one.
    */
   readonly run: <A, E>(
-    target: { readonly instance: string; readonly plugin: string; readonly action: string },
+    target: RetryTarget,
     attempt: Effect.Effect<A, E>,
   ) => Effect.Effect<A, E | RE | MemoryShortage>
 }
@@ -79,7 +87,7 @@ export const makeRetryAfterEviction = <W, RE>(
   }
 
   const run = <A, E>(
-    target: { readonly instance: string; readonly plugin: string; readonly action: string },
+    target: RetryTarget,
     attempt: Effect.Effect<A, E>,
   ): Effect.Effect<A, E | RE | MemoryShortage> => {
     if (scheduling.maxRetries === 0) return attempt
@@ -125,6 +133,7 @@ export const makeRetryAfterEviction = <W, RE>(
             failure: failure._tag,
             evicted: [...evicted],
           })
+          target.onRetry?.(n + 1, failure._tag)
           yield* host.trace({
             at: new Date(began).toISOString(),
             plugin: target.plugin,
