@@ -1,31 +1,14 @@
-import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process"
+import { spawn } from "node:child_process"
 import { existsSync, mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { createInterface } from "node:readline"
 import Sqlite from "better-sqlite3"
 import { describe, expect, it } from "vitest"
 import { databasePath, SCHEMA_VERSION } from "@plinth/runtime"
+import { waitFor, watch } from "./childLines.js"
 
 const child = join(import.meta.dirname, "fixtures", "journalChild.mjs")
 const start = (...args: Array<string>) => spawn(process.execPath, [child, ...args], { stdio: ["pipe", "pipe", "pipe"] })
-
-/** Every stdout line of a child, as it arrives, and how it ended. */
-const watch = (proc: ChildProcessWithoutNullStreams, onLine: (line: string) => void = () => {}) => {
-  const lines: Array<string> = []
-  let stderr = ""
-  proc.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
-  createInterface({ input: proc.stdout }).on("line", (line) => (lines.push(line), onLine(line)))
-  const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.on("close", (code, signal) => resolve({ code, signal })))
-  return { lines, ended, stderr: () => stderr }
-}
-
-const waitFor = (lines: Array<string>, line: string, proc: ChildProcessWithoutNullStreams) =>
-  new Promise<void>((resolve, reject) => {
-    if (lines.includes(line)) return resolve()
-    proc.stdout.on("data", () => lines.includes(line) && resolve())
-    proc.on("close", () => reject(new Error(`child ended before printing '${line}'`)))
-  })
 
 const RANK = { pending: 0, running: 1, completed: 2 } as const
 type Reported = keyof typeof RANK
