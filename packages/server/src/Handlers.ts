@@ -1,5 +1,4 @@
 import { HttpApiBuilder } from "@effect/platform"
-import { readdirSync, readFileSync } from "node:fs"
 import { Context, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { JobId, SequenceId, type JobNotFound } from "@plinth/domain"
 import { JobQueue, PluginManager, type ManagedInstance, type SubmitJob } from "@plinth/runtime"
@@ -19,48 +18,8 @@ export class ServedPlugins extends Context.Tag("@plinth/server/ServedPlugins")<S
 const isJobId = Schema.is(JobId)
 const isSequenceId = Schema.is(SequenceId)
 
-const PAGE_SIZE = 4096
-
-/** The pids of a process's children (Linux: /proc/<pid>/task/<tid>/children). */
-const childrenOf = (pid: number): Array<number> => {
-  try {
-    return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
-      readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8")
-        .split(" ")
-        .filter((word) => word !== "")
-        .map(Number),
-    )
-  } catch {
-    return []
-  }
-}
-
-/**
- * A worker's resident memory from `/proc` (Linux), its descendants included:
- * under OS isolation the manager's pid is the sandbox's (bubblewrap), and the
- * worker runs below it. Undefined where it cannot be read.
- */
-const rssOf = (pid: number | undefined): number | undefined => {
-  if (pid === undefined) return undefined
-  let total = 0
-  let seen = 0
-  const pending = [pid]
-  while (pending.length > 0 && seen < 64) {
-    const next = pending.pop()!
-    seen++
-    try {
-      const pages = Number(readFileSync(`/proc/${next}/statm`, "utf8").split(" ")[1])
-      if (Number.isFinite(pages)) total += pages * PAGE_SIZE
-    } catch {
-      if (next === pid) return undefined
-    }
-    pending.push(...childrenOf(next))
-  }
-  return total
-}
-
-const instanceView = (instance: ManagedInstance): InstanceView => {
-  const rssBytes = rssOf(instance.pid)
+/** A managed instance as the API shows it, with its worker's resident memory (the runtime's /proc sample, read now). */
+const instanceView = (instance: ManagedInstance, rssBytes: number | undefined): InstanceView => {
   return {
     id: instance.id,
     plugin: instance.plugin,
@@ -88,7 +47,16 @@ export const ServerGroupLive = (options: EventStreamOptions) =>
       const connections = yield* SseConnections
       return handlers
         .handle("plugins", () => Effect.succeed({ plugins }))
-        .handle("instances", () => Effect.map(manager.list, (instances) => ({ instances: instances.map(instanceView) })))
+        .handle("instances", () =>
+          Effect.map(
+            Effect.flatMap(manager.list, (instances) =>
+              Effect.forEach(instances, (instance) =>
+                Effect.map(manager.snapshot(instance.id), (sample) => instanceView(instance, Option.getOrUndefined(Option.map(sample, (s) => s.rssBytes)))),
+              ),
+            ),
+            (instances) => ({ instances }),
+          ),
+        )
         .handle("events", () => Effect.succeed(eventStreamResponse(queue, manager, connections, options)))
     }),
   )
