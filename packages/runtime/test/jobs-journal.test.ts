@@ -6,6 +6,7 @@ import { JobId, SequenceId, type Job, type JobEvent, type JobSequence } from "@p
 import { JobQueue } from "../src/jobs/JobQueue.js"
 import { makeMemoryJournal, makeMemoryJournalStore, JobJournalMemory } from "../src/jobs/JobJournalMemory.js"
 import { JobJournal } from "../src/stores/JobJournal.js"
+import { StoreUnavailable } from "../src/stores/StoreErrors.js"
 import { managerWorkspace, recordingSpawner, type ManagerWorkspace } from "./managerFixtures.js"
 import { removeDir } from "./workerFixtures.js"
 import { collect, eventually, jobsPluginSource, loadedQueueLayer, queueLayer } from "./jobsFixtures.js"
@@ -41,6 +42,46 @@ const journaled = (status: Job["status"], tag: string, extra: Partial<Job> = {})
 const statusesOf = (writes: ReadonlyArray<Job>, id: string) => writes.filter((j) => j.id === id).map((j) => j.status)
 
 describe("JobQueue journal", () => {
+  it.scopedLive("a job whose pending record the journal cannot write is refused, not queued: nothing runs that a crash would then lose", () => {
+    const store = makeMemoryJournalStore()
+    const memory = makeMemoryJournal(store)
+    let failing = true
+    const unwritable = Layer.succeed(
+      JobJournal,
+      JobJournal.of({
+        ...memory,
+        write: (jobs) => (failing ? Effect.fail(new StoreUnavailable({ path: "/data/plinth.db", reason: "disk I/O error" })) : memory.write(jobs)),
+      }),
+    )
+    return Effect.gen(function* () {
+      const queue = yield* JobQueue
+      const refused = yield* Effect.flip(queue.submit({ instance: "jobs", action: "work", input: { millis: 10 } }))
+      expect(refused._tag).toBe("JobRefused")
+      expect(refused.message).toContain("the job journal could not be written, so nothing was queued")
+      expect(refused.message).toContain("disk I/O error")
+      expect(yield* queue.pending).toEqual([])
+      expect((yield* queue.stats).pending).toBe(0)
+      failing = false
+      const id = yield* queue.submit({ instance: "jobs", action: "work", input: { millis: 10 } })
+      expect((yield* queue.wait(id)).status).toBe("completed")
+    }).pipe(Effect.provide(loadedQueueLayer(ws, recordingSpawner().layer, ["jobs"], {}, unwritable)))
+  })
+
+  it.live("a journal that cannot be read stops the queue from starting, rather than starting empty and dropping what it held", () => {
+    const unreadable = Layer.succeed(
+      JobJournal,
+      JobJournal.of({
+        ...makeMemoryJournal(makeMemoryJournalStore()),
+        recover: () => Effect.fail(new StoreUnavailable({ path: "/data/plinth.db", reason: "file is not a database" })),
+      }),
+    )
+    return Effect.gen(function* () {
+      const started = yield* Effect.exit(Effect.scoped(Layer.build(loadedQueueLayer(ws, recordingSpawner().layer, ["jobs"], {}, unreadable))))
+      expect(started._tag).toBe("Failure")
+      expect(String(started)).toContain("file is not a database")
+    })
+  })
+
   it.scopedLive("submit returns once the pending record is written; a job is journaled running before its call starts, and its end after", () => {
     const store = makeMemoryJournalStore()
     const memory = makeMemoryJournal(store)

@@ -32,6 +32,7 @@ import {
 import type { CancelProgress } from "../instance/WorkerConnection.js"
 import { PluginManager, type CallFailure, type ManagedInstance } from "../manager/PluginManager.js"
 import { JobJournal } from "../stores/JobJournal.js"
+import type { StoreUnavailable } from "../stores/StoreErrors.js"
 import { makeEventHub } from "./EventHub.js"
 import { newJobId, newSequenceId } from "./JobIds.js"
 import { JobObservation } from "./JobObservation.js"
@@ -354,7 +355,12 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
           ...(timeoutMillis !== undefined ? { timeoutMillis } : {}),
           ...(sequence !== undefined ? { sequence } : {}),
         }
-        yield* journalWrite([job])
+        // Durable before it is accepted: a job the journal could not hold is refused, never queued on a promise the disk did not keep.
+        if (Option.isSome(journal)) {
+          yield* Effect.mapError(journal.value.write([job]), (error) =>
+            refuse(`the job journal could not be written, so nothing was queued: ${error.message}`),
+          )
+        }
         enqueue(job, checked.plugin)
         publish({ _tag: "submitted", ...common(job), instance: job.instance, action: job.action, priority })
         return job.id
@@ -884,7 +890,8 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
     const pluginOf = (instance: string) => Effect.map(Effect.option(manager.get(instance)), (m) => (Option.isSome(m) ? m.value.plugin : instance))
 
     if (Option.isSome(journal)) {
-      const recovered = yield* Effect.orElseSucceed(journal.value.recover(maxHistory), () => ({ unfinished: [], sequences: [], history: [] }))
+      // A journal that cannot be read stops the start: starting empty would drop every job it holds without a word.
+      const recovered = yield* journal.value.recover(maxHistory)
       for (const job of [...recovered.history].reverse()) archiveJob(job, [])
       const ended: Array<Job> = []
       for (const job of recovered.unfinished) {
@@ -1024,5 +1031,5 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
   })
 
 /** The job queue over the PluginManager in context; journaled when a JobJournal is provided too. Closing it shuts the queue down cleanly. */
-export const JobQueueLive = (options: JobQueueOptions = {}): Layer.Layer<JobQueue, never, PluginManager> =>
+export const JobQueueLive = (options: JobQueueOptions = {}): Layer.Layer<JobQueue, StoreUnavailable, PluginManager> =>
   Layer.scoped(JobQueue, makeJobQueue(options))
