@@ -67,6 +67,33 @@ describe("JobQueue journal", () => {
     }).pipe(Effect.provide(loadedQueueLayer(ws, recordingSpawner().layer, ["jobs"], {}, unwritable)))
   })
 
+  it.scopedLive("a job whose running record cannot be written does not start, unless its idempotency key says a re-run would be safe", () => {
+    const store = makeMemoryJournalStore()
+    const memory = makeMemoryJournal(store)
+    const failingRunning = Layer.succeed(
+      JobJournal,
+      JobJournal.of({
+        ...memory,
+        write: (jobs) =>
+          jobs.some((j) => j.status === "running")
+            ? Effect.fail(new StoreUnavailable({ path: "/data/plinth.db", reason: "disk I/O error" }))
+            : memory.write(jobs),
+      }),
+    )
+    return Effect.gen(function* () {
+      const queue = yield* JobQueue
+      const events = yield* collect({ _tag: "all" })
+      const plain = yield* queue.wait(yield* queue.submit({ instance: "jobs", action: "work", input: { millis: 10, tag: "plain" } }))
+      expect(plain.status).toBe("failed")
+      expect(plain.error?.tag).toBe("StoreUnavailable")
+      expect(plain.error?.message).toContain("disk I/O error")
+      // It never reached the worker: no progress was reported for it.
+      expect(events.some((e) => e._tag === "progressChanged" && e.job === plain.id)).toBe(false)
+      const keyed = yield* queue.wait(yield* queue.submit({ instance: "jobs", action: "work", input: { millis: 10, tag: "keyed" }, idempotencyKey: "k-1" }))
+      expect(keyed.status).toBe("completed")
+    }).pipe(Effect.provide(loadedQueueLayer(ws, recordingSpawner().layer, ["jobs"], {}, failingRunning)))
+  })
+
   it.live("a journal that cannot be read stops the queue from starting, rather than starting empty and dropping what it held", () => {
     const unreadable = Layer.succeed(
       JobJournal,

@@ -559,7 +559,14 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
     /** The job's attempts, retried while they fail transiently, on its lane. Cancellation ends it from outside. */
     const runJob = (entry: Entry, managed: ManagedInstance): Effect.Effect<void> =>
       Effect.gen(function* () {
-        yield* journalWrite([entry.job])
+        if (Option.isSome(journal)) {
+          // Not journaled as running, a job that then outlived a crash would be run again: only a job whose key says that is safe may start.
+          const unrecorded = yield* Effect.flip(journal.value.write([entry.job])).pipe(Effect.option)
+          if (Option.isSome(unrecorded)) {
+            yield* Effect.logWarning(`the job journal could not be written: ${unrecorded.value.message}`)
+            if (entry.job.idempotencyKey === undefined) return yield* ended(entry, "failed", { error: jobErrorOf(entry, unrecorded.value) })
+          }
+        }
         yield* watch(entry)
         // Made at the first transient failure: most jobs never need one.
         let driver: Schedule.ScheduleDriver<Duration.Duration, unknown> | undefined
