@@ -1,18 +1,30 @@
-import { Effect, Queue, Stream, type Scope } from "effect"
+import { Chunk, Effect, Option, Stream, type Scope } from "effect"
 import type { JobEvent, JobId, SequenceId } from "@plinth/domain"
 import type { EventFilter, EventSubscription } from "./JobQueue.js"
 
 /*
  * One publisher, many subscribers (issue 9 §3). Each subscriber gets its own
- * bounded dropping queue and a drop counter: `publish` is a synchronous
- * offer to each matching subscriber and never waits, so a subscriber that
+ * bounded mailbox and a drop counter: `publish` is a synchronous append to
+ * each matching subscriber's mailbox and never waits, so a subscriber that
  * stops reading loses only its own events. Subscribers are indexed by what
  * they follow, so an event costs only the subscribers it concerns.
+ *
+ * A reader that found its mailbox empty is woken at the next event (its
+ * fiber is scheduled, it does not run at once) and then takes everything
+ * that arrived meanwhile as one chunk. A burst of events then costs a
+ * subscriber one wake-up and one chunk, not one per event (with one Effect
+ * Queue per subscriber, each event woke each reader and went through the
+ * stream on its own: ten subscribers took most of a busy queue's time).
  */
 
 interface Subscriber {
-  readonly queue: Queue.Queue<JobEvent>
+  /** Events held unread, oldest first; at most `capacity`. */
+  held: Array<JobEvent>
+  readonly capacity: number
   dropped: number
+  closed: boolean
+  /** Set while the reader waits on an empty mailbox. */
+  wake: (() => void) | undefined
 }
 
 export interface EventHub {
@@ -24,19 +36,57 @@ export interface EventHub {
   readonly size: () => number
 }
 
+const close = (subscriber: Subscriber) => {
+  subscriber.closed = true
+  const wake = subscriber.wake
+  subscriber.wake = undefined
+  wake?.()
+}
+
+/** Everything held (the stream's next chunk), else waits for the next event; fails with None once closed and empty (the stream ends). */
+const takeHeld = (subscriber: Subscriber): Effect.Effect<Chunk.Chunk<JobEvent>, Option.Option<never>> =>
+  Effect.suspend(() => {
+    if (subscriber.held.length > 0) {
+      const batch = subscriber.held
+      subscriber.held = []
+      return Effect.succeed(Chunk.unsafeFromArray(batch))
+    }
+    if (subscriber.closed) return Effect.fail(Option.none())
+    return Effect.async<Chunk.Chunk<JobEvent>, Option.Option<never>>((resume) => {
+      // Resumed with a fresh take: it runs when the reader's fiber does, and takes what arrived by then.
+      subscriber.wake = () => resume(takeHeld(subscriber))
+      return Effect.sync(() => {
+        subscriber.wake = undefined
+      })
+    })
+  })
+
 export const makeEventHub = (): EventHub => {
   const all = new Set<Subscriber>()
   const byJob = new Map<string, Set<Subscriber>>()
   const bySequence = new Map<string, Set<Subscriber>>()
+  let count = 0
   let closed = false
+  const deliver = (subscriber: Subscriber, event: JobEvent) => {
+    if (subscriber.held.length >= subscriber.capacity) {
+      subscriber.dropped++
+      return
+    }
+    subscriber.held.push(event)
+    const wake = subscriber.wake
+    if (wake !== undefined) {
+      subscriber.wake = undefined
+      wake()
+    }
+  }
 
   const offer = (subscribers: Set<Subscriber> | undefined, event: JobEvent) => {
     if (subscribers === undefined) return
-    for (const subscriber of subscribers) if (!subscriber.queue.unsafeOffer(event)) subscriber.dropped++
+    for (const subscriber of subscribers) deliver(subscriber, event)
   }
 
   const publish = (event: JobEvent) => {
-    if (closed) return
+    if (closed || count === 0) return
     offer(all, event)
     if (byJob.size > 0) offer(byJob.get(event.job), event)
     if (event.sequence !== undefined && bySequence.size > 0) offer(bySequence.get(event.sequence), event)
@@ -52,39 +102,44 @@ export const makeEventHub = (): EventHub => {
 
   const remove = (filter: EventFilter, subscriber: Subscriber) => {
     const set = indexOf(filter)
-    set.delete(subscriber)
+    if (set.delete(subscriber)) count--
     if (set.size === 0 && filter._tag !== "all") (filter._tag === "job" ? byJob : bySequence).delete(filter._tag === "job" ? filter.job : filter.sequence)
   }
 
   const subscribe = (filter: EventFilter, buffer: number): Effect.Effect<EventSubscription, never, Scope.Scope> =>
     Effect.acquireRelease(
-      Effect.gen(function* () {
-        const queue = yield* Queue.dropping<JobEvent>(Math.max(1, Math.floor(buffer)))
-        const subscriber: Subscriber = { queue, dropped: 0 }
-        if (closed) yield* Queue.shutdown(queue)
-        else indexOf(filter).add(subscriber)
+      Effect.sync(() => {
+        const subscriber: Subscriber = { held: [], capacity: Math.max(1, Math.floor(buffer)), dropped: 0, closed: false, wake: undefined }
+        if (closed) close(subscriber)
+        else {
+          indexOf(filter).add(subscriber)
+          count++
+        }
         return subscriber
       }),
-      (subscriber) => Effect.zipRight(Effect.sync(() => remove(filter, subscriber)), Queue.shutdown(subscriber.queue)),
+      (subscriber) =>
+        Effect.sync(() => {
+          if (!subscriber.closed) remove(filter, subscriber)
+          close(subscriber)
+        }),
     ).pipe(
       Effect.map((subscriber) => ({
-        events: Stream.fromQueue(subscriber.queue),
+        events: Stream.repeatEffectChunkOption(takeHeld(subscriber)),
         dropped: Effect.sync(() => subscriber.dropped),
       })),
     )
 
-  const shutdown = Effect.suspend(() => {
+  const shutdown = Effect.sync(() => {
     closed = true
     const subscribers = [...all, ...[...byJob.values()].flatMap((s) => [...s]), ...[...bySequence.values()].flatMap((s) => [...s])]
     all.clear()
     byJob.clear()
     bySequence.clear()
-    return Effect.forEach(subscribers, (s) => Queue.shutdown(s.queue), { discard: true })
+    count = 0
+    for (const subscriber of subscribers) close(subscriber)
   })
 
-  const size = () => all.size + [...byJob.values()].reduce((n, s) => n + s.size, 0) + [...bySequence.values()].reduce((n, s) => n + s.size, 0)
-
-  return { publish, subscribe, shutdown, size }
+  return { publish, subscribe, shutdown, size: () => count }
 }
 
 /** Filters as the queue's callers write them. */
