@@ -9,13 +9,18 @@ import type { EventFilter, EventSubscription } from "./JobQueue.js"
  * stops reading loses only its own events. Subscribers are indexed by what
  * they follow, so an event costs only the subscribers it concerns.
  *
- * A reader that found its mailbox empty is woken at the next event (its
+ * A reader that found its mailbox empty is woken by the next event (its
  * fiber is scheduled, it does not run at once) and then takes everything
- * that arrived meanwhile as one chunk. A burst of events then costs a
- * subscriber one wake-up and one chunk, not one per event (with one Effect
- * Queue per subscriber, each event woke each reader and went through the
- * stream on its own: ten subscribers took most of a busy queue's time).
+ * that arrived meanwhile as one chunk. A subscriber to all events is woken
+ * at most once per WAKE_INTERVAL_MILLIS while events keep coming (sooner
+ * when its mailbox is half full, so the pause costs it no drops): on a busy
+ * queue each event would otherwise wake each such reader, and ten readers
+ * took two thirds of the queue's time. A subscriber to one job or sequence
+ * gets few events and is woken at each; so is a quiet subscriber to all.
  */
+
+/** The shortest time between two wake-ups of a subscriber to all events while events keep coming. */
+const WAKE_INTERVAL_MILLIS = 2
 
 interface Subscriber {
   /** Events held unread, oldest first; at most `capacity`. */
@@ -25,6 +30,10 @@ interface Subscriber {
   closed: boolean
   /** Set while the reader waits on an empty mailbox. */
   wake: (() => void) | undefined
+  /** Woken at every event (one job's or sequence's subscribers), not at most once per interval. */
+  readonly eager: boolean
+  /** When its reader was last woken (performance.now()). */
+  wokenAt: number
 }
 
 export interface EventHub {
@@ -34,6 +43,14 @@ export interface EventHub {
   readonly shutdown: Effect.Effect<void>
   /** How many subscribers there are now. */
   readonly size: () => number
+}
+
+const wakeNow = (subscriber: Subscriber, now: number) => {
+  const wake = subscriber.wake
+  if (wake === undefined) return
+  subscriber.wake = undefined
+  subscriber.wokenAt = now
+  wake()
 }
 
 const close = (subscriber: Subscriber) => {
@@ -67,17 +84,32 @@ export const makeEventHub = (): EventHub => {
   const bySequence = new Map<string, Set<Subscriber>>()
   let count = 0
   let closed = false
+  /** Readers of all events due a wake-up at the end of the interval; one timer for them all. */
+  const due = new Set<Subscriber>()
+  let timer: ReturnType<typeof setTimeout> | undefined
+
+  const wakeDue = () => {
+    timer = undefined
+    const now = performance.now()
+    for (const subscriber of due) wakeNow(subscriber, now)
+    due.clear()
+  }
+
   const deliver = (subscriber: Subscriber, event: JobEvent) => {
     if (subscriber.held.length >= subscriber.capacity) {
       subscriber.dropped++
       return
     }
     subscriber.held.push(event)
-    const wake = subscriber.wake
-    if (wake !== undefined) {
-      subscriber.wake = undefined
-      wake()
+    if (subscriber.wake === undefined) return
+    const now = performance.now()
+    if (subscriber.eager || now - subscriber.wokenAt >= WAKE_INTERVAL_MILLIS || subscriber.held.length * 2 >= subscriber.capacity) {
+      due.delete(subscriber)
+      return wakeNow(subscriber, now)
     }
+    if (due.has(subscriber)) return
+    due.add(subscriber)
+    timer ??= setTimeout(wakeDue, Math.max(0, WAKE_INTERVAL_MILLIS - (now - subscriber.wokenAt)))
   }
 
   const offer = (subscribers: Set<Subscriber> | undefined, event: JobEvent) => {
@@ -109,7 +141,15 @@ export const makeEventHub = (): EventHub => {
   const subscribe = (filter: EventFilter, buffer: number): Effect.Effect<EventSubscription, never, Scope.Scope> =>
     Effect.acquireRelease(
       Effect.sync(() => {
-        const subscriber: Subscriber = { held: [], capacity: Math.max(1, Math.floor(buffer)), dropped: 0, closed: false, wake: undefined }
+        const subscriber: Subscriber = {
+          held: [],
+          capacity: Math.max(1, Math.floor(buffer)),
+          dropped: 0,
+          closed: false,
+          wake: undefined,
+          eager: filter._tag !== "all",
+          wokenAt: Number.NEGATIVE_INFINITY,
+        }
         if (closed) close(subscriber)
         else {
           indexOf(filter).add(subscriber)
