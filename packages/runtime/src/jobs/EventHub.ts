@@ -20,7 +20,7 @@ import type { EventFilter, EventSubscription } from "./JobQueue.js"
  */
 
 /** The shortest time between two wake-ups of a subscriber to all events while events keep coming. */
-const WAKE_INTERVAL_MILLIS = 2
+const WAKE_INTERVAL_MILLIS = 5
 
 interface Subscriber {
   /** Events held unread, oldest first; at most `capacity`. */
@@ -95,6 +95,9 @@ export const makeEventHub = (): EventHub => {
     due.clear()
   }
 
+  /** The time of the event being published, read once per event and only when a reader waits (-1: not read yet). */
+  let publishedAt = -1
+
   const deliver = (subscriber: Subscriber, event: JobEvent) => {
     if (subscriber.held.length >= subscriber.capacity) {
       subscriber.dropped++
@@ -102,7 +105,7 @@ export const makeEventHub = (): EventHub => {
     }
     subscriber.held.push(event)
     if (subscriber.wake === undefined) return
-    const now = performance.now()
+    const now = publishedAt < 0 ? (publishedAt = performance.now()) : publishedAt
     if (subscriber.eager || now - subscriber.wokenAt >= WAKE_INTERVAL_MILLIS || subscriber.held.length * 2 >= subscriber.capacity) {
       due.delete(subscriber)
       return wakeNow(subscriber, now)
@@ -119,6 +122,7 @@ export const makeEventHub = (): EventHub => {
 
   const publish = (event: JobEvent) => {
     if (closed || count === 0) return
+    publishedAt = -1
     offer(all, event)
     if (byJob.size > 0) offer(byJob.get(event.job), event)
     if (event.sequence !== undefined && bySequence.size > 0) offer(bySequence.get(event.sequence), event)
