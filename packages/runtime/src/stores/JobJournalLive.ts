@@ -1,7 +1,7 @@
 import { SqlError } from "@effect/sql/SqlError"
 import { isTerminal, Job, JobSequence } from "@plinth/domain"
 import Sqlite from "better-sqlite3"
-import { Cause, Chunk, Deferred, Effect, Either, Exit, Layer, Option, ParseResult, Queue, Schedule, Schema } from "effect"
+import { Cause, Chunk, Deferred, Effect, Either, Exit, FiberId, Layer, Option, ParseResult, Queue, Schedule, Schema } from "effect"
 import { StoreDatabase } from "./Database.js"
 import { JobJournal, JournalRecordUnreadable, type RecoveredJournal } from "./JobJournal.js"
 import { StoreUnavailable } from "./StoreErrors.js"
@@ -39,6 +39,24 @@ const JobJson = Schema.parseJson(Job)
 const SequenceJson = Schema.parseJson(JobSequence)
 const encodeJob = Schema.encodeEither(JobJson)
 const decodeJob = Schema.decodeUnknownEither(JobJson)
+
+/**
+ * A job's record. The Job Schema transforms no field but `error` (a JobError,
+ * whose time is a Date): a job without one is its own encoded form, and its
+ * JSON is JSON.stringify's (three records a job, this was a tenth of a
+ * journaled job's host time). With an error, or a value JSON cannot hold
+ * (then the Schema says which field), the Schema encodes it.
+ */
+const jobJson = (job: Job): Either.Either<string, ParseResult.ParseError> => {
+  if (job.error === undefined) {
+    try {
+      return Either.right(JSON.stringify(job))
+    } catch {
+      // A BigInt or a cycle somewhere in the input or result: the Schema's encoding names the field.
+    }
+  }
+  return encodeJob(job)
+}
 const encodeSequence = Schema.encodeEither(SequenceJson)
 const decodeSequence = Schema.decodeUnknownEither(SequenceJson)
 
@@ -267,7 +285,7 @@ export const JobJournalLive = (options: JobJournalOptions = {}): Layer.Layer<Job
         )
 
       const settle = (write: Extract<Request, { _tag: "Write" }>, exit: Exit.Exit<unknown, SqlError>) =>
-        Exit.isSuccess(exit) ? Deferred.succeed(write.done, undefined) : Deferred.fail(write.done, describeFailure(exit.cause))
+        Effect.sync(() => Deferred.unsafeDone(write.done, Exit.isSuccess(exit) ? Exit.void : Exit.fail(describeFailure(exit.cause))))
 
       const drainOnce = Effect.gen(function* () {
         const first = yield* Queue.take(queue)
@@ -318,9 +336,12 @@ export const JobJournalLive = (options: JobJournalOptions = {}): Layer.Layer<Job
         Effect.suspend(() =>
           closed
             ? Effect.fail(new StoreUnavailable({ path, reason: "the job journal was closed" }))
-            : Effect.flatMap(Deferred.make<void, StoreUnavailable>(), (done) =>
-                Queue.offer(queue, { _tag: "Write", jobs, sequences, done }).pipe(Effect.zipRight(Deferred.await(done))),
-              ),
+            : Effect.suspend(() => {
+                // Made and offered at once (the queue is unbounded): a write costs the writer's commit, not extra steps of its own.
+                const done = Deferred.unsafeMake<void, StoreUnavailable>(FiberId.none)
+                queue.unsafeOffer({ _tag: "Write", jobs, sequences, done })
+                return Deferred.await(done)
+              }),
         )
 
       // Encoded in the caller's fiber: a record that cannot be encoded fails its own caller, before it reaches the group.
@@ -328,7 +349,7 @@ export const JobJournalLive = (options: JobJournalOptions = {}): Layer.Layer<Job
         Effect.suspend(() => {
           const rows: Array<Row> = []
           for (const job of jobs) {
-            const json = encodeJob(job)
+            const json = jobJson(job)
             if (Either.isLeft(json)) {
               return Effect.fail(new StoreUnavailable({ path, reason: `job ${job.id} cannot be recorded: ${describeParseError(json.left, "write")}` }))
             }
