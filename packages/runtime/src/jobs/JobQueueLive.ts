@@ -156,6 +156,8 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
 
     const common = (job: Job) => ({ job: job.id, at: Date.now(), ...(job.sequence !== undefined ? { sequence: job.sequence.id } : {}) })
     const publish = (event: JobEvent) => hub.publish(event)
+    /** Someone follows the events: an event is built only then (a busy queue with no subscribers builds none). */
+    const heard = () => hub.size() > 0
 
     const setJob = (entry: Entry, job: Job) => {
       entry.job = job
@@ -164,20 +166,20 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
     const changeState = (entry: Entry, to: JobStatus, patch: Partial<Job> = {}) => {
       const from = entry.job.status
       setJob(entry, { ...entry.job, ...patch, status: to })
-      publish({ _tag: "stateChanged", ...common(entry.job), from, to })
+      if (heard()) publish({ _tag: "stateChanged", ...common(entry.job), from, to })
     }
 
     const setPhase = (entry: Entry, to: CancelPhase) => {
       const from = entry.job.cancelPhase
       setJob(entry, { ...entry.job, cancelPhase: to })
-      publish({ _tag: "cancelPhaseChanged", ...common(entry.job), ...(from !== undefined ? { from } : {}), to })
+      if (heard()) publish({ _tag: "cancelPhaseChanged", ...common(entry.job), ...(from !== undefined ? { from } : {}), to })
     }
 
     const setBlockReason = (entry: Entry, reason: string | undefined) => {
       if (entry.job.blockReason === reason) return
       const { blockReason: _previous, ...rest } = entry.job
       setJob(entry, reason === undefined ? rest : { ...rest, blockReason: reason })
-      publish({ _tag: "blockReasonChanged", ...common(entry.job), ...(reason !== undefined ? { reason } : {}) })
+      if (heard()) publish({ _tag: "blockReasonChanged", ...common(entry.job), ...(reason !== undefined ? { reason } : {}) })
     }
 
     // ---- Finishing ----
@@ -218,7 +220,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
         archiveJob(job, entry.logs ?? noLines)
         counts[to]++
         throughput.record(now)
-        publish({ _tag: "stateChanged", ...common(job), from, to })
+        if (heard()) publish({ _tag: "stateChanged", ...common(job), from, to })
         if (entry.done !== undefined) Deferred.unsafeDone(entry.done, Exit.succeed(job))
         return job.sequence === undefined ? Effect.void : sequenceStepEnded(job)
       })
@@ -362,7 +364,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
           )
         }
         enqueue(job, checked.plugin)
-        publish({ _tag: "submitted", ...common(job), instance: job.instance, action: job.action, priority })
+        if (heard()) publish({ _tag: "submitted", ...common(job), instance: job.instance, action: job.action, priority })
         return job.id
       })
 
@@ -434,7 +436,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
             },
             onRetry: (next, failure) => {
               setJob(entry, { ...entry.job, retryCount: entry.job.retryCount + 1 })
-              publish({ _tag: "retryStarted", ...common(entry.job), attempt: next, by: "eviction", failure, delayMillis: 0 })
+              if (heard()) publish({ _tag: "retryStarted", ...common(entry.job), attempt: next, by: "eviction", failure, delayMillis: 0 })
             },
             cancel: { graceMillis: cancelTimeoutMillis, onCancel },
           })
@@ -456,7 +458,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
       if (entry.job.progress === fraction && entry.job.statusMessage === message) return
       const { statusMessage: _m, ...rest } = entry.job
       setJob(entry, { ...rest, progress: fraction, ...(message !== undefined ? { statusMessage: message } : {}) })
-      publish({ _tag: "progressChanged", ...common(entry.job), progress: fraction, ...(message !== undefined ? { message } : {}) })
+      if (heard()) publish({ _tag: "progressChanged", ...common(entry.job), progress: fraction, ...(message !== undefined ? { message } : {}) })
     }
 
     /**
@@ -536,7 +538,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
                   : undefined
               const snapshot = { at: now.at, pid: now.pid, rssBytes: now.rssBytes, cpuMillis: now.cpuMillis, ...(cpuPercent !== undefined ? { cpuPercent } : {}) }
               setJob(entry, { ...entry.job, lastSnapshot: snapshot })
-              publish({ _tag: "resourceSnapshot", ...common(entry.job), snapshot })
+              if (heard()) publish({ _tag: "resourceSnapshot", ...common(entry.job), snapshot })
             }
           }),
         { discard: true },
@@ -591,7 +593,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
           if (entry.cancelling) return
           attempt++
           setJob(entry, { ...entry.job, retryCount: entry.job.retryCount + 1 })
-          publish({
+          if (heard()) publish({
             _tag: "retryStarted",
             ...common(entry.job),
             attempt,
@@ -706,7 +708,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
           list.push(entry)
           held.set(entry.job.instance, list)
         } else pending.splice(insertionIndexBy(pending, runKey(entry), runKey), 0, entry)
-        publish({ _tag: "priorityChanged", ...common(entry.job), from, to: priority })
+        if (heard()) publish({ _tag: "priorityChanged", ...common(entry.job), from, to: priority })
         return Effect.as(journalWrite([entry.job]), true)
       })
 
@@ -842,7 +844,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
           },
           Date.now(),
         )
-        publish({ _tag: "sequenceAdvanced", job: job.id, at: Date.now(), sequence: position.id, index: position.index, stepStatus: job.status, status: advance.sequence.status })
+        if (heard()) publish({ _tag: "sequenceAdvanced", job: job.id, at: Date.now(), sequence: position.id, index: position.index, stepStatus: job.status, status: advance.sequence.status })
         yield* advanceSequence(entry, advance.sequence, advance.next)
       })
 
@@ -988,7 +990,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
           } else {
             entry.finished = true
             yield* journalWrite([outcome.job])
-            publish({ _tag: "stateChanged", ...common(entry.job), from: "running", to: "pending" })
+            if (heard()) publish({ _tag: "stateChanged", ...common(entry.job), from: "running", to: "pending" })
           }
         }
         for (const entry of live.values()) if (entry.done !== undefined) yield* Deferred.interrupt(entry.done)

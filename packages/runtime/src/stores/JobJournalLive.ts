@@ -1,6 +1,7 @@
-import type { SqlError } from "@effect/sql/SqlError"
+import { SqlError } from "@effect/sql/SqlError"
 import { isTerminal, Job, JobSequence } from "@plinth/domain"
-import { Cause, Chunk, Deferred, Effect, Either, Exit, Layer, Option, ParseResult, Queue, Schedule, Schema } from "effect"
+import Sqlite from "better-sqlite3"
+import { Cause, Chunk, Deferred, Effect, Either, Exit, FiberId, Layer, Option, ParseResult, Queue, Schedule, Schema } from "effect"
 import { StoreDatabase } from "./Database.js"
 import { JobJournal, JournalRecordUnreadable, type RecoveredJournal } from "./JobJournal.js"
 import { StoreUnavailable } from "./StoreErrors.js"
@@ -11,6 +12,18 @@ import { StoreUnavailable } from "./StoreErrors.js"
  * and commits everything waiting in one BEGIN IMMEDIATE transaction (grouped
  * commit); each caller returns once the commit that carries its records has
  * returned. See ADR 0030.
+ *
+ * The writes go through a connection of the journal's own (better-sqlite3,
+ * the driver under the stores' client), the file's reads through the stores'
+ * client. A group's transaction is then one synchronous call over prepared
+ * statements: through the client, each of its statements was an effect with
+ * a statement-cache lookup, which was most of a commit's cost and, with a
+ * commit before each job's call, a third of a journaled job's. Being one
+ * synchronous call, the transaction is never open across a yield, so the
+ * stores' connection never waits on it; the journal's connection does not
+ * wait on a lock at all (busy timeout 0) but retries a busy lock
+ * asynchronously, so the process never freezes. It commits with
+ * `synchronous = NORMAL` (durable against a crash of the process, ADR 0030).
  */
 
 export interface JobJournalOptions {
@@ -22,18 +35,32 @@ export interface JobJournalOptions {
 
 export const DEFAULT_KEEP_FINISHED = 10_000
 
-/** The longest one try at the write lock blocks the event loop while another process holds it (as the EmpiricalStore). */
-const LOCK_WAIT_MS = 25
-
 const JobJson = Schema.parseJson(Job)
 const SequenceJson = Schema.parseJson(JobSequence)
 const encodeJob = Schema.encodeEither(JobJson)
 const decodeJob = Schema.decodeUnknownEither(JobJson)
+
+/**
+ * A job's record. The Job Schema transforms no field but `error` (a JobError,
+ * whose time is a Date): a job without one is its own encoded form, and its
+ * JSON is JSON.stringify's (three records a job, this was a tenth of a
+ * journaled job's host time). With an error, or a value JSON cannot hold
+ * (then the Schema says which field), the Schema encodes it.
+ */
+const jobJson = (job: Job): Either.Either<string, ParseResult.ParseError> => {
+  if (job.error === undefined) {
+    try {
+      return Either.right(JSON.stringify(job))
+    } catch {
+      // A BigInt or a cycle somewhere in the input or result: the Schema's encoding names the field.
+    }
+  }
+  return encodeJob(job)
+}
 const encodeSequence = Schema.encodeEither(SequenceJson)
 const decodeSequence = Schema.decodeUnknownEither(SequenceJson)
 
 type Value = string | number | null
-type Run = (text: string, params?: ReadonlyArray<Value>) => Effect.Effect<ReadonlyArray<unknown>, SqlError>
 
 // Column order of the upserts below; `seq` is left to SQLite (the rowid, kept by the upsert: submission order).
 const JOB_COLUMNS = [
@@ -158,88 +185,87 @@ export const JobJournalLive = (options: JobJournalOptions = {}): Layer.Layer<Job
 
       const unavailable = (e: SqlError) => StoreUnavailable.fromSql(path, e)
 
-      // The connection's own settings, restored after each journal transaction (Database.ts sets them).
-      const [busy] = yield* Effect.orDie(sql.unsafe<{ readonly timeout: number }>("PRAGMA busy_timeout"))
-      const [sync] = yield* Effect.orDie(sql.unsafe<{ readonly synchronous: number }>("PRAGMA synchronous"))
-      const busyTimeoutMs = busy?.timeout ?? 5_000
-      const synchronous = sync?.synchronous ?? 2
+      // Opened at the first commit (the stores' layer has created and migrated the file by then), closed after the writer stops.
+      let db: Sqlite.Database | undefined
+      const statements = new Map<string, Sqlite.Statement>()
+      yield* Effect.addFinalizer(() =>
+        Effect.sync(() => {
+          statements.clear()
+          db?.close()
+          db = undefined
+        }),
+      )
+      const connection = (): Sqlite.Database => {
+        if (db !== undefined) return db
+        const opened = new Sqlite(path, { fileMustExist: true })
+        try {
+          opened.pragma("busy_timeout = 0")
+          opened.pragma("synchronous = NORMAL")
+        } catch (e) {
+          opened.close()
+          throw e
+        }
+        return (db = opened)
+      }
+      const statement = (text: string): Sqlite.Statement => {
+        let prepared = statements.get(text)
+        if (prepared === undefined) statements.set(text, (prepared = connection().prepare(text)))
+        return prepared
+      }
 
-      /**
-       * One BEGIN IMMEDIATE transaction on the reserved connection, as
-       * Transaction.ts does, with two differences: it commits with
-       * `synchronous = NORMAL` (durable against a crash of the process, see
-       * ADR 0030), and its statements go straight to the connection's
-       * prepared-statement cache, without the client's per-statement
-       * compiling and spans: at one transaction per group that overhead was
-       * most of a write's cost.
-       */
-      const journalTransaction = <A>(body: (run: Run) => Effect.Effect<A, SqlError>): Effect.Effect<A, SqlError> =>
-        Effect.uninterruptibleMask((restore) =>
-          Effect.scoped(
-            Effect.gen(function* () {
-              const conn = yield* sql.reserve
-              const run: Run = (text, params = []) => conn.execute(text, params, undefined)
-              yield* run(`PRAGMA busy_timeout = ${LOCK_WAIT_MS}`)
-              yield* Effect.addFinalizer(() => Effect.ignore(run(`PRAGMA busy_timeout = ${busyTimeoutMs}`)))
-              yield* run("PRAGMA synchronous = NORMAL")
-              yield* Effect.addFinalizer(() => Effect.ignore(run(`PRAGMA synchronous = ${synchronous}`)))
-              yield* run("BEGIN IMMEDIATE")
-              const exit = yield* Effect.exit(restore(body(run)))
-              if (Exit.isSuccess(exit)) {
-                const committed = yield* Effect.exit(run("COMMIT"))
-                if (Exit.isSuccess(committed)) return exit.value
-                yield* Effect.ignore(run("ROLLBACK"))
-                return yield* Effect.failCause(committed.cause)
-              }
-              yield* Effect.ignore(run("ROLLBACK"))
-              return yield* Effect.failCause(exit.cause)
-            }),
-          ),
-        )
-
-      const upsert = (run: Run, texts: ReadonlyMap<number, string>, rows: ReadonlyArray<Row>) =>
-        Effect.gen(function* () {
-          let at = 0
-          for (const size of CHUNK_SIZES) {
-            while (rows.length - at >= size) {
-              const params: Array<Value> = []
-              for (let i = at; i < at + size; i++) for (const v of rows[i]!.values) params.push(v)
-              yield* run(texts.get(size)!, params)
-              at += size
-            }
+      const upsert = (texts: ReadonlyMap<number, string>, rows: ReadonlyArray<Row>) => {
+        let at = 0
+        for (const size of CHUNK_SIZES) {
+          while (rows.length - at >= size) {
+            const params: Array<Value> = []
+            for (let i = at; i < at + size; i++) for (const v of rows[i]!.values) params.push(v)
+            statement(texts.get(size)!).run(params)
+            at += size
           }
-        })
+        }
+      }
 
-      const count = (run: Run, table: "jobs" | "job_sequences") =>
-        Effect.map(run(`SELECT count(*) AS n FROM ${table} WHERE finished_at IS NOT NULL`), (r) => (r[0] as { n?: number } | undefined)?.n ?? 0)
+      const count = (table: "jobs" | "job_sequences") =>
+        (statement(`SELECT count(*) AS n FROM ${table} WHERE finished_at IS NOT NULL`).get() as { n?: number } | undefined)?.n ?? 0
 
       // The newest `keep` finished records stay; unfinished ones are never pruned.
-      const prune = (run: Run, table: "jobs" | "job_sequences") =>
-        run(`DELETE FROM ${table} WHERE seq IN (SELECT seq FROM ${table} WHERE finished_at IS NOT NULL ORDER BY finished_at DESC, seq DESC LIMIT -1 OFFSET ?)`, [keep])
+      const prune = (table: "jobs" | "job_sequences") =>
+        statement(`DELETE FROM ${table} WHERE seq IN (SELECT seq FROM ${table} WHERE finished_at IS NOT NULL ORDER BY finished_at DESC, seq DESC LIMIT -1 OFFSET ?)`).run(keep)
 
-      /** One transaction: the rows, then pruning when due. Returns the finished counts to keep if it commits. */
+      /** One transaction, in one synchronous call: the rows, then pruning when due. The finished counts to keep once it has committed. */
+      const transaction = (jobs: ReadonlyArray<Row>, sequences: ReadonlyArray<Row>) => {
+        const conn = connection()
+        statement("BEGIN IMMEDIATE").run()
+        try {
+          upsert(jobUpserts, jobs)
+          upsert(sequenceUpserts, sequences)
+          let jobsAfter = (finishedJobs ?? count("jobs")) + jobs.filter((r) => r.finished).length
+          let sequencesAfter = (finishedSequences ?? count("job_sequences")) + sequences.filter((r) => r.finished).length
+          if (jobsAfter > keep + slack) {
+            prune("jobs")
+            jobsAfter = count("jobs")
+          }
+          if (sequencesAfter > keep + slack) {
+            prune("job_sequences")
+            sequencesAfter = count("job_sequences")
+          }
+          statement("COMMIT").run()
+          return { jobsAfter, sequencesAfter }
+        } catch (e) {
+          if (conn.inTransaction) statement("ROLLBACK").run()
+          throw e
+        }
+      }
+
       const commitOnce = (jobs: ReadonlyArray<Row>, sequences: ReadonlyArray<Row>) =>
-        journalTransaction((run) =>
-          Effect.gen(function* () {
-            yield* upsert(run, jobUpserts, jobs)
-            yield* upsert(run, sequenceUpserts, sequences)
-            let jobsAfter = (finishedJobs ?? (yield* count(run, "jobs"))) + jobs.filter((r) => r.finished).length
-            let sequencesAfter = (finishedSequences ?? (yield* count(run, "job_sequences"))) + sequences.filter((r) => r.finished).length
-            if (jobsAfter > keep + slack) {
-              yield* prune(run, "jobs")
-              jobsAfter = yield* count(run, "jobs")
-            }
-            if (sequencesAfter > keep + slack) {
-              yield* prune(run, "job_sequences")
-              sequencesAfter = yield* count(run, "job_sequences")
-            }
-            return { jobsAfter, sequencesAfter }
-          }),
-        ).pipe(
-          // Another process holds the write lock: wait in short blocking slices and asynchronous pauses, for up to ~15 s.
+        Effect.try({
+          try: () => transaction(jobs, sequences),
+          catch: (cause) => new SqlError({ cause, message: "Failed to write the job journal" }),
+        }).pipe(
+          // Another connection holds the write lock: try again after short asynchronous pauses, for up to ~15 s.
           Effect.retry({
             while: isBusy,
-            schedule: Schedule.exponential("10 millis").pipe(Schedule.either(Schedule.spaced("500 millis")), Schedule.upTo("15 seconds")),
+            schedule: Schedule.exponential("2 millis").pipe(Schedule.either(Schedule.spaced("200 millis")), Schedule.upTo("15 seconds")),
           }),
           Effect.tap(({ jobsAfter, sequencesAfter }) =>
             Effect.sync(() => {
@@ -259,7 +285,7 @@ export const JobJournalLive = (options: JobJournalOptions = {}): Layer.Layer<Job
         )
 
       const settle = (write: Extract<Request, { _tag: "Write" }>, exit: Exit.Exit<unknown, SqlError>) =>
-        Exit.isSuccess(exit) ? Deferred.succeed(write.done, undefined) : Deferred.fail(write.done, describeFailure(exit.cause))
+        Effect.sync(() => Deferred.unsafeDone(write.done, Exit.isSuccess(exit) ? Exit.void : Exit.fail(describeFailure(exit.cause))))
 
       const drainOnce = Effect.gen(function* () {
         const first = yield* Queue.take(queue)
@@ -310,9 +336,12 @@ export const JobJournalLive = (options: JobJournalOptions = {}): Layer.Layer<Job
         Effect.suspend(() =>
           closed
             ? Effect.fail(new StoreUnavailable({ path, reason: "the job journal was closed" }))
-            : Effect.flatMap(Deferred.make<void, StoreUnavailable>(), (done) =>
-                Queue.offer(queue, { _tag: "Write", jobs, sequences, done }).pipe(Effect.zipRight(Deferred.await(done))),
-              ),
+            : Effect.suspend(() => {
+                // Made and offered at once (the queue is unbounded): a write costs the writer's commit, not extra steps of its own.
+                const done = Deferred.unsafeMake<void, StoreUnavailable>(FiberId.none)
+                queue.unsafeOffer({ _tag: "Write", jobs, sequences, done })
+                return Deferred.await(done)
+              }),
         )
 
       // Encoded in the caller's fiber: a record that cannot be encoded fails its own caller, before it reaches the group.
@@ -320,7 +349,7 @@ export const JobJournalLive = (options: JobJournalOptions = {}): Layer.Layer<Job
         Effect.suspend(() => {
           const rows: Array<Row> = []
           for (const job of jobs) {
-            const json = encodeJob(job)
+            const json = jobJson(job)
             if (Either.isLeft(json)) {
               return Effect.fail(new StoreUnavailable({ path, reason: `job ${job.id} cannot be recorded: ${describeParseError(json.left, "write")}` }))
             }
