@@ -3,7 +3,7 @@
 // The manager's calls go through all its guards and record a sample per call into a real SQLite
 // EmpiricalStore (queued, written in batches off the call's path).
 // Standalone: `node bench/manager.mjs [--rounds N] [--calls N]` (after `npm run build`).
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { parseArgs } from "node:util"
@@ -11,23 +11,16 @@ import { pathToFileURL } from "node:url"
 import { Effect, Layer } from "effect"
 import {
   DatabaseLive,
-  describePlugin,
   EmpiricalStore,
   EmpiricalStoreLive,
-  lockPlugins,
   PlinthLive,
   PluginManager,
   PluginManagerLive,
   startInstance,
 } from "@plinth/runtime"
+import { echoPluginRoot } from "./support/echoPlugin.mjs"
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
-
-const pluginSource = `import { Effect, Schema } from "effect"
-import { definePlugin } from "@plinth/domain"
-export default definePlugin({ config: Schema.Struct({}), actions: ({ action }) => ({
-  echo: action({ description: "echo", input: Schema.Struct({ text: Schema.String }), output: Schema.Struct({ text: Schema.String }), handler: (input) => Effect.succeed(input) }),
-}) })`
 
 /**
  * Calls per second with `inFlight` calls running at once, `total` in all, and
@@ -45,24 +38,7 @@ const throughput = (call, total, inFlight) =>
 export async function runManagerBench({ rounds = 7, calls = 10000, inFlight = 64, log = console.log } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "plinth-bench-manager-"))
   try {
-    const root = join(dir, "plugins")
-    const pluginDir = join(root, "echo")
-    mkdirSync(pluginDir, { recursive: true })
-    writeFileSync(join(pluginDir, "index.js"), pluginSource)
-    const bare = { id: "echo", version: "1.0.0", description: "echo", entry: "index.js" }
-    writeFileSync(join(pluginDir, "plugin.json"), JSON.stringify(bare))
-    const lock = join(dir, "PLUGINS.lock")
-    const lockNow = () => Effect.runPromise(lockPlugins({ root, lock, check: false }).pipe(Effect.provide(PlinthLive)))
-    await lockNow()
-    // The host calls only what the manifest declares: write the declaration into it, as `describe --write` does.
-    const firstLock = JSON.parse(readFileSync(lock, "utf8")).plugins.echo
-    const declaration = await Effect.runPromise(
-      describePlugin({ plugin: { id: "echo", dir: pluginDir, manifest: bare }, locked: firstLock }).pipe(Effect.provide(PlinthLive)),
-    )
-    const manifest = { ...bare, actions: declaration.actions, config: declaration.config }
-    writeFileSync(join(pluginDir, "plugin.json"), JSON.stringify(manifest))
-    await lockNow()
-    const locked = JSON.parse(readFileSync(lock, "utf8")).plugins.echo
+    const { root, lock, plugin, locked } = await echoPluginRoot(dir)
 
     const stores = EmpiricalStoreLive().pipe(Layer.provideMerge(DatabaseLive({ dataDir: join(dir, "data") })))
     const live = PluginManagerLive({ root, lock, dataRoot: join(dir, "data") }).pipe(Layer.provideMerge(Layer.merge(PlinthLive, stores)))
@@ -71,7 +47,7 @@ export async function runManagerBench({ rounds = 7, calls = 10000, inFlight = 64
       Effect.scoped(
         Effect.gen(function* () {
           const manager = yield* PluginManager
-          const instance = yield* startInstance({ plugin: { id: "echo", dir: pluginDir, manifest }, locked })
+          const instance = yield* startInstance({ plugin, locked })
           const loaded = yield* manager.load("echo")
           const bareCall = (input) => instance.invoke("echo", input)
           const managerCall = (input) => manager.execute(loaded.id, "echo", input)

@@ -6,7 +6,7 @@
 // Rounds alternate between the queue variants; medians are reported with each baseline's own figure.
 // Standalone: `node bench/queue.mjs [--rounds N] [--jobs N]` (after `npm run build`).
 import { availableParallelism, tmpdir } from "node:os"
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { mkdtempSync, rmSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { parseArgs } from "node:util"
 import { fileURLToPath, pathToFileURL } from "node:url"
@@ -14,45 +14,18 @@ import { Effect, Fiber, Layer, Stream } from "effect"
 import { Piscina } from "piscina"
 import {
   DatabaseLive,
-  describePlugin,
   EmpiricalStoreLive,
   JobJournalLive,
   JobQueue,
   JobQueueLive,
-  lockPlugins,
   PlinthLive,
   PluginManager,
   PluginManagerLive,
 } from "@plinth/runtime"
+import { echoPluginRoot } from "./support/echoPlugin.mjs"
 
 const here = dirname(fileURLToPath(import.meta.url))
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
-
-const pluginSource = `import { Effect, Schema } from "effect"
-import { definePlugin } from "@plinth/domain"
-export default definePlugin({ config: Schema.Struct({}), actions: ({ action }) => ({
-  echo: action({ description: "echo", input: Schema.Struct({ text: Schema.String }), output: Schema.Struct({ text: Schema.String }), handler: (input) => Effect.succeed(input) }),
-}) })`
-
-/** A locked one-plugin root with its manifest declared, as `describe --write` and `lock` leave it. */
-const echoRoot = async (dir) => {
-  const root = join(dir, "plugins")
-  const pluginDir = join(root, "echo")
-  mkdirSync(pluginDir, { recursive: true })
-  writeFileSync(join(pluginDir, "index.js"), pluginSource)
-  const bare = { id: "echo", version: "1.0.0", description: "echo", entry: "index.js" }
-  writeFileSync(join(pluginDir, "plugin.json"), JSON.stringify(bare))
-  const lock = join(dir, "PLUGINS.lock")
-  const lockNow = () => Effect.runPromise(lockPlugins({ root, lock, check: false }).pipe(Effect.provide(PlinthLive)))
-  await lockNow()
-  const firstLock = JSON.parse(readFileSync(lock, "utf8")).plugins.echo
-  const declaration = await Effect.runPromise(
-    describePlugin({ plugin: { id: "echo", dir: pluginDir, manifest: bare }, locked: firstLock }).pipe(Effect.provide(PlinthLive)),
-  )
-  writeFileSync(join(pluginDir, "plugin.json"), JSON.stringify({ ...bare, actions: declaration.actions, config: declaration.config }))
-  await lockNow()
-  return { root, lock }
-}
 
 const piscinaRate = async (pool, total) => {
   const started = performance.now()
@@ -92,7 +65,7 @@ export async function runQueueBench({ rounds = 5, jobs = 5000, log = console.log
   const dir = mkdtempSync(join(tmpdir(), "plinth-bench-queue-"))
   const pool = new Piscina({ filename: pathToFileURL(join(here, "support", "noop-task.mjs")).href, maxThreads: cores, minThreads: cores })
   try {
-    const { root, lock } = await echoRoot(dir)
+    const { root, lock } = await echoPluginRoot(dir)
     // The manager records each call's cost in a real SQLite EmpiricalStore in both variants; only the journal differs.
     const hostLayer = (name) => {
       const stores = EmpiricalStoreLive().pipe(Layer.provideMerge(DatabaseLive({ dataDir: join(dir, name) })))

@@ -1,0 +1,35 @@
+// The benchmarks' plugin: one no-op action, `echo`, in a locked root with its manifest declared,
+// as `plinth plugins describe --write` and `plinth plugins lock` leave it.
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { Effect } from "effect"
+import { describePlugin, lockPlugins, PlinthLive } from "@plinth/runtime"
+
+const pluginSource = `import { Effect, Schema } from "effect"
+import { definePlugin } from "@plinth/domain"
+export default definePlugin({ config: Schema.Struct({}), actions: ({ action }) => ({
+  echo: action({ description: "echo", input: Schema.Struct({ text: Schema.String }), output: Schema.Struct({ text: Schema.String }), handler: (input) => Effect.succeed(input) }),
+}) })`
+
+/** Writes and locks `<dir>/plugins/echo`; returns the root, the lock, and the plugin as `startInstance` takes it. */
+export const echoPluginRoot = async (dir) => {
+  const root = join(dir, "plugins")
+  const pluginDir = join(root, "echo")
+  mkdirSync(pluginDir, { recursive: true })
+  writeFileSync(join(pluginDir, "index.js"), pluginSource)
+  const bare = { id: "echo", version: "1.0.0", description: "echo", entry: "index.js" }
+  writeFileSync(join(pluginDir, "plugin.json"), JSON.stringify(bare))
+  const lock = join(dir, "PLUGINS.lock")
+  const lockNow = () => Effect.runPromise(lockPlugins({ root, lock, check: false }).pipe(Effect.provide(PlinthLive)))
+  await lockNow()
+  // The host calls only what the manifest declares: write the declaration into it, as `describe --write` does.
+  const firstLock = JSON.parse(readFileSync(lock, "utf8")).plugins.echo
+  const declaration = await Effect.runPromise(
+    describePlugin({ plugin: { id: "echo", dir: pluginDir, manifest: bare }, locked: firstLock }).pipe(Effect.provide(PlinthLive)),
+  )
+  const manifest = { ...bare, actions: declaration.actions, config: declaration.config }
+  writeFileSync(join(pluginDir, "plugin.json"), JSON.stringify(manifest))
+  await lockNow()
+  const locked = JSON.parse(readFileSync(lock, "utf8")).plugins.echo
+  return { root, lock, plugin: { id: "echo", dir: pluginDir, manifest }, locked }
+}
