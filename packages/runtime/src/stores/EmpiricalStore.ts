@@ -1,6 +1,6 @@
 import type { SqlError } from "@effect/sql/SqlError"
 import { addSample, emptyAggregate, mergeAggregates, type Moments, type ResourceAggregate, type ResourceSample } from "@plinth/domain"
-import { Cause, Chunk, Clock, Context, Deferred, Effect, Exit, FiberId, Layer, Option, Queue, Ref, Schedule } from "effect"
+import { Cause, Clock, Context, Deferred, Effect, Exit, FiberId, Layer, Option, Ref, Schedule } from "effect"
 import { StoreDatabase } from "./Database.js"
 import { StoreUnavailable } from "./StoreErrors.js"
 
@@ -18,12 +18,13 @@ export interface EmpiricalRecord extends EmpiricalKey {
 }
 
 /**
- * What each plugin's calls have cost. `record` only queues the sample: a
- * background fiber folds queued samples into their records in batches, one
- * IMMEDIATE transaction each, so no call waits for the disk. `get` and `list`
- * read what has been written; `flush` waits until every sample recorded
- * before it is written (and fails if a batch could not be). Closing the
- * Layer flushes; after that, samples are ignored and `flush` fails.
+ * What each plugin's calls have cost. `record` folds the sample into an
+ * aggregate per key held in memory: a background fiber writes what has
+ * gathered in batches, one IMMEDIATE transaction each, so no call waits for
+ * the disk. `get` and `list` read what has been written; `flush` waits until
+ * every sample recorded before it is written (and fails if a batch could not
+ * be). Closing the Layer flushes; after that, samples are ignored and `flush`
+ * fails.
  */
 export class EmpiricalStore extends Context.Tag("@plinth/runtime/EmpiricalStore")<
   EmpiricalStore,
@@ -36,13 +37,12 @@ export class EmpiricalStore extends Context.Tag("@plinth/runtime/EmpiricalStore"
 >() {}
 
 export interface EmpiricalStoreOptions {
-  /**
-   * Most samples folded per transaction; default 50,000. A batch is folded
-   * per key in memory first, so a transaction writes one row per distinct
-   * key however many samples it holds.
-   */
+  /** Samples gathered after which the writer stops lingering and writes them; default 50,000. */
   readonly maxBatch?: number | undefined
-  /** Samples waiting beyond this are dropped (and counted) rather than growing memory without bound; default 100,000. */
+  /**
+   * No longer used: samples are folded into one aggregate per key as they
+   * are recorded, so what waits to be written does not grow with them.
+   */
   readonly maxPending?: number | undefined
   /**
    * How long the writer lets samples gather after the first one before it
@@ -59,10 +59,6 @@ export interface EmpiricalStoreOptions {
 
 /** The longest a batch write blocks this process's event loop waiting for another process's lock, per try. */
 const LOCK_WAIT_MS = 25
-
-type Item =
-  | { readonly _tag: "Sample"; readonly key: EmpiricalKey; readonly sample: ResourceSample }
-  | { readonly _tag: "Flush"; readonly done: Deferred.Deferred<void, StoreUnavailable> }
 
 interface Row {
   readonly plugin: string
@@ -125,14 +121,12 @@ const toRow = (key: EmpiricalKey, a: ResourceAggregate, now: number): Row => ({
 const keyText = (k: EmpiricalKey) => JSON.stringify([k.plugin, k.pluginDigest, k.configHash])
 
 /**
- * Folds a batch of samples into one aggregate per key: the pure half of a
- * write. Callers usually pass one key object per record (the manager does),
- * so samples are grouped by that object first and by the key's text only
- * once per distinct object: a batch may hold tens of thousands of samples.
+ * One aggregate per key: those folded under distinct key objects with the
+ * same text are merged. Callers usually pass one key object per record (the
+ * manager does), so samples are folded by object as they arrive and keyed by
+ * text only here, once per object per batch.
  */
-const groupBatch = (samples: ReadonlyArray<{ readonly key: EmpiricalKey; readonly sample: ResourceSample }>) => {
-  const byObject = new Map<EmpiricalKey, ResourceAggregate>()
-  for (const { key, sample } of samples) byObject.set(key, addSample(byObject.get(key) ?? emptyAggregate, sample))
+const groupBatch = (byObject: ReadonlyMap<EmpiricalKey, ResourceAggregate>) => {
   const groups = new Map<string, { key: EmpiricalKey; aggregate: ResourceAggregate }>()
   for (const [key, aggregate] of byObject) {
     const k = keyText(key)
@@ -148,15 +142,17 @@ export const EmpiricalStoreLive = (options: EmpiricalStoreOptions = {}): Layer.L
     Effect.gen(function* () {
       const { path, sql, immediate } = yield* StoreDatabase
       const maxBatch = Math.max(1, options.maxBatch ?? 50_000)
-      const maxPending = Math.max(1, options.maxPending ?? 100_000)
       const lingerMs = Math.max(0, options.lingerMs ?? 1000)
-      const queue = yield* Queue.unbounded<Item>()
-      // Completed by a flush, to end the current linger at once; replaced before each batch is taken.
+      // Samples recorded and not yet taken by the writer, folded per key object as they come: memory does not
+      // grow with the number of samples, and none lives long enough to be promoted (bench/manager.mjs: GC).
+      let pending = new Map<EmpiricalKey, ResourceAggregate>()
+      let pendingCount = 0
+      // Flushes waiting for the next batch to be written.
+      let flushers: Array<Deferred.Deferred<void, StoreUnavailable>> = []
+      // Completed when there is work (the first sample of a batch, or a flush); replaced when a batch is taken.
+      let wake = Deferred.unsafeMake<void>(FiberId.none)
+      // Completed by a flush or a full batch, to end the current linger at once; replaced when a batch is taken.
       let urgent = Deferred.unsafeMake<void>(FiberId.none)
-      // Flushes queued and not yet reached: while any waits, the writer does not linger.
-      let flushesWaiting = 0
-      let pending = 0
-      let dropped = 0
       // The first failed write since the last flush: that flush reports it.
       let failure: StoreUnavailable | undefined
 
@@ -164,11 +160,11 @@ export const EmpiricalStoreLive = (options: EmpiricalStoreOptions = {}): Layer.L
         Effect.catchTag(effect, "SqlError", (e) => Effect.fail(StoreUnavailable.fromSql(path, e)))
 
       // Read, merge and replace inside one IMMEDIATE transaction: another process's batch cannot slip in between.
-      const writeBatch = (samples: ReadonlyArray<{ readonly key: EmpiricalKey; readonly sample: ResourceSample }>) =>
+      const writeBatch = (batch: ReadonlyMap<EmpiricalKey, ResourceAggregate>) =>
         Effect.flatMap(Clock.currentTimeMillis, (now) =>
           immediate(
             Effect.forEach(
-              groupBatch(samples),
+              groupBatch(batch),
               ({ key, aggregate }) =>
                 Effect.flatMap(
                   sql<Row>`SELECT * FROM empirical_records
@@ -188,53 +184,53 @@ export const EmpiricalStoreLive = (options: EmpiricalStoreOptions = {}): Layer.L
           unavailable,
         )
 
+      /** Takes what has gathered and who waits for it, in one step: a sample or flush that comes later is the next batch's. */
+      const takeBatch = Effect.sync(() => {
+        const batch = { samples: pending, count: pendingCount, waiting: flushers }
+        pending = new Map()
+        pendingCount = 0
+        flushers = []
+        wake = Deferred.unsafeMake<void>(FiberId.none)
+        urgent = Deferred.unsafeMake<void>(FiberId.none)
+        return batch
+      })
+
       const drainOnce = Effect.gen(function* () {
-        const first = yield* Queue.take(queue)
-        if (first._tag === "Sample" && lingerMs > 0 && flushesWaiting === 0 && (yield* Queue.size(queue)) < maxBatch - 1) {
+        yield* Deferred.await(wake)
+        if (flushers.length === 0 && lingerMs > 0 && pendingCount < maxBatch) {
           yield* Effect.raceFirst(Effect.sleep(lingerMs), Deferred.await(urgent))
         }
-        // A flush offered from here on signals the new one; one offered before is in this batch (or the queue holds a full batch).
-        urgent = Deferred.unsafeMake<void>(FiberId.none)
-        const items = [first, ...Chunk.toReadonlyArray(yield* Queue.takeUpTo(queue, maxBatch - 1))]
-        const samples: Array<Extract<Item, { readonly _tag: "Sample" }>> = []
-        for (const item of items) if (item._tag === "Sample") samples.push(item)
-        if (samples.length > 0) {
-          const written = yield* Effect.exit(writeBatch(samples))
-          pending -= samples.length
+        const batch = yield* takeBatch
+        if (batch.count > 0) {
+          const written = yield* Effect.exit(writeBatch(batch.samples))
           if (written._tag === "Failure") {
             const error = Cause.failureOption(written.cause).pipe(
               Option.getOrElse(() => new StoreUnavailable({ path, reason: Cause.pretty(written.cause).split("\n")[0] ?? "write failed" })),
             )
             failure ??= error
-            yield* Effect.logWarning(`${samples.length} resource samples were not written: ${error.message}`)
+            yield* Effect.logWarning(`${batch.count} resource samples were not written: ${error.message}`)
           }
         }
-        if (dropped > 0) {
-          yield* Effect.logWarning(`${dropped} resource samples were dropped: more than ${maxPending} were waiting to be written`)
-          dropped = 0
-        }
-        for (const item of items) {
-          if (item._tag !== "Flush") continue
-          flushesWaiting--
-          if (failure === undefined) yield* Deferred.succeed(item.done, undefined)
-          else yield* Deferred.fail(item.done, failure)
+        if (batch.waiting.length > 0) {
+          const outcome = failure
           failure = undefined
+          for (const done of batch.waiting) {
+            if (outcome === undefined) Deferred.unsafeDone(done, Exit.void)
+            else Deferred.unsafeDone(done, Exit.fail(outcome))
+          }
         }
       })
       yield* Effect.forkScoped(Effect.forever(drainOnce))
 
       let closed = false
-      const flush = Effect.suspend(() =>
-        closed
-          ? Effect.fail(new StoreUnavailable({ path, reason: "the empirical store was closed" }))
-          : Effect.flatMap(Deferred.make<void, StoreUnavailable>(), (done) =>
-              Effect.sync(() => void flushesWaiting++).pipe(
-                Effect.zipRight(Queue.offer(queue, { _tag: "Flush", done })),
-                Effect.zipRight(Effect.sync(() => Deferred.unsafeDone(urgent, Exit.void))),
-                Effect.zipRight(Deferred.await(done)),
-              ),
-            ),
-      )
+      const flush = Effect.suspend(() => {
+        if (closed) return Effect.fail(new StoreUnavailable({ path, reason: "the empirical store was closed" }))
+        const done = Deferred.unsafeMake<void, StoreUnavailable>(FiberId.none)
+        flushers.push(done)
+        Deferred.unsafeDone(wake, Exit.void)
+        Deferred.unsafeDone(urgent, Exit.void)
+        return Deferred.await(done)
+      })
       // Added after the writer, so it runs before the writer is stopped: what was recorded is written on shutdown.
       // Afterwards a sample is ignored and a flush fails, rather than waiting for a writer that is gone.
       yield* Effect.addFinalizer(() =>
@@ -242,18 +238,16 @@ export const EmpiricalStoreLive = (options: EmpiricalStoreOptions = {}): Layer.L
       )
 
       return {
-        // Called once per plugin call: a plain offer to the unbounded queue, no more.
+        // Called once per plugin call: the sample is folded into its key's aggregate, no more.
         record: (key, sample) =>
           Effect.sync(() => {
             if (closed) return
-            if (pending >= maxPending) {
-              dropped++
-              return
-            }
-            pending++
-            queue.unsafeOffer({ _tag: "Sample", key, sample })
+            pending.set(key, addSample(pending.get(key) ?? emptyAggregate, sample))
+            pendingCount++
+            if (pendingCount === 1) Deferred.unsafeDone(wake, Exit.void)
+            else if (pendingCount === maxBatch) Deferred.unsafeDone(urgent, Exit.void)
           }),
-        get: (key) =>
+      get: (key) =>
           sql<Row>`SELECT * FROM empirical_records
             WHERE plugin = ${key.plugin} AND plugin_digest = ${key.pluginDigest} AND config_hash = ${key.configHash}`.pipe(
             Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), fromRow)),
