@@ -60,9 +60,11 @@ export const makeUsageRecorder = (store: EmpiricalStore["Type"]) => {
 
   /**
    * Starts measuring a call: `onUsage` goes to the instance (and tells the
-   * caller's own), `end` queues the call's sample. Plain functions, not
-   * combinators: this is on every call's path.
+   * caller's own), `end` records the call's sample: at once when the store
+   * has `recordNow` (and returns Effect.void), else it returns the effect that
+   * does. Plain functions, not combinators: this is on every call's path.
    */
+  const recordNow = store.recordNow
   const begin = (subject: UsageSubject, callerOnUsage: ((usage: CallUsage) => void) | undefined) => {
     const key = keyOf(subject)
     const started = performance.now()
@@ -75,13 +77,16 @@ export const makeUsageRecorder = (store: EmpiricalStore["Type"]) => {
       end: <E>(exit: Exit.Exit<unknown, E>): Effect.Effect<void> => {
         const counted = counts(exit)
         if (counted === undefined) return Effect.void
-        return store.record(key, {
+        const sample = {
           success: counted.success,
           wallMs: performance.now() - started,
           // A worker that died mid-call reported nothing: wall time and the outcome still count.
           cpuMs: usage?.cpuMs,
           peakRssBytes: usage?.peakRssBytes,
-        })
+        }
+        if (recordNow === undefined) return store.record(key, sample)
+        recordNow(key, sample)
+        return Effect.void
       },
     }
   }

@@ -30,6 +30,12 @@ export class EmpiricalStore extends Context.Tag("@plinth/runtime/EmpiricalStore"
   EmpiricalStore,
   {
     readonly record: (key: EmpiricalKey, sample: ResourceSample) => Effect.Effect<void>
+    /**
+     * `record` as a plain call, for a caller already running an effect on a
+     * hot path (the manager, once per call): one effect step less. A store
+     * may leave it out; callers then use `record`.
+     */
+    readonly recordNow?: ((key: EmpiricalKey, sample: ResourceSample) => void) | undefined
     readonly get: (key: EmpiricalKey) => Effect.Effect<Option.Option<EmpiricalRecord>, StoreUnavailable>
     readonly list: (plugin?: string) => Effect.Effect<ReadonlyArray<EmpiricalRecord>, StoreUnavailable>
     readonly flush: Effect.Effect<void, StoreUnavailable>
@@ -237,16 +243,18 @@ export const EmpiricalStoreLive = (options: EmpiricalStoreOptions = {}): Layer.L
         Effect.ignore(Effect.timeout(flush, "30 seconds")).pipe(Effect.ensuring(Effect.sync(() => void (closed = true)))),
       )
 
+      // Called once per plugin call: the sample is folded into its key's aggregate, no more.
+      const recordNow = (key: EmpiricalKey, sample: ResourceSample): void => {
+        if (closed) return
+        pending.set(key, addSample(pending.get(key) ?? emptyAggregate, sample))
+        pendingCount++
+        if (pendingCount === 1) Deferred.unsafeDone(wake, Exit.void)
+        else if (pendingCount === maxBatch) Deferred.unsafeDone(urgent, Exit.void)
+      }
+
       return {
-        // Called once per plugin call: the sample is folded into its key's aggregate, no more.
-        record: (key, sample) =>
-          Effect.sync(() => {
-            if (closed) return
-            pending.set(key, addSample(pending.get(key) ?? emptyAggregate, sample))
-            pendingCount++
-            if (pendingCount === 1) Deferred.unsafeDone(wake, Exit.void)
-            else if (pendingCount === maxBatch) Deferred.unsafeDone(urgent, Exit.void)
-          }),
+        record: (key, sample) => Effect.sync(() => recordNow(key, sample)),
+        recordNow,
       get: (key) =>
           sql<Row>`SELECT * FROM empirical_records
             WHERE plugin = ${key.plugin} AND plugin_digest = ${key.pluginDigest} AND config_hash = ${key.configHash}`.pipe(
