@@ -634,17 +634,18 @@ export const makePluginManager = (options: PluginManagerOptions) =>
         managed.inFlight--
         managed.lastUsed = tick()
         admission.changed()
-        const failure = Exit.isFailure(exit) ? failureOf(exit.cause) : undefined
+        if (Exit.isSuccess(exit)) {
+          // A success resets the breaker's count; with none counted there is nothing to step.
+          if (managed.failures > 0 && instances.get(managed.id) === managed) managed.failures = 0
+          return managed.applied === managed.enabled ? Effect.void : Effect.ignore(settleHooks(managed))
+        }
+        const failure = failureOf(exit.cause)
         // An interrupted call (the caller gave up) says nothing about the instance: it does not count.
-        const outcome = Exit.isSuccess(exit)
-          ? { ok: true as const }
-          : failure !== undefined
-            ? { ok: false as const, category: categoryOf(failure), failure }
-            : undefined
+        const outcome = failure !== undefined ? { ok: false as const, category: categoryOf(failure), failure } : undefined
         if (outcome !== undefined && instances.get(managed.id) === managed) {
           const step = breakerStep(managed.failures, outcome, threshold)
           managed.failures = step.failures
-          if (step.opens && managed.enabled && !outcome.ok) {
+          if (step.opens && managed.enabled) {
             const last = `${outcome.failure._tag}: ${outcome.failure.message}`
             const reason = `the circuit breaker opened after ${step.failures} consecutive failures; the last: ${last}`
             emit({ _tag: "breakerOpened", ...base(managed.plugin.id, managed.id), failures: step.failures, lastFailure: last })
@@ -658,8 +659,13 @@ export const makePluginManager = (options: PluginManagerOptions) =>
       new PluginDisabled({ plugin: managed.plugin.id, instance: managed.id, ...(managed.disabledReason !== undefined ? { reason: managed.disabledReason } : {}) })
 
     /** Ends a call: its sample is queued, the breaker counts it, owed hooks run; then the caller gets its exit. */
-    const finishCall = <A>(managed: Managed, probe: ReturnType<typeof usage.begin>, exit: Exit.Exit<A, PluginFailure>) =>
-      Effect.zipRight(Effect.zipRight(probe.end(exit), afterCall(managed, exit)), exit)
+    const finishCall = <A>(managed: Managed, probe: ReturnType<typeof usage.begin>, exit: Exit.Exit<A, PluginFailure>): Effect.Effect<A, PluginFailure> => {
+      const recorded = probe.end(exit)
+      const after = afterCall(managed, exit)
+      // Usually only the sample is left to queue: one step, not three (every step is a share of a call's host CPU).
+      if (after === Effect.void) return recorded === Effect.void ? exit : Effect.zipRight(recorded, exit)
+      return Effect.zipRight(Effect.zipRight(recorded, after), exit)
+    }
 
     /**
      * Runs a call under the instance's guards: enabled (checked again after
@@ -682,9 +688,16 @@ export const makePluginManager = (options: PluginManagerOptions) =>
           managed.inFlight++
           managed.lastUsed = tick()
           const probe = usage.begin(managed, onUsage)
-          return Effect.flatMap(Effect.exit(restore(call(timeoutMillis, probe.onUsage))), (exit) => {
-            managed.gate.release()
-            return finishCall(managed, probe, exit)
+          // One frame for both outcomes (not `exit` then `flatMap`): the slot is released, then the call is ended.
+          return Effect.matchCauseEffect(restore(call(timeoutMillis, probe.onUsage)), {
+            onFailure: (cause) => {
+              managed.gate.release()
+              return finishCall(managed, probe, Exit.failCause(cause))
+            },
+            onSuccess: (value) => {
+              managed.gate.release()
+              return finishCall(managed, probe, Exit.succeed(value))
+            },
           })
         }
         return restore(waitForSlot(managed, call, action, timeoutMillis, onUsage))
@@ -716,25 +729,30 @@ export const makePluginManager = (options: PluginManagerOptions) =>
           })
     }
 
+    /** One attempt of a call, on the instance's worker as it is when the attempt starts (a retry's is a fresh one). */
     const attemptCall = (id: string, action: string, input: unknown, invokeOptions?: InvokeOptions): Effect.Effect<unknown, CallFailure> =>
       Effect.suspend(() => {
         const managed = instances.get(id)
         if (managed === undefined) return Effect.fail(notLoaded(id))
-        return guarded(
-          managed,
-          (left, onUsage) => {
-            invokeOptions?.onStarted?.()
-            return managed.started.instance.invoke(
-              action,
-              input,
-              left === undefined ? { ...invokeOptions, onUsage } : { ...invokeOptions, onUsage, timeout: Duration.millis(left) },
-            )
-          },
-          action,
-          invokeOptions?.timeout,
-          invokeOptions?.onUsage,
-        )
+        return callOn(managed, action, input, invokeOptions)
       })
+
+    const callOn = (managed: Managed, action: string, input: unknown, invokeOptions: InvokeOptions | undefined): Effect.Effect<unknown, CallFailure> =>
+      guarded(
+        managed,
+        (left, onUsage) => {
+          if (invokeOptions === undefined) return managed.started.instance.invoke(action, input, { onUsage })
+          invokeOptions.onStarted?.()
+          return managed.started.instance.invoke(
+            action,
+            input,
+            left === undefined ? { ...invokeOptions, onUsage } : { ...invokeOptions, onUsage, timeout: Duration.millis(left) },
+          )
+        },
+        action,
+        invokeOptions?.timeout,
+        invokeOptions?.onUsage,
+      )
 
     /** A call that runs short of memory is retried on a fresh worker after eviction (RetryAfterEviction.ts); each attempt has the whole timeout. */
     const execute = (id: string, action: string, input: unknown, invokeOptions?: InvokeOptions): Effect.Effect<unknown, CallFailure> =>
@@ -742,9 +760,10 @@ export const makePluginManager = (options: PluginManagerOptions) =>
       Effect.withFiberRuntime((fiber) => {
         const managed = instances.get(id)
         if (managed === undefined) return Effect.fail(notLoaded(id))
-        const onRetry = invokeOptions?.onRetry
-        const target = { instance: id, plugin: managed.plugin.id, action, ...(onRetry !== undefined ? { onRetry } : {}) }
-        if (fiber.currentTracer === defaultTracer) return retryAfterEviction.run(target, attemptCall(id, action, input, invokeOptions))
+        const target = { instance: id, plugin: managed.plugin.id, action, onRetry: invokeOptions?.onRetry }
+        // Untraced, the first attempt runs on the instance just found, without a step of its own to find it again.
+        if (fiber.currentTracer === defaultTracer)
+          return retryAfterEviction.runNow(target, callOn(managed, action, input, invokeOptions), attemptCall(id, action, input, invokeOptions))
         // Traced: one span for the whole call, its attempts (retries after eviction) counted on it.
         let attempt = 0
         const counted = Effect.suspend(() => Effect.zipRight(Effect.annotateCurrentSpan("plinth.attempt", ++attempt), attemptCall(id, action, input, invokeOptions)))

@@ -55,7 +55,7 @@ export interface RetryTarget {
   readonly instance: string
   readonly plugin: string
   readonly action: string
-  readonly onRetry?: (attempt: number, failure: string) => void
+  readonly onRetry?: ((attempt: number, failure: string) => void) | undefined
 }
 
 export interface RetryAfterEviction<RE> {
@@ -66,6 +66,18 @@ export interface RetryAfterEviction<RE> {
    */
   readonly run: <A, E>(
     target: RetryTarget,
+    attempt: Effect.Effect<A, E>,
+  ) => Effect.Effect<A, E | RE | MemoryShortage>
+  /**
+   * As `run`, for a caller that runs the result at once, from inside an
+   * effect already running (the manager's `execute`): the first attempt's
+   * worker and start time are read now, not in a step of their own, and
+   * `first` (the first attempt, built from what the caller already looked up)
+   * runs instead of `attempt` the first time.
+   */
+  readonly runNow: <A, E>(
+    target: RetryTarget,
+    first: Effect.Effect<A, E>,
     attempt: Effect.Effect<A, E>,
   ) => Effect.Effect<A, E | RE | MemoryShortage>
 }
@@ -91,64 +103,74 @@ export const makeRetryAfterEviction = <W, RE>(
     attempt: Effect.Effect<A, E>,
   ): Effect.Effect<A, E | RE | MemoryShortage> => {
     if (scheduling.maxRetries === 0) return attempt
-    // The happy path pays one suspend and one catchAll: nothing else until a call runs short.
-    const tryNumber = (n: number): Effect.Effect<A, E | RE | MemoryShortage> =>
-      Effect.suspend(() => {
-        const worker = host.currentWorker(target.instance)
-        const began = Date.now()
-        return Effect.catchAll(attempt, (failure): Effect.Effect<A, E | RE | MemoryShortage> =>
-          !isMemoryShortage(failure)
-            ? Effect.fail(failure)
-            : n >= maxAttempts
-              ? Effect.fail(n > 1 ? withAttempts(failure, n) : failure)
-              : Effect.zipRight(retry(n, failure, worker, began), tryNumber(n + 1)),
-        )
-      })
-    const retry = (n: number, failure: MemoryShortage, worker: W | undefined, began: number) =>
-      replacementLock(target.instance)(
-        Effect.gen(function* () {
-          // Another call's retry already replaced this worker (and evicted for it).
-          const replaced = host.currentWorker(target.instance) !== worker
-          const shortfallMiB = failure._tag === "PluginResourceError" ? memoryShortfallMiB(failure.shortfall) : undefined
-          const evicted = replaced
-            ? []
-            : yield* host.evict(
-                chooseEvictions({
-                  failing: { instance: target.instance, plugin: target.plugin },
-                  running: host.running(),
-                  shortfallMiB,
-                  policy: scheduling.policy,
-                }).instances,
-                "retry",
-                target.instance,
-              )
-          host.emit({
-            _tag: "retryStarted",
-            plugin: target.plugin,
-            instance: target.instance,
-            at: Date.now(),
-            action: target.action,
-            attempt: n + 1,
-            maxAttempts,
-            failure: failure._tag,
-            evicted: [...evicted],
-          })
-          target.onRetry?.(n + 1, failure._tag)
-          yield* host.trace({
-            at: new Date(began).toISOString(),
-            plugin: target.plugin,
-            instance: target.instance,
-            action: target.action,
-            durationMs: Date.now() - began,
-            outcome: "failed",
-            category: "resource",
-            message: `${failure.message}; retrying on a fresh worker (attempt ${n + 1} of ${maxAttempts})${evicted.length > 0 ? ` after evicting ${evicted.join(", ")}` : ""}`,
-            attempt: n,
-          })
-          if (!replaced) yield* host.freshWorker(target.instance, worker)
-        }),
-      )
-    return tryNumber(1)
+    return Effect.suspend(() => tryNow(target, attempt, attempt, 1))
   }
-  return { run }
+
+  const runNow = <A, E>(target: RetryTarget, first: Effect.Effect<A, E>, attempt: Effect.Effect<A, E>): Effect.Effect<A, E | RE | MemoryShortage> =>
+    scheduling.maxRetries === 0 ? first : tryNow(target, first, attempt, 1)
+
+  /** Runs this try (the happy path pays one catchAll: nothing else until a call runs short). To be called as the try starts. */
+  const tryNow = <A, E>(
+    target: RetryTarget,
+    thisTry: Effect.Effect<A, E>,
+    attempt: Effect.Effect<A, E>,
+    n: number,
+  ): Effect.Effect<A, E | RE | MemoryShortage> => {
+    const worker = host.currentWorker(target.instance)
+    const began = Date.now()
+    return Effect.catchAll(thisTry, (failure): Effect.Effect<A, E | RE | MemoryShortage> =>
+      !isMemoryShortage(failure)
+        ? Effect.fail(failure)
+        : n >= maxAttempts
+          ? Effect.fail(n > 1 ? withAttempts(failure, n) : failure)
+          : Effect.zipRight(retry(target, n, failure, worker, began), Effect.suspend(() => tryNow(target, attempt, attempt, n + 1))),
+    )
+  }
+
+  const retry = (target: RetryTarget, n: number, failure: MemoryShortage, worker: W | undefined, began: number) =>
+    replacementLock(target.instance)(
+      Effect.gen(function* () {
+        // Another call's retry already replaced this worker (and evicted for it).
+        const replaced = host.currentWorker(target.instance) !== worker
+        const shortfallMiB = failure._tag === "PluginResourceError" ? memoryShortfallMiB(failure.shortfall) : undefined
+        const evicted = replaced
+          ? []
+          : yield* host.evict(
+              chooseEvictions({
+                failing: { instance: target.instance, plugin: target.plugin },
+                running: host.running(),
+                shortfallMiB,
+                policy: scheduling.policy,
+              }).instances,
+              "retry",
+              target.instance,
+            )
+        host.emit({
+          _tag: "retryStarted",
+          plugin: target.plugin,
+          instance: target.instance,
+          at: Date.now(),
+          action: target.action,
+          attempt: n + 1,
+          maxAttempts,
+          failure: failure._tag,
+          evicted: [...evicted],
+        })
+        target.onRetry?.(n + 1, failure._tag)
+        yield* host.trace({
+          at: new Date(began).toISOString(),
+          plugin: target.plugin,
+          instance: target.instance,
+          action: target.action,
+          durationMs: Date.now() - began,
+          outcome: "failed",
+          category: "resource",
+          message: `${failure.message}; retrying on a fresh worker (attempt ${n + 1} of ${maxAttempts})${evicted.length > 0 ? ` after evicting ${evicted.join(", ")}` : ""}`,
+          attempt: n,
+        })
+        if (!replaced) yield* host.freshWorker(target.instance, worker)
+      }),
+    )
+
+  return { run, runNow }
 }
