@@ -257,7 +257,12 @@ export const JobJournalLive = (options: JobJournalOptions = {}): Layer.Layer<Job
         }
       }
 
-      const commitOnce = (jobs: ReadonlyArray<Row>, sequences: ReadonlyArray<Row>) =>
+      const counted = ({ jobsAfter, sequencesAfter }: { readonly jobsAfter: number; readonly sequencesAfter: number }) => {
+        finishedJobs = jobsAfter
+        finishedSequences = sequencesAfter
+      }
+
+      const commitRetried = (jobs: ReadonlyArray<Row>, sequences: ReadonlyArray<Row>) =>
         Effect.try({
           try: () => transaction(jobs, sequences),
           catch: (cause) => new SqlError({ cause, message: "Failed to write the job journal" }),
@@ -267,13 +272,20 @@ export const JobJournalLive = (options: JobJournalOptions = {}): Layer.Layer<Job
             while: isBusy,
             schedule: Schedule.exponential("2 millis").pipe(Schedule.either(Schedule.spaced("200 millis")), Schedule.upTo("15 seconds")),
           }),
-          Effect.tap(({ jobsAfter, sequencesAfter }) =>
-            Effect.sync(() => {
-              finishedJobs = jobsAfter
-              finishedSequences = sequencesAfter
-            }),
-          ),
+          Effect.tap((after) => Effect.sync(() => counted(after))),
         )
+
+      // The first try is a plain call: the retry schedule (a driver and its state per commit) is built only when the lock is busy.
+      const commitOnce = (jobs: ReadonlyArray<Row>, sequences: ReadonlyArray<Row>): Effect.Effect<void, SqlError> =>
+        Effect.suspend(() => {
+          try {
+            counted(transaction(jobs, sequences))
+            return Effect.void
+          } catch (cause) {
+            const error = new SqlError({ cause, message: "Failed to write the job journal" })
+            return isBusy(error) ? Effect.asVoid(commitRetried(jobs, sequences)) : Effect.fail(error)
+          }
+        })
 
       const commit = (writes: ReadonlyArray<Extract<Request, { _tag: "Write" }>>) =>
         commitOnce(lastPerId(writes.flatMap((w) => w.jobs)), lastPerId(writes.flatMap((w) => w.sequences)))
@@ -301,7 +313,8 @@ export const JobJournalLive = (options: JobJournalOptions = {}): Layer.Layer<Job
             // the whole group rolled back, so each caller is written on its own and only that one fails.
             for (const write of writes) yield* settle(write, yield* Effect.exit(commit([write])))
           } else {
-            for (const write of writes) yield* settle(write, exit)
+            const settled = Exit.isSuccess(exit) ? Exit.void : Exit.fail(describeFailure(exit.cause))
+            for (const write of writes) Deferred.unsafeDone(write.done, settled)
           }
         }
         for (const r of requests) if (r._tag === "Drain") yield* Deferred.succeed(r.done, undefined)
