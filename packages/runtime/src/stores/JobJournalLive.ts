@@ -345,20 +345,17 @@ export const JobJournalLive = (options: JobJournalOptions = {}): Layer.Layer<Job
         }),
       )
 
-      const enqueue = (jobs: ReadonlyArray<Row>, sequences: ReadonlyArray<Row>) =>
-        Effect.suspend(() =>
-          closed
-            ? Effect.fail(new StoreUnavailable({ path, reason: "the job journal was closed" }))
-            : Effect.suspend(() => {
-                // Made and offered at once (the queue is unbounded): a write costs the writer's commit, not extra steps of its own.
-                const done = Deferred.unsafeMake<void, StoreUnavailable>(FiberId.none)
-                queue.unsafeOffer({ _tag: "Write", jobs, sequences, done })
-                return Deferred.await(done)
-              }),
-        )
+      /** Offers the rows to the writer and waits for their commit; called inside the caller's own suspend (one effect step per write, not four). */
+      const offered = (jobs: ReadonlyArray<Row>, sequences: ReadonlyArray<Row>): Effect.Effect<void, StoreUnavailable> => {
+        if (closed) return Effect.fail(new StoreUnavailable({ path, reason: "the job journal was closed" }))
+        // Made and offered at once (the queue is unbounded): a write costs the writer's commit, not extra steps of its own.
+        const done = Deferred.unsafeMake<void, StoreUnavailable>(FiberId.none)
+        queue.unsafeOffer({ _tag: "Write", jobs, sequences, done })
+        return Deferred.await(done)
+      }
 
       // Encoded in the caller's fiber: a record that cannot be encoded fails its own caller, before it reaches the group.
-      const encodeJobs = (jobs: ReadonlyArray<Job>) =>
+      const writeJobs = (jobs: ReadonlyArray<Job>): Effect.Effect<void, StoreUnavailable> =>
         Effect.suspend(() => {
           const rows: Array<Row> = []
           for (const job of jobs) {
@@ -368,7 +365,7 @@ export const JobJournalLive = (options: JobJournalOptions = {}): Layer.Layer<Job
             }
             rows.push(jobRow(job, json.right))
           }
-          return Effect.succeed(rows)
+          return offered(rows, [])
         })
 
       const readJob = (row: { readonly id: string; readonly job_json: string }): Either.Either<Job, JournalRecordUnreadable> =>
@@ -421,13 +418,13 @@ export const JobJournalLive = (options: JobJournalOptions = {}): Layer.Layer<Job
         })
 
       return {
-        write: (jobs) => (jobs.length === 0 ? Effect.void : Effect.flatMap(encodeJobs(jobs), (rows) => enqueue(rows, []))),
+        write: (jobs) => (jobs.length === 0 ? Effect.void : writeJobs(jobs)),
         writeSequence: (sequence) =>
           Effect.suspend(() => {
             const json = encodeSequence(sequence)
             return Either.isLeft(json)
               ? Effect.fail(new StoreUnavailable({ path, reason: `sequence ${sequence.id} cannot be recorded: ${describeParseError(json.left, "write")}` }))
-              : enqueue([], [sequenceRow(sequence, json.right)])
+              : offered([], [sequenceRow(sequence, json.right)])
           }),
         recover,
         find: (job) => findOne(sql<{ readonly id: string; readonly job_json: string }>`SELECT id, job_json FROM jobs WHERE id = ${job}`),
