@@ -671,11 +671,13 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
     const makeLane = (): Effect.Effect<void> => {
       const state: LaneState = { carry: undefined }
       // Carrying a finished record, the lane takes a job only if one is there; else it writes the record before it waits.
-      const nextToken = Effect.suspend(() =>
-        state.carry === undefined
-          ? Queue.take(tokens)
-          : Effect.flatMap(Queue.poll(tokens), (token) => (Option.isSome(token) ? Effect.void : Effect.zipRight(flushCarry(state), Queue.take(tokens)))),
-      )
+      const nextToken = Option.isNone(journal)
+        ? Queue.take(tokens)
+        : Effect.suspend(() =>
+            state.carry === undefined
+              ? Queue.take(tokens)
+              : Effect.flatMap(Queue.poll(tokens), (token) => (Option.isSome(token) ? Effect.void : Effect.zipRight(flushCarry(state), Queue.take(tokens)))),
+          )
       return Effect.forever(
         Effect.gen(function* () {
           yield* nextToken
