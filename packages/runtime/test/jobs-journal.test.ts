@@ -177,6 +177,28 @@ describe("JobQueue journal", () => {
     }).pipe(Effect.provide(loadedQueueLayer(ws, recordingSpawner().layer, ["jobs"], {}, slowEnds)))
   })
 
+  it.scopedLive("a lane writes a job's end and its next job's running record in one write; the last job's end is written alone, and every waiter hears", () => {
+    const store = makeMemoryJournalStore()
+    const memory = makeMemoryJournal(store)
+    const writes: Array<ReadonlyArray<string>> = []
+    const recording = Layer.succeed(
+      JobJournal,
+      JobJournal.of({
+        ...memory,
+        write: (jobs) => Effect.zipRight(Effect.sync(() => writes.push(jobs.map((j) => `${j.input && (j.input as { tag: string }).tag}:${j.status}`))), memory.write(jobs)),
+      }),
+    )
+    return Effect.gen(function* () {
+      const queue = yield* JobQueue
+      const ids = yield* Effect.forEach(["a", "b", "c"], (tag) => queue.submit({ instance: "jobs", action: "work", input: { millis: 20, tag } }))
+      const done = yield* Effect.forEach(ids, (id) => queue.wait(id))
+      expect(done.map((j) => j.status)).toEqual(["completed", "completed", "completed"])
+      for (const job of done) expect(store.jobs.get(job.id)).toEqual(job)
+      const afterSubmits = writes.slice(3)
+      expect(afterSubmits).toEqual([["a:running"], ["a:completed", "b:running"], ["b:completed", "c:running"], ["c:completed"]])
+    }).pipe(Effect.provide(loadedQueueLayer(ws, recordingSpawner().layer, ["jobs"], {}, recording)))
+  })
+
   it.scopedLive("after a crash: pending jobs run again in order, a running job with an idempotency key is re-queued, one without ends failed JobInterrupted", () => {
     const store = makeMemoryJournalStore()
     const p1 = journaled("pending", "p1")

@@ -80,6 +80,17 @@ interface SequenceEntry {
   current: JobId | undefined
 }
 
+/** A job a lane has finished whose final record is not journaled yet: it rides with the lane's next write. */
+interface Carried {
+  readonly job: Job
+  /** Announces the end and hands the job to its waiters: only once its record is journaled. */
+  readonly settle: Effect.Effect<void>
+}
+
+interface LaneState {
+  carry: Carried | undefined
+}
+
 interface Archived {
   readonly job: Job
   readonly logs: ReadonlyArray<JobLogLine>
@@ -207,7 +218,14 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
 
     /** Marks the job finished at once (no one may cancel or reorder it from here), and returns what journals and announces it. */
     const finishMarked = (entry: Entry, to: "completed" | "failed" | "cancelled", patch: Partial<Job>): Effect.Effect<void> => {
-      if (entry.finished) return Effect.void
+      const record = finishRecord(entry, to, patch)
+      if (record === undefined) return Effect.void
+      return Option.isNone(journal) ? record.settle : Effect.zipRight(journalWrite([record.job]), record.settle)
+    }
+
+    /** Marks the job finished (see finishMarked); its final record and what announces it, to run once that record is journaled. Undefined when it had already ended. */
+    const finishRecord = (entry: Entry, to: "completed" | "failed" | "cancelled", patch: Partial<Job>): Carried | undefined => {
+      if (entry.finished) return undefined
       entry.finished = true
       unwatch(entry)
       const now = Date.now()
@@ -224,7 +242,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
         if (entry.done !== undefined) Deferred.unsafeDone(entry.done, Exit.succeed(job))
         return job.sequence === undefined ? Effect.void : sequenceStepEnded(job)
       })
-      return Option.isNone(journal) ? settle : Effect.zipRight(journalWrite([job]), settle)
+      return { job, settle }
     }
 
     // ---- Submitting ----
@@ -546,27 +564,66 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
     })
 
     /**
-     * A job's own end, from its lane. With a journal, the end is journaled
-     * (and only then announced and handed to waiters) while the lane goes on
-     * to its next job: the next job's running record shares the commit, so a
-     * lane waits for one commit per job, not two. The job is marked finished
-     * before the lane moves on, so no cancel can reach the lane's next job.
+     * A job's own end, from its lane. With a journal, the lane carries the
+     * finished record to its next write: when the next job is already
+     * pending, its running record and this one are one write (one commit
+     * round trip per job, not two, and no fiber per job end); when none is,
+     * the lane writes it alone before it waits. Either way the job is
+     * announced and handed to its waiters only once its record is committed.
+     * It is marked finished at once, so no cancel can reach the lane's next job.
      */
-    const ended = (entry: Entry, to: "completed" | "failed", patch: Partial<Job>): Effect.Effect<void> =>
+    const ended = (lane: LaneState, entry: Entry, to: "completed" | "failed", patch: Partial<Job>): Effect.Effect<void> =>
       Effect.suspend(() => {
-        const rest = finishMarked(entry, to, patch)
-        return Option.isNone(journal) ? rest : Effect.asVoid(Effect.forkDaemon(rest))
+        if (Option.isNone(journal)) return finishMarked(entry, to, patch)
+        const record = finishRecord(entry, to, patch)
+        if (record !== undefined) lane.carry = record
+        return Effect.void
       })
 
+    /** Journals and announces the lane's carried finished job, if any (uninterruptible: once taken, a carried job is always settled). */
+    const flushCarry = (lane: LaneState): Effect.Effect<void> =>
+      Effect.uninterruptible(
+        Effect.suspend(() => {
+          const carried = lane.carry
+          if (carried === undefined) return Effect.void
+          lane.carry = undefined
+          return Effect.zipRight(journalWrite([carried.job]), carried.settle)
+        }),
+      )
+
+    /**
+     * The job's running record, with the lane's carried finished record when
+     * there is one (then settled); the running record's write error, if any.
+     * Uninterruptible: a cancel arriving meanwhile waits for one commit, and
+     * the carried job is never left unannounced.
+     */
+    const recordRunning = (lane: LaneState, entry: Entry, journalService: JobJournal["Type"]) =>
+      Effect.uninterruptible(
+        Effect.gen(function* () {
+          const carried = lane.carry
+          lane.carry = undefined
+          const written = (jobs: ReadonlyArray<Job>) => Effect.flip(journalService.write(jobs)).pipe(Effect.option)
+          if (carried === undefined) return yield* written([entry.job])
+          let unrecorded = yield* written([carried.job, entry.job])
+          // Written together they failed together: each on its own, so that one record's fault is not the other's.
+          if (Option.isSome(unrecorded)) {
+            yield* journalWrite([carried.job])
+            unrecorded = yield* written([entry.job])
+          }
+          yield* carried.settle
+          return unrecorded
+        }),
+      )
+
     /** The job's attempts, retried while they fail transiently, on its lane. Cancellation ends it from outside. */
-    const runJob = (entry: Entry, managed: ManagedInstance): Effect.Effect<void> =>
+    const runJob = (lane: LaneState, entry: Entry, managed: ManagedInstance): Effect.Effect<void> =>
       Effect.gen(function* () {
         if (Option.isSome(journal)) {
           // Not journaled as running, a job that then outlived a crash would be run again: only a job whose key says that is safe may start.
-          const unrecorded = yield* Effect.flip(journal.value.write([entry.job])).pipe(Effect.option)
+          const unrecorded = yield* recordRunning(lane, entry, journal.value)
           if (Option.isSome(unrecorded)) {
             yield* Effect.logWarning(`the job journal could not be written: ${unrecorded.value.message}`)
-            if (entry.job.idempotencyKey === undefined) return yield* ended(entry, "failed", { error: jobErrorOf(entry, unrecorded.value) })
+            if (entry.job.idempotencyKey === undefined) return yield* ended(lane, entry, "failed", { error: jobErrorOf(entry, unrecorded.value) })
           }
         }
         yield* watch(entry)
@@ -576,9 +633,9 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
         for (;;) {
           const exit = yield* Effect.exit(attemptOnce(entry, attempt, attempt === 1 ? managed : undefined))
           if (entry.cancelling) return
-          if (Exit.isSuccess(exit)) return yield* ended(entry, "completed", { result: exit.value, progress: 1 })
+          if (Exit.isSuccess(exit)) return yield* ended(lane, entry, "completed", { result: exit.value, progress: 1 })
           const failure = Option.getOrElse(Cause.failureOption(exit.cause), () => Cause.squash(exit.cause))
-          if (!isTransient(failure) || attempt > maxRetries) return yield* ended(entry, "failed", { error: jobErrorOf(entry, failure) })
+          if (!isTransient(failure) || attempt > maxRetries) return yield* ended(lane, entry, "failed", { error: jobErrorOf(entry, failure) })
           const retryAfter = isPluginFailure(failure) && failure._tag === "PluginTransientError" ? failure.retryAfterSeconds : undefined
           let delayMillis: number
           if (retryAfter !== undefined) {
@@ -587,7 +644,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
           } else {
             driver ??= yield* Schedule.driver(Schedule.delays(retrySchedule))
             const next = yield* Effect.option(driver.next(failure))
-            if (Option.isNone(next)) return yield* ended(entry, "failed", { error: jobErrorOf(entry, failure) })
+            if (Option.isNone(next)) return yield* ended(lane, entry, "failed", { error: jobErrorOf(entry, failure) })
             delayMillis = Duration.toMillis(next.value)
           }
           if (entry.cancelling) return
@@ -611,30 +668,44 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
      * over: a forced cancellation keeps its lane's place until the fresh worker
      * is up, so the next job does not start on a dying worker.
      */
-    const lane: Effect.Effect<void> = Effect.forever(
-      Effect.gen(function* () {
-        yield* Queue.take(tokens)
-        const entry = pending.shift()
-        if (entry === undefined) return
-        const managed = yield* Effect.option(manager.get(entry.job.instance))
-        // Cancelled while the lane looked its instance up: it has already ended.
-        if (entry.finished || entry.cancelling) return
-        if (Option.isNone(managed)) return hold(entry)
-        changeState(entry, "running", { startedAt: Date.now() })
-        const sequence = entry.job.sequence
-        if (sequence !== undefined) yield* sequenceStepRunning(sequence.id)
-        // Cancelled while its sequence was being journaled: the canceller has ended it; no call starts.
-        if (entry.cancelling) return
-        entry.fiber = yield* Effect.withFiberRuntime<Fiber.RuntimeFiber<void>>((fiber) => Effect.succeed(fiber as Fiber.RuntimeFiber<void>))
-        yield* runJob(entry, managed.value)
-        // Its canceller interrupts this lane and starts another: wait for it here, so this lane takes nothing else.
-        if (entry.cancelling) yield* Effect.never
-      }),
-    )
+    const makeLane = (): Effect.Effect<void> => {
+      const state: LaneState = { carry: undefined }
+      // Carrying a finished record, the lane takes a job only if one is there; else it writes the record before it waits.
+      const nextToken = Option.isNone(journal)
+        ? Queue.take(tokens)
+        : Effect.suspend(() =>
+            state.carry === undefined
+              ? Queue.take(tokens)
+              : Effect.flatMap(Queue.poll(tokens), (token) => (Option.isSome(token) ? Effect.void : Effect.zipRight(flushCarry(state), Queue.take(tokens)))),
+          )
+      return Effect.forever(
+        Effect.gen(function* () {
+          yield* nextToken
+          const entry = pending.shift()
+          if (entry === undefined) return
+          const managed = yield* Effect.option(manager.get(entry.job.instance))
+          // Cancelled while the lane looked its instance up: it has already ended.
+          if (entry.finished || entry.cancelling) return
+          if (Option.isNone(managed)) return hold(entry)
+          changeState(entry, "running", { startedAt: Date.now() })
+          const sequence = entry.job.sequence
+          if (sequence !== undefined) yield* sequenceStepRunning(sequence.id)
+          // Cancelled while its sequence was being journaled: the canceller has ended it; no call starts.
+          if (entry.cancelling) return
+          entry.fiber = yield* Effect.withFiberRuntime<Fiber.RuntimeFiber<void>>((fiber) => Effect.succeed(fiber as Fiber.RuntimeFiber<void>))
+          yield* runJob(state, entry, managed.value)
+          // Its canceller interrupts this lane and starts another: wait for it here, so this lane takes nothing else.
+          if (entry.cancelling) yield* Effect.never
+        }),
+      ).pipe(
+        // Interrupted (a cancel, or shutdown) while carrying a finished job: it is journaled and announced all the same.
+        Effect.ensuring(flushCarry(state)),
+      )
+    }
     const lanes = new Set<Fiber.RuntimeFiber<void>>()
     const startLane = Effect.suspend(() => {
       if (closing) return Effect.void
-      return Effect.map(Effect.forkDaemon(lane), (fiber) => {
+      return Effect.map(Effect.forkDaemon(makeLane()), (fiber) => {
         lanes.add(fiber)
         fiber.addObserver(() => lanes.delete(fiber))
       })

@@ -257,7 +257,12 @@ export const JobJournalLive = (options: JobJournalOptions = {}): Layer.Layer<Job
         }
       }
 
-      const commitOnce = (jobs: ReadonlyArray<Row>, sequences: ReadonlyArray<Row>) =>
+      const counted = ({ jobsAfter, sequencesAfter }: { readonly jobsAfter: number; readonly sequencesAfter: number }) => {
+        finishedJobs = jobsAfter
+        finishedSequences = sequencesAfter
+      }
+
+      const commitRetried = (jobs: ReadonlyArray<Row>, sequences: ReadonlyArray<Row>) =>
         Effect.try({
           try: () => transaction(jobs, sequences),
           catch: (cause) => new SqlError({ cause, message: "Failed to write the job journal" }),
@@ -267,13 +272,20 @@ export const JobJournalLive = (options: JobJournalOptions = {}): Layer.Layer<Job
             while: isBusy,
             schedule: Schedule.exponential("2 millis").pipe(Schedule.either(Schedule.spaced("200 millis")), Schedule.upTo("15 seconds")),
           }),
-          Effect.tap(({ jobsAfter, sequencesAfter }) =>
-            Effect.sync(() => {
-              finishedJobs = jobsAfter
-              finishedSequences = sequencesAfter
-            }),
-          ),
+          Effect.tap((after) => Effect.sync(() => counted(after))),
         )
+
+      // The first try is a plain call: the retry schedule (a driver and its state per commit) is built only when the lock is busy.
+      const commitOnce = (jobs: ReadonlyArray<Row>, sequences: ReadonlyArray<Row>): Effect.Effect<void, SqlError> =>
+        Effect.suspend(() => {
+          try {
+            counted(transaction(jobs, sequences))
+            return Effect.void
+          } catch (cause) {
+            const error = new SqlError({ cause, message: "Failed to write the job journal" })
+            return isBusy(error) ? Effect.asVoid(commitRetried(jobs, sequences)) : Effect.fail(error)
+          }
+        })
 
       const commit = (writes: ReadonlyArray<Extract<Request, { _tag: "Write" }>>) =>
         commitOnce(lastPerId(writes.flatMap((w) => w.jobs)), lastPerId(writes.flatMap((w) => w.sequences)))
@@ -301,7 +313,8 @@ export const JobJournalLive = (options: JobJournalOptions = {}): Layer.Layer<Job
             // the whole group rolled back, so each caller is written on its own and only that one fails.
             for (const write of writes) yield* settle(write, yield* Effect.exit(commit([write])))
           } else {
-            for (const write of writes) yield* settle(write, exit)
+            const settled = Exit.isSuccess(exit) ? Exit.void : Exit.fail(describeFailure(exit.cause))
+            for (const write of writes) Deferred.unsafeDone(write.done, settled)
           }
         }
         for (const r of requests) if (r._tag === "Drain") yield* Deferred.succeed(r.done, undefined)
@@ -332,20 +345,17 @@ export const JobJournalLive = (options: JobJournalOptions = {}): Layer.Layer<Job
         }),
       )
 
-      const enqueue = (jobs: ReadonlyArray<Row>, sequences: ReadonlyArray<Row>) =>
-        Effect.suspend(() =>
-          closed
-            ? Effect.fail(new StoreUnavailable({ path, reason: "the job journal was closed" }))
-            : Effect.suspend(() => {
-                // Made and offered at once (the queue is unbounded): a write costs the writer's commit, not extra steps of its own.
-                const done = Deferred.unsafeMake<void, StoreUnavailable>(FiberId.none)
-                queue.unsafeOffer({ _tag: "Write", jobs, sequences, done })
-                return Deferred.await(done)
-              }),
-        )
+      /** Offers the rows to the writer and waits for their commit; called inside the caller's own suspend (one effect step per write, not four). */
+      const offered = (jobs: ReadonlyArray<Row>, sequences: ReadonlyArray<Row>): Effect.Effect<void, StoreUnavailable> => {
+        if (closed) return Effect.fail(new StoreUnavailable({ path, reason: "the job journal was closed" }))
+        // Made and offered at once (the queue is unbounded): a write costs the writer's commit, not extra steps of its own.
+        const done = Deferred.unsafeMake<void, StoreUnavailable>(FiberId.none)
+        queue.unsafeOffer({ _tag: "Write", jobs, sequences, done })
+        return Deferred.await(done)
+      }
 
       // Encoded in the caller's fiber: a record that cannot be encoded fails its own caller, before it reaches the group.
-      const encodeJobs = (jobs: ReadonlyArray<Job>) =>
+      const writeJobs = (jobs: ReadonlyArray<Job>): Effect.Effect<void, StoreUnavailable> =>
         Effect.suspend(() => {
           const rows: Array<Row> = []
           for (const job of jobs) {
@@ -355,7 +365,7 @@ export const JobJournalLive = (options: JobJournalOptions = {}): Layer.Layer<Job
             }
             rows.push(jobRow(job, json.right))
           }
-          return Effect.succeed(rows)
+          return offered(rows, [])
         })
 
       const readJob = (row: { readonly id: string; readonly job_json: string }): Either.Either<Job, JournalRecordUnreadable> =>
@@ -408,13 +418,13 @@ export const JobJournalLive = (options: JobJournalOptions = {}): Layer.Layer<Job
         })
 
       return {
-        write: (jobs) => (jobs.length === 0 ? Effect.void : Effect.flatMap(encodeJobs(jobs), (rows) => enqueue(rows, []))),
+        write: (jobs) => (jobs.length === 0 ? Effect.void : writeJobs(jobs)),
         writeSequence: (sequence) =>
           Effect.suspend(() => {
             const json = encodeSequence(sequence)
             return Either.isLeft(json)
               ? Effect.fail(new StoreUnavailable({ path, reason: `sequence ${sequence.id} cannot be recorded: ${describeParseError(json.left, "write")}` }))
-              : enqueue([], [sequenceRow(sequence, json.right)])
+              : offered([], [sequenceRow(sequence, json.right)])
           }),
         recover,
         find: (job) => findOne(sql<{ readonly id: string; readonly job_json: string }>`SELECT id, job_json FROM jobs WHERE id = ${job}`),
