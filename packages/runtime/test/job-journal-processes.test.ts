@@ -1,11 +1,11 @@
 import { spawn } from "node:child_process"
-import { existsSync, mkdtempSync } from "node:fs"
+import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import Sqlite from "better-sqlite3"
 import { describe, expect, it } from "vitest"
 import { databasePath, SCHEMA_VERSION } from "@plinth/runtime"
-import { waitFor, watch } from "./childLines.js"
+import { raceOnFreshFile, waitFor, watch } from "./childLines.js"
 
 const child = join(import.meta.dirname, "fixtures", "journalChild.mjs")
 const start = (...args: Array<string>) => spawn(process.execPath, [child, ...args], { stdio: ["pipe", "pipe", "pipe"] })
@@ -59,17 +59,10 @@ describe("the job journal across processes", () => {
   it("four processes opening one fresh file at the same moment all get the journal's schema and can journal", async () => {
     const dataDir = join(mkdtempSync(join(tmpdir(), "plinth-journal-4-")), "data")
     const names = ["a", "b", "c", "d"]
-    const procs = names.map((name) => start("open", dataDir, name))
-    const watched = procs.map((p) => watch(p))
-    // Each child has loaded Plinth and waits: release them together so they race for the fresh file.
-    await Promise.all(procs.map((p, i) => waitFor(watched[i]!.lines, "ready", p)))
-    expect(existsSync(dataDir)).toBe(false)
-    for (const p of procs) p.stdin.end("go\n")
-    const ends = await Promise.all(watched.map((w) => w.ended))
-    ends.forEach((end, i) => expect({ end, stderr: watched[i]!.stderr() }).toEqual({ end: { code: 0, signal: null }, stderr: "" }))
-    for (const w of watched) expect(w.lines[0]).toBe("ready")
+    const lines = await raceOnFreshFile(start, dataDir, names)
+    for (const childLines of lines) expect(childLines[0]).toBe("ready")
     // Each recovered at least its own job, and the last to recover all four.
-    const seen = watched.map((w) => /^ok (\d+) (\d+)$/.exec(w.lines[1] ?? ""))
+    const seen = lines.map((childLines) => /^ok (\d+) (\d+)$/.exec(childLines[1] ?? ""))
     expect(seen.map((m) => Number(m?.[1]))).toEqual([SCHEMA_VERSION, SCHEMA_VERSION, SCHEMA_VERSION, SCHEMA_VERSION])
     expect(Math.min(...seen.map((m) => Number(m?.[2])))).toBeGreaterThanOrEqual(1)
     expect(Math.max(...seen.map((m) => Number(m?.[2])))).toBe(4)

@@ -1,11 +1,11 @@
 import { spawn } from "node:child_process"
-import { existsSync, mkdtempSync } from "node:fs"
+import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import Sqlite from "better-sqlite3"
 import { describe, expect, it } from "vitest"
 import { databasePath, SCHEMA_VERSION } from "@plinth/runtime"
-import { waitFor, watch } from "./childLines.js"
+import { raceOnFreshFile, watch } from "./childLines.js"
 
 const child = join(import.meta.dirname, "fixtures", "storeChild.mjs")
 const start = (...args: Array<string>) => spawn(process.execPath, [child, ...args], { stdio: ["pipe", "pipe", "pipe"] })
@@ -15,15 +15,8 @@ describe("the database shared by processes", () => {
     for (let round = 0; round < 2; round++) {
       const dataDir = join(mkdtempSync(join(tmpdir(), "plinth-stores-4-")), "data")
       const names = ["a", "b", "c", "d"].map((n) => `p-${round}-${n}`)
-      const procs = names.map((name) => start("open", dataDir, name))
-      const watched = procs.map((p) => watch(p))
-      // Each child has loaded Plinth and waits: release them together so they race for the fresh file.
-      await Promise.all(procs.map((p, i) => waitFor(watched[i]!.lines, "ready", p)))
-      expect(existsSync(dataDir)).toBe(false)
-      for (const p of procs) p.stdin.end("go\n")
-      const ends = await Promise.all(watched.map((w) => w.ended))
-      ends.forEach((end, i) => expect({ end, stderr: watched[i]!.stderr() }).toEqual({ end: { code: 0, signal: null }, stderr: "" }))
-      for (const w of watched) expect(w.lines).toEqual(["ready", `ok ${SCHEMA_VERSION}`])
+      const lines = await raceOnFreshFile(start, dataDir, names)
+      for (const childLines of lines) expect(childLines).toEqual(["ready", `ok ${SCHEMA_VERSION}`])
       const db = new Sqlite(databasePath({ dataDir }), { readonly: true })
       try {
         expect(db.prepare("SELECT max(migration_id) AS v, count(*) AS n FROM plinth_migrations").get()).toEqual({ v: SCHEMA_VERSION, n: SCHEMA_VERSION })
