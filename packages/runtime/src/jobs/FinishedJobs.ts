@@ -1,0 +1,66 @@
+import { Deferred, Effect, Exit, Option } from "effect"
+import type { Job, JobLogLine } from "@plinth/domain"
+import { noLines, type Carried, type Entry, type QueueState, type SequenceHooks } from "./QueueState.js"
+import type { Watching } from "./Watching.js"
+
+/* Finished jobs: a job's one end (journaled, counted, announced, handed to its waiters and its sequence), the history and the archive. */
+export const makeFinishedJobs = (q: QueueState, watching: Watching, hooks: SequenceHooks) => {
+  const { journal, live, history, archive, keys, maxHistory, archiveLimit, counts, throughput, heard, publish, common, journalWrite } = q
+
+  const { unwatch } = watching
+  const sequenceStepEnded = (job: Job) => hooks.sequenceStepEnded(job)
+
+  const archiveJob = (job: Job, logs: ReadonlyArray<JobLogLine>) => {
+    history.push(job)
+    if (history.length > 2 * maxHistory + 64) history.splice(0, history.length - maxHistory)
+    archive.set(job.id, { job, logs })
+    if (archive.size > archiveLimit + 64) {
+      // Evicted in batches, oldest first (a Map iterates in insertion order).
+      for (const [id, { job: gone }] of archive) {
+        if (archive.size <= archiveLimit) break
+        archive.delete(id)
+        if (gone.idempotencyKey !== undefined && keys.get(gone.idempotencyKey) === gone.id) keys.delete(gone.idempotencyKey)
+      }
+    }
+  }
+
+  /**
+   * Ends a job once: journaled first, then counted, announced, handed to
+   * its waiters and to its sequence.
+   */
+  const finish = (entry: Entry, to: "completed" | "failed" | "cancelled", patch: Partial<Job> = {}): Effect.Effect<void> =>
+    Effect.suspend(() => finishMarked(entry, to, patch))
+
+  /** Marks the job finished at once (no one may cancel or reorder it from here), and returns what journals and announces it. */
+  const finishMarked = (entry: Entry, to: "completed" | "failed" | "cancelled", patch: Partial<Job>): Effect.Effect<void> => {
+    const record = finishRecord(entry, to, patch)
+    if (record === undefined) return Effect.void
+    return Option.isNone(journal) ? record.settle : Effect.zipRight(journalWrite([record.job]), record.settle)
+  }
+
+  /** Marks the job finished (see finishMarked); its final record and what announces it, to run once that record is journaled. Undefined when it had already ended. */
+  const finishRecord = (entry: Entry, to: "completed" | "failed" | "cancelled", patch: Partial<Job>): Carried | undefined => {
+    if (entry.finished) return undefined
+    entry.finished = true
+    unwatch(entry)
+    const now = Date.now()
+    const from = entry.job.status
+    const { blockReason: _b, ...rest } = entry.job
+    const job: Job = { ...rest, ...patch, status: to, finishedAt: now }
+    entry.job = job
+    const settle = Effect.suspend(() => {
+      live.delete(job.id)
+      archiveJob(job, entry.logs ?? noLines)
+      counts[to]++
+      throughput.record(now)
+      if (heard()) publish({ _tag: "stateChanged", ...common(job), from, to })
+      if (entry.done !== undefined) Deferred.unsafeDone(entry.done, Exit.succeed(job))
+      return job.sequence === undefined ? Effect.void : sequenceStepEnded(job)
+    })
+    return { job, settle }
+  }
+
+  return { archiveJob, finish, finishMarked, finishRecord }
+}
+
+export type FinishedJobs = ReturnType<typeof makeFinishedJobs>
