@@ -37,7 +37,7 @@ import { makeWatching } from "./Watching.js"
 export const makeJobQueue = (options: JobQueueOptions = {}) =>
   Effect.gen(function* () {
     const q = yield* makeQueueState(options)
-    const { concurrency, observation, snapshotInterval, subscriberBuffer, hub } = q
+    const { concurrency, snapshotInterval, subscriberBuffer, hub } = q
 
     // Finished jobs and lanes reach the sequences, made last (they need submission and cancellation), through these.
     const hooks: SequenceHooks = {
@@ -68,7 +68,7 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
 
     for (let i = 0; i < concurrency; i++) yield* lanes.startLane
     // The first sample after one interval (Effect.schedule waits first): a job shorter than that costs no sample.
-    if (Option.isSome(observation)) yield* Effect.forkScoped(Effect.schedule(watching.sampleBusyInstances, Schedule.spaced(snapshotInterval)))
+    yield* Effect.forkScoped(Effect.schedule(watching.sampleBusyInstances, Schedule.spaced(snapshotInterval)))
 
     yield* Effect.addFinalizer(() => makeShutdown(q, finished).shutdown)
 

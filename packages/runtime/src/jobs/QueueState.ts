@@ -106,7 +106,7 @@ export const makeQueueState = (options: JobQueueOptions) =>
     const maxLogLines = Math.max(0, Math.floor(options.maxLogLines ?? 500))
     const snapshotInterval = Duration.decode(options.snapshotInterval ?? Duration.seconds(2))
     // The host's own, else the manager's worker output and /proc samples (JobObservationLive.ts).
-    const observation = Option.orElse(yield* Effect.serviceOption(JobObservation), () => Option.some(jobObservationOf(manager)))
+    const observation = Option.getOrElse(yield* Effect.serviceOption(JobObservation), () => jobObservationOf(manager))
 
     const hub = makeEventHub()
     const live = new Map<string, Entry>()

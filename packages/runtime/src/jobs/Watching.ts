@@ -40,7 +40,6 @@ export const makeWatching = (q: QueueState) => {
 
   /** Adds the job to its instance's line reader, starting the reader (subscribed before the job's call starts) if there is none. */
   const watch = (entry: Entry): Effect.Effect<void> => {
-    if (Option.isNone(observation)) return Effect.void
     const instance = entry.job.instance
     const existing = watchers.get(instance)
     if (existing !== undefined) {
@@ -49,7 +48,7 @@ export const makeWatching = (q: QueueState) => {
     }
     const watching = new Set<Entry>([entry])
     watchers.set(instance, watching)
-    return Effect.flatMap(Scope.extend(observation.value.lines(instance), queueScope), (queue) =>
+    return Effect.flatMap(Scope.extend(observation.lines(instance), queueScope), (queue) =>
       Effect.asVoid(
         Effect.forkIn(
           Effect.forever(
@@ -71,7 +70,6 @@ export const makeWatching = (q: QueueState) => {
   const unwatch = (entry: Entry) => void watchers.get(entry.job.instance)?.delete(entry)
 
   const sampleBusyInstances = Effect.suspend(() => {
-    if (Option.isNone(observation)) return Effect.void
     const busy = new Map<string, Array<Entry>>()
     for (const entry of live.values()) {
       if (entry.job.status !== "running" || entry.finished) continue
@@ -82,7 +80,7 @@ export const makeWatching = (q: QueueState) => {
     return Effect.forEach(
       busy,
       ([instance, entries]) =>
-        Effect.map(observation.value.sample(instance), (taken) => {
+        Effect.map(observation.sample(instance), (taken) => {
           if (Option.isNone(taken)) return
           const now = taken.value
           for (const entry of entries) {
