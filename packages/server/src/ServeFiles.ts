@@ -1,7 +1,8 @@
 import { randomBytes, timingSafeEqual } from "node:crypto"
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs"
 import { join } from "node:path"
-import { Data } from "effect"
+import { Data, Either, Schema } from "effect"
+import { decodeJsonText } from "@plinth/domain"
 
 /*
  * What a running `plinth serve` keeps in `<dataDir>/serve/` (a folder only
@@ -23,10 +24,11 @@ export const serveDirectory = (dataDir: string) => join(dataDir, "serve")
 export const tokenPath = (dataDir: string) => join(serveDirectory(dataDir), "token")
 export const serverInfoPath = (dataDir: string) => join(serveDirectory(dataDir), "server.json")
 
-export interface ServerInfo {
-  readonly url: string
-  readonly pid: number
-}
+/** What `server.json` holds. */
+const ServerInfo = Schema.Struct({ url: Schema.String, pid: Schema.Int })
+export type ServerInfo = typeof ServerInfo.Type
+/** A server.json is one short line: anything longer or nested is not one. */
+const serverInfoCaps = { maxChars: 4096, maxDepth: 2 }
 
 const ensureServeDirectory = (dataDir: string) => {
   const dir = serveDirectory(dataDir)
@@ -105,15 +107,14 @@ export const removeServerInfo = (dataDir: string, pid: number = process.pid) => 
 export const readServerInfo = (dataDir: string): ServerInfo | undefined => {
   const path = serverInfoPath(dataDir)
   if (!existsSync(path)) return undefined
+  let text: string
   try {
-    const value: unknown = JSON.parse(readFileSync(path, "utf8"))
-    if (typeof value === "object" && value !== null && "url" in value && "pid" in value && typeof value.url === "string" && typeof value.pid === "number") {
-      return { url: value.url, pid: value.pid }
-    }
-    return undefined
+    text = readFileSync(path, "utf8")
   } catch {
     return undefined
   }
+  // As every JSON Plinth reads from disk: capped, then decoded with its Schema; anything else is no server.
+  return Either.getOrUndefined(decodeJsonText(ServerInfo, text, serverInfoCaps))
 }
 
 /** Whether a process with this pid exists (a server.json left by a killed server names a dead one). */
