@@ -46,11 +46,6 @@ export interface EmpiricalStoreOptions {
   /** Samples gathered after which the writer stops lingering and writes them; default 50,000. */
   readonly maxBatch?: number | undefined
   /**
-   * No longer used: samples are folded into one aggregate per key as they
-   * are recorded, so what waits to be written does not grow with them.
-   */
-  readonly maxPending?: number | undefined
-  /**
    * How long the writer lets samples gather after the first one before it
    * writes them in one transaction; a flush (or a full batch) cuts it short.
    * Default 1 s. A transaction runs on this process's event loop
