@@ -44,6 +44,7 @@ import {
 import type { FrameCaps } from "../wire/Framing.js"
 import type { CallUsage } from "../wire/Protocol.js"
 import { SecretStore } from "../stores/SecretStore.js"
+import { tracerInstalled } from "../observability/Tracing.js"
 
 /*
  * Plugin instances: one worker process each, started from verified bytes,
@@ -163,8 +164,6 @@ export type StartFailure =
   | MissingSecret
 
 let instanceCounter = 0
-
-const defaultTracer = Effect.runSync(Effect.tracer)
 
 type DeliveredSecrets = ReadonlyArray<{ readonly name: string; readonly value: Redacted.Redacted<string> }>
 
@@ -381,7 +380,7 @@ const start = (
           )
           call = timeoutMillis === undefined ? whole : within(whole, timeoutMillis, timedOut(action, timeoutMillis))
         }
-        return fiber.currentTracer === defaultTracer ? call : Effect.withSpan(call, "plinth.invoke", spanOf(action))
+        return !tracerInstalled(fiber) ? call : Effect.withSpan(call, "plinth.invoke", spanOf(action))
       })
     }
 

@@ -2,7 +2,8 @@ import { Cause, Deferred, Duration, Effect, Exit, FiberId, Option, Schedule } fr
 import { categoryOf, isPluginFailure, JobError, toJobError } from "@plinth/domain"
 import type { CancelProgress } from "../instance/WorkerConnection.js"
 import type { CallFailure, ManagedInstance } from "../manager/PluginManager.js"
-import { defaultTracer, type Entry, type LaneState, type QueueState } from "./QueueState.js"
+import { tracerInstalled } from "../observability/Tracing.js"
+import type { Entry, LaneState, QueueState } from "./QueueState.js"
 import type { LaneCarry } from "./LaneCarry.js"
 import type { Watching } from "./Watching.js"
 
@@ -70,7 +71,7 @@ export const makeAttempts = (q: QueueState, watching: Watching, carry: LaneCarry
         .pipe((call) =>
           // A span costs microseconds per job: only when a tracer was installed (as Instance.invoke does).
           Effect.withFiberRuntime<unknown, CallFailure>((fiber) =>
-            fiber.currentTracer === defaultTracer
+            !tracerInstalled(fiber)
               ? call
               : Effect.withSpan(call, "plinth.job", {
                   attributes: { "plinth.job.id": job.id, "plinth.instance": job.instance, "plinth.action": job.action, "plinth.attempt": attempt },

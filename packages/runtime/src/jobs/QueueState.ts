@@ -79,7 +79,6 @@ export interface SequenceHooks {
   sequenceStepRunning: (id: SequenceId) => Effect.Effect<void>
 }
 
-export const defaultTracer = Effect.runSync(Effect.tracer)
 const DEFAULT_CANCEL_TIMEOUT = Duration.seconds(3)
 /** How long past `cancelTimeout` the queue waits for a worker it asked to kill to report its end. */
 export const KILL_MARGIN_MILLIS = 2000

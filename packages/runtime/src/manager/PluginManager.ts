@@ -51,6 +51,7 @@ import { EmpiricalStore } from "../stores/EmpiricalStore.js"
 import type { StoreUnavailable } from "../stores/StoreErrors.js"
 import { makeUsageRecorder, type InstanceStats } from "./Usage.js"
 import type { CallUsage } from "../wire/Protocol.js"
+import { tracerInstalled } from "../observability/Tracing.js"
 
 /*
  * The PluginManager owns many instances of the verified plugins over their
@@ -219,9 +220,6 @@ interface Managed {
 }
 
 const randomBytes = (n: number) => crypto.getRandomValues(new Uint8Array(n))
-
-/** The tracer in place when none is installed (Telemetry.ts): calls then skip their span, a measurable share of a call's host CPU. */
-const defaultTracer = Effect.runSync(Effect.tracer)
 
 const callSpan = (plugin: string, instance: string, action: string, attempt?: number) => ({
   attributes: { "plinth.plugin": plugin, "plinth.instance": instance, "plinth.action": action, ...(attempt !== undefined ? { "plinth.attempt": attempt } : {}) },
@@ -762,7 +760,7 @@ export const makePluginManager = (options: PluginManagerOptions) =>
         if (managed === undefined) return Effect.fail(notLoaded(id))
         const target = { instance: id, plugin: managed.plugin.id, action, onRetry: invokeOptions?.onRetry }
         // Untraced, the first attempt runs on the instance just found, without a step of its own to find it again.
-        if (fiber.currentTracer === defaultTracer)
+        if (!tracerInstalled(fiber))
           return retryAfterEviction.runNow(target, callOn(managed, action, input, invokeOptions), attemptCall(id, action, input, invokeOptions))
         // Traced: one span for the whole call, its attempts (retries after eviction) counted on it.
         let attempt = 0
@@ -775,7 +773,7 @@ export const makePluginManager = (options: PluginManagerOptions) =>
       Stream.unwrap(
         Effect.withFiberRuntime((fiber) => {
           const call = streamCall(id, action, input, streamOptions)
-          if (fiber.currentTracer === defaultTracer) return Effect.succeed(call)
+          if (!tracerInstalled(fiber)) return Effect.succeed(call)
           const plugin = instances.get(id)?.plugin.id ?? ""
           // A stream is not retried after eviction: one attempt.
           return Effect.succeed(Stream.withSpan(call, "plinth.call", callSpan(plugin, id, action, 1)))
