@@ -35,6 +35,11 @@ export interface SubmitJob {
    * returns the first job's id.
    */
   readonly idempotencyKey?: string
+  /**
+   * The id the job already has, when it was accepted elsewhere: a cluster
+   * runner runs under the id the cluster's queue gave it. Fresh otherwise.
+   */
+  readonly id?: JobId
 }
 
 export interface SubmitSequenceOptions {

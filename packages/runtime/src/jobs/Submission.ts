@@ -1,15 +1,15 @@
-import { Duration, Effect, Option } from "effect"
+import { Effect, Option } from "effect"
 import {
   describeJsonValueProblem,
   JobRefused,
   jsonValueProblem,
   priorityProblem,
-  timeoutProblem,
   type Job,
   type JobId,
   type SequenceId,
 } from "@plinth/domain"
 import { newJobId } from "./JobIds.js"
+import { makeJobRequestChecks } from "./JobRequestChecks.js"
 import type { SubmitJob } from "./JobQueue.js"
 import { refuse, type QueueState } from "./QueueState.js"
 import type { PendingOrder } from "./PendingOrder.js"
@@ -20,39 +20,7 @@ export const makeSubmission = (q: QueueState, order: PendingOrder) => {
 
   const { enqueue } = order
 
-  /** Each plugin's declared actions: its manifest was verified when the manager started and does not change. */
-  const declared = new Map<string, ReadonlySet<string>>()
-
-  const instanceProblem = (instance: string, action: string): Effect.Effect<{ plugin: string } | { problem: string }> =>
-    Effect.gen(function* () {
-      const found = yield* Effect.either(manager.get(instance))
-      if (found._tag === "Left") {
-        const loaded = found.left.loaded
-        return { problem: `instance '${instance}' is not loaded; load it first${loaded.length > 0 ? ` (loaded: ${loaded.join(", ")})` : ""}` }
-      }
-      const managed = found.right
-      if (!managed.enabled) {
-        return { problem: `instance '${instance}' is disabled${managed.disabledReason !== undefined ? ` (${managed.disabledReason})` : ""}; enable it first` }
-      }
-      let actions = declared.get(managed.plugin)
-      if (actions === undefined) {
-        actions = new Set(yield* Effect.orElseSucceed(manager.actions(instance), () => [] as ReadonlyArray<string>))
-        declared.set(managed.plugin, actions)
-      }
-      if (!actions.has(action)) {
-        return { problem: `instance '${instance}' (plugin ${managed.plugin}) declares no action '${action}'; it declares: ${[...actions].join(", ") || "none"}` }
-      }
-      return { plugin: managed.plugin }
-    })
-
-  const timeoutMillisOf = (timeout: Duration.DurationInput | undefined): number | undefined | { problem: string } => {
-    if (timeout === undefined) return undefined
-    const decoded = Duration.decodeUnknown(timeout)
-    if (Option.isNone(decoded)) return { problem: `timeout must be a duration, got ${typeof timeout === "string" ? JSON.stringify(timeout) : typeof timeout}` }
-    const millis = Duration.toMillis(decoded.value)
-    const problem = timeoutProblem(millis)
-    return problem === undefined ? millis : { problem }
-  }
+  const { instanceProblem, timeoutMillisOf } = makeJobRequestChecks(manager)
 
   /** Checks, journals (pending) and queues a job; the id once its pending record is written. */
   const submitChecked = (request: SubmitJob, sequence?: { readonly id: SequenceId; readonly index: number }): Effect.Effect<JobId, JobRefused> =>
@@ -70,7 +38,7 @@ export const makeSubmission = (q: QueueState, order: PendingOrder) => {
       if (badInput !== undefined) return yield* refuse(`the input is not a JSON value: ${describeJsonValueProblem(badInput)}`)
       const now = Date.now()
       const job: Job = {
-        id: newJobId(now),
+        id: request.id ?? newJobId(now),
         instance: request.instance,
         action: request.action,
         input: request.input,
@@ -104,7 +72,8 @@ export const makeSubmission = (q: QueueState, order: PendingOrder) => {
     })
 
   const submit = (request: SubmitJob): Effect.Effect<JobId, JobRefused> =>
-    request.idempotencyKey === undefined
+    // A job that comes with its id was accepted, and its key deduplicated, by the queue that gave it the id.
+    request.idempotencyKey === undefined || request.id !== undefined
       ? submitChecked(request)
       : keyLock.withPermits(1)(
           Effect.flatMap(knownKey(request.idempotencyKey), (known) => (known !== undefined ? Effect.succeed(known) : submitChecked(request))),

@@ -129,6 +129,8 @@ export interface BoundPlugin {
 export interface PluginManagerService {
   /** The ids of the verified plugins, sorted. */
   readonly plugins: ReadonlyArray<string>
+  /** Each verified plugin's tree digest, as its lock entry pins it, sorted by plugin id: the code this manager runs. */
+  readonly verifiedDigests: ReadonlyArray<{ readonly plugin: string; readonly digest: string }>
   readonly load: (plugin: string, options?: LoadInstanceOptions) => Effect.Effect<ManagedInstance, LoadFailure>
   readonly unload: (id: string) => Effect.Effect<void, InstanceNotLoaded>
   /** A fresh worker for the instance, with `config` (checked as on load) or its current one. */
@@ -838,6 +840,7 @@ export const makePluginManager = (options: PluginManagerOptions) =>
 
     return PluginManager.of({
       plugins: [...verified.keys()].sort(),
+      verifiedDigests: [...verified.keys()].sort().map((plugin) => ({ plugin, digest: verified.get(plugin)!.locked.digest })),
       load,
       unload,
       reload: (id, config, configOptions) => reloadWith(id, config, configOptions),

@@ -1,0 +1,110 @@
+import { RunnerAddress, ShardingConfig } from "@effect/cluster"
+import { NodeClusterSocket } from "@effect/platform-node"
+import { PgClient } from "@effect/sql-pg"
+import { Duration, Effect, Layer, Option, Redacted } from "effect"
+import { JobQueue, PluginManager, type JobQueueOptions } from "@plinth/runtime"
+import { ClusterDatabaseUnavailable } from "./ClusterErrors.js"
+import { ClusterEventsLive, ClusterEvents } from "./events/EventRelay.js"
+import { makeClusterJobQueue } from "./queue/ClusterJobQueue.js"
+import { JobRunnerLive, relayRunnerEvents } from "./runner/JobRunner.js"
+import { RunnerQueueLive } from "./runner/RunnerQueue.js"
+import { migrateClusterTables } from "./storage/ClusterMigrations.js"
+import { JobRowsLive } from "./storage/JobRows.js"
+import { codeDigest, joinCluster } from "./storage/Membership.js"
+
+/*
+ * The job queue across several hosts: `JobQueueCluster` provides the same
+ * JobQueue service as `JobQueueLive`, so a host switches with a Layer, not
+ * with new code (issue 10, ADR 0033). With a runner address the process is a
+ * runner: it verifies its plugins (the PluginManager it is given), joins only
+ * if they match the cluster's, takes a share of the shards and runs the jobs
+ * that fall in them. Without one it is a client: it submits, reads and
+ * watches.
+ */
+
+export interface RunnerAddressOptions {
+  readonly host: string
+  readonly port: number
+}
+
+export interface JobQueueClusterOptions {
+  /** postgres://… : the cluster's messages, shard locks, runners and job records. */
+  readonly database: string
+  /** Where other runners reach this one; absent for a client that runs no jobs. */
+  readonly runner?: RunnerAddressOptions
+  /** Where this runner listens, when not at its address (behind NAT, 0.0.0.0). */
+  readonly listen?: RunnerAddressOptions
+  /** Each runner's own queue: concurrency, retries, cancel timeout, history, buffers. */
+  readonly queue?: JobQueueOptions
+  /** @effect/cluster's sharding settings over Plinth's defaults (FAILOVER_DEFAULTS). */
+  readonly sharding?: Partial<ShardingConfig.ShardingConfig["Type"]>
+}
+
+/**
+ * Shorter than @effect/cluster's own (35 s lock expiry, 10 s message poll):
+ * a killed runner's jobs move within seconds. The price is a few more small
+ * queries a second per runner (README, "Scaling out", measured).
+ */
+export const FAILOVER_DEFAULTS: Partial<ShardingConfig.ShardingConfig["Type"]> = {
+  shardLockExpiration: Duration.seconds(6),
+  shardLockRefreshInterval: Duration.seconds(2),
+  refreshAssignmentsInterval: Duration.seconds(1),
+  entityMessagePollInterval: Duration.seconds(1),
+  runnerHealthCheckInterval: Duration.seconds(5),
+  entityTerminationTimeout: Duration.seconds(10),
+}
+
+/** The database URL as messages show it: without its password. */
+export const displayDatabase = (database: string): string => {
+  try {
+    const url = new URL(database)
+    if (url.password !== "") url.password = "***"
+    return url.toString()
+  } catch {
+    return "(an unreadable URL)"
+  }
+}
+
+export const runnerName = (runner: RunnerAddressOptions) => `${runner.host}:${runner.port}`
+
+export const JobQueueCluster = (options: JobQueueClusterOptions) => {
+  const shown = displayDatabase(options.database)
+  const unavailable = (error: { readonly message: string; readonly cause?: unknown }) =>
+    new ClusterDatabaseUnavailable({
+      database: shown,
+      detail: error.cause instanceof Error ? error.cause.message : error.message,
+    })
+  const Sql = PgClient.layer({ url: Redacted.make(options.database), applicationName: "plinth" }).pipe(Layer.mapError(unavailable))
+  const Tables = Layer.effectDiscard(Effect.mapError(migrateClusterTables, unavailable))
+  const Shared = Layer.mergeAll(JobRowsLive, ClusterEventsLive(options.database)).pipe(Layer.provideMerge(Tables), Layer.provideMerge(Sql))
+
+  const sharding = (clientOnly: boolean) =>
+    NodeClusterSocket.layer({
+      storage: "sql",
+      clientOnly,
+      shardingConfig: {
+        ...FAILOVER_DEFAULTS,
+        ...options.sharding,
+        runnerAddress: options.runner === undefined ? Option.none() : Option.some(RunnerAddress.make(options.runner.host, options.runner.port)),
+        ...(options.listen !== undefined ? { runnerListenAddress: Option.some(RunnerAddress.make(options.listen.host, options.listen.port)) } : {}),
+      },
+    })
+
+  const Queue = Layer.scoped(JobQueue, makeClusterJobQueue({ database: options.database, ...options.queue }))
+
+  if (options.runner === undefined) {
+    return Queue.pipe(Layer.provide(sharding(true)), Layer.provide(Shared))
+  }
+  const runner = runnerName(options.runner)
+  // Before any shard is taken: a runner with other code than the cluster's never gets a job.
+  const Membership = Layer.scopedDiscard(
+    Effect.gen(function* () {
+      const manager = yield* PluginManager
+      yield* Effect.catchTag(joinCluster(runner, codeDigest(manager.verifiedDigests)), "SqlError", (error) => Effect.fail(unavailable(error)))
+    }),
+  )
+  const Runner = Layer.unwrapEffect(
+    Effect.map(ClusterEvents, (sender) => Layer.mergeAll(JobRunnerLive({ runner, sender }), relayRunnerEvents(sender))),
+  ).pipe(Layer.provide(RunnerQueueLive({ runner, database: shown, ...(options.queue !== undefined ? { queue: options.queue } : {}) })))
+  return Layer.merge(Queue, Runner).pipe(Layer.provide(sharding(false)), Layer.provide(Membership), Layer.provide(Shared))
+}

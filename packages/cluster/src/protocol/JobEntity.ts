@@ -1,0 +1,31 @@
+import { ClusterSchema, Entity } from "@effect/cluster"
+import { Rpc } from "@effect/rpc"
+import { Schema } from "effect"
+import { Job, JobId, JobLogLine } from "@plinth/domain"
+
+/*
+ * A job in the cluster is an entity of type PlinthJob whose id is the job's
+ * id: the cluster spreads jobs over the runners by it (ADR 0033). `Run` is
+ * persisted: it is stored in Postgres before `submit` returns and delivered
+ * again, to whichever runner owns the shard, until a reply is stored. Its
+ * primary key is the job id, so a second `Run` for the same job is the same
+ * message, not a second run. The other messages reach the runner where the
+ * job is, and are not stored.
+ */
+
+export const RunJob = Rpc.make("Run", {
+  payload: { job: Job },
+  success: Job,
+  primaryKey: ({ job }) => job.id,
+}).annotate(ClusterSchema.Persisted, true)
+
+/** Cancels the job where it is queued or running; false when it had finished. */
+export const CancelJob = Rpc.make("Cancel", { payload: { job: JobId }, success: Schema.Boolean })
+
+/** A pending job's new priority; false when it is no longer pending. */
+export const ReorderJob = Rpc.make("Reorder", { payload: { job: JobId, priority: Schema.Number }, success: Schema.Boolean })
+
+/** The lines the job's worker has written so far, from the runner running it. */
+export const JobLogs = Rpc.make("Logs", { payload: { job: JobId }, success: Schema.Array(JobLogLine) })
+
+export const JobEntity = Entity.make("PlinthJob", [RunJob, CancelJob, ReorderJob, JobLogs])

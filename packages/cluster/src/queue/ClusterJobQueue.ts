@@ -1,0 +1,175 @@
+import { Duration, Effect, Option, Stream } from "effect"
+import {
+  describeJsonValueProblem,
+  isTerminal,
+  JobNotFound,
+  JobRefused,
+  jsonValueProblem,
+  priorityProblem,
+  type Job,
+  type JobEvent,
+  type JobId,
+} from "@plinth/domain"
+import { JobQueue, makeEventHub, makeJobRequestChecks, newJobId, PluginManager, timeoutMillisOf, type EventFilter, type SubmitJob } from "@plinth/runtime"
+import { ClusterEvents, relayInto } from "../events/EventRelay.js"
+import { JobEntity } from "../protocol/JobEntity.js"
+import { JobRows } from "../storage/JobRows.js"
+
+/*
+ * The JobQueue over the cluster, for callers the same service as on one host
+ * (ADR 0033): `submit` records the job pending in Postgres and stores its
+ * `Run` message, both before it returns; the runner that owns the job's
+ * shard runs it on its own queue. Reads come from the shared job rows, events
+ * from every runner through the relay, and cancel, reorder and logs go to the
+ * runner where the job is.
+ *
+ * Where one host's queue and this one differ (README, "Scaling out"):
+ * priority orders the jobs waiting on one runner, not across runners;
+ * sequences are not taken yet; a running job's progress is in its events,
+ * not in `get` until it ends.
+ */
+
+export interface ClusterJobQueueOptions {
+  readonly database: string
+  readonly maxHistory?: number
+  readonly subscriberBuffer?: number
+  /** How often `wait` reads a job's row when it has heard nothing (events are not durable); default 1 s. */
+  readonly waitPoll?: Duration.DurationInput
+}
+
+/** Jobs listed by `pending` and `running` at most: the API and the dashboard show the first ones. */
+const LIST_LIMIT = 10_000
+
+export const makeClusterJobQueue = (options: ClusterJobQueueOptions) =>
+  Effect.gen(function* () {
+    const rows = yield* JobRows
+    const sender = yield* ClusterEvents
+    const entity = yield* JobEntity.client
+    const manager = yield* Effect.serviceOption(PluginManager)
+    const checks = Option.map(manager, makeJobRequestChecks)
+    const maxHistory = options.maxHistory ?? 100
+    const subscriberBuffer = options.subscriberBuffer ?? 100
+    const waitPoll = Duration.decode(options.waitPoll ?? "1 second")
+
+    const hub = makeEventHub()
+    yield* Effect.addFinalizer(() => hub.shutdown)
+    yield* relayInto(options.database, hub)
+
+    const refuse = (reason: string) => Effect.fail(new JobRefused({ reason }))
+    const databaseDown = (error: { readonly message: string }) =>
+      new JobRefused({ reason: `the cluster database could not record it, so nothing was queued: ${error.message}` })
+
+    const submit = (request: SubmitJob): Effect.Effect<JobId, JobRefused> =>
+      Effect.gen(function* () {
+        const priority = request.priority ?? 0
+        const badPriority = priorityProblem(priority)
+        if (badPriority !== undefined) return yield* refuse(badPriority)
+        const timeoutMillis = timeoutMillisOf(request.timeout)
+        if (typeof timeoutMillis === "object") return yield* refuse(timeoutMillis.problem)
+        // A host that runs the instance checks it here; a client alone leaves it to the runner, which fails the job if it must.
+        if (Option.isSome(checks)) {
+          const checked = yield* checks.value.instanceProblem(request.instance, request.action)
+          if ("problem" in checked) return yield* refuse(checked.problem)
+        }
+        const badInput = jsonValueProblem(request.input)
+        if (badInput !== undefined) return yield* refuse(`the input is not a JSON value: ${describeJsonValueProblem(badInput)}`)
+        const now = Date.now()
+        const job: Job = {
+          id: request.id ?? newJobId(now),
+          instance: request.instance,
+          action: request.action,
+          input: request.input,
+          priority,
+          status: "pending",
+          submittedAt: now,
+          progress: -1,
+          retryCount: 0,
+          ...(request.idempotencyKey !== undefined ? { idempotencyKey: request.idempotencyKey } : {}),
+          ...(timeoutMillis !== undefined ? { timeoutMillis } : {}),
+        }
+        const { inserted, id } = yield* Effect.mapError(rows.insertPending(job), databaseDown)
+        if (!inserted) return id
+        // Stored before this returns: from here the cluster delivers it until a runner has answered.
+        yield* Effect.mapError(entity(job.id).Run({ job }, { discard: true }), (error) =>
+          new JobRefused({ reason: `the cluster could not take it (${error._tag}): retry the submission` }),
+        )
+        sender.send({ _tag: "submitted", job: job.id, at: now, instance: job.instance, action: job.action, priority })
+        return job.id
+      })
+
+    const get = (id: JobId) => Effect.map(Effect.orDie(rows.get(id)), Option.fromNullable)
+
+    const wait = (id: JobId): Effect.Effect<Job, JobNotFound> =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const subscription = yield* hub.subscribe({ _tag: "job", job: id }, 16)
+          const ended = subscription.events.pipe(
+            Stream.filter((event) => event._tag === "stateChanged" && isTerminal(event.to)),
+            Stream.runHead,
+          )
+          while (true) {
+            const row = yield* Effect.orDie(rows.get(id))
+            if (row === undefined) return yield* new JobNotFound({ job: id })
+            if (isTerminal(row.status)) return row
+            // The event says when to look again; the poll covers events lost while the database restarted.
+            yield* Effect.timeoutOption(ended, waitPoll)
+          }
+        }),
+      )
+
+    const cancel = (id: JobId) =>
+      Effect.gen(function* () {
+        const row = yield* Effect.orDie(rows.get(id))
+        if (row === undefined || isTerminal(row.status)) return false
+        return yield* entity(id).Cancel({ job: id })
+      }).pipe(Effect.orElseSucceed(() => false))
+
+    const reorder = (id: JobId, priority: number) =>
+      priorityProblem(priority) !== undefined
+        ? Effect.succeed(false)
+        : Effect.orElseSucceed(entity(id).Reorder({ job: id, priority }), () => false)
+
+    const logs = (id: JobId) =>
+      Effect.gen(function* () {
+        const row = yield* Effect.orDie(rows.get(id))
+        if (row === undefined) return yield* new JobNotFound({ job: id })
+        if (isTerminal(row.status)) return (yield* Effect.orDie(rows.logs(id))) ?? []
+        return yield* Effect.orElseSucceed(entity(id).Logs({ job: id }), () => [])
+      })
+
+    const subscribe = (filter: EventFilter, subscribeOptions?: { readonly buffer?: number }) =>
+      hub.subscribe(filter, subscribeOptions?.buffer ?? subscriberBuffer)
+
+    const events = (id: JobId): Stream.Stream<JobEvent> =>
+      Stream.unwrapScoped(
+        Effect.gen(function* () {
+          const subscription = yield* subscribe({ _tag: "job", job: id })
+          const now = yield* get(id)
+          if (Option.isSome(now) && isTerminal(now.value.status)) return Stream.empty
+          return subscription.events.pipe(Stream.takeUntil((event) => event._tag === "stateChanged" && isTerminal(event.to)))
+        }),
+      )
+
+    const noSequences = "sequences run on a single host's queue; the cluster's queue does not take them yet"
+
+    return JobQueue.of({
+      submit,
+      reorder,
+      cancel,
+      get,
+      wait,
+      pending: Effect.orDie(rows.pending(LIST_LIMIT)),
+      running: Effect.orDie(rows.running(LIST_LIMIT)),
+      history: (limit) => Effect.orDie(rows.history(Math.max(0, Math.min(limit ?? maxHistory, maxHistory)))),
+      stats: Effect.suspend(() => Effect.orDie(rows.stats(Date.now()))),
+      logs,
+      submitSequence: () => refuse(noSequences),
+      cancelSequence: () => Effect.succeed(false),
+      getSequence: () => Effect.succeed(Option.none()),
+      waitSequence: (sequence) => Effect.fail(new JobNotFound({ job: sequence })),
+      subscribe,
+      events,
+      sequenceEvents: (sequence) => Stream.unwrapScoped(Effect.map(subscribe({ _tag: "sequence", sequence }), (s) => s.events)),
+      allEvents: Stream.unwrapScoped(Effect.map(subscribe({ _tag: "all" }), (s) => s.events)),
+    })
+  })

@@ -1,0 +1,145 @@
+import { Context, Effect, Either, Layer, Schedule, Schema } from "effect"
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import { isTerminal, Job, JobLogLine, type JobId, type QueueStats } from "@plinth/domain"
+
+/*
+ * The cluster's job records in Postgres: one row per job, shared by every
+ * runner and client. The rule that makes results exactly-once: a row that
+ * holds a finished job never changes again, so the first runner to record a
+ * job's end wins and every reader, and every later delivery of the same job,
+ * sees that one result.
+ */
+
+const encodeJob = Schema.encodeSync(Job)
+const decodeJob = Schema.decodeUnknownEither(Job)
+const decodeLines = Schema.decodeUnknownEither(Schema.Array(JobLogLine))
+
+/** Postgres errors are retried: a database restart pauses the queue, it does not fail its jobs. */
+const databaseRetry = Schedule.exponential("50 millis").pipe(Schedule.union(Schedule.spaced("1 second")), Schedule.upTo("2 minutes"))
+
+export interface JobRowsService {
+  /** Inserts a pending job; when its idempotency key is taken, the id of the job that holds it. */
+  readonly insertPending: (job: Job) => Effect.Effect<{ readonly inserted: boolean; readonly id: JobId }, SqlError>
+  /** Records each job's state unless its row already holds a finished job (which never changes). */
+  readonly write: (jobs: ReadonlyArray<Job>, runner: string | undefined) => Effect.Effect<void, SqlError>
+  readonly get: (id: JobId) => Effect.Effect<Job | undefined, SqlError>
+  readonly findByKey: (key: string) => Effect.Effect<Job | undefined, SqlError>
+  /** A pending job's priority; false when it is not pending. */
+  readonly setPriority: (id: JobId, priority: number) => Effect.Effect<boolean, SqlError>
+  /** Ends a pending job as cancelled; the cancelled job, or undefined when it was not pending. */
+  readonly cancelPending: (id: JobId, now: number) => Effect.Effect<Job | undefined, SqlError>
+  readonly setLogs: (id: JobId, lines: ReadonlyArray<JobLogLine>) => Effect.Effect<void, SqlError>
+  readonly logs: (id: JobId) => Effect.Effect<ReadonlyArray<JobLogLine> | undefined, SqlError>
+  readonly pending: (limit: number) => Effect.Effect<ReadonlyArray<Job>, SqlError>
+  readonly running: (limit: number) => Effect.Effect<ReadonlyArray<Job>, SqlError>
+  readonly history: (limit: number) => Effect.Effect<ReadonlyArray<Job>, SqlError>
+  readonly stats: (now: number) => Effect.Effect<QueueStats, SqlError>
+}
+
+export class JobRows extends Context.Tag("@plinth/cluster/JobRows")<JobRows, JobRowsService>() {}
+
+interface Row {
+  readonly job: unknown
+}
+
+const jobsOf = (rows: ReadonlyArray<Row>): ReadonlyArray<Job> =>
+  rows.flatMap((row) => {
+    const decoded = decodeJob(row.job)
+    // A row another version wrote and this one cannot read is left alone, not shown as something it is not.
+    return Either.isRight(decoded) ? [decoded.right] : []
+  })
+
+export const JobRowsLive = Layer.effect(
+  JobRows,
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const retried = <A>(effect: Effect.Effect<A, SqlError>) => Effect.retry(effect, databaseRetry)
+    const first = (rows: ReadonlyArray<Row>): Job | undefined => jobsOf(rows)[0]
+    const json = (job: Job) => JSON.stringify(encodeJob(job))
+
+    return JobRows.of({
+      insertPending: (job) =>
+        retried(
+          Effect.gen(function* () {
+            const inserted = yield* sql<{ id: string }>`
+              INSERT INTO plinth_jobs (id, status, priority, idempotency_key, submitted_at, job)
+              VALUES (${job.id}, 'pending', ${job.priority}, ${job.idempotencyKey ?? null}, ${job.submittedAt}, ${json(job)}::jsonb)
+              ON CONFLICT DO NOTHING
+              RETURNING id`
+            if (inserted.length > 0 || job.idempotencyKey === undefined) return { inserted: inserted.length > 0, id: job.id }
+            const holder = yield* sql<{ id: string }>`SELECT id FROM plinth_jobs WHERE idempotency_key = ${job.idempotencyKey}`
+            return { inserted: false, id: (holder[0]?.id ?? job.id) as JobId }
+          }),
+        ),
+      write: (jobs, runner) =>
+        jobs.length === 0
+          ? Effect.void
+          : retried(
+              Effect.forEach(
+                jobs,
+                (job) => sql`
+                  INSERT INTO plinth_jobs (id, status, priority, idempotency_key, submitted_at, finished_at, runner, job)
+                  VALUES (${job.id}, ${job.status}, ${job.priority}, ${job.idempotencyKey ?? null}, ${job.submittedAt}, ${job.finishedAt ?? null}, ${runner ?? null}, ${json(job)}::jsonb)
+                  ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, priority = EXCLUDED.priority, finished_at = EXCLUDED.finished_at,
+                    runner = COALESCE(EXCLUDED.runner, plinth_jobs.runner), job = EXCLUDED.job
+                  WHERE plinth_jobs.status NOT IN ('completed', 'failed', 'cancelled')`,
+                { discard: true },
+              ).pipe(sql.withTransaction),
+            ),
+      get: (id) => retried(Effect.map(sql<Row>`SELECT job FROM plinth_jobs WHERE id = ${id}`, first)),
+      findByKey: (key) => retried(Effect.map(sql<Row>`SELECT job FROM plinth_jobs WHERE idempotency_key = ${key}`, first)),
+      setPriority: (id, priority) =>
+        retried(
+          Effect.map(
+            sql`UPDATE plinth_jobs SET priority = ${priority}, job = jsonb_set(job, '{priority}', ${JSON.stringify(priority)}::jsonb)
+                WHERE id = ${id} AND status = 'pending' RETURNING id`,
+            (rows) => rows.length > 0,
+          ),
+        ),
+      cancelPending: (id, now) =>
+        retried(
+          Effect.map(
+            sql<Row>`UPDATE plinth_jobs SET status = 'cancelled', finished_at = ${now},
+                       job = job || jsonb_build_object('status', 'cancelled', 'finishedAt', ${now}::bigint)
+                     WHERE id = ${id} AND status = 'pending' RETURNING job`,
+            first,
+          ),
+        ),
+      setLogs: (id, lines) => retried(Effect.asVoid(sql`UPDATE plinth_jobs SET logs = ${JSON.stringify(lines)}::jsonb WHERE id = ${id}`)),
+      logs: (id) =>
+        retried(
+          Effect.map(sql<{ logs: unknown }>`SELECT logs FROM plinth_jobs WHERE id = ${id}`, (rows) => {
+            if (rows.length === 0) return undefined
+            const decoded = decodeLines(rows[0]!.logs ?? [])
+            return Either.isRight(decoded) ? decoded.right : []
+          }),
+        ),
+      pending: (limit) =>
+        retried(Effect.map(sql<Row>`SELECT job FROM plinth_jobs WHERE status = 'pending' ORDER BY priority DESC, submitted_at, id LIMIT ${limit}`, jobsOf)),
+      running: (limit) => retried(Effect.map(sql<Row>`SELECT job FROM plinth_jobs WHERE status = 'running' ORDER BY submitted_at LIMIT ${limit}`, jobsOf)),
+      history: (limit) =>
+        retried(Effect.map(sql<Row>`SELECT job FROM plinth_jobs WHERE finished_at IS NOT NULL ORDER BY finished_at DESC, id DESC LIMIT ${limit}`, jobsOf)),
+      stats: (now) =>
+        retried(
+          Effect.map(
+            sql<{ status: string; count: string; recent: string }>`
+              SELECT status, count(*) AS count, count(*) FILTER (WHERE finished_at > ${now - 60_000}) AS recent
+              FROM plinth_jobs GROUP BY status`,
+            (rows) => {
+              const count = (status: string) => Number(rows.find((row) => row.status === status)?.count ?? 0)
+              const recent = rows.reduce((sum, row) => sum + (isTerminal(row.status as Job["status"]) ? Number(row.recent) : 0), 0)
+              return {
+                pending: count("pending"),
+                running: count("running"),
+                completed: count("completed"),
+                failed: count("failed"),
+                cancelled: count("cancelled"),
+                throughput: recent / 60,
+              }
+            },
+          ),
+        ),
+    })
+  }),
+)

@@ -1,0 +1,38 @@
+// A real cluster runner process for the cluster tests (test/cluster-*.test.ts): PlinthHost over a
+// plugin root and lock, the showcase instance loaded, and JobQueueCluster as a runner on
+// 127.0.0.1:<port>, sharing <database> (Postgres) with the other runners.
+//
+//   node clusterRunner.mjs <root> <lock> <dataDir> <database> <port> [concurrency]
+//
+// Prints "ready <port>" once it has joined the cluster and "refused <json>" (and exits 3) when it may
+// not join; then runs until it is killed or sent SIGTERM.
+import { Effect, Layer, Schema } from "effect"
+import { JobQueueCluster } from "@plinth/cluster"
+import { PlinthHost, PluginManager } from "@plinth/runtime"
+
+const [root, lock, dataDir, database, port, concurrency = "4"] = process.argv.slice(2)
+const say = (line) => process.stdout.write(line + "\n")
+
+const host = PlinthHost({ root, lock, dataDir })
+const loaded = Layer.effectDiscard(Effect.flatMap(PluginManager, (m) => m.load("showcase"))).pipe(Layer.provideMerge(host))
+const runner = JobQueueCluster({
+  database,
+  runner: { host: "127.0.0.1", port: Number(port) },
+  queue: { concurrency: Number(concurrency) },
+}).pipe(Layer.provide(loaded))
+
+const program = Effect.gen(function* () {
+  say(`ready ${port}`)
+  yield* Effect.never
+}).pipe(
+  Effect.provide(runner),
+  Effect.catchAll((error) =>
+    Effect.sync(() => {
+      say(`refused ${JSON.stringify({ _tag: error._tag, message: error.message, ...error })}`)
+      process.exitCode = 3
+    }),
+  ),
+)
+
+const fiber = Effect.runFork(program)
+for (const signal of ["SIGTERM", "SIGINT"]) process.once(signal, () => Effect.runFork(fiber.interruptAsFork(fiber.id())))
