@@ -27,11 +27,18 @@ export interface RunnerAddressOptions {
   readonly port: number
 }
 
+export interface ClusterClientOptions {
+  /** postgres://… : the cluster's messages, shard locks, runners and job records. */
+  readonly database: string
+  /** Finished jobs `history` lists at most (default 100), and each event subscriber's buffer (default 100). */
+  readonly queue?: Pick<JobQueueOptions, "maxHistory" | "subscriberBuffer">
+}
+
 export interface JobQueueClusterOptions {
   /** postgres://… : the cluster's messages, shard locks, runners and job records. */
   readonly database: string
-  /** Where other runners reach this one; absent for a client that runs no jobs. */
-  readonly runner?: RunnerAddressOptions
+  /** Where other runners reach this one. */
+  readonly runner: RunnerAddressOptions
   /** Where this runner listens, when not at its address (behind NAT, 0.0.0.0). */
   readonly listen?: RunnerAddressOptions
   /** Each runner's own queue: concurrency, retries, cancel timeout, history, buffers. */
@@ -67,35 +74,49 @@ export const displayDatabase = (database: string): string => {
 
 export const runnerName = (runner: RunnerAddressOptions) => `${runner.host}:${runner.port}`
 
-export const JobQueueCluster = (options: JobQueueClusterOptions) => {
-  const shown = displayDatabase(options.database)
+const databaseLayers = (database: string) => {
+  const shown = displayDatabase(database)
   const unavailable = (error: { readonly message: string; readonly cause?: unknown }) =>
     new ClusterDatabaseUnavailable({
       database: shown,
       detail: error.cause instanceof Error ? error.cause.message : error.message,
     })
-  const Sql = PgClient.layer({ url: Redacted.make(options.database), applicationName: "plinth" }).pipe(Layer.mapError(unavailable))
+  const Sql = PgClient.layer({ url: Redacted.make(database), applicationName: "plinth" }).pipe(Layer.mapError(unavailable))
   const Tables = Layer.effectDiscard(Effect.mapError(migrateClusterTables, unavailable))
-  const Shared = Layer.mergeAll(JobRowsLive, ClusterEventsLive(options.database)).pipe(Layer.provideMerge(Tables), Layer.provideMerge(Sql))
+  const Shared = Layer.mergeAll(JobRowsLive, ClusterEventsLive(database)).pipe(Layer.provideMerge(Tables), Layer.provideMerge(Sql))
+  return { shown, unavailable, Shared }
+}
 
-  const sharding = (clientOnly: boolean) =>
-    NodeClusterSocket.layer({
-      storage: "sql",
-      clientOnly,
-      shardingConfig: {
-        ...FAILOVER_DEFAULTS,
-        ...options.sharding,
-        runnerAddress: options.runner === undefined ? Option.none() : Option.some(RunnerAddress.make(options.runner.host, options.runner.port)),
-        ...(options.listen !== undefined ? { runnerListenAddress: Option.some(RunnerAddress.make(options.listen.host, options.listen.port)) } : {}),
-      },
-    })
+const shardingLayer = (options: {
+  readonly runner?: RunnerAddressOptions
+  readonly listen?: RunnerAddressOptions
+  readonly sharding?: Partial<ShardingConfig.ShardingConfig["Type"]>
+}) =>
+  NodeClusterSocket.layer({
+    storage: "sql",
+    clientOnly: options.runner === undefined,
+    shardingConfig: {
+      ...FAILOVER_DEFAULTS,
+      ...options.sharding,
+      runnerAddress: options.runner === undefined ? Option.none() : Option.some(RunnerAddress.make(options.runner.host, options.runner.port)),
+      ...(options.listen !== undefined ? { runnerListenAddress: Option.some(RunnerAddress.make(options.listen.host, options.listen.port)) } : {}),
+    },
+  })
 
-  const Queue = Layer.scoped(JobQueue, makeClusterJobQueue({ database: options.database, ...options.queue }))
+/** A client of the cluster: submits, reads and watches jobs, runs none (no plugins needed here). */
+export const JobQueueClusterClient = (options: ClusterClientOptions) => {
+  const { Shared } = databaseLayers(options.database)
+  return Layer.scoped(JobQueue, makeClusterJobQueue({ database: options.database, ...options.queue })).pipe(
+    Layer.provide(shardingLayer({})),
+    Layer.provide(Shared),
+  )
+}
 
-  if (options.runner === undefined) {
-    return Queue.pipe(Layer.provide(sharding(true)), Layer.provide(Shared))
-  }
+/** A runner of the cluster over the PluginManager in context (which has verified the plugins), and its JobQueue. */
+export const JobQueueCluster = (options: JobQueueClusterOptions) => {
+  const { shown, unavailable, Shared } = databaseLayers(options.database)
   const runner = runnerName(options.runner)
+  const Queue = Layer.scoped(JobQueue, makeClusterJobQueue({ database: options.database, ...options.queue }))
   // Before any shard is taken: a runner with other code than the cluster's never gets a job.
   const Membership = Layer.scopedDiscard(
     Effect.gen(function* () {
@@ -106,5 +127,5 @@ export const JobQueueCluster = (options: JobQueueClusterOptions) => {
   const Runner = Layer.unwrapEffect(
     Effect.map(ClusterEvents, (sender) => Layer.mergeAll(JobRunnerLive({ runner, sender }), relayRunnerEvents(sender))),
   ).pipe(Layer.provide(RunnerQueueLive({ runner, database: shown, ...(options.queue !== undefined ? { queue: options.queue } : {}) })))
-  return Layer.merge(Queue, Runner).pipe(Layer.provide(sharding(false)), Layer.provide(Membership), Layer.provide(Shared))
+  return Layer.merge(Queue, Runner).pipe(Layer.provide(shardingLayer(options)), Layer.provide(Membership), Layer.provide(Shared))
 }
