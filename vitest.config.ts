@@ -8,6 +8,6 @@ export default defineConfig({
     pool: "forks",
     // The packages' built output runs as a host runs it, on Node's own module
     // loader: a plugin loaded in-process must go through its verified-bytes hooks.
-    server: { deps: { external: [/\/packages\/(domain|runtime)\/dist\//] } },
+    server: { deps: { external: [/\/packages\/(domain|runtime|cluster)\/dist\//] } },
   },
 })

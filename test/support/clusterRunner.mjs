@@ -1,20 +1,22 @@
 // A real cluster runner process for the cluster tests (test/cluster-*.test.ts): PlinthHost over a
-// plugin root and lock, the showcase instance loaded, and JobQueueCluster as a runner on
-// 127.0.0.1:<port>, sharing <database> (Postgres) with the other runners.
+// plugin root and lock, the default instances of the plugins named loaded (default: showcase), and
+// JobQueueCluster as a runner on 127.0.0.1:<port>, sharing <database> (Postgres) with the others.
 //
-//   node clusterRunner.mjs <root> <lock> <dataDir> <database> <port> [concurrency]
+//   node clusterRunner.mjs <root> <lock> <dataDir> <database> <port> [concurrency] [plugin,plugin…]
 //
 // Prints "ready <port>" once it has joined the cluster and "refused <json>" (and exits 3) when it may
 // not join; then runs until it is killed or sent SIGTERM.
-import { Effect, Layer, Schema } from "effect"
+import { Effect, Layer } from "effect"
 import { JobQueueCluster } from "@plinth/cluster"
 import { PlinthHost, PluginManager } from "@plinth/runtime"
 
-const [root, lock, dataDir, database, port, concurrency = "4"] = process.argv.slice(2)
+const [root, lock, dataDir, database, port, concurrency = "4", plugins = "showcase"] = process.argv.slice(2)
 const say = (line) => process.stdout.write(line + "\n")
 
 const host = PlinthHost({ root, lock, dataDir })
-const loaded = Layer.effectDiscard(Effect.flatMap(PluginManager, (m) => m.load("showcase"))).pipe(Layer.provideMerge(host))
+const loaded = Layer.effectDiscard(Effect.flatMap(PluginManager, (m) => Effect.forEach(plugins.split(","), (plugin) => m.load(plugin)))).pipe(
+  Layer.provideMerge(host),
+)
 const runner = JobQueueCluster({
   database,
   runner: { host: "127.0.0.1", port: Number(port) },

@@ -29,6 +29,8 @@ export const JobRunnerLive = (options: { readonly runner: string; readonly sende
       const { sender } = options
       /** Cancellations asked for before the job reached this runner's queue. */
       const cancelRequested = new Set<string>()
+      /** Priorities set before the job reached this runner's queue. */
+      const priorityRequested = new Map<string, number>()
       /** Jobs on this runner's queue now (its `get` also reads the shared rows, so it cannot tell). */
       const here = new Set<string>()
 
@@ -61,7 +63,11 @@ export const JobRunnerLive = (options: { readonly runner: string; readonly sende
       const run = (job: Job) =>
         Effect.gen(function* () {
           const row = (yield* rows.get(job.id)) ?? job
-          if (isTerminal(row.status)) return row
+          if (isTerminal(row.status)) {
+            cancelRequested.delete(job.id)
+            priorityRequested.delete(job.id)
+            return row
+          }
           if (here.has(job.id)) return yield* finish(job.id, row)
           const now = Date.now()
           if (cancelRequested.has(job.id)) {
@@ -99,12 +105,17 @@ export const JobRunnerLive = (options: { readonly runner: string; readonly sende
             return yield* endWithout(next, { ...next, status: "failed", finishedAt: now, error })
           }
           here.add(job.id)
+          const priority = priorityRequested.get(job.id)
+          priorityRequested.delete(job.id)
+          if (priority !== undefined && priority !== next.priority) yield* local.reorder(job.id, priority)
           if (cancelRequested.has(job.id)) yield* local.cancel(job.id)
           return yield* finish(job.id, next)
         }).pipe(Effect.retry(untilDatabaseIsBack), Effect.orDie)
 
       const cancel = (id: JobId) =>
         Effect.gen(function* () {
+          // Noted first: a Run between reading its row and reaching the queue cancels its job once there.
+          cancelRequested.add(id)
           if (yield* local.cancel(id)) return true
           const cancelled = yield* rows.cancelPending(id, Date.now())
           if (cancelled !== undefined) {
@@ -112,20 +123,28 @@ export const JobRunnerLive = (options: { readonly runner: string; readonly sende
             return true
           }
           const row = yield* rows.get(id)
-          if (row === undefined || isTerminal(row.status)) return false
+          if (row === undefined || isTerminal(row.status)) {
+            cancelRequested.delete(id)
+            return false
+          }
           // Running on a runner that died, about to be delivered here: it is cancelled when it arrives.
-          cancelRequested.add(id)
           return true
         }).pipe(Effect.retry(untilDatabaseIsBack), Effect.orDie)
 
       const reorder = (id: JobId, priority: number) =>
         Effect.gen(function* () {
+          if (yield* local.reorder(id, priority)) return true
+          // Noted first, as for cancel: a Run on its way here with the old priority takes this one.
+          priorityRequested.set(id, priority)
           const before = yield* rows.get(id)
-          const moved = (yield* local.reorder(id, priority)) || (yield* rows.setPriority(id, priority))
-          if (moved && before !== undefined && !here.has(id)) {
-            sender.send({ _tag: "priorityChanged", job: id, at: Date.now(), from: before.priority, to: priority })
+          const moved = yield* rows.setPriority(id, priority)
+          if (!moved) {
+            priorityRequested.delete(id)
+            // It reached this runner's queue meanwhile.
+            return yield* local.reorder(id, priority)
           }
-          return moved
+          if (before !== undefined) sender.send({ _tag: "priorityChanged", job: id, at: Date.now(), from: before.priority, to: priority })
+          return true
         }).pipe(Effect.retry(untilDatabaseIsBack), Effect.orDie)
 
       const logs = (id: JobId) =>
