@@ -20,19 +20,22 @@ import type { EventSender } from "../events/EventRelay.js"
 /** SQL errors outlast the rows' own retries only while the database is away: keep trying (never giving up, so orDie never dies), the message stays unanswered meanwhile. */
 const untilDatabaseIsBack = Schedule.spaced("1 second")
 
-export const JobRunnerLive = (options: { readonly runner: string; readonly sender: EventSender }) =>
-  JobEntity.toLayer(
+export const JobRunnerLive = (options: { readonly runner: string; readonly sender: EventSender }) => {
+  // The runner's, not one entity's: the build below runs again for each entity, and again when
+  // one restarts after a defect (a reply the database could not store), with its messages
+  // delivered again to the new one.
+  /** Cancellations asked for before the job reached this runner's queue. */
+  const cancelRequested = new Set<string>()
+  /** Priorities set before the job reached this runner's queue. */
+  const priorityRequested = new Map<string, number>()
+  /** Jobs on this runner's queue now (its `get` also reads the shared rows, so it cannot tell). */
+  const here = new Set<string>()
+  return JobEntity.toLayer(
     Effect.gen(function* () {
       const rows = yield* JobRows
       const local = yield* RunnerQueue
       const manager = yield* PluginManager
       const { sender } = options
-      /** Cancellations asked for before the job reached this runner's queue. */
-      const cancelRequested = new Set<string>()
-      /** Priorities set before the job reached this runner's queue. */
-      const priorityRequested = new Map<string, number>()
-      /** Jobs on this runner's queue now (its `get` also reads the shared rows, so it cannot tell). */
-      const here = new Set<string>()
 
       const pluginOf = (instance: string) =>
         Effect.map(Effect.option(manager.get(instance)), (found) => (Option.isSome(found) ? found.value.plugin : instance))
@@ -57,7 +60,11 @@ export const JobRunnerLive = (options: { readonly runner: string; readonly sende
           if (lines.length > 0) yield* rows.setLogs(id, lines)
           cancelRequested.delete(id)
           here.delete(id)
-          return yield* recorded(id, done._tag === "Right" ? done.right : fallback)
+          const row = yield* recorded(id, done._tag === "Right" ? done.right : fallback)
+          if (isTerminal(row.status) || done._tag === "Left" || !isTerminal(done.right.status)) return row
+          // The queue's own write of the end did not take (the database was away longer than it retries): the reply is never an unfinished job.
+          yield* rows.write([done.right], options.runner)
+          return yield* recorded(id, done.right)
         })
 
       const run = (job: Job) =>
@@ -164,6 +171,7 @@ export const JobRunnerLive = (options: { readonly runner: string; readonly sende
     // A runner runs many jobs at once on its own queue; Cancel must reach a job while its Run waits.
     { concurrency: "unbounded", maxIdleTime: "30 seconds" },
   )
+}
 
 /** Sends what this runner's queue says to the whole cluster (but its submissions: the cluster's queue announced those). */
 export const relayRunnerEvents = (sender: EventSender) =>

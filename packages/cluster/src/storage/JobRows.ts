@@ -43,6 +43,9 @@ interface Row {
   readonly job: unknown
 }
 
+/** One record per job, its last: a statement may not update a row twice. */
+const latestOfEach = (jobs: ReadonlyArray<Job>): ReadonlyArray<Job> => [...new Map(jobs.map((job) => [job.id, job])).values()]
+
 const jobsOf = (rows: ReadonlyArray<Row>): ReadonlyArray<Job> =>
   rows.flatMap((row) => {
     const decoded = decodeJob(row.job)
@@ -76,16 +79,23 @@ export const JobRowsLive = Layer.effect(
         jobs.length === 0
           ? Effect.void
           : retried(
-              Effect.forEach(
-                jobs,
-                (job) => sql`
-                  INSERT INTO plinth_jobs (id, status, priority, idempotency_key, submitted_at, finished_at, runner, job)
-                  VALUES (${job.id}, ${job.status}, ${job.priority}, ${job.idempotencyKey ?? null}, ${job.submittedAt}, ${job.finishedAt ?? null}, ${runner ?? null}, ${json(job)}::jsonb)
-                  ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, priority = EXCLUDED.priority, finished_at = EXCLUDED.finished_at,
-                    runner = COALESCE(EXCLUDED.runner, plinth_jobs.runner), job = EXCLUDED.job
-                  WHERE plinth_jobs.status NOT IN ('completed', 'failed', 'cancelled')`,
-                { discard: true },
-              ).pipe(sql.withTransaction),
+              // One statement for the batch: atomic without a transaction, so a connection lost mid-write leaves nothing open.
+              Effect.asVoid(sql`
+                INSERT INTO plinth_jobs ${sql.insert(
+                  latestOfEach(jobs).map((job) => ({
+                    id: job.id,
+                    status: job.status,
+                    priority: job.priority,
+                    idempotency_key: job.idempotencyKey ?? null,
+                    submitted_at: job.submittedAt,
+                    finished_at: job.finishedAt ?? null,
+                    runner: runner ?? null,
+                    job: json(job),
+                  })),
+                )}
+                ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, priority = EXCLUDED.priority, finished_at = EXCLUDED.finished_at,
+                  runner = COALESCE(EXCLUDED.runner, plinth_jobs.runner), job = EXCLUDED.job
+                WHERE plinth_jobs.status NOT IN ('completed', 'failed', 'cancelled')`),
             ),
       get: (id) => retried(Effect.map(sql<Row>`SELECT job FROM plinth_jobs WHERE id = ${id}`, first)),
       findByKey: (key) => retried(Effect.map(sql<Row>`SELECT job FROM plinth_jobs WHERE idempotency_key = ${key}`, first)),

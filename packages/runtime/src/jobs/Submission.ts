@@ -72,6 +72,12 @@ export const makeSubmission = (q: QueueState, order: PendingOrder) => {
     })
 
   const submit = (request: SubmitJob): Effect.Effect<JobId, JobRefused> =>
+    // A job given with the id of one this queue holds is that job, delivered again: not a second entry.
+    request.id !== undefined && q.live.has(request.id)
+      ? Effect.succeed(request.id)
+      : submitUnseen(request)
+
+  const submitUnseen = (request: SubmitJob): Effect.Effect<JobId, JobRefused> =>
     // A job that comes with its id was accepted, and its key deduplicated, by the queue that gave it the id.
     request.idempotencyKey === undefined || request.id !== undefined
       ? submitChecked(request)

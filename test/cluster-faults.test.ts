@@ -1,0 +1,142 @@
+import { execFileSync } from "node:child_process"
+import { cpSync, readFileSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { type Duration, Effect, Layer, type Scope } from "effect"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import type { Job, JobId } from "@plinth/domain"
+import { JobQueueClusterClient } from "@plinth/cluster"
+import { JobQueue } from "@plinth/runtime"
+import { plinth } from "./support/cli.js"
+import { startRunner, type RunnerProcess } from "./support/cluster.js"
+import { tempDir } from "./support/plugins.js"
+import { startPostgres, type TestPostgres } from "./support/postgres.mjs"
+import { tallyWorkspace } from "./support/tallyPlugin.js"
+
+/*
+ * Issue 10 §4, with real processes: three runners and a Postgres on
+ * 127.0.0.1. `kill -9` of a runner in the middle of 300 jobs loses none and
+ * records each result once; a Postgres restart in the middle of a run only
+ * pauses it; a runner with tampered plugins never joins.
+ */
+
+let pg: TestPostgres
+let database: string
+let workspace: { dir: string; root: string; lock: string }
+const runners: Array<RunnerProcess> = []
+let client: Layer.Layer<JobQueue, unknown>
+
+const run = <A, E>(effect: Effect.Effect<A, E, JobQueue | Scope.Scope>, timeout: Duration.DurationInput = "120 seconds") =>
+  Effect.runPromise(effect.pipe(Effect.provide(client), Effect.scoped, Effect.timeout(timeout)) as Effect.Effect<A, unknown>)
+
+const psql = (statement: string): string => execFileSync("psql", ["-At", database, "-c", statement], { encoding: "utf8" }).trim()
+
+const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis))
+
+const waitUntil = async (check: () => boolean, millis: number, what: string) => {
+  const deadline = Date.now() + millis
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await sleep(50)
+  }
+}
+
+const submitTicks = (prefix: string, count: number, millis: number) =>
+  Effect.flatMap(JobQueue, (queue) =>
+    Effect.forEach(
+      Array.from({ length: count }, (_, i) => i),
+      (i) => queue.submit({ instance: "tally", action: "tick", input: { key: `${prefix}${i}`, millis }, idempotencyKey: `${prefix}${i}` }),
+      { concurrency: 16 },
+    ),
+  )
+
+const waitAll = (ids: ReadonlyArray<JobId>) => Effect.flatMap(JobQueue, (queue) => Effect.forEach(ids, queue.wait, { concurrency: 64 }))
+
+const completedCount = (prefix: string) => Number(psql(`SELECT count(*) FROM plinth_jobs WHERE status = 'completed' AND job->'input'->>'key' LIKE '${prefix}%'`))
+
+beforeAll(async () => {
+  pg = await startPostgres()
+  database = pg.createDatabase("cluster_faults")
+  workspace = await tallyWorkspace("plinth-cluster-faults-")
+  for (let i = 0; i < 3; i++) runners.push(startRunner({ root: workspace.root, lock: workspace.lock, database, concurrency: 4, plugins: ["tally"] }))
+  for (const runner of runners) expect(await runner.started).toEqual({ _tag: "ready" })
+  client = JobQueueClusterClient({ database })
+}, 120_000)
+
+afterAll(async () => {
+  for (const runner of runners) runner.kill("SIGKILL")
+  await Promise.all(runners.map((runner) => runner.exited))
+  pg?.stop()
+})
+
+describe("a cluster of three runners, under faults", () => {
+  it("kill -9 of one runner during 300 jobs: no job lost, every result recorded exactly once, the dead runner's jobs finished elsewhere", async () => {
+    const ids = await run(submitTicks("k", 300, 60))
+    await waitUntil(() => completedCount("k") >= 60, 60_000, "60 jobs to complete")
+    // The runner with the most jobs running now, as the database says.
+    const busiest = psql(`SELECT runner FROM plinth_jobs WHERE status = 'running' GROUP BY runner ORDER BY count(*) DESC LIMIT 1`)
+    const victim = runners.find((runner) => `127.0.0.1:${runner.port}` === busiest)!
+    expect(victim, `no runner is ${busiest}`).toBeDefined()
+    const inFlight = psql(`SELECT id FROM plinth_jobs WHERE runner = '${busiest}' AND status = 'running'`).split("\n").filter((id) => id !== "")
+    const killedAt = Date.now()
+    victim.kill("SIGKILL")
+    expect((await victim.exited).signal).toBe("SIGKILL")
+
+    const jobs: ReadonlyArray<Job> = await run(waitAll(ids))
+    expect(jobs).toHaveLength(300)
+    expect(jobs.filter((job) => job.status !== "completed").map((job) => [job.id, job.status, job.error?.message])).toEqual([])
+    // Each job answered with its own key, and no two recorded results came from one run.
+    expect(jobs.every((job) => (job.result as { key: string }).key === (job.input as { key: string }).key)).toBe(true)
+    const runsRecorded = new Set(jobs.map((job) => `${(job.result as { worker: string }).worker}#${(job.result as { run: number }).run}`))
+    expect(runsRecorded.size).toBe(300)
+    expect(Number(psql(`SELECT count(*) FROM plinth_jobs WHERE job->'input'->>'key' LIKE 'k%'`))).toBe(300)
+    // The jobs the dead runner was running (and had not finished before it died) were run again by the survivors, since their keys allow it.
+    const byId = new Map(jobs.map((job) => [job.id as string, job]))
+    const rerun = inFlight.map((id) => byId.get(id)!).filter((job) => job.finishedAt! > killedAt)
+    expect(rerun.length).toBeGreaterThan(0)
+    const rerunBy = new Set(rerun.map((job) => psql(`SELECT runner FROM plinth_jobs WHERE id = '${job.id}'`)))
+    expect(rerunBy.has(busiest)).toBe(false)
+    const failover = Math.min(...rerun.map((job) => job.finishedAt! - killedAt))
+    const allMoved = Math.max(...rerun.map((job) => job.finishedAt! - killedAt))
+    console.log(`cluster failover: the first of the dead runner's ${rerun.length} interrupted jobs finished elsewhere ${failover} ms after kill -9, the last ${allMoved} ms after`)
+    expect(failover).toBeLessThan(30_000)
+  }, 180_000)
+
+  it("a Postgres restart in the middle of a run pauses it: every job still completes", async () => {
+    const ids = await run(submitTicks("r", 100, 40))
+    await waitUntil(() => completedCount("r") >= 20, 60_000, "20 jobs to complete")
+    await pg.restart({ downMillis: 2_000 })
+    const jobs: ReadonlyArray<Job> = await run(waitAll(ids), "150 seconds")
+    expect(jobs.filter((job) => job.status !== "completed").map((job) => [job.id, job.status, job.error?.message])).toEqual([])
+    expect(new Set(jobs.map((job) => `${(job.result as { worker: string }).worker}#${(job.result as { run: number }).run}`)).size).toBe(100)
+  }, 180_000)
+
+  it("a runner whose plugin was tampered with never joins: against the lock it fails verification, re-locked it is refused with both digests", async () => {
+    const tampered = tempDir("plinth-cluster-tampered-")
+    cpSync(workspace.dir, tampered, { recursive: true })
+    const entry = join(tampered, "plugins", "tally", "index.js")
+    writeFileSync(entry, readFileSync(entry, "utf8").replace("let runs = 0", "let runs = 1000"))
+
+    const unverified = startRunner({ root: join(tampered, "plugins"), lock: join(tampered, "PLUGINS.lock"), database, plugins: ["tally"] })
+    const refusedUnverified = await unverified.started
+    expect(refusedUnverified._tag).toBe("refused")
+    expect(JSON.stringify(refusedUnverified)).toMatch(/tally/)
+    expect((await unverified.exited).code).toBe(3)
+
+    const relocked = await plinth(tampered, ["plugins", "lock"])
+    expect(relocked.code, relocked.stderr).toBe(0)
+    const other = startRunner({ root: join(tampered, "plugins"), lock: join(tampered, "PLUGINS.lock"), database, plugins: ["tally"] })
+    const refused = await other.started
+    expect((await other.exited).code).toBe(3)
+    const clusterDigest = psql(`SELECT DISTINCT code_digest FROM plinth_runners WHERE heartbeat_at > ${Date.now() - 15_000}`)
+    expect(refused).toMatchObject({ _tag: "refused", error: { _tag: "ClusterLockMismatch", clusterDigest } })
+    const error = (refused as unknown as { error: { runnerDigest: string; message: string } }).error
+    expect(error.runnerDigest).toMatch(/^sha256:[0-9a-f]{64}$/)
+    expect(error.runnerDigest).not.toBe(clusterDigest)
+    expect(error.message).toContain(error.runnerDigest)
+    expect(error.message).toContain(clusterDigest)
+    // It took no shard and ran nothing: the cluster's jobs still run on the others, and none on it.
+    const [job] = await run(Effect.flatMap(submitTicks("after", 1, 0), waitAll))
+    expect(job!.status).toBe("completed")
+    expect((job!.result as { run: number }).run).toBeLessThan(1000)
+  }, 120_000)
+})
