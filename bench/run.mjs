@@ -44,7 +44,7 @@ try {
   process.exit(1)
 }
 
-const report = { treeDigest: null, worker: null, manager: null, journal: null, queue: null, startup: null }
+const report = { treeDigest: null, worker: null, manager: null, journal: null, queue: null, cluster: null, startup: null }
 report.treeDigest = await treeDigest.runTreeDigestBench({
   repeats,
   log,
@@ -74,6 +74,10 @@ report.journal = await journalBench.runJournalBench({ rounds: repeats, log: opti
 // No-op jobs through the JobQueue and a worker, with and without the journal and subscribers, beside piscina (issue 9 §7).
 const queueBench = await import("./queue.mjs")
 report.queue = await queueBench.runQueueBench({ rounds: repeats, log: options.json ? log : (line) => console.log(line) })
+
+// The job queue across one, two and three cluster runners over Postgres, against the single host, and failover (issue 10 §6).
+const clusterBench = await import("./cluster.mjs")
+report.cluster = await clusterBench.runClusterBench({ rounds: Math.min(repeats, 3), log: options.json ? log : (line) => console.log(line) })
 
 // Start-up of the `plinth` command, against `node -e 0` in the same run (ADR 0018).
 const startupBench = await import("./startup.mjs")

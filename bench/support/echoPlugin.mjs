@@ -1,4 +1,5 @@
-// The benchmarks' plugin: one no-op action, `echo`, in a locked root with its manifest declared,
+// The benchmarks' plugin: a no-op action, `echo` (and `pause`, which waits the milliseconds it is
+// given, for the cluster's failover runs), in a locked root with its manifest declared,
 // as `plinth plugins describe --write` and `plinth plugins lock` leave it.
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
@@ -9,6 +10,7 @@ const pluginSource = `import { Effect, Schema } from "effect"
 import { definePlugin } from "@plinth/domain"
 export default definePlugin({ config: Schema.Struct({}), actions: ({ action }) => ({
   echo: action({ description: "echo", input: Schema.Struct({ text: Schema.String }), output: Schema.Struct({ text: Schema.String }), handler: (input) => Effect.succeed(input) }),
+  pause: action({ description: "pause", input: Schema.Struct({ millis: Schema.Int }), output: Schema.Struct({ millis: Schema.Int }), handler: (input) => Effect.as(Effect.sleep(input.millis), input) }),
 }) })`
 
 /** Writes and locks `<dir>/plugins/echo`; returns the root, the lock, and the plugin as `startInstance` takes it. */
