@@ -69,14 +69,26 @@ afterAll(async () => {
 })
 
 describe("a cluster of three runners, under faults", () => {
-  it("kill -9 of one runner during 300 jobs: no job lost, every result recorded exactly once, the dead runner's jobs finished elsewhere", async () => {
-    const ids = await run(submitTicks("k", 300, 60))
-    await waitUntil(() => completedCount("k") >= 60, 60_000, "60 jobs to complete")
-    // The runner with the most jobs running now, as the database says.
-    const busiest = psql(`SELECT runner FROM plinth_jobs WHERE status = 'running' GROUP BY runner ORDER BY count(*) DESC LIMIT 1`)
+  it("kill -9 of one runner during 300 jobs: no job lost, every result recorded exactly once, the dead runner's jobs finished elsewhere (or failed JobInterrupted without a key)", async () => {
+    const ids = await run(submitTicks("k", 300, 150))
+    // Six long jobs without an idempotency key, ahead of the rest on each runner: whichever the dead runner was running must not run again.
+    const unkeyed = await run(
+      Effect.flatMap(JobQueue, (queue) =>
+        Effect.forEach([0, 1, 2, 3, 4, 5], (i) => queue.submit({ instance: "tally", action: "tick", input: { key: `u${i}`, millis: 8_000 }, priority: 10 })),
+      ),
+    )
+    await waitUntil(() => completedCount("k") >= 30 && psql(`SELECT count(*) FROM plinth_jobs WHERE status = 'running' AND job->'input'->>'key' LIKE 'u%'`) !== "0", 60_000, "30 jobs to complete and an unkeyed one to run")
+    // A runner running one of the unkeyed jobs, the busiest of those, as the database says.
+    const busiest = psql(
+      `SELECT runner FROM plinth_jobs WHERE status = 'running' AND runner IN (SELECT runner FROM plinth_jobs WHERE status = 'running' AND job->'input'->>'key' LIKE 'u%') GROUP BY runner ORDER BY count(*) DESC LIMIT 1`,
+    )
+    const unkeyedOnVictim = psql(`SELECT id FROM plinth_jobs WHERE status = 'running' AND runner = '${busiest}' AND job->'input'->>'key' LIKE 'u%'`)
+      .split("\n")
+      .filter((id) => id !== "")
     const victim = runners.find((runner) => `127.0.0.1:${runner.port}` === busiest)!
     expect(victim, `no runner is ${busiest}`).toBeDefined()
-    const inFlight = psql(`SELECT id FROM plinth_jobs WHERE runner = '${busiest}' AND status = 'running'`).split("\n").filter((id) => id !== "")
+    // Its jobs, running or queued there: the runner's own queue journals them with its name.
+    const inFlight = psql(`SELECT id FROM plinth_jobs WHERE runner = '${busiest}' AND status IN ('pending', 'running') AND job->'input'->>'key' LIKE 'k%'`).split("\n").filter((id) => id !== "")
     const killedAt = Date.now()
     victim.kill("SIGKILL")
     expect((await victim.exited).signal).toBe("SIGKILL")
@@ -89,7 +101,7 @@ describe("a cluster of three runners, under faults", () => {
     const runsRecorded = new Set(jobs.map((job) => `${(job.result as { worker: string }).worker}#${(job.result as { run: number }).run}`))
     expect(runsRecorded.size).toBe(300)
     expect(Number(psql(`SELECT count(*) FROM plinth_jobs WHERE job->'input'->>'key' LIKE 'k%'`))).toBe(300)
-    // The jobs the dead runner was running (and had not finished before it died) were run again by the survivors, since their keys allow it.
+    // The jobs the dead runner held (and had not finished before it died) were run by the survivors; the running ones again, since their keys allow it.
     const byId = new Map(jobs.map((job) => [job.id as string, job]))
     const rerun = inFlight.map((id) => byId.get(id)!).filter((job) => job.finishedAt! > killedAt)
     expect(rerun.length).toBeGreaterThan(0)
@@ -97,8 +109,15 @@ describe("a cluster of three runners, under faults", () => {
     expect(rerunBy.has(busiest)).toBe(false)
     const failover = Math.min(...rerun.map((job) => job.finishedAt! - killedAt))
     const allMoved = Math.max(...rerun.map((job) => job.finishedAt! - killedAt))
-    console.log(`cluster failover: the first of the dead runner's ${rerun.length} interrupted jobs finished elsewhere ${failover} ms after kill -9, the last ${allMoved} ms after`)
+    console.log(`cluster failover: the first of the dead runner's ${rerun.length} unfinished jobs finished elsewhere ${failover} ms after kill -9, the last ${allMoved} ms after`)
     expect(failover).toBeLessThan(30_000)
+    // Without a key, a job the dead runner was running ends failed, JobInterrupted, as on a single host; the others ran.
+    const unkeyedEnds: ReadonlyArray<Job> = await run(waitAll(unkeyed))
+    expect(unkeyedOnVictim.length).toBeGreaterThan(0)
+    for (const job of unkeyedEnds) {
+      if (unkeyedOnVictim.includes(job.id)) expect([job.status, job.error?.tag]).toEqual(["failed", "JobInterrupted"])
+      else expect(job.status).toBe("completed")
+    }
   }, 180_000)
 
   it("a Postgres restart in the middle of a run pauses it: every job still completes", async () => {

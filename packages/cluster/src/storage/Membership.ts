@@ -28,6 +28,10 @@ export const codeDigest = (verified: ReadonlyArray<{ readonly plugin: string; re
 export const joinCluster = (runner: string, digest: string) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
+    const joinedAt = Date.now()
+    const heartbeat = (now: number) => sql`
+      INSERT INTO plinth_runners (address, code_digest, joined_at, heartbeat_at) VALUES (${runner}, ${digest}, ${joinedAt}, ${now})
+      ON CONFLICT (address) DO UPDATE SET code_digest = EXCLUDED.code_digest, joined_at = EXCLUDED.joined_at, heartbeat_at = EXCLUDED.heartbeat_at`
     yield* sql.withTransaction(
       Effect.gen(function* () {
         const now = Date.now()
@@ -38,13 +42,11 @@ export const joinCluster = (runner: string, digest: string) =>
         if (differing.length > 0) {
           return yield* new ClusterLockMismatch({ clusterDigest: differing[0]!.code_digest, runnerDigest: digest, runners: differing.map((row) => row.address).sort() })
         }
-        yield* sql`
-          INSERT INTO plinth_runners (address, code_digest, joined_at, heartbeat_at) VALUES (${runner}, ${digest}, ${now}, ${now})
-          ON CONFLICT (address) DO UPDATE SET code_digest = EXCLUDED.code_digest, joined_at = EXCLUDED.joined_at, heartbeat_at = EXCLUDED.heartbeat_at`
+        yield* heartbeat(now)
       }),
     )
-    yield* Effect.forkScoped(
-      Effect.schedule(Effect.ignore(Effect.suspend(() => sql`UPDATE plinth_runners SET heartbeat_at = ${Date.now()} WHERE address = ${runner}`)), Schedule.spaced(HEARTBEAT_MILLIS)),
-    )
-    yield* Effect.addFinalizer(() => Effect.ignore(sql`DELETE FROM plinth_runners WHERE address = ${runner}`))
+    // The row is written again at each beat, not only updated: another process that once used this address and left removes
+    // only its own row (its joined_at), and a runner whose row was removed anyway is back in the table at its next beat.
+    yield* Effect.forkScoped(Effect.schedule(Effect.ignore(Effect.suspend(() => heartbeat(Date.now()))), Schedule.spaced(HEARTBEAT_MILLIS)))
+    yield* Effect.addFinalizer(() => Effect.ignore(sql`DELETE FROM plinth_runners WHERE address = ${runner} AND joined_at = ${joinedAt}`))
   })
