@@ -156,10 +156,14 @@ const writeCodeCache = () => {
   const warmUp = existsSync(join(repoDir, "examples", "plugins"))
     ? ["plugins", "VERIFY", "--root", join(repoDir, "examples", "plugins"), "--lock", join(repoDir, "PLUGINS.lock")]
     : ["--help"]
-  try {
-    execFileSync(process.execPath, [join(cliDir, "bin", "plinth.js"), ...warmUp], { stdio: "ignore", env: { ...process.env, NODE_OPTIONS: "" } })
-  } catch {
-    // A failing verify (a lock not yet updated) still compiled what a run compiles, and wrote the cache.
+  // The cluster bundle's too (the launcher picks it for --cluster), so that an installed copy in a folder
+  // the user cannot write still starts `serve --cluster` from a cache.
+  for (const args of [warmUp, ["serve", "--cluster", "--help"]]) {
+    try {
+      execFileSync(process.execPath, [join(cliDir, "bin", "plinth.js"), ...args], { stdio: "ignore", env: { ...process.env, NODE_OPTIONS: "" } })
+    } catch {
+      // A failing verify (a lock not yet updated) still compiled what a run compiles, and wrote the cache.
+    }
   }
 }
 

@@ -183,6 +183,34 @@ describe("plinth serve --cluster", () => {
     expect(run.stdout).toContain("Hello, Di!")
   })
 
+  it("refuses in one line a runner port in use and a database that is not there (exit 1), and a runner without an address (exit 2)", async () => {
+    const taken = createServer()
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve))
+    const port = (taken.address() as AddressInfo).port
+    try {
+      const busy = await plinth(dir, ["serve", "--cluster", "--port", "0", "--data-dir", join(dir, "busy"), "--runner-address", `127.0.0.1:${port}`], {
+        PLINTH_DATABASE_URL: database,
+      })
+      expect(busy.code).toBe(1)
+      expect(busy.stderr.trim()).toBe(
+        `error: cannot listen for other runners on 127.0.0.1:${port}: the address is in use (another runner on this host?); pass another --runner-address or --runner-listen`,
+      )
+      expect(existsSync(join(dir, "busy", "serve", "server.json"))).toBe(false)
+    } finally {
+      taken.close()
+    }
+    const nowhere = `postgres://postgres:hunter2@127.0.0.1:${await freePort()}/plinth`
+    const down = await plinth(dir, ["serve", "--cluster", "--port", "0", "--data-dir", join(dir, "down"), "--database", nowhere, "--runner-address", "127.0.0.1:7718"])
+    expect(down.code).toBe(1)
+    expect(down.stderr.trim().split("\n")).toHaveLength(1)
+    expect(down.stderr).toMatch(new RegExp(`^error: the cluster database postgres://postgres:\\*\\*\\*@127\\.0\\.0\\.1:\\d+/plinth is not usable \\(.+\\): check that Postgres runs there`))
+    expect(down.stderr).not.toContain("hunter2")
+    const usage = await plinth(dir, ["serve", "--cluster", "--database", database])
+    expect(usage.code).toBe(2)
+    expect(usage.stderr).toContain("--cluster needs --runner-address HOST:PORT")
+    expect(usage.stderr).not.toContain("hunter2")
+  })
+
   it("stops both runners on SIGTERM: exit 130, server.json removed, nothing on stderr but the plugin that did not start", async () => {
     a.child.kill("SIGTERM")
     b.child.kill("SIGTERM")
