@@ -53,7 +53,13 @@ export const ServeHostLayer = <E = never>(options: ServeOptions, queue?: Layer.L
     dataDir: options.dataDir,
     ...(options.isolation !== undefined ? { isolation: options.isolation } : {}),
   })
-  return queue === undefined ? JobQueueLive(options.queue).pipe(Layer.provideMerge(host)) : queue.pipe(Layer.provideMerge(host))
+  if (queue === undefined) return JobQueueLive(options.queue).pipe(Layer.provideMerge(host))
+  // A runner takes jobs as soon as its queue is up, and a job for an instance not loaded is refused: each
+  // plugin's default instance is started first. One that will not start is tried again, and reported, by `serve`.
+  const started = Layer.effectDiscard(
+    Effect.flatMap(PluginManager, (manager) => Effect.forEach(manager.plugins, (plugin) => Effect.ignore(manager.load(plugin)), { discard: true })),
+  )
+  return queue.pipe(Layer.provide(started), Layer.provideMerge(host))
 }
 
 /** Loads each plugin's default instance; one that will not start is reported and left out, the others serve. */
