@@ -9,7 +9,7 @@ import { dirname, join } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 
 const repoDir = join(dirname(fileURLToPath(import.meta.url)), "..")
-const workspacePackages = { domain: "@plinth/domain", runtime: "@plinth/runtime", server: "@plinth/server", cli: "@plinth/cli" }
+const workspacePackages = { domain: "@plinth/domain", runtime: "@plinth/runtime", cluster: "@plinth/cluster", server: "@plinth/server", cli: "@plinth/cli" }
 
 /**
  * The package and file of one esbuild input (a path relative to the repository).
@@ -33,8 +33,8 @@ export const inputsOf = (metafiles) => {
   const seen = new Map()
   for (const metafile of metafiles)
     for (const path of Object.keys(metafile.inputs)) {
-      // A dynamic import of a Node built-in (bundle-cli.mjs): generated, no file behind it.
-      if (path.startsWith("dynamic-builtin:")) continue
+      // A dynamic import of a Node built-in, or the stand-in for @plinth/cluster (bundle-cli.mjs): generated, no file behind it.
+      if (path.startsWith("dynamic-builtin:") || path.startsWith("cluster-elsewhere:")) continue
       const input = inputOf(path)
       seen.set(`${input.package}/${input.file}`, input)
     }

@@ -64,6 +64,27 @@ const common = {
  */
 const serverOnly = ["undici", "ws"]
 
+/*
+ * `plinth serve --cluster` runs from a second bundle, the first plus @plinth/cluster
+ * (@effect/cluster, @effect/rpc, @effect/sql, pg, msgpackr: ~320 KB): in the one
+ * bundle every command loads, it cost every start ~5 ms (measured: `plugins
+ * verify` 162 -> 168 ms median wall), for one command most hosts never run. The
+ * launcher runs the second when the command line has `--cluster`. In the first,
+ * `@plinth/cluster` is a module that says so, should it ever be imported there.
+ */
+export const clusterBundleFile = "plinth-cluster.cjs"
+
+const clusterElsewhere = {
+  name: "cluster-elsewhere",
+  setup(build) {
+    build.onResolve({ filter: /^@plinth\/cluster$/ }, () => ({ path: "@plinth/cluster", namespace: "cluster-elsewhere" }))
+    build.onLoad({ filter: /.*/, namespace: "cluster-elsewhere" }, () => ({
+      contents: `throw new Error("--cluster runs from ${clusterBundleFile}, which the plinth launcher picks when the command line has --cluster")`,
+      loader: "js",
+    }))
+  },
+}
+
 export const bundleCli = async () => {
   mkdirSync(bundleDir, { recursive: true })
   for (const name of readdirSync(bundleDir)) rmSync(join(bundleDir, name), { force: true, recursive: true })
@@ -71,19 +92,23 @@ export const bundleCli = async () => {
   // in a function taking what a CommonJS module expects; the launcher calls it.
   // `import.meta.url` is the bundle's own URL, so files the runtime finds next
   // to its module (the hashing thread, the module hooks) are put next to the bundle.
-  const main = await build({
-    ...common,
-    format: "cjs",
-    entryPoints: [join(cliDir, "dist", "bin.js")],
-    outfile: join(bundleDir, bundleFile),
-    banner: { js: '(function (exports, require, module, __filename, __dirname) {var importMetaUrl = require("node:url").pathToFileURL(__filename).href;' },
-    footer: { js: "\n})" },
-    define: { "import.meta.url": "importMetaUrl" },
-    // Loaded from node_modules at run time: its `bindings` finds the native addon from the
-    // caller's file name, which fails inside a bundle (every database command failed).
-    external: ["better-sqlite3", ...serverOnly],
-    plugins: [...common.plugins, dynamicBuiltins],
-  })
+  const cliBundle = (outfile, plugins) =>
+    build({
+      ...common,
+      format: "cjs",
+      entryPoints: [join(cliDir, "dist", "bin.js")],
+      outfile: join(bundleDir, outfile),
+      banner: { js: '(function (exports, require, module, __filename, __dirname) {var importMetaUrl = require("node:url").pathToFileURL(__filename).href;' },
+      footer: { js: "\n})" },
+      define: { "import.meta.url": "importMetaUrl" },
+      // better-sqlite3 is loaded from node_modules at run time: its `bindings` finds the native addon
+      // from the caller's file name, which fails inside a bundle (every database command failed).
+      // pg-native is pg's optional native binding, required only when asked for (`pg.native`); Plinth never asks.
+      external: ["better-sqlite3", "pg-native", ...serverOnly],
+      plugins: [...common.plugins, dynamicBuiltins, ...plugins],
+    })
+  const main = await cliBundle(bundleFile, [clusterElsewhere])
+  const cluster = await cliBundle(clusterBundleFile, [])
   // Each runs in a thread of its own (HashingPool.ts, VerifiedImport.ts): ES modules, self-contained.
   const sidecars = await build({
     ...common,
@@ -92,10 +117,12 @@ export const bundleCli = async () => {
     outdir: bundleDir,
     entryNames: "[name]",
   })
-  const bundleHash = createHash("sha256").update(readFileSync(join(bundleDir, bundleFile))).digest("hex").slice(0, 16)
-  await writeBuildRecord(bundleDir, [main.metafile, sidecars.metafile], join(cliDir, "package.json"), {
+  const hashOf = (file) => createHash("sha256").update(readFileSync(join(bundleDir, file))).digest("hex").slice(0, 16)
+  await writeBuildRecord(bundleDir, [main.metafile, cluster.metafile, sidecars.metafile], join(cliDir, "package.json"), {
     bundle: bundleFile,
-    bundleHash,
+    bundleHash: hashOf(bundleFile),
+    clusterBundle: clusterBundleFile,
+    clusterBundleHash: hashOf(clusterBundleFile),
     compilerState: compilerState(),
   })
   writeCodeCache()
@@ -108,7 +135,7 @@ export const bundleCli = async () => {
  */
 const compilerState = () =>
   Object.fromEntries(
-    ["domain", "runtime", "server", "cli"].map((name) => {
+    ["domain", "runtime", "cluster", "server", "cli"].map((name) => {
       const file = join(repoDir, "packages", name, "tsconfig.tsbuildinfo")
       return [`packages/${name}/tsconfig.tsbuildinfo`, existsSync(file) ? createHash("sha256").update(readFileSync(file)).digest("hex") : null]
     }),
@@ -129,10 +156,14 @@ const writeCodeCache = () => {
   const warmUp = existsSync(join(repoDir, "examples", "plugins"))
     ? ["plugins", "VERIFY", "--root", join(repoDir, "examples", "plugins"), "--lock", join(repoDir, "PLUGINS.lock")]
     : ["--help"]
-  try {
-    execFileSync(process.execPath, [join(cliDir, "bin", "plinth.js"), ...warmUp], { stdio: "ignore", env: { ...process.env, NODE_OPTIONS: "" } })
-  } catch {
-    // A failing verify (a lock not yet updated) still compiled what a run compiles, and wrote the cache.
+  // The cluster bundle's too (the launcher picks it for --cluster), so that an installed copy in a folder
+  // the user cannot write still starts `serve --cluster` from a cache.
+  for (const args of [warmUp, ["serve", "--cluster", "--help"]]) {
+    try {
+      execFileSync(process.execPath, [join(cliDir, "bin", "plinth.js"), ...args], { stdio: "ignore", env: { ...process.env, NODE_OPTIONS: "" } })
+    } catch {
+      // A failing verify (a lock not yet updated) still compiled what a run compiles, and wrote the cache.
+    }
   }
 }
 

@@ -1,14 +1,15 @@
-// Installs the four packages as a user would and runs the CLI there.
+// Installs the five packages as a user would and runs the CLI there.
 //
 //   node scripts/check-packages.mjs [--no-build] [--keep]
 //
-// Packs @plinth/domain, @plinth/runtime, @plinth/server and @plinth/cli (`npm pack`), installs
+// Packs @plinth/domain, @plinth/runtime, @plinth/cluster, @plinth/server and @plinth/cli (`npm pack`), installs
 // the tarballs into a fresh temporary project (dependencies from the
 // registry), copies the example plugins (with any node_modules/ inside them)
 // and runs `npx plinth plugins lock`, `verify` and `invoke` there. It checks
 // that the installed copy runs the bundled CLI and the bundled worker, not the
-// slower unbundled fallbacks (ADR 0018), and that each package imports as a
-// library. `.ci/run` calls it after `npm test`; `--no-build` skips `npm run build`.
+// slower unbundled fallbacks (ADR 0018), that each package imports as a
+// library, and that `plinth serve --cluster` loads the cluster's code (it is
+// pointed at a database that is not there: no Postgres needed). `.ci/run` calls it after `npm test`; `--no-build` skips `npm run build`.
 import { execFileSync, spawn } from "node:child_process"
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -39,9 +40,9 @@ try {
   step("npm pack")
   const tarballs = join(work, "tarballs")
   mkdirSync(tarballs)
-  run("npm", ["pack", "--silent", "--pack-destination", tarballs, "--workspace", "packages/domain", "--workspace", "packages/runtime", "--workspace", "packages/server", "--workspace", "packages/cli"], repo)
+  run("npm", ["pack", "--silent", "--pack-destination", tarballs, "--workspace", "packages/domain", "--workspace", "packages/runtime", "--workspace", "packages/cluster", "--workspace", "packages/server", "--workspace", "packages/cli"], repo)
   const packed = readdirSync(tarballs).filter((name) => name.endsWith(".tgz")).map((name) => join(tarballs, name))
-  if (packed.length !== 4) fail(`expected 4 tarballs, got ${packed.join(", ")}`)
+  if (packed.length !== 5) fail(`expected 5 tarballs, got ${packed.join(", ")}`)
 
   step(`npm install ${packed.map((file) => file.slice(tarballs.length + 1)).join(" ")}`)
   mkdirSync(project)
@@ -55,7 +56,7 @@ try {
   step("each package imports as a library")
   run(
     process.execPath,
-    ["--input-type=module", "-e", 'for (const name of ["@plinth/domain", "@plinth/runtime", "@plinth/server", "@plinth/cli"]) if (Object.keys(await import(name)).length === 0) throw new Error(`${name} exports nothing`)'],
+    ["--input-type=module", "-e", 'for (const name of ["@plinth/domain", "@plinth/runtime", "@plinth/cluster", "@plinth/server", "@plinth/cli"]) if (Object.keys(await import(name)).length === 0) throw new Error(`${name} exports nothing`)'],
     project,
   )
 
@@ -83,6 +84,8 @@ try {
     step(`the bundled CLI and the bundled worker ran (${workers.length} worker process${workers.length === 1 ? "" : "es"} seen)`)
     step("plinth serve: the API and the dashboard's page from the installed packages, then SIGTERM")
     await serveOnce(project)
+    step("plinth serve --cluster: the cluster bundle, @plinth/cluster and pg load, and refuse a database that is not there")
+    clusterOnce(project)
   } finally {
     renameSync(`${unbundledCli}.away`, unbundledCli)
   }
@@ -158,4 +161,28 @@ async function serveOnce(cwd) {
   const code = await exited
   if (code !== 130) fail(`plinth serve exited ${code} on SIGTERM, expected 130`)
   if (existsSync(info)) fail("plinth serve left its server.json behind")
+}
+
+/**
+ * Runs the installed `plinth serve --cluster` against a port where no Postgres
+ * listens: it must load the second bundle, @plinth/cluster and pg (installed
+ * as the CLI's dependencies), and exit 1 with the one-line message about the
+ * database, never an unexpected error.
+ */
+function clusterOnce(cwd) {
+  const database = "postgres://plinth:not-shown@127.0.0.1:1/plinth"
+  let result
+  try {
+    execFileSync(
+      process.execPath,
+      [join(cwd, "node_modules", ".bin", "plinth"), "serve", "--cluster", "--port", "0", "--runner-address", "127.0.0.1:7718", "--root", "plugins", "--lock", "PLUGINS.lock", "--data-dir", ".plinth-cluster"],
+      { cwd, env: { ...env, PLINTH_DATABASE_URL: database }, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] },
+    )
+    result = { status: 0, stderr: "" }
+  } catch (error) {
+    result = { status: error.status, stderr: String(error.stderr) }
+  }
+  const expected = "error: the cluster database postgres://plinth:***@127.0.0.1:1/plinth is not usable"
+  if (result.status !== 1 || !result.stderr.startsWith(expected) || result.stderr.includes("not-shown"))
+    fail(`plinth serve --cluster exited ${result.status} with ${JSON.stringify(result.stderr)}, expected 1 and '${expected} …'`)
 }

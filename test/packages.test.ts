@@ -6,10 +6,10 @@ import { VERSION } from "@plinth/cli"
 import { repo } from "./support/cli.js"
 
 /*
- * The four packages are published together: one version for all, each
+ * The five packages are published together: one version for all, each
  * depending on exactly that version of the others, and the CLI reporting it.
  */
-const names = ["domain", "runtime", "server", "cli"] as const
+const names = ["domain", "runtime", "cluster", "server", "cli"] as const
 interface Manifest {
   readonly name: string
   readonly version: string

@@ -52,12 +52,20 @@ const compiledSinceBundled = (record) => {
   }
 }
 
+/*
+ * `plinth serve --cluster` runs from a second bundle holding @plinth/cluster as
+ * well (Postgres, @effect/cluster): in the one every command loads it would
+ * cost each start ~5 ms (scripts/bundle-cli.mjs).
+ */
+const wantsCluster = args.includes("--cluster")
+
 const runBundle = (record) => {
   const vm = require("node:vm")
   const { createRequire } = require("node:module")
-  const filename = join(bundleDir, record.bundle)
+  const [bundle, bundleHash] = wantsCluster && record.clusterBundle !== undefined ? [record.clusterBundle, record.clusterBundleHash] : [record.bundle, record.bundleHash]
+  const filename = join(bundleDir, bundle)
   // Named by the bundle's content and by V8's version and architecture: V8 itself checks only the source length.
-  const cacheFile = join(bundleDir, `plinth.${record.bundleHash}.${process.versions.v8}-${process.arch}.cache`)
+  const cacheFile = join(bundleDir, `plinth.${bundleHash}.${process.versions.v8}-${process.arch}.cache`)
   let cachedData
   try {
     cachedData = readFileSync(cacheFile)

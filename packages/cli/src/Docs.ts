@@ -40,7 +40,7 @@ export const exitCodeMeanings: { readonly [C in ExitCode]: string } = {
   [ExitCode.Failure]: "unexpected: the lock or plugin.json cannot be written, the trace file, database or secret store cannot be used, a bug in plinth",
   [ExitCode.Usage]: "usage error: unknown command or option, missing or bad argument, --root that is not a folder, an unknown plugin id",
   [ExitCode.LockOutOfDate]: "lock --check: the lock does not pin the plugins as they are on disk; describe --check: a manifest is stale; nothing was written",
-  [ExitCode.Rejected]: "rejected: a plugin or the lock failed verification (changed file, unlocked plugin, missing folder, bad manifest or lock)",
+  [ExitCode.Rejected]: "rejected: a plugin or the lock failed verification (changed file, unlocked plugin, missing folder, bad manifest or lock), or serve --cluster: this runner's plugins differ from the cluster's",
   [ExitCode.Input]: "input: --input/--config/--set not JSON or refused by the schemas, an unknown action, a required secret not set, a disabled plugin",
   [ExitCode.Transient]: "transient: timeout, unexpected worker exit, the plugin's temporary failure; retrying may work",
   [ExitCode.Resource]: "resource: the plugin ran short, its worker ran out of memory or was killed",
@@ -440,7 +440,10 @@ export const docs: Readonly<Record<string, CommandDoc>> = {
       "Verifies every plugin against the lock, starts each plugin's default instance, and serves the API (its OpenAPI document at /openapi.json), " +
       "Server-Sent Events at /api/events and the dashboard at /. Jobs are journaled in DIR/plinth.db: those pending when the host stopped run after the next start. " +
       "Every request that changes anything needs the token made at the first start, kept in DIR/serve/token (0600) and printed once, in the dashboard URL (#token=…). " +
-      "While it runs, DIR/serve/server.json names its URL for 'plinth jobs'. SIGINT or SIGTERM stops every worker, removes server.json and exits 130.",
+      "While it runs, DIR/serve/server.json names its URL for 'plinth jobs'. SIGINT or SIGTERM stops every worker, removes server.json and exits 130. " +
+      "With --cluster it is a runner of a cluster instead: the jobs are kept in a Postgres database shared with the other runners, which run them between them; " +
+      "the API, the dashboard and 'plinth jobs' are the same against any runner. Every runner must have the same plugin root and PLUGINS.lock: " +
+      "one whose plugins differ from the running runners' refuses to join (exit 4). See the README's \"Scaling out\".",
     options: {
       "--root": root,
       "--lock": lock,
@@ -453,10 +456,34 @@ export const docs: Readonly<Record<string, CommandDoc>> = {
         example: "--host 127.0.0.1",
       },
       "--isolation": isolation,
+      "--cluster": {
+        description: "Run as a runner of a cluster: the job queue in the Postgres database of --database, shared with the other runners, instead of DIR/plinth.db.",
+        example: "--cluster --database postgres://plinth@10.0.0.4/plinth --runner-address 10.0.0.5:7718",
+      },
+      "--database": {
+        placeholder: "URL",
+        description:
+          "With --cluster: the cluster's Postgres database, postgres://USER:PASSWORD@HOST:PORT/DATABASE (env PLINTH_DATABASE_URL, which keeps the password off the command line). Shown without its password.",
+        example: "--database postgres://plinth@10.0.0.4:5432/plinth",
+      },
+      "--runner-address": {
+        placeholder: "HOST:PORT",
+        description: "With --cluster: the address the other runners reach this one at; it listens there unless --runner-listen says otherwise.",
+        example: "--runner-address 10.0.0.5:7718",
+      },
+      "--runner-listen": {
+        placeholder: "HOST:PORT",
+        description: "With --cluster: where to listen for the other runners when that is not --runner-address (behind NAT, or 0.0.0.0).",
+        example: "--runner-listen 0.0.0.0:7718",
+      },
     },
     examples: [
       { command: "plinth serve", what: "Serve ./plugins on http://127.0.0.1:7717; open the printed dashboard URL." },
       { command: "plinth serve --port 0 --data-dir /var/lib/plinth", what: "Any free port, state in /var/lib/plinth." },
+      {
+        command: "plinth serve --cluster --database postgres://plinth@10.0.0.4/plinth --runner-address 10.0.0.5:7718",
+        what: "A runner of the cluster whose jobs are in that database; start one like it on every host (a password goes in PLINTH_DATABASE_URL).",
+      },
     ],
     exitCodes: [ExitCode.Failure, ExitCode.Usage, ExitCode.Rejected],
   },

@@ -101,6 +101,7 @@ export const failureJson = (failure: HandlerFailure): FailureEnvelope => {
         envelope({ _tag: e._tag, plugins: e.plugins, ...(e.differences !== undefined ? { differences: e.differences } : {}) }, message),
       UsageError: (e) => envelope({ _tag: e._tag, command: e.command }, message),
       ServeFailed: (e) => envelope({ _tag: e._tag }, message),
+      ClusterJoinRefused: (e) => envelope({ _tag: e._tag, clusterDigest: e.clusterDigest, runnerDigest: e.runnerDigest, runners: e.runners }, message),
       JobsRequestFailed: (e) => envelope({ _tag: e._tag, reason: e.reason, ...(e.status !== undefined ? { status: e.status } : {}) }, message),
       JobUnsuccessful: (e) => envelope({ _tag: e._tag, job: e.job, status: e.status, ...(e.error !== undefined ? { failure: e.error } : {}) }, message),
       IntegrityMismatch: rejection(message),

@@ -11,7 +11,7 @@ export const ExitCode = {
   Usage: 2,
   /** `plugins lock --check`: the lock does not pin the plugins as they are on disk; `plugins describe --check`: a manifest differs from its code. */
   LockOutOfDate: 3,
-  /** A plugin (or the lock) was rejected; the same code for every `PluginRejected` variant. */
+  /** A plugin (or the lock) was rejected; the same code for every `PluginRejected` variant, and for a cluster runner whose plugins differ from the cluster's. */
   Rejected: 4,
   /**
    * `invoke`/`describe`: the plugin call failed in the `input` category: bad `--input`/`--config`
@@ -103,6 +103,8 @@ export const exitCodeForFailure: (failure: CommandFailure) => ExitCode = Match.t
     ManifestsStale: () => ExitCode.LockOutOfDate,
     UsageError: usage,
     ServeFailed: () => ExitCode.Failure,
+    // The runner's code is not the cluster's: refused as a plugin that fails verification is.
+    ClusterJoinRefused: () => ExitCode.Rejected,
     // An unknown job id is a mistake on the command line; a refused submission is the caller's input to change.
     JobsRequestFailed: (e) => (e.reason === "notFound" ? ExitCode.Usage : e.reason === "refused" ? ExitCode.Input : ExitCode.Failure),
     JobUnsuccessful: (e) => (e.status === "cancelled" ? ExitCode.Interrupted : e.error !== undefined ? exitCodeForCategory[e.error.category] : ExitCode.Fatal),

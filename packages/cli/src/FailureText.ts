@@ -28,6 +28,7 @@ export const renderFailure = (failure: HandlerFailure, palette: Palette = plainP
       ManifestsStale: (e) => renderManifestsStale(e.plugins, palette),
       UsageError: (e) => `${palette.bad("usage error")}: ${e.message}\n${helpHint(e.command)}`,
       ServeFailed: (e) => `${palette.bad("error")}: ${Render.oneLine(e.message)}`,
+      ClusterJoinRefused: (e) => `${palette.bad("refused")}: ${Render.oneLine(e.message)}`,
       JobsRequestFailed: (e) => `${palette.bad("error")}: ${Render.oneLine(e.detail)}`,
       JobUnsuccessful: (e) => `${palette.bad(e.status)}: ${Render.oneLine(e.message)}`,
       IntegrityMismatch: (e) => Render.renderRejection(e, palette),

@@ -87,6 +87,18 @@ export class ServeFailed extends Data.TaggedError("ServeFailed")<{
 }> {}
 
 /**
+ * `plinth serve --cluster`: this runner's verified plugins differ from those
+ * of the cluster's live runners, so it did not join (and never served). A
+ * rejection of the code, as a failed verification is (exit 4).
+ */
+export class ClusterJoinRefused extends Data.TaggedError("ClusterJoinRefused")<{
+  readonly message: string
+  readonly clusterDigest: string
+  readonly runnerDigest: string
+  readonly runners: ReadonlyArray<string>
+}> {}
+
+/**
  * `plinth jobs …` could not get its answer from the running server: none
  * runs, it cannot be reached, it refused the token, the job is unknown (404),
  * or it refused the submission (400). One line in `detail`.
@@ -134,6 +146,7 @@ export type HandlerFailure =
   | ManifestsStale
   | UsageError
   | ServeFailed
+  | ClusterJoinRefused
   | JobsRequestFailed
   | JobUnsuccessful
 

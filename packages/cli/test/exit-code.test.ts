@@ -22,6 +22,7 @@ import {
 import { LockWriteFailed, PluginNotFound, StoreSchemaMismatch, StoreUnavailable, TraceUnavailable } from "@plinth/runtime"
 import {
   classifyOperationFailure,
+  ClusterJoinRefused,
   ExitCode,
   exitCodeForCategory,
   exitCodeForExit,
@@ -51,6 +52,11 @@ describe("exit codes", () => {
       new LockFileMalformed({ path: "PLUGINS.lock", detail: "not JSON" }),
     ]
     expect(rejections.map(exitCodeForFailure)).toEqual(rejections.map(() => 4))
+  })
+
+  it("a cluster runner whose plugins differ from the cluster's is rejected as its code: exit 4", () => {
+    const refused = new ClusterJoinRefused({ message: "differ", clusterDigest: "sha256:a", runnerDigest: "sha256:b", runners: ["10.0.0.5:7718"] })
+    expect(exitCodeForFailure(refused)).toBe(ExitCode.Rejected)
   })
 
   it("usage errors exit 2, an out-of-date lock 3, an unwritable lock 1", () => {

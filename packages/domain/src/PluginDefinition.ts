@@ -117,6 +117,13 @@ const builder: ActionBuilder<unknown> = {
 /**
  * Defines a plugin.
  *
+ * An action may run more than once for one job: when the host (or a cluster
+ * runner) dies while the job runs and the job carries an idempotency key, the
+ * job is run again from the start, on that host after a restart or on another
+ * runner; its result is recorded once. Without a key such a job fails with
+ * `JobInterrupted` instead. So an action that is given idempotency keys must
+ * be idempotent: running it twice has the effect of running it once.
+ *
  * ```js
  * export default definePlugin({
  *   config: Schema.Struct({ greeting: Schema.optionalWith(Schema.String, { default: () => "Hello" }) }),

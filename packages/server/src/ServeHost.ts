@@ -1,5 +1,5 @@
 import { Effect, Layer } from "effect"
-import { JobQueueLive, listPlugins, PlinthHost, PluginManager, type IsolationTier, type JobQueueOptions } from "@plinth/runtime"
+import { JobQueueLive, listPlugins, PlinthHost, PluginManager, type IsolationTier, type JobQueue, type JobQueueOptions } from "@plinth/runtime"
 import type { PluginView } from "./Api.js"
 import { ensureToken, removeServerInfo, serverInfoPath, ServeStateUnavailable, tokenPath, writeServerInfo } from "./ServeFiles.js"
 import { isLoopback, PlinthServer, ServerLive, DEFAULT_HOST, DEFAULT_PORT } from "./Server.js"
@@ -37,18 +37,30 @@ export interface ServeReporter {
   }) => Effect.Effect<void>
 }
 
-/** The job queue over a host's manager and stores: the layer `serve` runs, the queue's journal included. */
-export const ServeHostLayer = (options: ServeOptions) =>
-  JobQueueLive(options.queue).pipe(
-    Layer.provideMerge(
-      PlinthHost({
-        root: options.root,
-        lock: options.lock,
-        dataDir: options.dataDir,
-        ...(options.isolation !== undefined ? { isolation: options.isolation } : {}),
-      }),
-    ),
+/**
+ * The job queue over a host's manager and stores: the layer `serve` runs, the
+ * queue's journal included. `queue` replaces the single-host queue (journaled
+ * in `<dataDir>/plinth.db`) with another built over the host's PluginManager:
+ * `plinth serve --cluster` passes @plinth/cluster's `JobQueueCluster`, a
+ * runner of a cluster, so the server neither depends on nor loads that
+ * package. The HTTP API, the dashboard and `plinth jobs` are the same over
+ * either: both provide the same JobQueue service.
+ */
+export const ServeHostLayer = <E = never>(options: ServeOptions, queue?: Layer.Layer<JobQueue, E, PluginManager>) => {
+  const host = PlinthHost({
+    root: options.root,
+    lock: options.lock,
+    dataDir: options.dataDir,
+    ...(options.isolation !== undefined ? { isolation: options.isolation } : {}),
+  })
+  if (queue === undefined) return JobQueueLive(options.queue).pipe(Layer.provideMerge(host))
+  // A runner takes jobs as soon as its queue is up, and a job for an instance not loaded is refused: each
+  // plugin's default instance is started first. One that will not start is tried again, and reported, by `serve`.
+  const started = Layer.effectDiscard(
+    Effect.flatMap(PluginManager, (manager) => Effect.forEach(manager.plugins, (plugin) => Effect.ignore(manager.load(plugin)), { discard: true })),
   )
+  return queue.pipe(Layer.provide(started), Layer.provideMerge(host))
+}
 
 /** Loads each plugin's default instance; one that will not start is reported and left out, the others serve. */
 const loadDefaultInstances = (reporter: ServeReporter) =>
