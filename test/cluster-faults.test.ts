@@ -120,6 +120,29 @@ describe("a cluster of three runners, under faults", () => {
     }
   }, 180_000)
 
+  it("a sequence goes on when the runner running its step is killed: the keyed step runs again elsewhere, the later steps follow", async () => {
+    const steps = [0, 1, 2].map((i) => ({ instance: "tally", action: "tick", input: { key: `seq${i}`, millis: 1_500 }, idempotencyKey: `seq-step-${i}` }))
+    const id = await run(Effect.flatMap(JobQueue, (queue) => queue.submitSequence(steps)))
+    const secondStep = `job-${id.slice(4)}s1`
+    await waitUntil(() => psql(`SELECT status FROM plinth_jobs WHERE id = '${secondStep}'`) === "running", 60_000, "the second step to run")
+    const holder = psql(`SELECT runner FROM plinth_jobs WHERE id = '${secondStep}'`)
+    const victim = runners.find((runner) => `127.0.0.1:${runner.port}` === holder)!
+    victim.kill("SIGKILL")
+    await victim.exited
+    const ended = await run(Effect.flatMap(JobQueue, (queue) => queue.waitSequence(id)))
+    expect(ended.status).toBe("completed")
+    expect(ended.results.map((result) => [result.status, (result.result as { key: string }).key])).toEqual([
+      ["completed", "seq0"],
+      ["completed", "seq1"],
+      ["completed", "seq2"],
+    ])
+    expect(psql(`SELECT runner FROM plinth_jobs WHERE id = '${secondStep}'`)).not.toBe(holder)
+    // A runner back in place of the dead one, for the tests after this one.
+    const replacement = startRunner({ root: workspace.root, lock: workspace.lock, database, concurrency: 4, plugins: ["tally"] })
+    runners.splice(runners.indexOf(victim), 1, replacement)
+    expect(await replacement.started).toEqual({ _tag: "ready" })
+  }, 120_000)
+
   it("a Postgres restart in the middle of a run pauses it: every job still completes", async () => {
     const ids = await run(submitTicks("r", 100, 40))
     await waitUntil(() => completedCount("r") >= 20, 60_000, "20 jobs to complete")

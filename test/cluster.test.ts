@@ -158,6 +158,54 @@ describe("the job queue on a cluster, seen from a client", () => {
   })
 })
 
+describe("sequences on a cluster", () => {
+  const fail = { instance: "showcase", action: "fail", input: { category: "input" } }
+
+  it("fail-fast stops at the failing step (two results, the third never runs); best-effort runs all three: completed, failed, completed", async () => {
+    const [failFast, bestEffort] = await run(
+      Effect.gen(function* () {
+        const queue = yield* JobQueue
+        const steps = [tick("s1"), fail, tick("s3")]
+        const a = yield* queue.submitSequence(steps, { mode: "failFast" })
+        const b = yield* queue.submitSequence(steps, { mode: "bestEffort" })
+        return [yield* queue.waitSequence(a), yield* queue.waitSequence(b)]
+      }),
+    )
+    expect(failFast.status).toBe("failed")
+    expect(failFast.results.map((r) => r.status)).toEqual(["completed", "failed"])
+    expect(bestEffort.status).toBe("completed")
+    expect(bestEffort.results.map((r) => r.status)).toEqual(["completed", "failed", "completed"])
+    // The third step of the fail-fast sequence has no job at all: it never ran.
+    const third = await run(Effect.flatMap(JobQueue, (queue) => queue.get(`job-${failFast.id.slice(4)}s2` as JobId)))
+    expect(Option.isNone(third)).toBe(true)
+  })
+
+  it("cancelling during step 1 ends the sequence cancelled and step 2 never runs; an empty sequence completes at once", async () => {
+    const outcome = await run(
+      Effect.gen(function* () {
+        const queue = yield* JobQueue
+        const id = yield* queue.submitSequence([tick("long", 60_000), tick("never")])
+        const events = yield* Effect.fork(Stream.runCollect(queue.sequenceEvents(id).pipe(Stream.takeUntil((e) => e._tag === "sequenceAdvanced"))))
+        const firstStep = `job-${id.slice(4)}s0` as JobId
+        yield* waitForStatus(firstStep, "running")
+        const cancelled = yield* queue.cancelSequence(id)
+        const ended = yield* queue.waitSequence(id)
+        const heard = Array.from(yield* Effect.flatten(events.await))
+        const empty = yield* queue.waitSequence(yield* queue.submitSequence([]))
+        const second = yield* queue.get(`job-${id.slice(4)}s1` as JobId)
+        return { cancelled, ended, heard, empty, second }
+      }),
+    )
+    expect(outcome.cancelled).toBe(true)
+    expect(outcome.ended.status).toBe("cancelled")
+    expect(outcome.ended.results.map((r) => r.status)).toEqual(["cancelled"])
+    expect(Option.isNone(outcome.second)).toBe(true)
+    expect(outcome.heard.every((event) => event.sequence === outcome.ended.id)).toBe(true)
+    expect(outcome.heard.map((event) => event._tag)).toContain("sequenceAdvanced")
+    expect(outcome.empty).toMatchObject({ status: "completed", results: [] })
+  })
+})
+
 const waitForStatus = (id: JobId, status: Job["status"]) =>
   Effect.gen(function* () {
     const queue = yield* JobQueue

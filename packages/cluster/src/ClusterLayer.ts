@@ -8,6 +8,7 @@ import { ClusterEventsLive, ClusterEvents } from "./events/EventRelay.js"
 import { makeClusterJobQueue } from "./queue/ClusterJobQueue.js"
 import { JobRunnerLive, relayRunnerEvents } from "./runner/JobRunner.js"
 import { RunnerQueueLive } from "./runner/RunnerQueue.js"
+import { SequenceRunnerLive } from "./runner/SequenceRunner.js"
 import { migrateClusterTables } from "./storage/ClusterMigrations.js"
 import { JobRowsLive } from "./storage/JobRows.js"
 import { codeDigest, joinCluster } from "./storage/Membership.js"
@@ -125,7 +126,7 @@ export const JobQueueCluster = (options: JobQueueClusterOptions) => {
     }),
   )
   const Runner = Layer.unwrapEffect(
-    Effect.map(ClusterEvents, (sender) => Layer.mergeAll(JobRunnerLive({ runner, sender }), relayRunnerEvents(sender))),
+    Effect.map(ClusterEvents, (sender) => Layer.mergeAll(JobRunnerLive({ runner, sender }), relayRunnerEvents(sender), SequenceRunnerLive({ sender }))),
   ).pipe(Layer.provide(RunnerQueueLive({ runner, database: shown, ...(options.queue !== undefined ? { queue: options.queue } : {}) })))
-  return Layer.merge(Queue, Runner).pipe(Layer.provide(shardingLayer(options)), Layer.provide(Membership), Layer.provide(Shared))
+  return Runner.pipe(Layer.provideMerge(Queue), Layer.provide(shardingLayer(options)), Layer.provide(Membership), Layer.provide(Shared))
 }

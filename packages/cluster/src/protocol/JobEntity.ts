@@ -1,7 +1,7 @@
 import { ClusterSchema, Entity } from "@effect/cluster"
 import { Rpc } from "@effect/rpc"
 import { Schema } from "effect"
-import { Job, JobId, JobLogLine } from "@plinth/domain"
+import { Job, JobId, JobLogLine, JobSequence } from "@plinth/domain"
 
 /*
  * A job in the cluster is an entity of type PlinthJob whose id is the job's
@@ -29,3 +29,18 @@ export const ReorderJob = Rpc.make("Reorder", { payload: { job: JobId, priority:
 export const JobLogs = Rpc.make("Logs", { payload: { job: JobId }, success: Schema.Array(JobLogLine) })
 
 export const JobEntity = Entity.make("PlinthJob", [RunJob, CancelJob, ReorderJob, JobLogs])
+
+/**
+ * A sequence in the cluster is an entity of type PlinthSequence whose id is
+ * the sequence's id. Its persisted `Run` steps through the sequence: each
+ * step is a cluster job with an id derived from the sequence's and the
+ * step's index, so a sequence delivered again after its runner died goes on
+ * from its record, waiting on (not repeating) the step it had reached.
+ */
+export const RunSequence = Rpc.make("Run", {
+  payload: { sequence: JobSequence },
+  success: JobSequence,
+  primaryKey: ({ sequence }) => sequence.id,
+}).annotate(ClusterSchema.Persisted, true)
+
+export const SequenceEntity = Entity.make("PlinthSequence", [RunSequence])

@@ -5,14 +5,32 @@ import {
   JobNotFound,
   JobRefused,
   jsonValueProblem,
+  newSequence,
   priorityProblem,
+  sequenceCancelled,
+  timeoutProblem,
   type Job,
+  type JobSequence,
+  type SequenceId,
+  type SequenceStep,
   type JobEvent,
   type JobId,
 } from "@plinth/domain"
-import { JobQueue, makeEventHub, makeJobRequestChecks, newJobId, PluginManager, timeoutMillisOf, type EventFilter, type SubmitJob } from "@plinth/runtime"
+import {
+  JobQueue,
+  makeEventHub,
+  makeJobRequestChecks,
+  newJobId,
+  newSequenceId,
+  PluginManager,
+  timeoutMillisOf,
+  type EventFilter,
+  type SubmitJob,
+  type SubmitSequenceOptions,
+} from "@plinth/runtime"
 import { ClusterEvents, relayInto } from "../events/EventRelay.js"
-import { JobEntity } from "../protocol/JobEntity.js"
+import { JobEntity, SequenceEntity } from "../protocol/JobEntity.js"
+import { stepJobId } from "../protocol/StepIds.js"
 import { JobRows } from "../storage/JobRows.js"
 
 /*
@@ -24,9 +42,10 @@ import { JobRows } from "../storage/JobRows.js"
  * runner where the job is.
  *
  * Where one host's queue and this one differ (README, "Scaling out"):
- * priority orders the jobs waiting on one runner, not across runners;
- * sequences are not taken yet; a running job's progress is in its events,
- * not in `get` until it ends.
+ * priority orders the jobs waiting on one runner, not across runners; a
+ * sequence is carried on by the runner owning its shard, its steps run
+ * wherever theirs are; a running job's progress is in its events, not in
+ * `get` until it ends.
  */
 
 export interface ClusterJobQueueOptions {
@@ -45,6 +64,7 @@ export const makeClusterJobQueue = (options: ClusterJobQueueOptions) =>
     const rows = yield* JobRows
     const sender = yield* ClusterEvents
     const entity = yield* JobEntity.client
+    const sequenceEntity = yield* SequenceEntity.client
     const manager = yield* Effect.serviceOption(PluginManager)
     const checks = Option.map(manager, makeJobRequestChecks)
     const maxHistory = options.maxHistory ?? 100
@@ -86,14 +106,21 @@ export const makeClusterJobQueue = (options: ClusterJobQueueOptions) =>
           retryCount: 0,
           ...(request.idempotencyKey !== undefined ? { idempotencyKey: request.idempotencyKey } : {}),
           ...(timeoutMillis !== undefined ? { timeoutMillis } : {}),
+          ...(request.sequence !== undefined ? { sequence: request.sequence } : {}),
         }
         const { inserted, id } = yield* Effect.mapError(rows.insertPending(job), databaseDown)
-        if (!inserted) return id
+        // A job that came with its id (a sequence's step, submitted again by a sequence carried on elsewhere) is sent again
+        // unless it has ended: its Run is the same stored message, so a second send is harmless and a lost one is made good.
+        if (!inserted && request.id === undefined) return id
+        if (!inserted) {
+          const held = yield* Effect.mapError(rows.get(id), databaseDown)
+          if (held === undefined || isTerminal(held.status)) return id
+        }
         // Stored before this returns: from here the cluster delivers it until a runner has answered.
         yield* Effect.mapError(entity(job.id).Run({ job }, { discard: true }), (error) =>
           new JobRefused({ reason: `the cluster could not take it (${error._tag}): retry the submission` }),
         )
-        sender.send({ _tag: "submitted", job: job.id, at: now, instance: job.instance, action: job.action, priority })
+        if (inserted) sender.send({ _tag: "submitted", job: job.id, at: now, instance: job.instance, action: job.action, priority, ...(job.sequence !== undefined ? { sequence: job.sequence.id } : {}) })
         return job.id
       })
 
@@ -150,7 +177,75 @@ export const makeClusterJobQueue = (options: ClusterJobQueueOptions) =>
         }),
       )
 
-    const noSequences = "sequences run on a single host's queue; the cluster's queue does not take them yet"
+    const submitSequence = (steps: ReadonlyArray<SequenceStep>, sequenceOptions: SubmitSequenceOptions = {}): Effect.Effect<SequenceId, JobRefused> =>
+      Effect.gen(function* () {
+        const priority = sequenceOptions.priority ?? 0
+        const badPriority = priorityProblem(priority)
+        if (badPriority !== undefined) return yield* refuse(badPriority)
+        for (const [index, step] of steps.entries()) {
+          if (Option.isSome(checks)) {
+            const checked = yield* checks.value.instanceProblem(step.instance, step.action)
+            if ("problem" in checked) return yield* refuse(`step ${index + 1}: ${checked.problem}`)
+          }
+          const badInput = jsonValueProblem(step.input)
+          if (badInput !== undefined) return yield* refuse(`step ${index + 1}: the input is not a JSON value: ${describeJsonValueProblem(badInput)}`)
+          if (step.timeoutMillis !== undefined) {
+            const problem = timeoutProblem(step.timeoutMillis)
+            if (problem !== undefined) return yield* refuse(`step ${index + 1}: ${problem}`)
+          }
+        }
+        const now = Date.now()
+        const sequence = newSequence(newSequenceId(now), steps, sequenceOptions.mode ?? "failFast", priority, now)
+        yield* Effect.mapError(rows.insertSequence(sequence), databaseDown)
+        // An empty sequence is complete as it is recorded; any other is carried on by the runner that owns its shard.
+        if (steps.length > 0) {
+          yield* Effect.mapError(sequenceEntity(sequence.id).Run({ sequence }, { discard: true }), (error) =>
+            new JobRefused({ reason: `the cluster could not take it (${error._tag}): retry the submission` }),
+          )
+        }
+        return sequence.id
+      })
+
+    const getSequence = (id: SequenceId) => Effect.map(Effect.orDie(rows.getSequence(id)), Option.fromNullable)
+
+    const cancelSequence = (id: SequenceId): Effect.Effect<boolean> =>
+      Effect.gen(function* () {
+        for (;;) {
+          const sequence = yield* Effect.orDie(rows.getSequence(id))
+          if (sequence === undefined || isTerminal(sequence.status)) return false
+          const cancelled = sequenceCancelled(sequence, Date.now())
+          if (!(yield* Effect.orDie(rows.replaceSequence(sequence, cancelled)))) continue
+          // The step that runs ends cancelled (its result recorded); no later step starts.
+          yield* cancel(stepJobId(id, sequence.current))
+          return true
+        }
+      })
+
+    const waitSequence = (id: SequenceId): Effect.Effect<JobSequence, JobNotFound> =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const subscription = yield* hub.subscribe({ _tag: "sequence", sequence: id }, 16)
+          const advanced = subscription.events.pipe(
+            Stream.filter((event) => event._tag === "sequenceAdvanced" || (event._tag === "stateChanged" && isTerminal(event.to))),
+            Stream.runHead,
+          )
+          while (true) {
+            const sequence = yield* Effect.orDie(rows.getSequence(id))
+            if (sequence === undefined) return yield* new JobNotFound({ job: id })
+            if (isTerminal(sequence.status)) {
+              // A cancelled sequence is waited for until its running step has ended and its result is in, as on one host.
+              const step = sequence.status === "cancelled" && sequence.results.length <= sequence.current ? yield* get(stepJobId(id, sequence.current)) : Option.none()
+              if (Option.isNone(step) || (isTerminal(step.value.status) && sequence.results.length > sequence.current)) return sequence
+              if (isTerminal(step.value.status)) {
+                yield* Effect.sleep(Duration.millis(50))
+                const settled = yield* Effect.orDie(rows.getSequence(id))
+                if (settled !== undefined && settled.results.length > settled.current) return settled
+              }
+            }
+            yield* Effect.timeoutOption(advanced, waitPoll)
+          }
+        }),
+      )
 
     return JobQueue.of({
       submit,
@@ -163,10 +258,10 @@ export const makeClusterJobQueue = (options: ClusterJobQueueOptions) =>
       history: (limit) => Effect.orDie(rows.history(Math.max(0, Math.min(limit ?? maxHistory, maxHistory)))),
       stats: Effect.suspend(() => Effect.orDie(rows.stats(Date.now()))),
       logs,
-      submitSequence: () => refuse(noSequences),
-      cancelSequence: () => Effect.succeed(false),
-      getSequence: () => Effect.succeed(Option.none()),
-      waitSequence: (sequence) => Effect.fail(new JobNotFound({ job: sequence })),
+      submitSequence,
+      cancelSequence,
+      getSequence,
+      waitSequence,
       subscribe,
       events,
       sequenceEvents: (sequence) => Stream.unwrapScoped(Effect.map(subscribe({ _tag: "sequence", sequence }), (s) => s.events)),

@@ -97,6 +97,7 @@ export const JobRunnerLive = (options: { readonly runner: string; readonly sende
               priority: next.priority,
               ...(next.timeoutMillis !== undefined ? { timeout: Duration.millis(next.timeoutMillis) } : {}),
               ...(next.idempotencyKey !== undefined ? { idempotencyKey: next.idempotencyKey } : {}),
+              ...(next.sequence !== undefined ? { sequence: next.sequence } : {}),
             }),
           )
           if (submitted._tag === "Left") {

@@ -38,7 +38,20 @@ const jobs = Effect.gen(function* () {
     )`
 })
 
-export const migrateClusterTables = Migrator.make({})({ loader: Migrator.fromRecord({ "1_plinth_jobs": jobs }), table: "plinth_migrations" }).pipe(
+const sequences = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  // One row per sequence: the JobSequence as the domain encodes it. Its steps are jobs with rows of their own.
+  yield* sql`
+    CREATE TABLE plinth_sequences (
+      id text PRIMARY KEY,
+      status text NOT NULL,
+      submitted_at bigint NOT NULL,
+      finished_at bigint,
+      sequence jsonb NOT NULL
+    )`
+})
+
+export const migrateClusterTables = Migrator.make({})({ loader: Migrator.fromRecord({ "1_plinth_jobs": jobs, "2_plinth_sequences": sequences }), table: "plinth_migrations" }).pipe(
   Effect.retry({ times: 3, schedule: Schedule.spaced("100 millis") }),
   Effect.asVoid,
 )

@@ -1,7 +1,7 @@
 import { Context, Effect, Either, Layer, Schedule, Schema } from "effect"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
-import { isTerminal, Job, JobLogLine, type JobId, type QueueStats } from "@plinth/domain"
+import { isTerminal, Job, JobLogLine, JobSequence, type JobId, type QueueStats, type SequenceId } from "@plinth/domain"
 
 /*
  * The cluster's job records in Postgres: one row per job, shared by every
@@ -14,6 +14,8 @@ import { isTerminal, Job, JobLogLine, type JobId, type QueueStats } from "@plint
 const encodeJob = Schema.encodeSync(Job)
 const decodeJob = Schema.decodeUnknownEither(Job)
 const decodeLines = Schema.decodeUnknownEither(Schema.Array(JobLogLine))
+const encodeSequence = Schema.encodeSync(JobSequence)
+const decodeSequence = Schema.decodeUnknownEither(JobSequence)
 
 /** Postgres errors are retried: a database restart pauses the queue, it does not fail its jobs. */
 const databaseRetry = Schedule.exponential("50 millis").pipe(Schedule.union(Schedule.spaced("1 second")), Schedule.upTo("2 minutes"))
@@ -35,6 +37,13 @@ export interface JobRowsService {
   readonly running: (limit: number) => Effect.Effect<ReadonlyArray<Job>, SqlError>
   readonly history: (limit: number) => Effect.Effect<ReadonlyArray<Job>, SqlError>
   readonly stats: (now: number) => Effect.Effect<QueueStats, SqlError>
+  readonly insertSequence: (sequence: JobSequence) => Effect.Effect<void, SqlError>
+  readonly getSequence: (id: SequenceId) => Effect.Effect<JobSequence | undefined, SqlError>
+  /**
+   * Replaces `before` with `after`, only if the row still holds `before` (a
+   * cancellation may have come in between): false when it did not.
+   */
+  readonly replaceSequence: (before: JobSequence, after: JobSequence) => Effect.Effect<boolean, SqlError>
 }
 
 export class JobRows extends Context.Tag("@plinth/cluster/JobRows")<JobRows, JobRowsService>() {}
@@ -61,7 +70,30 @@ export const JobRowsLive = Layer.effect(
     const first = (rows: ReadonlyArray<Row>): Job | undefined => jobsOf(rows)[0]
     const json = (job: Job) => JSON.stringify(encodeJob(job))
 
+    const sequenceJson = (sequence: JobSequence) => JSON.stringify(encodeSequence(sequence))
+    const firstSequence = (rows: ReadonlyArray<{ readonly sequence: unknown }>): JobSequence | undefined => {
+      if (rows.length === 0) return undefined
+      const decoded = decodeSequence(rows[0]!.sequence)
+      return Either.isRight(decoded) ? decoded.right : undefined
+    }
+
     return JobRows.of({
+      insertSequence: (sequence) =>
+        retried(
+          Effect.asVoid(sql`
+            INSERT INTO plinth_sequences (id, status, submitted_at, finished_at, sequence)
+            VALUES (${sequence.id}, ${sequence.status}, ${sequence.submittedAt}, ${sequence.finishedAt ?? null}, ${sequenceJson(sequence)}::jsonb)
+            ON CONFLICT DO NOTHING`),
+        ),
+      getSequence: (id) => retried(Effect.map(sql<{ sequence: unknown }>`SELECT sequence FROM plinth_sequences WHERE id = ${id}`, firstSequence)),
+      replaceSequence: (before, after) =>
+        retried(
+          Effect.map(
+            sql`UPDATE plinth_sequences SET status = ${after.status}, finished_at = ${after.finishedAt ?? null}, sequence = ${sequenceJson(after)}::jsonb
+                WHERE id = ${after.id} AND sequence = ${sequenceJson(before)}::jsonb RETURNING id`,
+            (rows) => rows.length > 0,
+          ),
+        ),
       insertPending: (job) =>
         retried(
           Effect.gen(function* () {

@@ -10,6 +10,7 @@ import type {
   QueueStats,
   SequenceId,
   SequenceMode,
+  SequencePosition,
   SequenceStep,
 } from "@plinth/domain"
 
@@ -40,6 +41,8 @@ export interface SubmitJob {
    * runner runs under the id the cluster's queue gave it. Fresh otherwise.
    */
   readonly id?: JobId
+  /** The job's place in a sequence run elsewhere (a cluster's sequence step), carried in its record and its events. */
+  readonly sequence?: SequencePosition
 }
 
 export interface SubmitSequenceOptions {

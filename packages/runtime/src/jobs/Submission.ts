@@ -49,7 +49,7 @@ export const makeSubmission = (q: QueueState, order: PendingOrder) => {
         retryCount: 0,
         ...(request.idempotencyKey !== undefined ? { idempotencyKey: request.idempotencyKey } : {}),
         ...(timeoutMillis !== undefined ? { timeoutMillis } : {}),
-        ...(sequence !== undefined ? { sequence } : {}),
+        ...(sequence !== undefined ? { sequence } : request.sequence !== undefined ? { sequence: request.sequence } : {}),
       }
       // Durable before it is accepted: a job the journal could not hold is refused, never queued on a promise the disk did not keep.
       if (Option.isSome(journal)) {
