@@ -1,4 +1,4 @@
-import { Context, Effect, Either, Layer, Schedule, Schema } from "effect"
+import { Context, Deferred, Effect, Either, Layer, Queue, Schedule, Schema } from "effect"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import { isTerminal, Job, JobLogLine, JobSequence, type JobId, type QueueStats, type SequenceId } from "@plinth/domain"
@@ -62,13 +62,28 @@ const jobsOf = (rows: ReadonlyArray<Row>): ReadonlyArray<Job> =>
     return Either.isRight(decoded) ? [decoded.right] : []
   })
 
-export const JobRowsLive = Layer.effect(
+export const JobRowsLive = Layer.scoped(
   JobRows,
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const retried = <A>(effect: Effect.Effect<A, SqlError>) => Effect.retry(effect, databaseRetry)
     const first = (rows: ReadonlyArray<Row>): Job | undefined => jobsOf(rows)[0]
     const json = (job: Job) => JSON.stringify(encodeJob(job))
+
+    // Reads of one job's row are grouped: every read asked for while the last query ran goes in the next one.
+    // A client waiting on many jobs, or a runner taking many deliveries, reads them in a few queries, not one each.
+    const lookups = yield* Queue.unbounded<{ readonly id: string; readonly found: Deferred.Deferred<Job | undefined, SqlError> }>()
+    const lookupBatch = (batch: ReadonlyArray<{ readonly id: string; readonly found: Deferred.Deferred<Job | undefined, SqlError> }>) =>
+      Effect.gen(function* () {
+        const ids = [...new Set(batch.map((lookup) => lookup.id))]
+        const outcome = yield* Effect.either(retried(sql<{ id: string; job: unknown }>`SELECT id, job FROM plinth_jobs WHERE id IN ${sql.in(ids)}`))
+        const byId = new Map<string, Job | undefined>()
+        if (Either.isRight(outcome)) for (const row of outcome.right) byId.set(row.id, first([row]))
+        for (const lookup of batch) {
+          yield* Either.isRight(outcome) ? Deferred.succeed(lookup.found, byId.get(lookup.id)) : Deferred.fail(lookup.found, outcome.left)
+        }
+      })
+    yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.takeBetween(lookups, 1, 500), (batch) => lookupBatch([...batch]))))
 
     const sequenceJson = (sequence: JobSequence) => JSON.stringify(encodeSequence(sequence))
     const firstSequence = (rows: ReadonlyArray<{ readonly sequence: unknown }>): JobSequence | undefined => {
@@ -129,7 +144,7 @@ export const JobRowsLive = Layer.effect(
                   runner = COALESCE(EXCLUDED.runner, plinth_jobs.runner), job = EXCLUDED.job
                 WHERE plinth_jobs.status NOT IN ('completed', 'failed', 'cancelled')`),
             ),
-      get: (id) => retried(Effect.map(sql<Row>`SELECT job FROM plinth_jobs WHERE id = ${id}`, first)),
+      get: (id) => Effect.flatMap(Deferred.make<Job | undefined, SqlError>(), (found) => Effect.zipRight(lookups.offer({ id, found }), Deferred.await(found))),
       findByKey: (key) => retried(Effect.map(sql<Row>`SELECT job FROM plinth_jobs WHERE idempotency_key = ${key}`, first)),
       setPriority: (id, priority) =>
         retried(
