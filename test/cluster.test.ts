@@ -158,6 +158,33 @@ describe("the job queue on a cluster, seen from a client", () => {
   })
 })
 
+describe("a runner's environment", () => {
+  it("does not configure the cluster: a second runner with PORT, HOST and SHARDS_PER_GROUP set joins and shares the jobs", async () => {
+    const workspace = await tallyWorkspace("plinth-cluster-env-")
+    const second = startRunner({
+      root: workspace.root,
+      lock: workspace.lock,
+      database,
+      plugins: ["tally", "showcase"],
+      env: { PORT: "not-a-port", HOST: "nowhere.invalid", SHARDS_PER_GROUP: "7" },
+    })
+    try {
+      expect(await second.started).toEqual({ _tag: "ready" })
+      const jobs = await run(
+        Effect.flatMap(JobQueue, (queue) =>
+          Effect.forEach(Array.from({ length: 24 }, (_, i) => i), (i) => Effect.flatMap(queue.submit(tick(`env${i}`)), queue.wait), { concurrency: 24 }),
+        ),
+      )
+      expect(jobs.every((job) => job.status === "completed")).toBe(true)
+      const ran = new Set(jobs.map((job) => psql(`SELECT runner FROM plinth_jobs WHERE id = '${job.id}'`)))
+      expect(ran).toContain(`127.0.0.1:${second.port}`)
+    } finally {
+      second.kill("SIGTERM")
+      await second.exited
+    }
+  }, 90_000)
+})
+
 describe("sequences on a cluster", () => {
   const fail = { instance: "showcase", action: "fail", input: { category: "input" } }
 
@@ -216,7 +243,7 @@ const waitForStatus = (id: JobId, status: Job["status"]) =>
     }
   })
 
-const psql = (statement: string): string => execFileSync("psql", ["-At", database, "-c", statement], { encoding: "utf8" })
+const psql = (statement: string): string => execFileSync("psql", ["-At", database, "-c", statement], { encoding: "utf8" }).trim()
 
 const waitUntil = async (check: () => boolean, millis = 20_000) => {
   const deadline = Date.now() + millis

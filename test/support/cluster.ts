@@ -33,11 +33,14 @@ export const startRunner = (options: {
   readonly dataDir?: string
   /** The plugins whose default instance it loads; default showcase. */
   readonly plugins?: ReadonlyArray<string>
+  /** Added to this process's environment. */
+  readonly env?: Readonly<Record<string, string>>
 }): RunnerProcess => {
   const port = options.port ?? nextPort++
   const dataDir = options.dataDir ?? tempDir("plinth-runner-")
   const child = spawn(process.execPath, [runnerScript, options.root, options.lock, dataDir, options.database, String(port), String(options.concurrency ?? 4), (options.plugins ?? ["showcase"]).join(",")], {
     stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ...options.env },
   })
   let output = ""
   child.stderr!.on("data", (data: Buffer) => (output += data.toString()))

@@ -1,4 +1,5 @@
-import { RunnerAddress, ShardingConfig } from "@effect/cluster"
+import { RunnerAddress, RunnerHealth, Runners, ShardingConfig, SocketRunner, SqlMessageStorage, SqlRunnerStorage } from "@effect/cluster"
+import { RpcSerialization } from "@effect/rpc"
 import { NodeClusterSocket } from "@effect/platform-node"
 import { PgClient } from "@effect/sql-pg"
 import { Duration, Effect, Layer, Option, Redacted } from "effect"
@@ -54,6 +55,8 @@ export interface JobQueueClusterOptions {
  * queries a second per runner (README, "Scaling out", measured).
  */
 export const FAILOVER_DEFAULTS: Partial<ShardingConfig.ShardingConfig["Type"]> = {
+  // Said here, not left to @effect/cluster's default: every runner must agree on it.
+  shardsPerGroup: 300,
   shardLockExpiration: Duration.seconds(6),
   shardLockRefreshInterval: Duration.seconds(2),
   refreshAssignmentsInterval: Duration.seconds(1),
@@ -88,21 +91,38 @@ const databaseLayers = (database: string) => {
   return { shown, unavailable, Shared }
 }
 
+/**
+ * NodeClusterSocket.layer's parts, put together here with a ShardingConfig of
+ * our own: that layer reads the rest of the config from the environment
+ * (PORT, HOST, SHARDS_PER_GROUP, …), so a host's unrelated `PORT=3000`, or a
+ * SHARDS_PER_GROUP set on one host only, would change or split the cluster.
+ * Every field is given here; nothing comes from the environment.
+ */
 const shardingLayer = (options: {
   readonly runner?: RunnerAddressOptions
   readonly listen?: RunnerAddressOptions
   readonly sharding?: Partial<ShardingConfig.ShardingConfig["Type"]>
-}) =>
-  NodeClusterSocket.layer({
-    storage: "sql",
-    clientOnly: options.runner === undefined,
-    shardingConfig: {
-      ...FAILOVER_DEFAULTS,
-      ...options.sharding,
-      runnerAddress: options.runner === undefined ? Option.none() : Option.some(RunnerAddress.make(options.runner.host, options.runner.port)),
-      ...(options.listen !== undefined ? { runnerListenAddress: Option.some(RunnerAddress.make(options.listen.host, options.listen.port)) } : {}),
-    },
+}) => {
+  const config = ShardingConfig.layer({
+    ...ShardingConfig.defaults,
+    ...FAILOVER_DEFAULTS,
+    ...options.sharding,
+    runnerAddress: options.runner === undefined ? Option.none() : Option.some(RunnerAddress.make(options.runner.host, options.runner.port)),
+    runnerListenAddress: options.listen === undefined ? Option.none() : Option.some(RunnerAddress.make(options.listen.host, options.listen.port)),
   })
+  const runner =
+    options.runner === undefined
+      ? Layer.provide(SocketRunner.layerClientOnly, NodeClusterSocket.layerClientProtocol)
+      : Layer.provide(SocketRunner.layer, [NodeClusterSocket.layerSocketServer, NodeClusterSocket.layerClientProtocol]).pipe(
+          Layer.provide(RunnerHealth.layerPing.pipe(Layer.provide(Runners.layerRpc), Layer.provide(NodeClusterSocket.layerClientProtocol))),
+        )
+  return runner.pipe(
+    Layer.provideMerge(Layer.orDie(SqlMessageStorage.layer)),
+    Layer.provide(Layer.orDie(SqlRunnerStorage.layer)),
+    Layer.provide(config),
+    Layer.provide(RpcSerialization.layerMsgPack),
+  )
+}
 
 /** A client of the cluster: submits, reads and watches jobs, runs none (no plugins needed here). */
 export const JobQueueClusterClient = (options: ClusterClientOptions) => {

@@ -1,4 +1,4 @@
-import { Chunk, Context, Effect, Either, Layer, Queue, Schedule, Schema, Stream, type Scope } from "effect"
+import { Chunk, Context, Deferred, Effect, Either, Layer, Queue, Schedule, Schema, Stream, type Scope } from "effect"
 import pg from "pg"
 import { JobEvent } from "@plinth/domain"
 import type { EventHub } from "@plinth/runtime"
@@ -91,38 +91,48 @@ const connection = (database: string): Effect.Effect<Effect.Effect<pg.Client, un
     return Effect.suspend(() => (current !== undefined ? Effect.succeed(current) : open))
   })
 
-/** Every batch of events any process of the cluster sends, for as long as the stream runs; reconnects after the database comes back. */
-const heard = (database: string): Stream.Stream<ReadonlyArray<JobEvent>, unknown> =>
+/** Every batch of events any process of the cluster sends, for as long as the stream runs; `listening` runs each time LISTEN has taken. */
+const heard = (database: string, listening: Effect.Effect<void>): Stream.Stream<ReadonlyArray<JobEvent>, unknown> =>
   Stream.asyncPush<ReadonlyArray<JobEvent>, unknown>((emit) =>
-    Effect.acquireRelease(
-      Effect.tryPromise(async () => {
-        const client = new pg.Client({ connectionString: database })
-        const lost = (error: unknown) => emit.fail(error ?? new Error("the listening connection ended"))
-        client.on("error", lost)
-        client.on("end", () => lost(undefined))
-        client.on("notification", (message) => {
-          if (message.channel !== EVENTS_CHANNEL || message.payload === undefined) return
-          const decoded = decodeEvents(message.payload)
-          if (Either.isRight(decoded)) emit.single(decoded.right)
-        })
-        await client.connect()
-        await client.query(`LISTEN ${EVENTS_CHANNEL}`)
-        return client
-      }),
-      (client) => Effect.promise(() => client.end().catch(() => undefined)),
+    Effect.tap(
+      Effect.acquireRelease(
+        Effect.tryPromise(async () => {
+          const client = new pg.Client({ connectionString: database })
+          const lost = (error: unknown) => emit.fail(error ?? new Error("the listening connection ended"))
+          client.on("error", lost)
+          client.on("end", () => lost(undefined))
+          client.on("notification", (message) => {
+            if (message.channel !== EVENTS_CHANNEL || message.payload === undefined) return
+            const decoded = decodeEvents(message.payload)
+            if (Either.isRight(decoded)) emit.single(decoded.right)
+          })
+          await client.connect()
+          await client.query(`LISTEN ${EVENTS_CHANNEL}`)
+          return client
+        }),
+        (client) => Effect.promise(() => client.end().catch(() => undefined)),
+      ),
+      () => listening,
     ),
   )
 
-/** Publishes every event the cluster sends into `hub`, from now until the scope closes. */
+/**
+ * Publishes every event the cluster sends into `hub`, from now until the
+ * scope closes. Returns once the first LISTEN has taken, so that a subscriber
+ * who subscribes after this returns hears every event sent after that.
+ */
 export const relayInto = (database: string, hub: EventHub): Effect.Effect<void, never, Scope.Scope> =>
-  Effect.asVoid(
-    Effect.forkScoped(
-      Stream.runForEach(Stream.retry(heard(database), retryForever), (events) =>
+  Effect.gen(function* () {
+    const listening = yield* Deferred.make<void>()
+    yield* Effect.forkScoped(
+      Stream.runForEach(Stream.retry(heard(database, Deferred.succeed(listening, undefined)), retryForever), (events) =>
         Effect.sync(() => {
           for (const event of events) hub.publish(event)
         }),
       ),
-    ),
-  )
+    )
+    // The database answered the migrations a moment ago; should it be gone now, the queue starts anyway and hears events once it is back.
+    yield* Effect.timeoutOption(Deferred.await(listening), "10 seconds")
+  })
 
 export const ClusterEventsLive = (database: string) => Layer.scoped(ClusterEvents, makeEventSender(database))
