@@ -45,7 +45,7 @@ export * from "./jobs/JobJournalMemory.js"
 export * from "./jobs/JobObservation.js"
 export * from "./jobs/JobObservationLive.js"
 export * from "./jobs/JobRequestChecks.js"
-export { makeEventHub, jobFilter, sequenceFilter, type EventHub } from "./jobs/EventHub.js"
+export { makeEventHub, jobEventsUntilEnd, jobFilter, sequenceFilter, type EventHub } from "./jobs/EventHub.js"
 export { newJobId, newSequenceId } from "./jobs/JobIds.js"
 export * from "./stores/JobJournal.js"
 // Stores: one SQLite file in the data directory (see ADR 0024).

@@ -5,6 +5,7 @@ import {
   JobNotFound,
   JobRefused,
   jsonValueProblem,
+  newPendingJob,
   newSequence,
   priorityProblem,
   sequenceCancelled,
@@ -18,10 +19,12 @@ import {
 } from "@plinth/domain"
 import {
   JobQueue,
+  jobEventsUntilEnd,
   makeEventHub,
   makeJobRequestChecks,
   newJobId,
   newSequenceId,
+  stepsProblem,
   PluginManager,
   timeoutMillisOf,
   type EventFilter,
@@ -94,20 +97,7 @@ export const makeClusterJobQueue = (options: ClusterJobQueueOptions) =>
         const badInput = jsonValueProblem(request.input)
         if (badInput !== undefined) return yield* refuse(`the input is not a JSON value: ${describeJsonValueProblem(badInput)}`)
         const now = Date.now()
-        const job: Job = {
-          id: request.id ?? newJobId(now),
-          instance: request.instance,
-          action: request.action,
-          input: request.input,
-          priority,
-          status: "pending",
-          submittedAt: now,
-          progress: -1,
-          retryCount: 0,
-          ...(request.idempotencyKey !== undefined ? { idempotencyKey: request.idempotencyKey } : {}),
-          ...(timeoutMillis !== undefined ? { timeoutMillis } : {}),
-          ...(request.sequence !== undefined ? { sequence: request.sequence } : {}),
-        }
+        const job = newPendingJob(request.id ?? newJobId(now), request, priority, timeoutMillis, now)
         const { inserted, id } = yield* Effect.mapError(rows.insertPending(job), databaseDown)
         // A job that came with its id (a sequence's step, submitted again by a sequence carried on elsewhere) is sent again
         // unless it has ended: its Run is the same stored message, so a second send is harmless and a lost one is made good.
@@ -167,33 +157,15 @@ export const makeClusterJobQueue = (options: ClusterJobQueueOptions) =>
     const subscribe = (filter: EventFilter, subscribeOptions?: { readonly buffer?: number }) =>
       hub.subscribe(filter, subscribeOptions?.buffer ?? subscriberBuffer)
 
-    const events = (id: JobId): Stream.Stream<JobEvent> =>
-      Stream.unwrapScoped(
-        Effect.gen(function* () {
-          const subscription = yield* subscribe({ _tag: "job", job: id })
-          const now = yield* get(id)
-          if (Option.isSome(now) && isTerminal(now.value.status)) return Stream.empty
-          return subscription.events.pipe(Stream.takeUntil((event) => event._tag === "stateChanged" && isTerminal(event.to)))
-        }),
-      )
+    const events = (id: JobId): Stream.Stream<JobEvent> => jobEventsUntilEnd(subscribe, get, id)
 
     const submitSequence = (steps: ReadonlyArray<SequenceStep>, sequenceOptions: SubmitSequenceOptions = {}): Effect.Effect<SequenceId, JobRefused> =>
       Effect.gen(function* () {
         const priority = sequenceOptions.priority ?? 0
         const badPriority = priorityProblem(priority)
         if (badPriority !== undefined) return yield* refuse(badPriority)
-        for (const [index, step] of steps.entries()) {
-          if (Option.isSome(checks)) {
-            const checked = yield* checks.value.instanceProblem(step.instance, step.action)
-            if ("problem" in checked) return yield* refuse(`step ${index + 1}: ${checked.problem}`)
-          }
-          const badInput = jsonValueProblem(step.input)
-          if (badInput !== undefined) return yield* refuse(`step ${index + 1}: the input is not a JSON value: ${describeJsonValueProblem(badInput)}`)
-          if (step.timeoutMillis !== undefined) {
-            const problem = timeoutProblem(step.timeoutMillis)
-            if (problem !== undefined) return yield* refuse(`step ${index + 1}: ${problem}`)
-          }
-        }
+        const badStep = yield* stepsProblem(steps, Option.isSome(checks) ? checks.value.instanceProblem : undefined)
+        if (badStep !== undefined) return yield* refuse(badStep)
         const now = Date.now()
         const sequence = newSequence(newSequenceId(now), steps, sequenceOptions.mode ?? "failFast", priority, now)
         yield* Effect.mapError(rows.insertSequence(sequence), databaseDown)

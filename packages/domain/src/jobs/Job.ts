@@ -86,6 +86,34 @@ export const Job = Schema.Struct({
 })
 export type Job = typeof Job.Type
 
+/** A job as it enters a queue: pending, no progress yet, no retries. */
+export const newPendingJob = (
+  id: JobId,
+  request: {
+    readonly instance: string
+    readonly action: string
+    readonly input: unknown
+    readonly idempotencyKey?: string | undefined
+    readonly sequence?: SequencePosition | undefined
+  },
+  priority: number,
+  timeoutMillis: number | undefined,
+  now: number,
+): Job => ({
+  id,
+  instance: request.instance,
+  action: request.action,
+  input: request.input,
+  priority,
+  status: "pending",
+  submittedAt: now,
+  progress: -1,
+  retryCount: 0,
+  ...(request.idempotencyKey !== undefined ? { idempotencyKey: request.idempotencyKey } : {}),
+  ...(timeoutMillis !== undefined ? { timeoutMillis } : {}),
+  ...(request.sequence !== undefined ? { sequence: request.sequence } : {}),
+})
+
 export const QueueStats = Schema.Struct({
   pending: Schema.Number,
   running: Schema.Number,

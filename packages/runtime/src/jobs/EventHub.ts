@@ -1,5 +1,5 @@
 import { Chunk, Effect, Option, Stream, type Scope } from "effect"
-import type { JobEvent, JobId, SequenceId } from "@plinth/domain"
+import { isTerminal, type Job, type JobEvent, type JobId, type SequenceId } from "@plinth/domain"
 import type { EventFilter, EventSubscription } from "./JobQueue.js"
 
 /*
@@ -189,3 +189,22 @@ export const makeEventHub = (): EventHub => {
 /** Filters as the queue's callers write them. */
 export const jobFilter = (job: JobId): EventFilter => ({ _tag: "job", job })
 export const sequenceFilter = (sequence: SequenceId): EventFilter => ({ _tag: "sequence", sequence })
+
+/**
+ * One job's events from now on, ending after the event that finished it, or
+ * at once when `find` says it has finished already (the subscription is made
+ * first, so nothing falls between the look and the listening).
+ */
+export const jobEventsUntilEnd = (
+  subscribe: (filter: EventFilter) => Effect.Effect<EventSubscription, never, Scope.Scope>,
+  find: (job: JobId) => Effect.Effect<Option.Option<Job>>,
+  id: JobId,
+): Stream.Stream<JobEvent> =>
+  Stream.unwrapScoped(
+    Effect.gen(function* () {
+      const subscription = yield* subscribe({ _tag: "job", job: id })
+      const now = yield* find(id)
+      if (Option.isSome(now) && isTerminal(now.value.status)) return Stream.empty
+      return subscription.events.pipe(Stream.takeUntil((event) => event._tag === "stateChanged" && isTerminal(event.to)))
+    }),
+  )

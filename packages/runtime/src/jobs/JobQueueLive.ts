@@ -1,11 +1,12 @@
-import { Effect, Layer, Option, Schedule, Stream } from "effect"
-import { isTerminal, type JobEvent, type JobId } from "@plinth/domain"
+import { Effect, Layer, Schedule, Stream } from "effect"
+import type { JobEvent, JobId } from "@plinth/domain"
 import { PluginManager } from "../manager/PluginManager.js"
 import type { StoreUnavailable } from "../stores/StoreErrors.js"
 import { makeAttempts } from "./Attempts.js"
 import { makeCancellation } from "./Cancellation.js"
 import { makeFinishedJobs } from "./FinishedJobs.js"
 import { makeInstanceEvents } from "./InstanceEvents.js"
+import { jobEventsUntilEnd } from "./EventHub.js"
 import { JobQueue, type EventFilter, type JobQueueOptions } from "./JobQueue.js"
 import { makeLaneCarry } from "./LaneCarry.js"
 import { makeLanes } from "./Lanes.js"
@@ -75,16 +76,8 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
     const subscribe = (filter: EventFilter, subscribeOptions?: { readonly buffer?: number }) =>
       hub.subscribe(filter, subscribeOptions?.buffer ?? subscriberBuffer)
 
-    /** A job's events end after the event that finished it (at once when it has already finished). */
-    const events = (id: JobId): Stream.Stream<JobEvent> =>
-      Stream.unwrapScoped(
-        Effect.gen(function* () {
-          const subscription = yield* subscribe({ _tag: "job", job: id })
-          const now = yield* findJob(id)
-          if (Option.isSome(now) && isTerminal(now.value.status)) return Stream.empty
-          return subscription.events.pipe(Stream.takeUntil((event) => event._tag === "stateChanged" && isTerminal(event.to)))
-        }),
-      )
+    /** A job's events end after the event that finished it (at once if it has finished). */
+    const events = (id: JobId): Stream.Stream<JobEvent> => jobEventsUntilEnd(subscribe, findJob, id)
 
     return JobQueue.of({
       submit: submission.submit,

@@ -1,5 +1,5 @@
 import { Duration, Effect, Option } from "effect"
-import { timeoutProblem } from "@plinth/domain"
+import { describeJsonValueProblem, jsonValueProblem, timeoutProblem, type SequenceStep } from "@plinth/domain"
 import type { PluginManagerService } from "../manager/PluginManager.js"
 
 /** A submitted timeout in milliseconds, or what is wrong with it. */
@@ -45,3 +45,28 @@ export const makeJobRequestChecks = (manager: PluginManagerService) => {
 
   return { instanceProblem, timeoutMillisOf }
 }
+
+/**
+ * What is wrong with a sequence's steps, the first problem found, in words
+ * naming the step; undefined when every step passes. `instanceProblem` checks
+ * instance and action where this host can (a cluster client cannot).
+ */
+export const stepsProblem = (
+  steps: ReadonlyArray<SequenceStep>,
+  instanceProblem: ((instance: string, action: string) => Effect.Effect<{ plugin: string } | { problem: string }>) | undefined,
+): Effect.Effect<string | undefined> =>
+  Effect.gen(function* () {
+    for (const [index, step] of steps.entries()) {
+      if (instanceProblem !== undefined) {
+        const checked = yield* instanceProblem(step.instance, step.action)
+        if ("problem" in checked) return `step ${index + 1}: ${checked.problem}`
+      }
+      const badInput = jsonValueProblem(step.input)
+      if (badInput !== undefined) return `step ${index + 1}: the input is not a JSON value: ${describeJsonValueProblem(badInput)}`
+      if (step.timeoutMillis !== undefined) {
+        const problem = timeoutProblem(step.timeoutMillis)
+        if (problem !== undefined) return `step ${index + 1}: ${problem}`
+      }
+    }
+    return undefined
+  })

@@ -18,6 +18,7 @@ import {
   type SequenceStep,
 } from "@plinth/domain"
 import { newJobId, newSequenceId } from "./JobIds.js"
+import { stepsProblem } from "./JobRequestChecks.js"
 import type { SubmitSequenceOptions } from "./JobQueue.js"
 import { refuse, type QueueState, type SequenceEntry } from "./QueueState.js"
 import type { Cancellation } from "./Cancellation.js"
@@ -126,16 +127,8 @@ export const makeSequences = (q: QueueState, submission: Submission, cancellatio
       const priority = sequenceOptions.priority ?? 0
       const badPriority = priorityProblem(priority)
       if (badPriority !== undefined) return yield* refuse(badPriority)
-      for (const [index, step] of steps.entries()) {
-        const checked = yield* instanceProblem(step.instance, step.action)
-        if ("problem" in checked) return yield* refuse(`step ${index + 1}: ${checked.problem}`)
-        const badInput = jsonValueProblem(step.input)
-        if (badInput !== undefined) return yield* refuse(`step ${index + 1}: the input is not a JSON value: ${describeJsonValueProblem(badInput)}`)
-        if (step.timeoutMillis !== undefined) {
-          const problem = timeoutProblem(step.timeoutMillis)
-          if (problem !== undefined) return yield* refuse(`step ${index + 1}: ${problem}`)
-        }
-      }
+      const badStep = yield* stepsProblem(steps, instanceProblem)
+      if (badStep !== undefined) return yield* refuse(badStep)
       const now = Date.now()
       const sequence = newSequence(newSequenceId(now), steps, sequenceOptions.mode ?? "failFast", priority, now)
       const entry: SequenceEntry = { sequence, done: Deferred.unsafeMake(FiberId.none), current: undefined }

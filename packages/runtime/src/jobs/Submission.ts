@@ -3,8 +3,8 @@ import {
   describeJsonValueProblem,
   JobRefused,
   jsonValueProblem,
+  newPendingJob,
   priorityProblem,
-  type Job,
   type JobId,
   type SequenceId,
 } from "@plinth/domain"
@@ -37,20 +37,7 @@ export const makeSubmission = (q: QueueState, order: PendingOrder) => {
       const badInput = jsonValueProblem(request.input)
       if (badInput !== undefined) return yield* refuse(`the input is not a JSON value: ${describeJsonValueProblem(badInput)}`)
       const now = Date.now()
-      const job: Job = {
-        id: request.id ?? newJobId(now),
-        instance: request.instance,
-        action: request.action,
-        input: request.input,
-        priority,
-        status: "pending",
-        submittedAt: now,
-        progress: -1,
-        retryCount: 0,
-        ...(request.idempotencyKey !== undefined ? { idempotencyKey: request.idempotencyKey } : {}),
-        ...(timeoutMillis !== undefined ? { timeoutMillis } : {}),
-        ...(sequence !== undefined ? { sequence } : request.sequence !== undefined ? { sequence: request.sequence } : {}),
-      }
+      const job = newPendingJob(request.id ?? newJobId(now), { ...request, sequence: sequence ?? request.sequence }, priority, timeoutMillis, now)
       // Durable before it is accepted: a job the journal could not hold is refused, never queued on a promise the disk did not keep.
       if (Option.isSome(journal)) {
         yield* Effect.mapError(journal.value.write([job]), (error) =>
