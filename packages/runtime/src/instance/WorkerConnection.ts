@@ -25,7 +25,6 @@ import {
   type Shutdown,
   type WorkerMessage,
 } from "../wire/Protocol.js"
-import { HeldChunk, heldChunkId, makeChunkArena, openHeldChunk } from "../wire/HeldChunks.js"
 
 /*
  * One worker process seen from the host: the start-up handshake, calls
@@ -44,11 +43,7 @@ export interface ProgressReport {
   readonly message?: string | undefined
 }
 
-type CallEvent =
-  | WorkerMessage
-  | { readonly _tag: "ProcessEnded"; readonly failure: PluginFailure }
-  /** A chunk whose frame is kept as bytes until the consumer takes it (wire/HeldChunks.ts). */
-  | { readonly _tag: "HeldChunk"; readonly held: HeldChunk }
+type CallEvent = WorkerMessage | { readonly _tag: "ProcessEnded"; readonly failure: PluginFailure }
 type CallListener = (event: CallEvent, bytes: number) => void
 
 interface CallState {
@@ -73,9 +68,6 @@ export interface StreamWindow {
 }
 
 export const defaultStreamWindow: StreamWindow = { chunks: 32, bytes: 4 * 1024 * 1024 }
-
-/** At most this many bytes of chunk frames go to the consumer in one pull (at least one chunk). */
-const TAKE_BYTES = 64 * 1024
 
 /**
  * How a cancelled call stopped: "started" when the worker is asked to stop,
@@ -232,9 +224,6 @@ export const startWorker = (options: WorkerStartOptions): Effect.Effect<WorkerCo
     const exited = yield* Deferred.make<ProcessExit>()
     const handshake = yield* Deferred.make<PluginDeclaration, WorkerStartFailure>()
     const calls = new Map<number, CallState>()
-    /** Held chunks' bytes (wire/HeldChunks.ts): two windows' worth kept for reuse while a stream is open. */
-    const arena = makeChunkArena(2 * window.bytes)
-    let openStreams = 0
     const cancellations = new Set<Deferred.Deferred<void>>()
     let killedByHost: string | undefined
     let nextId = 0
@@ -342,24 +331,7 @@ export const startWorker = (options: WorkerStartOptions): Effect.Effect<WorkerCo
         }
       }
     }
-    /**
-     * A frame written as a chunk, for a stream in flight that has credit, is
-     * kept as bytes (wire/HeldChunks.ts): the same checks as a parsed chunk,
-     * the parse and decode when the consumer takes it. Anything else, in any
-     * doubt, takes the parsed path, which decides and explains.
-     */
-    const claimChunk = (body: Buffer): boolean => {
-      if (broken || !handshakeDone) return false
-      const id = heldChunkId(body)
-      if (id === undefined) return false
-      const call = calls.get(id)
-      if (call === undefined || !call.streaming || call.chunkCredit < 1 || call.byteCredit <= 0) return false
-      call.chunkCredit--
-      call.byteCredit -= body.length
-      call.listener({ _tag: "HeldChunk", held: arena.hold(body) }, body.length)
-      return true
-    }
-    const reader = makeFrameReader(caps.fromWorker, receive, breakProtocol, claimChunk)
+    const reader = makeFrameReader(caps.fromWorker, receive, breakProtocol)
     child.onData(reader.push)
     child.onExit((exit) => {
       exitedFlag = true
@@ -423,7 +395,7 @@ export const startWorker = (options: WorkerStartOptions): Effect.Effect<WorkerCo
       call.cancelling = true
       observer?.("started")
       call.listener = (event) => {
-        if (event._tag === "Progress" || event._tag === "Chunk" || event._tag === "HeldChunk") return
+        if (event._tag === "Progress" || event._tag === "Chunk") return
         calls.delete(id)
         done(event._tag === "ProcessEnded" ? "killed" : "stopped")
       }
@@ -535,9 +507,8 @@ export const startWorker = (options: WorkerStartOptions): Effect.Effect<WorkerCo
       )
 
     const openStream = (action: string, input: unknown, streamOptions: StreamCallOptions | undefined) => {
-      /** Chunks received and not yet taken (values, or frames held as bytes), and each one's frame size. */
       const buffer: Array<unknown> = []
-      const sizes: Array<number> = []
+      let bufferedBytes = 0
       let ended = false
       let failure: PluginFailure | undefined
       let waiting: ((effect: Effect.Effect<Chunk.Chunk<unknown>, Option.Option<PluginFailure>>) => void) | undefined
@@ -549,38 +520,17 @@ export const startWorker = (options: WorkerStartOptions): Effect.Effect<WorkerCo
       }
       const id = nextId++
 
-      /**
-       * Hands the consumer what is buffered (then the end or the failure) and
-       * re-grants the credit it frees: small chunks all at once, large ones one
-       * per pull, so that a large value is parsed only when it is taken and
-       * the next one waits as bytes (wire/HeldChunks.ts).
-       */
+      /** Hands the consumer everything buffered (then the end or the failure) and re-grants the credit it frees. */
       const take = (): Effect.Effect<Chunk.Chunk<unknown>, Option.Option<PluginFailure>> | undefined => {
         if (buffer.length > 0) {
-          let count = 1
-          let bytes = sizes[0]!
-          while (count < buffer.length && bytes + sizes[count]! <= TAKE_BYTES) bytes += sizes[count++]!
-          const taken = buffer.splice(0, count)
-          sizes.splice(0, count)
-          for (let i = 0; i < taken.length; i++) {
-            const entry = taken[i]
-            if (!(entry instanceof HeldChunk)) continue
-            const opened = openHeldChunk(entry, id)
-            arena.release(entry)
-            if (Either.isLeft(opened)) {
-              buffer.length = 0
-              sizes.length = 0
-              failure = opened.left
-              breakProtocol(opened.left.detail)
-              return Effect.fail(Option.some(opened.left))
-            }
-            taken[i] = opened.right
-          }
+          const taken = buffer.splice(0)
+          const bytes = bufferedBytes
+          bufferedBytes = 0
           const call = calls.get(id)
           if (call !== undefined && !call.cancelling) {
-            call.chunkCredit += count
+            call.chunkCredit += taken.length
             call.byteCredit += bytes
-            send({ _tag: "Credit", id, chunks: count, bytes })
+            send({ _tag: "Credit", id, chunks: taken.length, bytes })
           }
           return Effect.succeed(Chunk.unsafeFromArray(taken))
         }
@@ -591,8 +541,7 @@ export const startWorker = (options: WorkerStartOptions): Effect.Effect<WorkerCo
       const wake = () => {
         if (waiting === undefined) return
         const next = take()
-        // A held chunk that breaks the protocol ends the stream from inside take, and may have resumed it already.
-        if (next === undefined || waiting === undefined) return
+        if (next === undefined) return
         const resume = waiting
         waiting = undefined
         resume(next)
@@ -646,12 +595,7 @@ export const startWorker = (options: WorkerStartOptions): Effect.Effect<WorkerCo
             case "Chunk":
               armIdle()
               buffer.push(event.value)
-              sizes.push(bytes)
-              return wake()
-            case "HeldChunk":
-              armIdle()
-              buffer.push(event.held)
-              sizes.push(bytes)
+              bufferedBytes += bytes
               return wake()
             case "End":
               calls.delete(id)
@@ -672,11 +616,9 @@ export const startWorker = (options: WorkerStartOptions): Effect.Effect<WorkerCo
       send({ _tag: "Credit", id, chunks: window.chunks, bytes: window.bytes })
       if (streamOptions?.timeoutMillis !== undefined) overall = setTimeout(expire(streamOptions.onTimeout!), streamOptions.timeoutMillis)
       armIdle()
-      openStreams++
       return opened(() => {
         stopTimers()
         startCancel(id)
-        if (--openStreams === 0) arena.clear()
       })
     }
 

@@ -148,16 +148,11 @@ const SCRATCH_RETAINED = 4 * MiB
  * (frames up to 4 MiB; a larger one gets its own): a steady stream of large
  * frames then allocates nothing per frame but its text, which keeps the
  * host's memory flat instead of leaving a trail of freed buffers behind.
- *
- * `claim`, when given, sees each whole frame's body before it is decoded; if
- * it returns true the frame is its own (it copies what it keeps: the bytes
- * are the reader's and are reused) and no text is made of it.
  */
 export const makeFrameReader = (
   maxFrameBytes: number,
   onFrame: (text: string, bytes: number) => void,
   onError: (detail: string) => void,
-  claim?: (body: Buffer) => boolean,
 ): { readonly push: (chunk: Buffer) => void; readonly stop: () => void } => {
   const header = Buffer.alloc(4)
   let headerFill = 0
@@ -202,11 +197,6 @@ export const makeFrameReader = (
         // The whole frame in this read: decoded where it is, no copy.
         if (chunk.length - at >= need) {
           const end = at + need
-          if (claim !== undefined && claim(chunk.subarray(at, end))) {
-            need = -1
-            at = end
-            continue
-          }
           const text = chunk.toString("utf8", at, end)
           at = end
           deliver(text, length)
@@ -221,12 +211,7 @@ export const makeFrameReader = (
       chunk.copy(body!, bodyFill, at, at + n)
       bodyFill += n
       at += n
-      if (bodyFill === need) {
-        if (claim !== undefined && claim(body!.subarray(0, need))) {
-          need = -1
-          body = undefined
-        } else deliver(body!.toString("utf8", 0, need), need)
-      }
+      if (bodyFill === need) deliver(body!.toString("utf8", 0, need), need)
     }
   }
   return { push, stop }
