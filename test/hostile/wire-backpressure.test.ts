@@ -42,13 +42,15 @@ describe("stream backpressure", () => {
     expect(result.maxAhead).toBeLessThanOrEqual(9)
     // Nothing is retained: after a full GC the host's heap is back where it was.
     expect(result.heapRetainedMiB).toBeLessThan(16)
-    // What RSS shows is V8's garbage from 1,500 MiB of strings parsed, not held data: V8 lets it grow to a
-    // few times the live heap before collecting, and a host's live heap (Effect, the runtime, the validator)
-    // is ~50 MiB, so 64 MiB of growth is out of reach without forcing collections (measured: 107-183 MiB for
-    // the bare loop in such a host, 55-77 MiB in a bare process; the stream 188-197 MiB, 1.2-1.6x the loop
-    // of the same run). The stream must stay within 2x that loop in the same host (the loop's own figure
-    // varies by half from run to run), and far from 1.5 GiB.
+    // What RSS shows is garbage V8 has not collected yet, not data the host holds: V8 lets the old generation
+    // grow to a few times the live heap before a full collection, and each 1 MiB string an Effect consumer takes
+    // is still referenced at the next young collection and promoted, whoever parsed it (the same frames read by
+    // a plain `Stream.fromPull` + `Stream.runForEach`, without Plinth, grow this host by 138-147 MiB). So 64 MiB
+    // is out of reach without forcing collections. Measured, medians of 3: the stream 128 MiB (123-132), the
+    // bare loop in the same runs 121 MiB (97-135; it varies by half from run to run), 55-77 MiB in a bare
+    // process; before the runtime stopped evaluating @effect/platform's barrel (~20 MiB more live heap, which
+    // raises V8's limit with it), the stream grew 193 MiB and the loop 171 MiB.
     expect(result.growthMiB).toBeLessThan(Math.max(2 * bare.growthMiB, 64))
-    expect(result.growthMiB).toBeLessThan(320)
+    expect(result.growthMiB).toBeLessThan(176)
   }, 180_000)
 })

@@ -1,4 +1,4 @@
-import { Path } from "@effect/platform"
+import * as Path from "@effect/platform/Path"
 import { Effect, Option } from "effect"
 import { type Digest, type PluginId, type LockFile, type PluginManifest } from "@plinth/domain"
 import { readLock } from "./loading/LockStore.js"

@@ -1,4 +1,4 @@
-import { Path } from "@effect/platform"
+import * as Path from "@effect/platform/Path"
 import { Effect } from "effect"
 import { IntegrityMismatch, MissingPluginDirectory, UnlockedPlugin, type LockFile, type PluginId } from "@plinth/domain"
 import { HashingProgress } from "../hashing/HashingProgress.js"

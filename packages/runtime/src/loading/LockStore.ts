@@ -1,4 +1,5 @@
-import { FileSystem, Path } from "@effect/platform"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Path from "@effect/platform/Path"
 import { Context, Data, Effect, Either, Layer } from "effect"
 import { decodeLockFile, encodeLockFile, lockCaps, LockFileMalformed, LockFileMissing, type LockFile } from "@plinth/domain"
 import { readRegularFileText } from "./RegularFile.js"

@@ -1,4 +1,4 @@
-import { Path } from "@effect/platform"
+import * as Path from "@effect/platform/Path"
 import { Effect } from "effect"
 import { diffLocks, emptyLock, emptyOwnRecord, isUpToDate, LOCK_VERSION, lockedFiles, type LockChanges, type LockEntry, type LockFile, type PluginId } from "@plinth/domain"
 import { HashingProgress } from "../hashing/HashingProgress.js"

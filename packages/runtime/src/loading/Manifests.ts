@@ -1,5 +1,5 @@
 import { statSync, type Stats } from "node:fs"
-import { Path } from "@effect/platform"
+import * as Path from "@effect/platform/Path"
 import { Effect, Either, Option } from "effect"
 import { decodeManifest, manifestCaps, MissingManifest, SchemaViolation, type PluginManifest } from "@plinth/domain"
 import { readRegularFileText } from "./RegularFile.js"

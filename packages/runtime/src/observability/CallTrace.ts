@@ -1,4 +1,5 @@
-import { FileSystem, Path } from "@effect/platform"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Path from "@effect/platform/Path"
 import { Context, Data, Effect, Either, Layer, Schema } from "effect"
 import { decodeJsonText } from "@plinth/domain"
 

@@ -1,5 +1,6 @@
 import { arch, platform, release } from "node:os"
-import { FileSystem, Path } from "@effect/platform"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Path from "@effect/platform/Path"
 import { Clock, Effect, Either, Schema } from "effect"
 import {
   explainRejection,
