@@ -61,7 +61,7 @@ export const FAILOVER_DEFAULTS: Partial<ShardingConfig.ShardingConfig["Type"]> =
   shardLockRefreshInterval: Duration.seconds(2),
   refreshAssignmentsInterval: Duration.seconds(1),
   entityMessagePollInterval: Duration.seconds(1),
-  runnerHealthCheckInterval: Duration.seconds(5),
+  runnerHealthCheckInterval: Duration.seconds(2),
   entityTerminationTimeout: Duration.seconds(10),
 }
 
