@@ -12,9 +12,12 @@
 //       [--concurrency 64] [--fault-jobs 200] [--fault-delay 1000] [--skip-throughput] [--skip-faults]
 //       [--configs defaults,tuned] [--json]
 import { spawn } from "node:child_process"
+import { appendFileSync, readFileSync } from "node:fs"
+import { createServer } from "node:net"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
+import { loadavg } from "node:os"
 import pg from "pg"
 import { startPostgres } from "../test/support/postgres.mjs"
 
@@ -30,10 +33,13 @@ const { values: args } = parseArgs({
     "fault-jobs": { type: "string", default: "200" },
     "fault-delay": { type: "string", default: "1000" },
     "kill-after": { type: "string", default: "40" },
+    "fault-repeats": { type: "string", default: "1" },
     configs: { type: "string", default: "defaults,tuned" },
+    "throughput-configs": { type: "string", default: "defaults,tuned" },
     "skip-throughput": { type: "boolean", default: false },
     "skip-faults": { type: "boolean", default: false },
     json: { type: "boolean", default: false },
+    out: { type: "string" },
   },
 })
 const engines = args.engines.split(",")
@@ -45,15 +51,35 @@ const faultDelay = Number(args["fault-delay"])
 const killAfter = Number(args["kill-after"])
 
 /** ShardingConfig overrides in milliseconds. `defaults` is @effect/cluster's own (35 s lock, 10 s poll). */
+const tuned = {
+  shardLockExpiration: 5_000,
+  shardLockRefreshInterval: 1_000,
+  entityMessagePollInterval: 1_000,
+  refreshAssignmentsInterval: 1_000,
+  runnerHealthCheckInterval: 2_000,
+}
 const configs = {
   defaults: {},
-  tuned: {
-    shardLockExpiration: 5_000,
-    shardLockRefreshInterval: 1_000,
-    entityMessagePollInterval: 1_000,
-    refreshAssignmentsInterval: 1_000,
-    runnerHealthCheckInterval: 2_000,
-  },
+  tuned,
+  // A client waiting for a persisted message's reply reads it from storage every entityReplyPollInterval
+  // (200 ms by default); measured: not what bounds the throughput here (CPU does).
+  reply20: { entityReplyPollInterval: 20 },
+}
+
+/** CPU time (ms) of a process, from /proc: utime + stime in clock ticks of 10 ms. */
+const cpuMillis = (pid) => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    return (Number(fields[11]) + Number(fields[12])) * 10
+  } catch {
+    return 0
+  }
+}
+/** CPU time of every process of the Postgres server (backends and background processes), by pid. */
+const postgresCpu = async (db) => {
+  const { rows } = await db.query("SELECT pid FROM pg_stat_activity")
+  return new Map(rows.map((row) => [row.pid, cpuMillis(row.pid)]))
 }
 
 const log = (line) => process.stderr.write(`${line}\n`)
@@ -61,9 +87,17 @@ const now = () => performance.timeOrigin + performance.now()
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
+// Every child still running when the bench ends (a failed measurement) is killed with it.
+const children = new Set()
+process.on("exit", () => {
+  for (const child of children) child.kill("SIGKILL")
+})
+
 /** A runner or client process; its JSON lines go to `onLine`, its stderr to ours (prefixed). */
 const spawnNode = (options, onLine) => {
   const child = spawn(process.execPath, [nodeScript, JSON.stringify(options)], { stdio: ["ignore", "pipe", "pipe"] })
+  children.add(child)
+  child.on("exit", () => children.delete(child))
   let buffer = ""
   child.stdout.on("data", (chunk) => {
     buffer += chunk
@@ -112,19 +146,37 @@ const freshDatabase = async (server, name) => {
   return { url, client }
 }
 
-let nextPort = 42100 + Math.floor(Math.random() * 1000)
+/** A port free now, from the OS (a fixed range collides with other servers on the machine). */
+const freePort = () =>
+  new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address()
+      server.close(() => resolve(port))
+    })
+  })
 
-const throughput = async (server, engine) => {
-  const { url, client: db } = await freshDatabase(server, `throughput_${engine}`)
-  const runner = await startRunner({ engine, url, runner: "r1", port: nextPort++ })
+const throughput = async (server, engine, configName) => {
+  const sharding = configs[configName]
+  const { url, client: db } = await freshDatabase(server, `throughput_${engine}_${configName}`)
+  const runner = await startRunner({ engine, url, sharding, runner: "r1", port: await freePort() })
   const lines = []
+  const cpu = {}
   const client = spawnNode(
-    { role: "client", engine, url, mode: "throughput", jobs, rounds, concurrency, delayMs: 0 },
+    { role: "client", engine, url, sharding, mode: "throughput", jobs, rounds, concurrency, delayMs: 0 },
     (message) => {
       lines.push(message)
+      if (message.type === "mark") {
+        const at = message.at
+        const cpuOfClient = (message.cpu.user + message.cpu.system) / 1000
+        postgresCpu(db).then((pgCpu) => {
+          cpu[at] = { runner: cpuMillis(runner.pid), client: cpuOfClient, postgres: pgCpu, time: now() }
+        })
+      }
       if (message.type === "round")
         log(
-          `  ${engine} round ${message.round}${message.warmup ? " (warm-up)" : ""}: ${message.jobsPerSecond.toFixed(0)} jobs/s, p50 ${message.p50.toFixed(0)} ms, p99 ${message.p99.toFixed(0)} ms, ${message.completed}/${message.jobs} completed, ${message.failures} failures`,
+          `  ${engine}/${configName} round ${message.round}${message.warmup ? " (warm-up)" : ""}: ${message.jobsPerSecond.toFixed(0)} jobs/s, p50 ${message.p50.toFixed(0)} ms, p99 ${message.p99.toFixed(0)} ms, ${message.completed}/${message.jobs} completed, ${message.failures} failures`,
         )
       if (message.type === "error") log(`  ${engine} client: ${message.message}`)
     },
@@ -150,8 +202,24 @@ const throughput = async (server, engine) => {
   const clusterWrites = Object.entries(rowsPerJob)
     .filter(([name]) => name.startsWith("cluster_"))
     .reduce((sum, [, row]) => sum + row.ins + row.upd + row.del, 0)
+  const measuredJobsCpu = (ms) => (ms * 1000) / measuredJobs
+  let cpuPerJob = null
+  if (cpu.start && cpu.end) {
+    let postgres = 0
+    for (const [pid, ms] of cpu.end.postgres) postgres += ms - (cpu.start.postgres.get(pid) ?? 0)
+    const seconds = (cpu.end.time - cpu.start.time) / 1000
+    cpuPerJob = {
+      runnerMicros: measuredJobsCpu(cpu.end.runner - cpu.start.runner),
+      clientMicros: measuredJobsCpu(cpu.end.client - cpu.start.client),
+      postgresMicros: measuredJobsCpu(postgres),
+      coresBusy: (cpu.end.runner - cpu.start.runner + cpu.end.client - cpu.start.client + postgres) / 1000 / seconds,
+    }
+  }
   return {
     engine,
+    config: configName,
+    sharding,
+    cpuPerJob,
     rounds: measured.map(({ jobsPerSecond, p50, p99, completed, failures }) => ({ jobsPerSecond, p50, p99, completed, failures })),
     jobsPerSecond: median(measured.map((round) => round.jobsPerSecond)),
     p50: median(measured.map((round) => round.p50)),
@@ -162,12 +230,12 @@ const throughput = async (server, engine) => {
   }
 }
 
-const fault = async (server, engine, configName) => {
+const fault = async (server, engine, configName, repeat) => {
   const sharding = configs[configName]
-  const { url, client: db } = await freshDatabase(server, `fault_${engine}_${configName}`)
+  const { url, client: db } = await freshDatabase(server, `fault_${engine}_${configName}_${repeat}`)
   const common = { engine, url, sharding, record: true }
-  const r1 = await startRunner({ ...common, runner: "r1", port: nextPort++ })
-  const r2 = await startRunner({ ...common, runner: "r2", port: nextPort++ })
+  const r1 = await startRunner({ ...common, runner: "r1", port: await freePort() })
+  const r2 = await startRunner({ ...common, runner: "r2", port: await freePort() })
   // Both runners must hold shards before the run: the second one's arrival moves half of them.
   const refresh = Math.max(sharding.refreshAssignmentsInterval ?? 3_000, 1_000)
   await sleep(refresh * 2 + 2_000)
@@ -229,7 +297,14 @@ const fault = async (server, engine, configName) => {
   const doneCounts = count(done)
   const doneBy = new Map(done.map((row) => [`${row.job_id}/${row.runner}`, row]))
   // The killed runner's jobs: started on r2 before the kill and not finished there.
-  const inFlight = starts.filter((row) => row.runner === "r2" && row.at <= killedAt && !doneBy.has(`${row.job_id}/r2`))
+  const inFlight = starts.filter((row) => row.runner === "r2" && !doneBy.has(`${row.job_id}/r2`))
+  // A job that finished on r2 and ran again elsewhere: how long before the kill had it finished?
+  const twice = [...doneCounts].filter(([, n]) => n > 1).map(([id]) => id)
+  const finishedBeforeKill = twice
+    .map((id) => doneBy.get(`${id}/r2`))
+    .filter(Boolean)
+    .map((row) => killedAt - row.at)
+    .sort((a, b) => a - b)
   const killedShards = new Set(starts.filter((row) => row.runner === "r2").map((row) => row.shard))
   const recovered = inFlight.map((row) => done.find((d) => d.job_id === row.job_id && d.runner !== "r2")).filter(Boolean)
   const firstTakeover = starts
@@ -249,6 +324,7 @@ const fault = async (server, engine, configName) => {
     startedTwice: [...startCounts.values()].filter((n) => n > 1).length,
     completedTwice: [...doneCounts.values()].filter((n) => n > 1).length,
     recoveredInFlight: recovered.length,
+    completedTwiceFinishedBeforeKillMillis: finishedBeforeKill.length > 0 ? { min: finishedBeforeKill[0], max: finishedBeforeKill.at(-1) } : null,
     firstTakeoverSeconds: killedAt !== undefined && Number.isFinite(firstTakeover) ? (firstTakeover - killedAt) / 1000 : null,
     inFlightDoneSeconds:
       killedAt !== undefined && recovered.length > 0
@@ -265,14 +341,30 @@ const fault = async (server, engine, configName) => {
 const server = await startPostgres()
 const results = { throughput: [], faults: [] }
 try {
+  // Each result is kept (and appended to --out as one JSON line) as soon as it is measured: one failed
+  // measurement is reported and the others go on.
+  const keep = async (list, kind, measure) => {
+    try {
+      const result = await measure()
+      list.push(result)
+      if (args.out !== undefined) appendFileSync(args.out, `${JSON.stringify({ kind, loadAverage: loadavg(), ...result })}\n`)
+    } catch (error) {
+      log(`  ${kind} failed: ${error instanceof Error ? error.message : String(error)}`)
+    }
+    for (const child of children) await stopProcess(child)
+  }
   if (!args["skip-throughput"]) {
     log(`throughput: ${jobs} jobs per round, ${rounds} rounds after a warm-up, ${concurrency} in flight, 1 runner`)
-    for (const engine of engines) results.throughput.push(await throughput(server, engine))
+    for (const configName of args["throughput-configs"].split(","))
+      for (const engine of engines)
+        await keep(results.throughput, "throughput", () => throughput(server, engine, configName))
   }
   if (!args["skip-faults"]) {
     log(`faults: ${faultJobs} jobs of ${faultDelay} ms, 2 runners, SIGKILL of one after ${killAfter} jobs done`)
-    for (const configName of args.configs.split(","))
-      for (const engine of engines) results.faults.push(await fault(server, engine, configName))
+    for (let repeat = 0; repeat < Number(args["fault-repeats"]); repeat++)
+      for (const configName of args.configs.split(","))
+        for (const engine of engines)
+          await keep(results.faults, "fault", () => fault(server, engine, configName, repeat))
   }
 } finally {
   server.stop()
@@ -282,11 +374,11 @@ if (args.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`)
 else {
   for (const row of results.throughput)
     console.log(
-      `${row.engine.padEnd(9)} ${row.jobsPerSecond.toFixed(0).padStart(6)} jobs/s  p50 ${row.p50.toFixed(0)} ms  p99 ${row.p99.toFixed(0)} ms  lost ${row.lost}  cluster rows/job ${row.clusterWritesPerJob.toFixed(2)}  ${JSON.stringify(row.rowsPerJob)}`,
+      `${row.engine.padEnd(9)} ${row.config.padEnd(9)} ${row.jobsPerSecond.toFixed(0).padStart(6)} jobs/s  p50 ${row.p50.toFixed(0)} ms  p99 ${row.p99.toFixed(0)} ms  lost ${row.lost}  cluster rows/job ${row.clusterWritesPerJob.toFixed(2)}  CPU µs/job ${JSON.stringify(row.cpuPerJob)}`,
     )
   for (const row of results.faults)
     console.log(
-      `${row.engine.padEnd(9)} ${row.config.padEnd(8)} lost ${row.lost}  replies ${row.clientReplies}/${row.jobs}  started twice ${row.startedTwice}  completed twice ${row.completedTwice}  in flight on killed ${row.inFlightOnKilled}  first takeover ${row.firstTakeoverSeconds?.toFixed(1)} s  in-flight done ${row.inFlightDoneSeconds?.toFixed(1)} s  run ${row.runSeconds?.toFixed(1)} s`,
+      `${row.engine.padEnd(9)} ${row.config.padEnd(8)} lost ${row.lost}  replies ${row.clientReplies}/${row.jobs}  started twice ${row.startedTwice}  completed twice ${row.completedTwice}  in flight on killed ${row.inFlightOnKilled}  first takeover ${row.firstTakeoverSeconds?.toFixed(1)} s  in-flight done ${row.inFlightDoneSeconds?.toFixed(1)} s  run ${row.runSeconds?.toFixed(1)} s  completed twice finished before kill ${JSON.stringify(row.completedTwiceFinishedBeforeKillMillis)} ms`,
     )
 }
 process.exit(0)

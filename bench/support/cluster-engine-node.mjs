@@ -220,12 +220,14 @@ const client = () => {
       if (round === 1) {
         yield* Effect.sleep("11 seconds")
         print({ type: "stats", at: "before", tables: yield* tableStats })
+        print({ type: "mark", at: "start", cpu: process.cpuUsage() })
       }
       const ids = idsFor(round)
       const started = now()
       const outcome = yield* sendAll(ids, options.delayMs ?? 0)
       print({ type: "round", warmup: round === 0, ...summarize(round, ids, started, outcome) })
     }
+    print({ type: "mark", at: "end", cpu: process.cpuUsage() })
     yield* Effect.sleep("11 seconds")
     print({ type: "stats", at: "after", tables: yield* tableStats })
   })
