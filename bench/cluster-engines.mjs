@@ -64,6 +64,24 @@ const configs = {
   // A client waiting for a persisted message's reply reads it from storage every entityReplyPollInterval
   // (200 ms by default); measured: not what bounds the throughput here (CPU does).
   reply20: { entityReplyPollInterval: 20 },
+  // The lock refresh must answer within min(shardLockRefreshInterval, shardLockExpiration / 3), or the
+  // runner takes its lock storage for unhealthy and interrupts every entity it runs: 1 s timed out under
+  // load here, so this one allows 2 s.
+  balanced: {
+    shardLockExpiration: 6_000,
+    shardLockRefreshInterval: 2_000,
+    entityMessagePollInterval: 1_000,
+    refreshAssignmentsInterval: 1_000,
+    runnerHealthCheckInterval: 2_000,
+  },
+  // Tighter still: a runner silent for 3 s is taken for dead.
+  tight: {
+    shardLockExpiration: 3_000,
+    shardLockRefreshInterval: 500,
+    entityMessagePollInterval: 500,
+    refreshAssignmentsInterval: 500,
+    runnerHealthCheckInterval: 1_000,
+  },
 }
 
 /** CPU time (ms) of a process, from /proc: utime + stime in clock ticks of 10 ms. */
@@ -323,6 +341,7 @@ const fault = async (server, engine, configName, repeat) => {
     clientFailureSample: report?.failureSample ?? [],
     startedTwice: [...startCounts.values()].filter((n) => n > 1).length,
     completedTwice: [...doneCounts.values()].filter((n) => n > 1).length,
+    completedTwiceNotOnKilled: twice.filter((id) => !doneBy.has(`${id}/r2`)).length,
     recoveredInFlight: recovered.length,
     completedTwiceFinishedBeforeKillMillis: finishedBeforeKill.length > 0 ? { min: finishedBeforeKill[0], max: finishedBeforeKill.at(-1) } : null,
     firstTakeoverSeconds: killedAt !== undefined && Number.isFinite(firstTakeover) ? (firstTakeover - killedAt) / 1000 : null,
