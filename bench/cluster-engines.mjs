@@ -6,11 +6,11 @@
 // handler, `--concurrency` sends in flight, a warm-up round then `--rounds` rounds of `--jobs` (medians).
 // Faults: two runners and a client; one runner is killed with SIGKILL while `--fault-jobs` jobs that each
 // take `--fault-delay` ms run; lost jobs, jobs run twice and the failover time are read from the handler's
-// rows, once with the default ShardingConfig and once tuned.
+// rows, once with the default ShardingConfig and once tuned (ADR 33 has the figures and the configs).
 //
 //   node bench/cluster-engines.mjs [--engines entity,discard,workflow] [--jobs 1000] [--rounds 3]
 //       [--concurrency 64] [--fault-jobs 200] [--fault-delay 1000] [--skip-throughput] [--skip-faults]
-//       [--configs defaults,tuned] [--json]
+//       [--configs defaults,balanced] [--throughput-configs defaults,tuned] [--fault-repeats 1] [--out FILE] [--json]
 import { spawn } from "node:child_process"
 import { appendFileSync, readFileSync } from "node:fs"
 import { createServer } from "node:net"
@@ -34,7 +34,7 @@ const { values: args } = parseArgs({
     "fault-delay": { type: "string", default: "1000" },
     "kill-after": { type: "string", default: "40" },
     "fault-repeats": { type: "string", default: "1" },
-    configs: { type: "string", default: "defaults,tuned" },
+    configs: { type: "string", default: "defaults,balanced" },
     "throughput-configs": { type: "string", default: "defaults,tuned" },
     "skip-throughput": { type: "boolean", default: false },
     "skip-faults": { type: "boolean", default: false },
@@ -113,7 +113,10 @@ process.on("exit", () => {
 
 /** A runner or client process; its JSON lines go to `onLine`, its stderr to ours (prefixed). */
 const spawnNode = (options, onLine) => {
-  const child = spawn(process.execPath, [nodeScript, JSON.stringify(options)], { stdio: ["ignore", "pipe", "pipe"] })
+  // pg warns (DeprecationWarning) about queries @effect/sql-pg issues on a busy client: not ours to fix.
+  const child = spawn(process.execPath, ["--no-deprecation", nodeScript, JSON.stringify(options)], {
+    stdio: ["ignore", "pipe", "pipe"],
+  })
   children.add(child)
   child.on("exit", () => children.delete(child))
   let buffer = ""
