@@ -18,7 +18,8 @@ import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
 import { loadavg } from "node:os"
-import pg from "pg"
+import { PgClient } from "@effect/sql-pg"
+import { Effect, ManagedRuntime, Redacted } from "effect"
 import { startPostgres } from "../test/support/postgres.mjs"
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -157,13 +158,23 @@ const stopProcess = async (child) => {
   clearTimeout(timer)
 }
 
+/** The bench's own connection to a database: `query(text)` → `{ rows }`, then `end()`. */
+const connect = (url) => {
+  const runtime = ManagedRuntime.make(PgClient.layer({ url: Redacted.make(url), maxConnections: 2 }))
+  return {
+    query: (text) =>
+      runtime.runPromise(Effect.flatMap(PgClient.PgClient, (sql) => sql.unsafe(text))).then((rows) => ({ rows })),
+    end: () => runtime.dispose(),
+  }
+}
+
 const freshDatabase = async (server, name) => {
   const url = server.createDatabase(name)
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  await client.query(`
-    CREATE TABLE bench_starts (job_id text NOT NULL, runner text NOT NULL, shard int NOT NULL, at double precision NOT NULL);
-    CREATE TABLE bench_done (job_id text NOT NULL, runner text NOT NULL, shard int NOT NULL, at double precision NOT NULL);`)
+  const client = connect(url)
+  for (const table of ["bench_starts", "bench_done"])
+    await client.query(
+      `CREATE TABLE ${table} (job_id text NOT NULL, runner text NOT NULL, shard int NOT NULL, at double precision NOT NULL)`,
+    )
   return { url, client }
 }
 
