@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Fiber, Layer, Queue } from "effect"
+import { Chunk, Effect, Fiber, Layer, Queue, Stream } from "effect"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { existsSync, readFileSync } from "node:fs"
 import { dirname, join } from "node:path"
@@ -19,7 +19,7 @@ import { isAlive, managerLayer, managerWorkspace, probeSource, recordingSpawner,
  * first worker dies of it, a fresh one finds the marker and succeeds.
  */
 const hungrySource = `
-import { Effect, Schema } from "effect"
+import { Effect, Schema, Stream } from "effect"
 import { appendFileSync, existsSync, writeFileSync } from "node:fs"
 import { definePlugin, PluginInputError, PluginFatalError, PluginResourceError } from "@plinth/domain"
 const bomb = () => {
@@ -29,7 +29,21 @@ const bomb = () => {
 }
 export default definePlugin({
   config: Schema.Struct({}),
-  actions: ({ action }) => ({
+  actions: ({ action, streaming }) => ({
+    growStream: streaming({
+      description: "streams three words after running out of heap (always, or once per marker), or after its first word (late)",
+      input: Schema.Struct({ marker: Schema.String, mode: Schema.Literal("once", "always", "late") }),
+      output: Schema.String,
+      stream: ({ marker, mode }, { dataDir }) =>
+        Stream.suspend(() => {
+          appendFileSync(dataDir + "/" + marker + ".attempts", "x")
+          const seen = existsSync(dataDir + "/" + marker)
+          writeFileSync(dataDir + "/" + marker, "")
+          if (mode === "late") return Stream.concat(Stream.make("first"), Stream.fromEffect(Effect.delay(Effect.sync(() => String(bomb())), "300 millis")))
+          if (mode === "always" || !seen) bomb()
+          return Stream.make("a", "b", "c")
+        }),
+    }),
     grow: action({
       description: "runs out of heap: always, or once per marker",
       input: Schema.Struct({ marker: Schema.String, mode: Schema.Literal("once", "always") }),
@@ -96,6 +110,31 @@ const eventually = (check: () => boolean) =>
   })
 
 describe("retry after eviction", () => {
+  it.scopedLive("a stream that runs out of heap before its first element is retried on a fresh worker and delivers every element once; one that fails after an element is not retried", () => {
+    const { layer } = recordingSpawner()
+    return Effect.gen(function* () {
+      const manager = yield* PluginManager
+      yield* manager.load("hungry")
+      const events = yield* manager.subscribe
+      const words = yield* Stream.runCollect(manager.stream("hungry", "growStream", { marker: "stream-once", mode: "once" }))
+      expect(Chunk.toArray(words)).toEqual(["a", "b", "c"])
+      expect(attemptsOf("stream-once")).toBe(2)
+      expect((yield* drained(events)).filter((e) => e._tag === "retryStarted")).toMatchObject([
+        { _tag: "retryStarted", instance: "hungry", action: "growStream", attempt: 2, failure: "WorkerOutOfMemory" },
+      ])
+
+      const seen: Array<unknown> = []
+      const late = yield* Effect.flip(Stream.runForEach(manager.stream("hungry", "growStream", { marker: "stream-late", mode: "late" }), (word) => Effect.sync(() => seen.push(word))))
+      expect(late._tag).toBe("WorkerOutOfMemory")
+      expect(seen).toEqual(["first"])
+      expect(attemptsOf("stream-late")).toBe(1)
+
+      const always = yield* Effect.flip(Stream.runCollect(manager.stream("hungry", "growStream", { marker: "stream-always", mode: "always" })))
+      expect(always).toMatchObject({ _tag: "WorkerOutOfMemory", attempts: 2 })
+      expect(attemptsOf("stream-always")).toBe(2)
+    }).pipe(Effect.provide(managerLayer(ws, layer)))
+  }, 120_000)
+
   it.scopedLive("a call that runs out of heap is retried once on a fresh worker, after evicting exactly the least recently used idle instance of another plugin", () => {
     const { spawned, layer } = recordingSpawner()
     return Effect.gen(function* () {

@@ -770,15 +770,19 @@ export const makePluginManager = (options: PluginManagerOptions) =>
         return Effect.withSpan(retryAfterEviction.run(target, counted), "plinth.call", callSpan(managed.plugin.id, id, action))
       })
 
-    /** A stream holds its slot until it ends; its outcome counts for the breaker like a call's. */
+    /**
+     * A stream holds its slot until it ends; its outcome counts for the breaker like a call's. One that runs short of
+     * memory before it has delivered anything is retried after eviction, as a call is (RetryAfterEviction.runStream).
+     */
     const stream = (id: string, action: string, input: unknown, streamOptions?: StreamOptions): Stream.Stream<unknown, CallFailure> =>
       Stream.unwrap(
         Effect.withFiberRuntime((fiber) => {
-          const call = streamCall(id, action, input, streamOptions)
+          const managed = instances.get(id)
+          if (managed === undefined) return Effect.succeed(Stream.fail(notLoaded(id)))
+          const target = { instance: id, plugin: managed.plugin.id, action }
+          const call = retryAfterEviction.runStream(target, streamCall(id, action, input, streamOptions))
           if (!tracerInstalled(fiber)) return Effect.succeed(call)
-          const plugin = instances.get(id)?.plugin.id ?? ""
-          // A stream is not retried after eviction: one attempt.
-          return Effect.succeed(Stream.withSpan(call, "plinth.call", callSpan(plugin, id, action, 1)))
+          return Effect.succeed(Stream.withSpan(call, "plinth.call", callSpan(managed.plugin.id, id, action)))
         }),
       )
 

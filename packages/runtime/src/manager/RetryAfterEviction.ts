@@ -1,4 +1,4 @@
-import { Effect, Match } from "effect"
+import { Effect, Match, Stream } from "effect"
 import {
   chooseEvictions,
   isPluginFailure,
@@ -80,6 +80,13 @@ export interface RetryAfterEviction<RE> {
     first: Effect.Effect<A, E>,
     attempt: Effect.Effect<A, E>,
   ) => Effect.Effect<A, E | RE | MemoryShortage>
+  /**
+   * As `run`, for a stream: an attempt that runs short of memory before it
+   * has delivered anything is run again, on a fresh worker after eviction.
+   * Once an element has gone to the caller the failure is the caller's: a
+   * second attempt would deliver the first elements again.
+   */
+  readonly runStream: <A, E>(target: RetryTarget, attempt: Stream.Stream<A, E>) => Stream.Stream<A, E | RE | MemoryShortage>
 }
 
 export const makeRetryAfterEviction = <W, RE>(
@@ -172,5 +179,27 @@ export const makeRetryAfterEviction = <W, RE>(
       }),
     )
 
-  return { run, runNow }
+  const runStream = <A, E>(target: RetryTarget, attempt: Stream.Stream<A, E>): Stream.Stream<A, E | RE | MemoryShortage> =>
+    scheduling.maxRetries === 0 ? attempt : Stream.suspend(() => streamTry(target, attempt, 1))
+
+  const streamTry = <A, E>(target: RetryTarget, attempt: Stream.Stream<A, E>, n: number): Stream.Stream<A, E | RE | MemoryShortage> => {
+    const worker = host.currentWorker(target.instance)
+    const began = Date.now()
+    let delivered = false
+    return attempt.pipe(
+      Stream.mapChunks((chunk) => {
+        if (chunk.length > 0) delivered = true
+        return chunk
+      }),
+      Stream.catchAll((failure): Stream.Stream<A, E | RE | MemoryShortage> =>
+        !isMemoryShortage(failure) || delivered
+          ? Stream.fail(failure)
+          : n >= maxAttempts
+            ? Stream.fail(n > 1 ? withAttempts(failure, n) : failure)
+            : Stream.unwrap(Effect.as(retry(target, n, failure, worker, began), Stream.suspend(() => streamTry(target, attempt, n + 1)))),
+      ),
+    )
+  }
+
+  return { run, runNow, runStream }
 }
