@@ -131,6 +131,10 @@ describe("measured usage", () => {
       expect(stats.last).toBeDefined()
       expect(stats.last!.peakRssBytes).toBeGreaterThanOrEqual(last!.peakRssBytes)
       expect(Option.getOrThrow(yield* store.get(stats.key)).aggregate.count).toBe(3)
+      // Measured on demand too, from outside the worker: its resident memory and CPU time as it is now.
+      expect(stats.now).toBeDefined()
+      expect(stats.now!.rssBytes).toBeGreaterThan(50 * MiB)
+      expect(stats.now!.cpuMillis).toBeGreaterThan(0)
 
       // Another config is another record.
       yield* manager.updateConfig(other.id, { label: "y" })

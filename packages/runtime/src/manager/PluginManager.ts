@@ -864,7 +864,12 @@ export const makePluginManager = (options: PluginManagerOptions) =>
       bind,
       stats: (id) =>
         Effect.flatMap(find(id), (managed) =>
-          Effect.flatMap(managed.started.instance.usage, (last) => usage.stats(id, managed, last)),
+          Effect.gen(function* () {
+            const recorded = yield* usage.stats(id, managed, yield* managed.started.instance.usage)
+            // Measured on demand, from outside the worker: a plugin busy in a long call is measured all the same.
+            const now = yield* Effect.flatMap(managed.started.instance.pid, sampleProcessEffect)
+            return Option.isSome(now) ? { ...recorded, now: now.value } : recorded
+          }),
         ),
       output: (id, outputOptions) => Stream.unwrapScoped(Effect.map(subscribeOutput(id, outputOptions), (queue) => Stream.fromQueue(queue))),
       subscribeOutput,

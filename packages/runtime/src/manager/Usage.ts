@@ -4,6 +4,7 @@ import { configHash } from "../hashing/ConfigHash.js"
 import { EmpiricalStore, type EmpiricalKey } from "../stores/EmpiricalStore.js"
 import type { StoreUnavailable } from "../stores/StoreErrors.js"
 import type { CallUsage } from "../wire/Protocol.js"
+import type { ProcessSample } from "../instance/ProcessStats.js"
 
 /*
  * What the manager learns from each call: wall time measured here, CPU time
@@ -28,6 +29,8 @@ export interface InstanceStats {
   readonly summary: AggregateSummary
   /** What the current worker reported for its last finished call, if one has. */
   readonly last: CallUsage | undefined
+  /** The current worker measured as `stats` was asked (resident memory, CPU time so far), where the system tells (Linux). */
+  readonly now?: ProcessSample
 }
 
 /** What the recorder needs of a managed instance: its plugin, the lock entry it was verified against, its config. */
