@@ -2,6 +2,8 @@
 //   - no-op jobs through the single-host JobQueue (journal on, concurrency 4, in this process): the baseline;
 //   - the same jobs through the cluster with 1, 2 and 3 runner processes (concurrency 4 each), submitted
 //     and awaited by a client in this process, 64 in flight;
+//   - the jobs go round-robin to four instances of the plugin: the cluster shards by instance, so that is
+//     what it can spread over runners (one instance's jobs all run on one runner);
 //   - failover: three runners; `kill -9` of one that is running jobs, then the time until the last of
 //     its interrupted jobs started again on another runner; repeated, the killed runner restarted each time.
 // Standalone: `node bench/cluster.mjs [--rounds N] [--jobs N] [--kills N]` (after `npm run build`).
@@ -23,9 +25,10 @@ const runnerScript = join(here, "..", "test", "support", "clusterRunner.mjs")
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const CONCURRENCY = 4
 const IN_FLIGHT = 64
+const INSTANCES = ["echo", "echo-2", "echo-3", "echo-4"]
 
 const startRunner = (root, lock, database, port) => {
-  const child = spawn(process.execPath, [runnerScript, root, lock, mkdtempSync(join(tmpdir(), "plinth-bench-runner-")), database, String(port), String(CONCURRENCY), "echo"], {
+  const child = spawn(process.execPath, [runnerScript, root, lock, mkdtempSync(join(tmpdir(), "plinth-bench-runner-")), database, String(port), String(CONCURRENCY), INSTANCES.map((id) => (id === "echo" ? id : `echo:${id}`)).join(",")], {
     stdio: ["ignore", "pipe", "ignore"],
   })
   const ready = new Promise((resolve, reject) => {
@@ -47,7 +50,7 @@ const rate = (jobs) =>
     const started = performance.now()
     yield* Effect.forEach(
       Array.from({ length: jobs }, (_, i) => i),
-      (i) => Effect.flatMap(queue.submit({ instance: "echo", action: "echo", input: { text: `t${i}` } }), queue.wait),
+      (i) => Effect.flatMap(queue.submit({ instance: INSTANCES[i % INSTANCES.length], action: "echo", input: { text: `t${i}` } }), queue.wait),
       { concurrency: IN_FLIGHT, discard: true },
     )
     return jobs / ((performance.now() - started) / 1000)
@@ -73,7 +76,9 @@ export const runClusterBench = async ({ rounds: roundCount = 3, jobs = 1000, kil
     log(`cluster: ${jobs} no-op jobs per round, ${IN_FLIGHT} in flight, median of ${roundCount} rounds after a warm-up; runners with concurrency ${CONCURRENCY}`)
 
     const host = PlinthHost({ root, lock, dataDir: join(dir, "single") })
-    const loaded = Layer.effectDiscard(Effect.flatMap(PluginManager, (m) => m.load("echo"))).pipe(Layer.provideMerge(host))
+    const loaded = Layer.effectDiscard(
+      Effect.flatMap(PluginManager, (m) => Effect.forEach(INSTANCES, (id) => m.load("echo", id === "echo" ? {} : { instanceId: id }))),
+    ).pipe(Layer.provideMerge(host))
     const single = median(await rounds(JobQueueLive({ concurrency: CONCURRENCY }).pipe(Layer.provide(loaded)), roundCount, jobs))
     log(`cluster: single-host queue (journal on), the baseline: ${single.toFixed(0)} jobs/s`)
 
@@ -114,7 +119,7 @@ const failover = async (pg, root, lock, kills, port, live, log) => {
       const queue = yield* JobQueue
       for (let k = 0; k < kills; k++) {
         const ids = yield* Effect.forEach(Array.from({ length: 24 }, (_, i) => i), (i) =>
-          queue.submit({ instance: "echo", action: "pause", input: { millis: 400 }, idempotencyKey: `kill${k}-${i}` }),
+          queue.submit({ instance: INSTANCES[i % INSTANCES.length], action: "pause", input: { millis: 400 }, idempotencyKey: `kill${k}-${i}` }),
         )
         // A runner with jobs running, as the database says.
         let victim

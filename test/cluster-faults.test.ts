@@ -57,7 +57,7 @@ beforeAll(async () => {
   pg = await startPostgres()
   database = pg.createDatabase("cluster_faults")
   workspace = await tallyWorkspace("plinth-cluster-faults-")
-  for (let i = 0; i < 3; i++) runners.push(startRunner({ root: workspace.root, lock: workspace.lock, database, concurrency: 4, plugins: ["tally"] }))
+  for (let i = 0; i < 3; i++) runners.push(startRunner({ root: workspace.root, lock: workspace.lock, database, concurrency: 8, plugins: ["tally"] }))
   for (const runner of runners) expect(await runner.started).toEqual({ _tag: "ready" })
   client = JobQueueClusterClient({ database })
 }, 120_000)
@@ -70,11 +70,11 @@ afterAll(async () => {
 
 describe("a cluster of three runners, under faults", () => {
   it("kill -9 of one runner during 300 jobs: no job lost, every result recorded exactly once, the dead runner's jobs finished elsewhere (or failed JobInterrupted without a key)", async () => {
-    const ids = await run(submitTicks("k", 300, 150))
-    // Six long jobs without an idempotency key, ahead of the rest on each runner: whichever the dead runner was running must not run again.
+    const ids = await run(submitTicks("k", 300, 100))
+    // Three long jobs without an idempotency key, ahead of the rest on each runner: whichever the dead runner was running must not run again.
     const unkeyed = await run(
       Effect.flatMap(JobQueue, (queue) =>
-        Effect.forEach([0, 1, 2, 3, 4, 5], (i) => queue.submit({ instance: "tally", action: "tick", input: { key: `u${i}`, millis: 8_000 }, priority: 10 })),
+        Effect.forEach([0, 1, 2], (i) => queue.submit({ instance: "tally", action: "tick", input: { key: `u${i}`, millis: 6_000 }, priority: 10 })),
       ),
     )
     await waitUntil(() => completedCount("k") >= 30 && psql(`SELECT count(*) FROM plinth_jobs WHERE status = 'running' AND job->'input'->>'key' LIKE 'u%'`) !== "0", 60_000, "30 jobs to complete and an unkeyed one to run")
@@ -138,7 +138,7 @@ describe("a cluster of three runners, under faults", () => {
     ])
     expect(psql(`SELECT runner FROM plinth_jobs WHERE id = '${secondStep}'`)).not.toBe(holder)
     // A runner back in place of the dead one, for the tests after this one.
-    const replacement = startRunner({ root: workspace.root, lock: workspace.lock, database, concurrency: 4, plugins: ["tally"] })
+    const replacement = startRunner({ root: workspace.root, lock: workspace.lock, database, concurrency: 8, plugins: ["tally"] })
     runners.splice(runners.indexOf(victim), 1, replacement)
     expect(await replacement.started).toEqual({ _tag: "ready" })
   }, 120_000)

@@ -2,7 +2,9 @@
 // plugin root and lock, the default instances of the plugins named loaded (default: showcase), and
 // JobQueueCluster as a runner on 127.0.0.1:<port>, sharing <database> (Postgres) with the others.
 //
-//   node clusterRunner.mjs <root> <lock> <dataDir> <database> <port> [concurrency] [plugin,plugin…]
+//   node clusterRunner.mjs <root> <lock> <dataDir> <database> <port> [concurrency] [plugin,plugin:instance,…]
+//
+// `plugin:instance` loads another instance of the plugin under that id.
 //
 // Prints "ready <port>" once it has joined the cluster and "refused <json>" (and exits 3) when it may
 // not join; then runs until it is killed or sent SIGTERM.
@@ -14,7 +16,11 @@ const [root, lock, dataDir, database, port, concurrency = "4", plugins = "showca
 const say = (line) => process.stdout.write(line + "\n")
 
 const host = PlinthHost({ root, lock, dataDir })
-const loaded = Layer.effectDiscard(Effect.flatMap(PluginManager, (m) => Effect.forEach(plugins.split(","), (plugin) => m.load(plugin)))).pipe(
+const load = (manager, spec) => {
+  const [plugin, instanceId] = spec.split(":")
+  return manager.load(plugin, instanceId === undefined ? {} : { instanceId })
+}
+const loaded = Layer.effectDiscard(Effect.flatMap(PluginManager, (m) => Effect.forEach(plugins.split(","), (spec) => load(m, spec)))).pipe(
   Layer.provideMerge(host),
 )
 const runner = JobQueueCluster({

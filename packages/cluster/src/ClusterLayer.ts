@@ -78,14 +78,15 @@ export const displayDatabase = (database: string): string => {
 
 export const runnerName = (runner: RunnerAddressOptions) => `${runner.host}:${runner.port}`
 
-const databaseLayers = (database: string) => {
+const databaseLayers = (database: string, applicationName: string) => {
   const shown = displayDatabase(database)
   const unavailable = (error: { readonly message: string; readonly cause?: unknown }) =>
     new ClusterDatabaseUnavailable({
       database: shown,
       detail: error.cause instanceof Error ? error.cause.message : error.message,
     })
-  const Sql = PgClient.layer({ url: Redacted.make(database), applicationName: "plinth" }).pipe(Layer.mapError(unavailable))
+  // Named in pg_stat_activity, so an operator can tell which runner holds which connection (and which shard locks).
+  const Sql = PgClient.layer({ url: Redacted.make(database), applicationName }).pipe(Layer.mapError(unavailable))
   const Tables = Layer.effectDiscard(Effect.mapError(migrateClusterTables, unavailable))
   const Shared = Layer.mergeAll(JobRowsLive, ClusterEventsLive(database)).pipe(Layer.provideMerge(Tables), Layer.provideMerge(Sql))
   return { shown, unavailable, Shared }
@@ -126,7 +127,7 @@ const shardingLayer = (options: {
 
 /** A client of the cluster: submits, reads and watches jobs, runs none (no plugins needed here). */
 export const JobQueueClusterClient = (options: ClusterClientOptions) => {
-  const { Shared } = databaseLayers(options.database)
+  const { Shared } = databaseLayers(options.database, "plinth client")
   return Layer.scoped(JobQueue, makeClusterJobQueue({ database: options.database, ...options.queue })).pipe(
     Layer.provide(shardingLayer({})),
     Layer.provide(Shared),
@@ -135,8 +136,8 @@ export const JobQueueClusterClient = (options: ClusterClientOptions) => {
 
 /** A runner of the cluster over the PluginManager in context (which has verified the plugins), and its JobQueue. */
 export const JobQueueCluster = (options: JobQueueClusterOptions) => {
-  const { shown, unavailable, Shared } = databaseLayers(options.database)
   const runner = runnerName(options.runner)
+  const { shown, unavailable, Shared } = databaseLayers(options.database, `plinth runner ${runner}`)
   const Queue = Layer.scoped(JobQueue, makeClusterJobQueue({ database: options.database, ...options.queue }))
   // Before any shard is taken: a runner with other code than the cluster's never gets a job.
   const Membership = Layer.scopedDiscard(

@@ -4,13 +4,16 @@ import { Schema } from "effect"
 import { Job, JobId, JobLogLine, JobSequence } from "@plinth/domain"
 
 /*
- * A job in the cluster is an entity of type PlinthJob whose id is the job's
- * id: the cluster spreads jobs over the runners by it (ADR 0033). `Run` is
- * persisted: it is stored in Postgres before `submit` returns and delivered
- * again, to whichever runner owns the shard, until a reply is stored. Its
- * primary key is the job id, so a second `Run` for the same job is the same
- * message, not a second run. The other messages reach the runner where the
- * job is, and are not stored.
+ * The cluster's jobs are messages to entities of type PlinthJob, one entity
+ * per plugin instance (its id is the instance's): every job of an instance
+ * goes to the runner that owns that instance's shard, and runs on that
+ * runner's queue, so the instance's order (priority, then arrival), its
+ * concurrency cap and its breaker hold across the cluster as on one host
+ * (ADR 0033). `Run` is persisted: it is stored in Postgres before `submit`
+ * returns and delivered again, to whichever runner owns the shard, until a
+ * reply is stored. Its primary key is the job id, so a second `Run` for the
+ * same job is the same message, not a second run. The other messages reach
+ * the runner where the job is, and are not stored.
  */
 
 export const RunJob = Rpc.make("Run", {

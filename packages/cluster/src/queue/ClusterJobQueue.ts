@@ -39,14 +39,15 @@ import { JobRows } from "../storage/JobRows.js"
 /*
  * The JobQueue over the cluster, for callers the same service as on one host
  * (ADR 0033): `submit` records the job pending in Postgres and stores its
- * `Run` message, both before it returns; the runner that owns the job's
- * shard runs it on its own queue. Reads come from the shared job rows, events
+ * `Run` message, both before it returns; the runner that owns the shard of
+ * the job's instance runs it on its own queue. Reads come from the shared job rows, events
  * from every runner through the relay, and cancel, reorder and logs go to the
  * runner where the job is.
  *
  * Where one host's queue and this one differ (README, "Scaling out"):
- * priority orders the jobs waiting on one runner, not across runners; a
- * sequence is carried on by the runner owning its shard, its steps run
+ * one instance's jobs all run on one runner (its order, priorities and
+ * concurrency cap hold as on one host; spreading a plugin's work means
+ * giving it several instances); a sequence is carried on by the runner owning its shard, its steps run
  * wherever theirs are; a running job's progress is in its events, not in
  * `get` until it ends.
  */
@@ -107,7 +108,7 @@ export const makeClusterJobQueue = (options: ClusterJobQueueOptions) =>
           if (held === undefined || isTerminal(held.status)) return id
         }
         // Stored before this returns: from here the cluster delivers it until a runner has answered.
-        yield* Effect.mapError(entity(job.id).Run({ job }, { discard: true }), (error) =>
+        yield* Effect.mapError(entity(job.instance).Run({ job }, { discard: true }), (error) =>
           new JobRefused({ reason: `the cluster could not take it (${error._tag}): retry the submission` }),
         )
         if (inserted) sender.send({ _tag: "submitted", job: job.id, at: now, instance: job.instance, action: job.action, priority, ...(job.sequence !== undefined ? { sequence: job.sequence.id } : {}) })
@@ -138,20 +139,24 @@ export const makeClusterJobQueue = (options: ClusterJobQueueOptions) =>
       Effect.gen(function* () {
         const row = yield* Effect.orDie(rows.get(id))
         if (row === undefined || isTerminal(row.status)) return false
-        return yield* entity(id).Cancel({ job: id })
+        return yield* entity(row.instance).Cancel({ job: id })
       }).pipe(Effect.orElseSucceed(() => false))
 
     const reorder = (id: JobId, priority: number) =>
       priorityProblem(priority) !== undefined
         ? Effect.succeed(false)
-        : Effect.orElseSucceed(entity(id).Reorder({ job: id, priority }), () => false)
+        : Effect.gen(function* () {
+            const row = yield* Effect.orDie(rows.get(id))
+            if (row === undefined || row.status !== "pending") return false
+            return yield* entity(row.instance).Reorder({ job: id, priority })
+          }).pipe(Effect.orElseSucceed(() => false))
 
     const logs = (id: JobId) =>
       Effect.gen(function* () {
         const row = yield* Effect.orDie(rows.get(id))
         if (row === undefined) return yield* new JobNotFound({ job: id })
         if (isTerminal(row.status)) return (yield* Effect.orDie(rows.logs(id))) ?? []
-        return yield* Effect.orElseSucceed(entity(id).Logs({ job: id }), () => [])
+        return yield* Effect.orElseSucceed(entity(row.instance).Logs({ job: id }), () => [])
       })
 
     const subscribe = (filter: EventFilter, subscribeOptions?: { readonly buffer?: number }) =>

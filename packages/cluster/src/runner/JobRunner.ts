@@ -169,8 +169,9 @@ export const JobRunnerLive = (options: { readonly runner: string; readonly sende
         Logs: (request) => logs(request.payload.job),
       })
     }),
-    // A runner runs many jobs at once on its own queue; Cancel must reach a job while its Run waits.
-    { concurrency: "unbounded", maxIdleTime: "30 seconds" },
+    // All of an instance's jobs are messages to one entity: they run at once on this runner's queue (which orders and
+    // bounds them), Cancel must reach a job while its Run waits, and no count of pending jobs may overflow a mailbox.
+    { concurrency: "unbounded", mailboxCapacity: "unbounded", maxIdleTime: "30 seconds" },
   )
 }
 
