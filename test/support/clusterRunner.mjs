@@ -8,6 +8,7 @@
 //
 // Prints "ready <port>" once it has joined the cluster and "refused <json>" (and exits 3) when it may
 // not join; then runs until it is killed or sent SIGTERM.
+import { NodeRuntime } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { JobQueueCluster } from "@plinth/cluster"
 import { PlinthHost, PluginManager } from "@plinth/runtime"
@@ -42,5 +43,6 @@ const program = Effect.gen(function* () {
   ),
 )
 
-const fiber = Effect.runFork(program)
-for (const signal of ["SIGTERM", "SIGINT"]) process.once(signal, () => Effect.runFork(fiber.interruptAsFork(fiber.id())))
+// runMain keeps the process alive while the program runs (a fiber waiting on worker threads alone would not) and
+// interrupts it on SIGINT and SIGTERM, so the layers close: the runner leaves the cluster, its workers stop.
+NodeRuntime.runMain(program, { disableErrorReporting: true })
