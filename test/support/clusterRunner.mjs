@@ -41,6 +41,13 @@ const program = Effect.gen(function* () {
       process.exitCode = 3
     }),
   ),
+  // A defect is said too (a test waiting for "ready" shows it), not left to end the process in silence.
+  Effect.catchAllDefect((defect) =>
+    Effect.sync(() => {
+      say(`refused ${JSON.stringify({ _tag: "Defect", message: String(defect instanceof Error ? (defect.stack ?? defect.message) : defect) })}`)
+      process.exitCode = 4
+    }),
+  ),
 )
 
 // runMain keeps the process alive while the program runs (a fiber waiting on worker threads alone would not) and

@@ -2,7 +2,7 @@ import { RunnerAddress, RunnerHealth, Runners, ShardingConfig, SocketRunner, Sql
 import { RpcSerialization } from "@effect/rpc"
 import { NodeClusterSocket } from "@effect/platform-node"
 import { PgClient } from "@effect/sql-pg"
-import { Duration, Effect, Layer, Option, Redacted } from "effect"
+import { Duration, Effect, Layer, Option, Redacted, Schedule } from "effect"
 import { JobQueue, PluginManager, type JobQueueOptions } from "@plinth/runtime"
 import { ClusterDatabaseUnavailable } from "./ClusterErrors.js"
 import { ClusterEventsLive, ClusterEvents } from "./events/EventRelay.js"
@@ -93,6 +93,12 @@ const databaseLayers = (database: string, applicationName: string) => {
 }
 
 /**
+ * @effect/cluster's storage creates its tables with CREATE TABLE IF NOT EXISTS, which Postgres does not make safe
+ * against itself: runners starting together on a fresh database can fail with a duplicate type. The loser tries again.
+ */
+const tablesRace = Schedule.spaced("200 millis").pipe(Schedule.compose(Schedule.recurs(10)))
+
+/**
  * NodeClusterSocket.layer's parts, put together here with a ShardingConfig of
  * our own: that layer reads the rest of the config from the environment
  * (PORT, HOST, SHARDS_PER_GROUP, …), so a host's unrelated `PORT=3000`, or a
@@ -118,8 +124,8 @@ const shardingLayer = (options: {
           Layer.provide(RunnerHealth.layerPing.pipe(Layer.provide(Runners.layerRpc), Layer.provide(NodeClusterSocket.layerClientProtocol))),
         )
   return runner.pipe(
-    Layer.provideMerge(Layer.orDie(SqlMessageStorage.layer)),
-    Layer.provide(Layer.orDie(SqlRunnerStorage.layer)),
+    Layer.provideMerge(Layer.orDie(Layer.retry(SqlMessageStorage.layer, tablesRace))),
+    Layer.provide(Layer.orDie(Layer.retry(SqlRunnerStorage.layer, tablesRace))),
     Layer.provide(config),
     Layer.provide(RpcSerialization.layerMsgPack),
   )
