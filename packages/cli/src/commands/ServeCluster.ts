@@ -13,11 +13,14 @@ import { oneLine } from "../Render.js"
 
 const hostPort = (address: HostPort) => (address.host.includes(":") ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`)
 
+/** Effect's level labels ("WARN") as a person writes them: "warning". */
+const levelWord = (logLevel: LogLevel.LogLevel): string => (logLevel._tag === "Warning" ? "warning" : logLevel.label.toLowerCase())
+
 /** @effect/cluster logs its runner's comings and goings at info: a host operator needs only what went wrong. */
 const warningsToStderr = Logger.make(({ logLevel, message, cause }) => {
   const text = (Array.isArray(message) ? message : [message]).map((part) => (typeof part === "string" ? part : String(part))).join(" ")
   const reason = Cause.isEmpty(cause) ? "" : `: ${Cause.pretty(cause).split("\n")[0] ?? ""}`
-  process.stderr.write(`cluster ${logLevel.label.toLowerCase()}: ${oneLine(text + reason)}\n`)
+  process.stderr.write(`cluster ${levelWord(logLevel)}: ${oneLine(text + reason)}\n`)
 })
 
 export const clusterServe = (settings: ClusterSettings) =>
