@@ -9,7 +9,6 @@ import {
   newSequence,
   priorityProblem,
   sequenceCancelled,
-  timeoutProblem,
   type Job,
   type JobSequence,
   type SequenceId,

@@ -43,7 +43,7 @@ export const makeJobRequestChecks = (manager: PluginManagerService) => {
       return { plugin: managed.plugin }
     })
 
-  return { instanceProblem, timeoutMillisOf }
+  return { instanceProblem }
 }
 
 /**

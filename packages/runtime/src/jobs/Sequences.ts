@@ -1,17 +1,14 @@
 import { Deferred, Duration, Effect, FiberId, Option } from "effect"
 import {
-  describeJsonValueProblem,
   isTerminal,
   JobError,
   JobNotFound,
   JobRefused,
-  jsonValueProblem,
   newSequence,
   priorityProblem,
   sequenceCancelled,
   stepEnded,
   stepStarted,
-  timeoutProblem,
   type Job,
   type JobSequence,
   type SequenceId,

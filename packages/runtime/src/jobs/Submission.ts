@@ -9,7 +9,7 @@ import {
   type SequenceId,
 } from "@plinth/domain"
 import { newJobId } from "./JobIds.js"
-import { makeJobRequestChecks } from "./JobRequestChecks.js"
+import { makeJobRequestChecks, timeoutMillisOf } from "./JobRequestChecks.js"
 import type { SubmitJob } from "./JobQueue.js"
 import { refuse, type QueueState } from "./QueueState.js"
 import type { PendingOrder } from "./PendingOrder.js"
@@ -20,7 +20,7 @@ export const makeSubmission = (q: QueueState, order: PendingOrder) => {
 
   const { enqueue } = order
 
-  const { instanceProblem, timeoutMillisOf } = makeJobRequestChecks(manager)
+  const { instanceProblem } = makeJobRequestChecks(manager)
 
   /** Checks, journals (pending) and queues a job; the id once its pending record is written. */
   const submitChecked = (request: SubmitJob, sequence?: { readonly id: SequenceId; readonly index: number }): Effect.Effect<JobId, JobRefused> =>
@@ -72,7 +72,7 @@ export const makeSubmission = (q: QueueState, order: PendingOrder) => {
           Effect.flatMap(knownKey(request.idempotencyKey), (known) => (known !== undefined ? Effect.succeed(known) : submitChecked(request))),
         )
 
-  return { instanceProblem, timeoutMillisOf, submitChecked, submit }
+  return { instanceProblem, submitChecked, submit }
 }
 
 export type Submission = ReturnType<typeof makeSubmission>
