@@ -88,7 +88,7 @@ const databaseLayers = (database: string, applicationName: string) => {
   // Named in pg_stat_activity, so an operator can tell which runner holds which connection (and which shard locks).
   const Sql = PgClient.layer({ url: Redacted.make(database), applicationName }).pipe(Layer.mapError(unavailable))
   const Tables = Layer.effectDiscard(Effect.mapError(migrateClusterTables, unavailable))
-  const Shared = Layer.mergeAll(JobRowsLive, ClusterEventsLive(database)).pipe(Layer.provideMerge(Tables), Layer.provideMerge(Sql))
+  const Shared = Layer.mergeAll(JobRowsLive, ClusterEventsLive).pipe(Layer.provideMerge(Tables), Layer.provideMerge(Sql))
   return { shown, unavailable, Shared }
 }
 

@@ -1,4 +1,5 @@
 import { Chunk, Context, Deferred, Effect, Either, Layer, Queue, Schedule, Schema, Stream, type Scope } from "effect"
+import * as SqlClient from "@effect/sql/SqlClient"
 import pg from "pg"
 import { JobEvent } from "@plinth/domain"
 import type { EventHub } from "@plinth/runtime"
@@ -6,9 +7,11 @@ import type { EventHub } from "@plinth/runtime"
 /*
  * The queue's events across the cluster: each runner sends what its own
  * queue says (and each client what it decides, such as a submission) as
- * Postgres notifications on one channel, batched; every process listens on
- * that channel and publishes what it hears into its own EventHub, so
- * `events`, `allEvents` and `subscribe` behave as on one host (issue 9 §3:
+ * Postgres notifications on one channel, batched, through the SQL client's
+ * pool. Every process listens on that channel on a connection of its own,
+ * opened again after the database restarted (the SQL client's own `listen`
+ * does not recover from that), and publishes what it hears into its own
+ * EventHub, so `events`, `allEvents` and `subscribe` behave as on one host (issue 9 §3:
  * bounded buffers, drop counters, a publisher that never waits).
  *
  * Notifications are not durable: events sent while a process was not
@@ -56,40 +59,19 @@ export interface EventSender {
 
 export class ClusterEvents extends Context.Tag("@plinth/cluster/ClusterEvents")<ClusterEvents, EventSender>() {}
 
-export const makeEventSender = (database: string): Effect.Effect<EventSender, never, Scope.Scope> =>
-  Effect.gen(function* () {
-    const outbox = yield* Queue.sliding<JobEvent>(OUTBOX_CAPACITY)
-    const client = yield* connection(database)
-    const sendBatch = (events: Chunk.Chunk<JobEvent>) =>
-      Effect.forEach(
-        toPayloads(Chunk.toReadonlyArray(events)),
-        (payload) => Effect.retry(Effect.flatMap(client, (c) => Effect.tryPromise(() => c.query("SELECT pg_notify($1, $2)", [EVENTS_CHANNEL, payload]))), retryForever),
-        { discard: true },
-      )
-    yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.takeBetween(outbox, 1, 500), sendBatch)))
-    return { send: (event: JobEvent) => void Queue.unsafeOffer(outbox, event) }
-  })
-
-/**
- * A connection of its own, opened on first use and opened again after it
- * failed (a restart of the database): `Effect` gives the live one.
- */
-const connection = (database: string): Effect.Effect<Effect.Effect<pg.Client, unknown>, never, Scope.Scope> =>
-  Effect.gen(function* () {
-    let current: pg.Client | undefined
-    const open = Effect.tryPromise(async () => {
-      const client = new pg.Client({ connectionString: database })
-      client.on("error", () => {
-        if (current === client) current = undefined
-        void client.end().catch(() => undefined)
-      })
-      await client.connect()
-      current = client
-      return client
-    })
-    yield* Effect.addFinalizer(() => Effect.promise(() => (current === undefined ? Promise.resolve() : current.end().catch(() => undefined))))
-    return Effect.suspend(() => (current !== undefined ? Effect.succeed(current) : open))
-  })
+export const makeEventSender: Effect.Effect<EventSender, never, Scope.Scope | SqlClient.SqlClient> = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  const outbox = yield* Queue.sliding<JobEvent>(OUTBOX_CAPACITY)
+  // Through the client's pool, which opens a new connection after the database restarted.
+  const sendBatch = (events: Chunk.Chunk<JobEvent>) =>
+    Effect.forEach(
+      toPayloads(Chunk.toReadonlyArray(events)),
+      (payload) => Effect.retry(sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${payload})`, retryForever),
+      { discard: true },
+    )
+  yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.takeBetween(outbox, 1, 500), sendBatch)))
+  return { send: (event: JobEvent) => void Queue.unsafeOffer(outbox, event) }
+})
 
 /** Every batch of events any process of the cluster sends, for as long as the stream runs; `listening` runs each time LISTEN has taken. */
 const heard = (database: string, listening: Effect.Effect<void>): Stream.Stream<ReadonlyArray<JobEvent>, unknown> =>
@@ -135,4 +117,4 @@ export const relayInto = (database: string, hub: EventHub): Effect.Effect<void, 
     yield* Effect.timeoutOption(Deferred.await(listening), "10 seconds")
   })
 
-export const ClusterEventsLive = (database: string) => Layer.scoped(ClusterEvents, makeEventSender(database))
+export const ClusterEventsLive = Layer.scoped(ClusterEvents, makeEventSender)
