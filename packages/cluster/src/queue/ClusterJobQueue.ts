@@ -209,14 +209,10 @@ export const makeClusterJobQueue = (options: ClusterJobQueueOptions) =>
             const sequence = yield* Effect.orDie(rows.getSequence(id))
             if (sequence === undefined) return yield* new JobNotFound({ job: id })
             if (isTerminal(sequence.status)) {
-              // A cancelled sequence is waited for until its running step has ended and its result is in, as on one host.
-              const step = sequence.status === "cancelled" && sequence.results.length <= sequence.current ? yield* get(stepJobId(id, sequence.current)) : Option.none()
-              if (Option.isNone(step) || (isTerminal(step.value.status) && sequence.results.length > sequence.current)) return sequence
-              if (isTerminal(step.value.status)) {
-                yield* Effect.sleep(Duration.millis(50))
-                const settled = yield* Effect.orDie(rows.getSequence(id))
-                if (settled !== undefined && settled.results.length > settled.current) return settled
-              }
+              // A cancelled sequence is waited for until the result of the step it had started is in, as on one host: the
+              // runner carrying it records that result (SequenceRunner) and says so with a sequenceAdvanced event.
+              const owed = sequence.status === "cancelled" && sequence.results.length <= sequence.current
+              if (!owed || Option.isNone(yield* get(stepJobId(id, sequence.current)))) return sequence
             }
             yield* Effect.timeoutOption(advanced, waitPoll)
           }

@@ -1,4 +1,4 @@
-import { Duration, Effect, Schedule } from "effect"
+import { Duration, Effect, Option, Schedule } from "effect"
 import { isTerminal, stepEnded, stepStarted, type JobSequence } from "@plinth/domain"
 import { JobQueue } from "@plinth/runtime"
 import { SequenceEntity } from "../protocol/JobEntity.js"
@@ -31,24 +31,32 @@ export const SequenceRunnerLive = (options: { readonly sender: EventSender }) =>
         Effect.gen(function* () {
           for (;;) {
             const sequence = (yield* rows.getSequence(given.id)) ?? given
-            if (isTerminal(sequence.status)) return sequence
+            // A cancelled sequence still owes the result of the step it had started (stepEnded records it), even when it
+            // is delivered again after its carrier died: its waiters wait for that result.
+            const owed = sequence.status === "cancelled" && sequence.results.length <= sequence.current
+            if (isTerminal(sequence.status) && !owed) return sequence
             const index = sequence.current
             const step = sequence.steps[index]!
             const id = stepJobId(sequence.id, index)
-            const submitted = yield* Effect.either(
-              queue.submit({
-                id,
-                instance: step.instance,
-                action: step.action,
-                input: step.input,
-                priority: sequence.priority,
-                sequence: { id: sequence.id, index },
-                ...(step.timeoutMillis !== undefined ? { timeout: Duration.millis(step.timeoutMillis) } : {}),
-                ...(step.idempotencyKey !== undefined ? { idempotencyKey: step.idempotencyKey } : {}),
-              }),
-            )
-            if (submitted._tag === "Left") return yield* Effect.die(submitted.left)
-            if (!(yield* replace(sequence, stepStarted(sequence)))) continue
+            if (owed) {
+              // Cancelled before its step was submitted: nothing is owed.
+              if (Option.isNone(yield* queue.get(id))) return sequence
+            } else {
+              const submitted = yield* Effect.either(
+                queue.submit({
+                  id,
+                  instance: step.instance,
+                  action: step.action,
+                  input: step.input,
+                  priority: sequence.priority,
+                  sequence: { id: sequence.id, index },
+                  ...(step.timeoutMillis !== undefined ? { timeout: Duration.millis(step.timeoutMillis) } : {}),
+                  ...(step.idempotencyKey !== undefined ? { idempotencyKey: step.idempotencyKey } : {}),
+                }),
+              )
+              if (submitted._tag === "Left") return yield* Effect.die(submitted.left)
+              if (!(yield* replace(sequence, stepStarted(sequence)))) continue
+            }
             const job = yield* Effect.orDie(queue.wait(id))
             // Read again: the sequence may have been cancelled while its step ran.
             const now = (yield* rows.getSequence(sequence.id)) ?? sequence

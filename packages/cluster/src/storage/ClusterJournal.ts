@@ -19,7 +19,7 @@ export const ClusterJournal = (runner: string, database: string) =>
       const unavailable = (error: { readonly message: string; readonly cause?: unknown }) => StoreUnavailable.fromSql(database, error)
       return JobJournal.of({
         write: (jobs) => Effect.mapError(rows.write(jobs, runner), unavailable),
-        // Sequences run on one runner's queue and are not shared yet (see the README's limits).
+        // The cluster's sequences are carried by SequenceRunner over rows of their own; this queue runs their steps, as jobs.
         writeSequence: () => Effect.void,
         recover: () => Effect.succeed({ unfinished: [], sequences: [], history: [] }),
         find: (job) => Effect.mapError(rows.get(job), unavailable),
