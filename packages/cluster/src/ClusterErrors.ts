@@ -29,10 +29,3 @@ export class ClusterDatabaseUnavailable extends Schema.TaggedError<ClusterDataba
     return `the cluster database ${this.database} is not usable (${this.detail}): check that Postgres runs there and the URL is right`
   }
 }
-
-/** A runner address that is not HOST:PORT. */
-export class RunnerAddressInvalid extends Schema.TaggedError<RunnerAddressInvalid>()("RunnerAddressInvalid", { address: Schema.String }) {
-  override get message() {
-    return `runner address '${this.address}' is not HOST:PORT (for example 10.0.0.5:34431): give the address other runners reach this one at`
-  }
-}

@@ -76,7 +76,8 @@ export const displayDatabase = (database: string): string => {
   }
 }
 
-export const runnerName = (runner: RunnerAddressOptions) => `${runner.host}:${runner.port}`
+/** A runner's address as people and the database read it: HOST:PORT, an IPv6 host in brackets. */
+export const runnerName = (runner: RunnerAddressOptions) => (runner.host.includes(":") ? `[${runner.host}]:${runner.port}` : `${runner.host}:${runner.port}`)
 
 const databaseLayers = (database: string, applicationName: string) => {
   const shown = displayDatabase(database)

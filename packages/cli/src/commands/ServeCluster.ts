@@ -1,5 +1,5 @@
 import { Cause, Effect, Logger, LogLevel, Predicate } from "effect"
-import type { ClusterSettings, HostPort } from "../ClusterOptions.js"
+import type { ClusterSettings } from "../ClusterOptions.js"
 import { ClusterJoinRefused, ServeFailed, type HandlerFailure } from "../Failures.js"
 import { oneLine } from "../Render.js"
 
@@ -11,7 +11,6 @@ import { oneLine } from "../Render.js"
  * `--cluster` is given, so that no other command loads it.
  */
 
-const hostPort = (address: HostPort) => (address.host.includes(":") ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`)
 
 /** Effect's level labels ("WARN") as a person writes them: "warning". */
 const levelWord = (logLevel: LogLevel.LogLevel): string => (logLevel._tag === "Warning" ? "warning" : logLevel.label.toLowerCase())
@@ -38,7 +37,7 @@ export const clusterServe = (settings: ClusterSettings) =>
           ...(settings.listen !== undefined ? { listen: settings.listen } : {}),
         }),
         line:
-          `cluster: runner ${hostPort(settings.runner)}${settings.listen !== undefined ? ` (listening on ${hostPort(settings.listen)})` : ""} ` +
+          `cluster: runner ${cluster.runnerName(settings.runner)}${settings.listen !== undefined ? ` (listening on ${cluster.runnerName(settings.listen)})` : ""} ` +
           `of the cluster in ${cluster.displayDatabase(settings.database)}; jobs are shared with its other runners`,
         logging: <A, E, R>(self: Effect.Effect<A, E, R>) =>
           self.pipe(Logger.withMinimumLogLevel(LogLevel.Warning), Effect.provide(Logger.replace(Logger.defaultLogger, warningsToStderr))),
@@ -64,7 +63,7 @@ export const clusterServe = (settings: ClusterSettings) =>
                     ? cause.message
                     : "it could not be opened"
             return new ServeFailed({
-              message: oneLine(`cannot listen for other runners on ${hostPort(listening)}: ${detail}; pass another --runner-address or --runner-listen`),
+              message: oneLine(`cannot listen for other runners on ${cluster.runnerName(listening)}: ${detail}; pass another --runner-address or --runner-listen`),
             })
           }
           return undefined

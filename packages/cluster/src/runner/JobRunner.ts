@@ -157,8 +157,8 @@ export const JobRunnerLive = (options: { readonly runner: string; readonly sende
 
       const logs = (id: JobId) =>
         Effect.gen(function* () {
-          const here = yield* Effect.either(local.logs(id))
-          if (here._tag === "Right") return here.right
+          const onThisRunner = yield* Effect.either(local.logs(id))
+          if (onThisRunner._tag === "Right") return onThisRunner.right
           return (yield* rows.logs(id)) ?? []
         }).pipe(Effect.retry(untilDatabaseIsBack), Effect.orDie)
 
