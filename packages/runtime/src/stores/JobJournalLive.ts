@@ -1,10 +1,11 @@
 import { SqlError } from "@effect/sql/SqlError"
 import { isTerminal, Job, JobSequence } from "@plinth/domain"
 import Sqlite from "better-sqlite3"
-import { Cause, Chunk, Deferred, Effect, Either, Exit, FiberId, Layer, Option, ParseResult, Queue, Schedule, Schema } from "effect"
+import { Cause, Chunk, Deferred, Effect, Either, Exit, Layer, Option, ParseResult, Queue, Schedule, Schema } from "effect"
 import { StoreDatabase } from "./Database.js"
 import { JobJournal, JournalRecordUnreadable, type RecoveredJournal } from "./JobJournal.js"
 import { StoreUnavailable } from "./StoreErrors.js"
+import { makeOneShot, type OneShot } from "../effects/OneShot.js"
 
 /*
  * The job journal in the stores' SQLite file (tables `jobs` and
@@ -148,7 +149,7 @@ const describeParseError = (error: ParseResult.ParseError, direction: "read" | "
 }
 
 type Request =
-  | { readonly _tag: "Write"; readonly jobs: ReadonlyArray<Row>; readonly sequences: ReadonlyArray<Row>; readonly done: Deferred.Deferred<void, StoreUnavailable> }
+  | { readonly _tag: "Write"; readonly jobs: ReadonlyArray<Row>; readonly sequences: ReadonlyArray<Row>; readonly done: OneShot<void, StoreUnavailable> }
   | { readonly _tag: "Drain"; readonly done: Deferred.Deferred<void> }
 
 /** The last record per id, at the place of its first: a job written pending then running in one batch keeps its submission position. */
@@ -297,7 +298,7 @@ export const JobJournalLive = (options: JobJournalOptions = {}): Layer.Layer<Job
         )
 
       const settle = (write: Extract<Request, { _tag: "Write" }>, exit: Exit.Exit<unknown, SqlError>) =>
-        Effect.sync(() => Deferred.unsafeDone(write.done, Exit.isSuccess(exit) ? Exit.void : Exit.fail(describeFailure(exit.cause))))
+        Effect.sync(() => write.done.done(Exit.isSuccess(exit) ? Exit.void : Exit.fail(describeFailure(exit.cause))))
 
       const drainOnce = Effect.gen(function* () {
         const first = yield* Queue.take(queue)
@@ -314,7 +315,7 @@ export const JobJournalLive = (options: JobJournalOptions = {}): Layer.Layer<Job
             for (const write of writes) yield* settle(write, yield* Effect.exit(commit([write])))
           } else {
             const settled = Exit.isSuccess(exit) ? Exit.void : Exit.fail(describeFailure(exit.cause))
-            for (const write of writes) Deferred.unsafeDone(write.done, settled)
+            for (const write of writes) write.done.done(settled)
           }
         }
         for (const r of requests) if (r._tag === "Drain") yield* Deferred.succeed(r.done, undefined)
@@ -326,7 +327,7 @@ export const JobJournalLive = (options: JobJournalOptions = {}): Layer.Layer<Job
             left,
             (r) =>
               r._tag === "Write"
-                ? Deferred.fail(r.done, new StoreUnavailable({ path, reason: "the job journal was closed" }))
+                ? Effect.sync(() => r.done.done(Exit.fail(new StoreUnavailable({ path, reason: "the job journal was closed" }))))
                 : Deferred.succeed(r.done, undefined),
             { discard: true },
           ),
@@ -349,9 +350,9 @@ export const JobJournalLive = (options: JobJournalOptions = {}): Layer.Layer<Job
       const offered = (jobs: ReadonlyArray<Row>, sequences: ReadonlyArray<Row>): Effect.Effect<void, StoreUnavailable> => {
         if (closed) return Effect.fail(new StoreUnavailable({ path, reason: "the job journal was closed" }))
         // Made and offered at once (the queue is unbounded): a write costs the writer's commit, not extra steps of its own.
-        const done = Deferred.unsafeMake<void, StoreUnavailable>(FiberId.none)
+        const done = makeOneShot<void, StoreUnavailable>()
         queue.unsafeOffer({ _tag: "Write", jobs, sequences, done })
-        return Deferred.await(done)
+        return done.await
       }
 
       // Encoded in the caller's fiber: a record that cannot be encoded fails its own caller, before it reaches the group.
