@@ -12,7 +12,7 @@ export const makeAttempts = (q: QueueState, watching: Watching, carry: LaneCarry
   const { manager, journal, cancelTimeoutMillis, maxRetries, retrySchedule, setJob, setBlockReason, heard, publish, common } = q
 
   const { progressed, watch } = watching
-  const { ended, recordRunning } = carry
+  const { ended, endedNow, recordRunning } = carry
 
   const isTransient = (failure: unknown) => isPluginFailure(failure) && categoryOf(failure) === "transient"
 
@@ -80,9 +80,13 @@ export const makeAttempts = (q: QueueState, watching: Watching, carry: LaneCarry
           })
     })
 
-  /** The job's attempts, retried while they fail transiently, on its lane. Cancellation ends it from outside. */
+  /** The job's attempts, retried while they fail transiently, on its lane. Cancellation ends it from outside. To be called as the job starts. */
   const runJob = (lane: LaneState, entry: Entry, managed: ManagedInstance): Effect.Effect<void> => {
-    if (Option.isNone(journal)) return Effect.suspend(() => Effect.zipRight(watch(entry), attempts(lane, entry, managed)))
+    if (Option.isNone(journal)) {
+      // Watched at once (a job on an instance already read from costs a set insertion, no step), then the first attempt.
+      const watched = watch(entry)
+      return watched === Effect.void ? attempts(lane, entry, managed) : Effect.zipRight(watched, attempts(lane, entry, managed))
+    }
     const journalService = journal.value
     return Effect.gen(function* () {
       // Not journaled as running, a job that then outlived a crash would be run again: only a job whose key says that is safe may start.
@@ -102,7 +106,7 @@ export const makeAttempts = (q: QueueState, watching: Watching, carry: LaneCarry
     let driver: Schedule.ScheduleDriver<Duration.Duration, unknown> | undefined
     const from = (attempt: number): Effect.Effect<void> =>
       Effect.matchCauseEffect(attemptOnce(entry, attempt, attempt === 1 ? managed : undefined), {
-        onSuccess: (value) => (entry.cancelling ? Effect.void : ended(lane, entry, "completed", { result: value, progress: 1 })),
+        onSuccess: (value) => (entry.cancelling ? Effect.void : endedNow(lane, entry, "completed", { result: value, progress: 1 })),
         onFailure: (cause) => (entry.cancelling ? Effect.void : afterFailure(cause, attempt)),
       })
     const afterFailure = (cause: Cause.Cause<CallFailure>, attempt: number): Effect.Effect<void> =>
