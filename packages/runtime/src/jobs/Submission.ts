@@ -38,7 +38,7 @@ export const makeSubmission = (q: QueueState, order: PendingOrder) => {
         const badInput = jsonValueProblem(request.input)
         if (badInput !== undefined) return Effect.fail(refuse(`the input is not a JSON value: ${describeJsonValueProblem(badInput)}`))
         const now = Date.now()
-        const job = newPendingJob(request.id ?? newJobId(now), { ...request, sequence: sequence ?? request.sequence }, priority, timeoutMillis, now)
+        const job = newPendingJob(request.id ?? newJobId(now), sequence === undefined ? request : { ...request, sequence }, priority, timeoutMillis, now)
         const accept = () => {
           enqueue(job, checked.plugin)
           if (heard()) publish({ _tag: "submitted", ...common(job), instance: job.instance, action: job.action, priority })
