@@ -99,20 +99,24 @@ export const newPendingJob = (
   priority: number,
   timeoutMillis: number | undefined,
   now: number,
-): Job => ({
-  id,
-  instance: request.instance,
-  action: request.action,
-  input: request.input,
-  priority,
-  status: "pending",
-  submittedAt: now,
-  progress: -1,
-  retryCount: 0,
-  ...(request.idempotencyKey !== undefined ? { idempotencyKey: request.idempotencyKey } : {}),
-  ...(timeoutMillis !== undefined ? { timeoutMillis } : {}),
-  ...(request.sequence !== undefined ? { sequence: request.sequence } : {}),
-})
+): Job => {
+  // The optional fields are added, not spread in: a busy queue makes thousands of these a second.
+  const job: { -readonly [K in keyof Job]: Job[K] } = {
+    id,
+    instance: request.instance,
+    action: request.action,
+    input: request.input,
+    priority,
+    status: "pending",
+    submittedAt: now,
+    progress: -1,
+    retryCount: 0,
+  }
+  if (request.idempotencyKey !== undefined) job.idempotencyKey = request.idempotencyKey
+  if (timeoutMillis !== undefined) job.timeoutMillis = timeoutMillis
+  if (request.sequence !== undefined) job.sequence = request.sequence
+  return job
+}
 
 export const QueueStats = Schema.Struct({
   pending: Schema.Number,

@@ -443,7 +443,8 @@ const start = (
       declaration,
       actions: purpose === "run" ? (plugin.manifest.actions ?? {}) : {},
       isolation: isolation.tier,
-      pid: Effect.map(Effect.option(Effect.suspend(() => Effect.succeed(current.connection.pid))), Option.getOrUndefined),
+      // One step: the queue reads it (through the manager's `get`) twice per job.
+      pid: Effect.sync(() => current.connection.pid),
       invoke,
       stream,
       lifecycle: (hook) => Effect.flatMap(acquire, (connection) => connection.lifecycle(hook)),

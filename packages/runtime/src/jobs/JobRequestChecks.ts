@@ -12,6 +12,8 @@ export const timeoutMillisOf = (timeout: Duration.DurationInput | undefined): nu
   return problem === undefined ? millis : { problem }
 }
 
+type Checked = { plugin: string } | { problem: string }
+
 /*
  * The checks a submitted job passes before any queue accepts it, whichever
  * queue it is (this host's, or the cluster's): the instance is loaded and
@@ -21,26 +23,30 @@ export const makeJobRequestChecks = (manager: PluginManagerService) => {
   /** Each plugin's declared actions: its manifest was verified when the manager started and does not change. */
   const declared = new Map<string, ReadonlySet<string>>()
 
-  const instanceProblem = (instance: string, action: string): Effect.Effect<{ plugin: string } | { problem: string }> =>
-    Effect.gen(function* () {
-      const found = yield* Effect.either(manager.get(instance))
-      if (found._tag === "Left") {
-        const loaded = found.left.loaded
-        return { problem: `instance '${instance}' is not loaded; load it first${loaded.length > 0 ? ` (loaded: ${loaded.join(", ")})` : ""}` }
-      }
-      const managed = found.right
-      if (!managed.enabled) {
-        return { problem: `instance '${instance}' is disabled${managed.disabledReason !== undefined ? ` (${managed.disabledReason})` : ""}; enable it first` }
-      }
-      let actions = declared.get(managed.plugin)
-      if (actions === undefined) {
-        actions = new Set(yield* Effect.orElseSucceed(manager.actions(instance), () => [] as ReadonlyArray<string>))
-        declared.set(managed.plugin, actions)
-      }
-      if (!actions.has(action)) {
-        return { problem: `instance '${instance}' (plugin ${managed.plugin}) declares no action '${action}'; it declares: ${[...actions].join(", ") || "none"}` }
-      }
-      return { plugin: managed.plugin }
+  const actionProblem = (instance: string, plugin: string, actions: ReadonlySet<string>, action: string): Checked =>
+    actions.has(action)
+      ? { plugin }
+      : { problem: `instance '${instance}' (plugin ${plugin}) declares no action '${action}'; it declares: ${[...actions].join(", ") || "none"}` }
+
+  // Steps, not a generator: a busy host checks every job it is given.
+  const instanceProblem = (instance: string, action: string): Effect.Effect<Checked> =>
+    Effect.matchEffect(manager.get(instance), {
+      onFailure: (error): Effect.Effect<Checked> => {
+        const loaded = error.loaded
+        return Effect.succeed({ problem: `instance '${instance}' is not loaded; load it first${loaded.length > 0 ? ` (loaded: ${loaded.join(", ")})` : ""}` })
+      },
+      onSuccess: (managed): Effect.Effect<Checked> => {
+        if (!managed.enabled) {
+          return Effect.succeed({ problem: `instance '${instance}' is disabled${managed.disabledReason !== undefined ? ` (${managed.disabledReason})` : ""}; enable it first` })
+        }
+        const actions = declared.get(managed.plugin)
+        if (actions !== undefined) return Effect.succeed(actionProblem(instance, managed.plugin, actions, action))
+        return Effect.map(Effect.orElseSucceed(manager.actions(instance), () => [] as ReadonlyArray<string>), (names) => {
+          const read = new Set(names)
+          declared.set(managed.plugin, read)
+          return actionProblem(instance, managed.plugin, read, action)
+        })
+      },
     })
 
   return { instanceProblem }

@@ -20,12 +20,15 @@ export const makeLaneCarry = (q: QueueState, finished: FinishedJobs) => {
    * It is marked finished at once, so no cancel can reach the lane's next job.
    */
   const ended = (lane: LaneState, entry: Entry, to: "completed" | "failed", patch: Partial<Job>): Effect.Effect<void> =>
-    Effect.suspend(() => {
-      if (Option.isNone(journal)) return finishMarked(entry, to, patch)
-      const record = finishRecord(entry, to, patch)
-      if (record !== undefined) lane.carry = record
-      return Effect.void
-    })
+    Effect.suspend(() => endedNow(lane, entry, to, patch))
+
+  /** As `ended`, called as the job ends (a continuation's own step, not one more). */
+  const endedNow = (lane: LaneState, entry: Entry, to: "completed" | "failed", patch: Partial<Job>): Effect.Effect<void> => {
+    if (Option.isNone(journal)) return finishMarked(entry, to, patch)
+    const record = finishRecord(entry, to, patch)
+    if (record !== undefined) lane.carry = record
+    return Effect.void
+  }
 
   /** Journals and announces the lane's carried finished job, if any (uninterruptible: once taken, a carried job is always settled). */
   const flushCarry = (lane: LaneState): Effect.Effect<void> =>
@@ -62,7 +65,7 @@ export const makeLaneCarry = (q: QueueState, finished: FinishedJobs) => {
       }),
     )
 
-  return { ended, flushCarry, recordRunning }
+  return { ended, endedNow, flushCarry, recordRunning }
 }
 
 export type LaneCarry = ReturnType<typeof makeLaneCarry>

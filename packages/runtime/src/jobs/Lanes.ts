@@ -1,6 +1,7 @@
 import { Effect, Fiber, Option, Queue } from "effect"
 import type { SequenceId } from "@plinth/domain"
-import type { LaneState, QueueState, SequenceHooks } from "./QueueState.js"
+import type { ManagedInstance } from "../manager/PluginManager.js"
+import type { Entry, LaneState, QueueState, SequenceHooks } from "./QueueState.js"
 import type { Attempts } from "./Attempts.js"
 import type { LaneCarry } from "./LaneCarry.js"
 import type { PendingOrder } from "./PendingOrder.js"
@@ -31,30 +32,51 @@ export const makeLanes = (q: QueueState, order: PendingOrder, attempts: Attempts
             ? Queue.take(tokens)
             : Effect.flatMap(Queue.poll(tokens), (token) => (Option.isSome(token) ? Effect.void : Effect.zipRight(flushCarry(state), Queue.take(tokens)))),
         )
-    return Effect.forever(
-      Effect.gen(function* () {
-        yield* nextToken
-        const entry = pending.shift()
-        if (entry === undefined) return
-        const managed = yield* Effect.option(manager.get(entry.job.instance))
-        // Cancelled while the lane looked its instance up: it has already ended.
-        if (entry.finished || entry.cancelling) return
-        if (Option.isNone(managed)) return hold(entry)
-        changeState(entry, "running", { startedAt: Date.now() })
-        const sequence = entry.job.sequence
-        if (sequence !== undefined) yield* sequenceStepRunning(sequence.id)
-        // Cancelled while its sequence was being journaled: the canceller has ended it; no call starts.
-        if (entry.cancelling) return
-        entry.fiber = yield* Effect.withFiberRuntime<Fiber.RuntimeFiber<void>>((fiber) => Effect.succeed(fiber as Fiber.RuntimeFiber<void>))
-        yield* runJob(state, entry, managed.value)
-        // Its canceller interrupts this lane and starts another: wait for it here, so this lane takes nothing else.
-        if (entry.cancelling) yield* Effect.never
-      }),
-    ).pipe(
+    // Steps, not a generator: every step of a job's way through its lane is a share of its host CPU (bench/queue.mjs).
+    const next = Effect.flatMap(nextToken, () => {
+      const entry = pending.shift()
+      if (entry === undefined) return Effect.void
+      return Effect.matchEffect(manager.get(entry.job.instance), {
+        onFailure: () => {
+          // Cancelled while the lane looked its instance up: it has already ended.
+          if (!entry.finished && !entry.cancelling) hold(entry)
+          return Effect.void
+        },
+        onSuccess: (managed) => (entry.finished || entry.cancelling ? Effect.void : start(state, entry, managed)),
+      })
+    })
+    /*
+     * Without a journal, not Effect.forever, which yields to the scheduler
+     * after every job: a lane waits for its worker's reply (or for a token) on
+     * every job anyway, and a yield here only delays the next job's call by a
+     * scheduler round. The fiber's operation budget still preempts a lane
+     * that never waits. With one, the yield lets more jobs arrive before the
+     * lane decides whether its carried record waits for the next one.
+     */
+    const loop: Effect.Effect<never> = Option.isNone(journal) ? Effect.flatMap(next, () => loop) : Effect.forever(next)
+    return loop.pipe(
       // Interrupted (a cancel, or shutdown) while carrying a finished job: it is journaled and announced all the same.
       Effect.ensuring(flushCarry(state)),
     )
   }
+  /** Runs the job the lane took (its instance loaded, the job not cancelled meanwhile). */
+  const start = (state: LaneState, entry: Entry, managed: ManagedInstance): Effect.Effect<void> => {
+    changeState(entry, "running", { startedAt: Date.now() })
+    const sequence = entry.job.sequence
+    return sequence === undefined ? run(state, entry, managed) : Effect.zipRight(sequenceStepRunning(sequence.id), run(state, entry, managed))
+  }
+
+  /** Cancelled meanwhile (its sequence being journaled, say), the job has been ended by its canceller: no call starts. */
+  const run = (state: LaneState, entry: Entry, managed: ManagedInstance): Effect.Effect<void> =>
+    Effect.withFiberRuntime<void>((fiber) => {
+      if (entry.cancelling) return Effect.void
+      entry.fiber = fiber as Fiber.RuntimeFiber<void>
+      return Effect.flatMap(runJob(state, entry, managed), () =>
+        // Its canceller interrupts this lane and starts another: wait for it here, so this lane takes nothing else.
+        entry.cancelling ? Effect.never : Effect.void,
+      )
+    })
+
   const startLane = Effect.suspend(() => {
     if (q.closing) return Effect.void
     return Effect.map(Effect.forkDaemon(makeLane()), (fiber) => {

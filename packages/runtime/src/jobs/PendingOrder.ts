@@ -32,7 +32,10 @@ export const makePendingOrder = (q: QueueState) => {
   }
 
   const insertPending = (entry: Entry) => {
-    pending.splice(insertionIndexBy(pending, runKey(entry), runKey), 0, entry)
+    const last = pending[pending.length - 1]
+    // Most jobs go last (no higher priority than the last pending one, submitted after it): appended, no search.
+    if (last === undefined || compareRunOrder(runKey(last), runKey(entry)) < 0) pending.push(entry)
+    else pending.splice(insertionIndexBy(pending, runKey(entry), runKey), 0, entry)
     tokens.unsafeOffer(undefined)
   }
 

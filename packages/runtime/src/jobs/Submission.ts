@@ -1,7 +1,7 @@
 import { Effect, Option } from "effect"
 import {
   describeJsonValueProblem,
-  JobRefused,
+  type JobRefused,
   jsonValueProblem,
   newPendingJob,
   priorityProblem,
@@ -24,29 +24,33 @@ export const makeSubmission = (q: QueueState, order: PendingOrder) => {
 
   /** Checks, journals (pending) and queues a job; the id once its pending record is written. */
   const submitChecked = (request: SubmitJob, sequence?: { readonly id: SequenceId; readonly index: number }): Effect.Effect<JobId, JobRefused> =>
-    Effect.gen(function* () {
-      if (q.closing) return yield* refuse("the queue is shutting down")
+    // Steps, not a generator: a busy host submits thousands of jobs a second.
+    Effect.suspend(() => {
+      if (q.closing) return Effect.fail(refuse("the queue is shutting down"))
       const priority = request.priority ?? 0
       const badPriority = priorityProblem(priority)
-      if (badPriority !== undefined) return yield* refuse(badPriority)
+      if (badPriority !== undefined) return Effect.fail(refuse(badPriority))
       const timeoutMillis = timeoutMillisOf(request.timeout)
-      if (typeof timeoutMillis === "object") return yield* refuse(timeoutMillis.problem)
-      const checked = yield* instanceProblem(request.instance, request.action)
-      if ("problem" in checked) return yield* refuse(checked.problem)
-      // The input is journaled and sent to a worker as JSON: what JSON cannot carry is refused now, not lost later.
-      const badInput = jsonValueProblem(request.input)
-      if (badInput !== undefined) return yield* refuse(`the input is not a JSON value: ${describeJsonValueProblem(badInput)}`)
-      const now = Date.now()
-      const job = newPendingJob(request.id ?? newJobId(now), { ...request, sequence: sequence ?? request.sequence }, priority, timeoutMillis, now)
-      // Durable before it is accepted: a job the journal could not hold is refused, never queued on a promise the disk did not keep.
-      if (Option.isSome(journal)) {
-        yield* Effect.mapError(journal.value.write([job]), (error) =>
-          refuse(`the job journal could not be written, so nothing was queued: ${error.message}`),
+      if (typeof timeoutMillis === "object") return Effect.fail(refuse(timeoutMillis.problem))
+      return Effect.flatMap(instanceProblem(request.instance, request.action), (checked) => {
+        if ("problem" in checked) return Effect.fail(refuse(checked.problem))
+        // The input is journaled and sent to a worker as JSON: what JSON cannot carry is refused now, not lost later.
+        const badInput = jsonValueProblem(request.input)
+        if (badInput !== undefined) return Effect.fail(refuse(`the input is not a JSON value: ${describeJsonValueProblem(badInput)}`))
+        const now = Date.now()
+        const job = newPendingJob(request.id ?? newJobId(now), sequence === undefined ? request : { ...request, sequence }, priority, timeoutMillis, now)
+        const accept = () => {
+          enqueue(job, checked.plugin)
+          if (heard()) publish({ _tag: "submitted", ...common(job), instance: job.instance, action: job.action, priority })
+          return job.id
+        }
+        if (Option.isNone(journal)) return Effect.succeed(accept())
+        // Durable before it is accepted: a job the journal could not hold is refused, never queued on a promise the disk did not keep.
+        return Effect.map(
+          Effect.mapError(journal.value.write([job]), (error) => refuse(`the job journal could not be written, so nothing was queued: ${error.message}`)),
+          accept,
         )
-      }
-      enqueue(job, checked.plugin)
-      if (heard()) publish({ _tag: "submitted", ...common(job), instance: job.instance, action: job.action, priority })
-      return job.id
+      })
     })
 
   const knownKey = (key: string): Effect.Effect<JobId | undefined> =>

@@ -850,7 +850,12 @@ export const makePluginManager = (options: PluginManagerOptions) =>
       reload: (id, config, configOptions) => reloadWith(id, config, configOptions),
       updateConfig: (id, config, configOptions) => reloadWith(id, config ?? {}, configOptions),
       list: Effect.suspend(() => Effect.forEach([...instances.values()].sort((a, b) => (a.id < b.id ? -1 : 1)), describeManaged)),
-      get: (id) => Effect.flatMap(find(id), describeManaged),
+      // Found and described in one step (not a lookup step, then a describe step): the job queue asks twice per job.
+      get: (id) =>
+        Effect.suspend(() => {
+          const managed = instances.get(id)
+          return managed === undefined ? Effect.fail(notLoaded(id)) : describeManaged(managed)
+        }),
       actions: (id) => Effect.map(find(id), (managed) => Object.keys(managed.plugin.manifest.actions ?? {}).sort()),
       enable,
       disable,

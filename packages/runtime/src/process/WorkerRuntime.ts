@@ -81,9 +81,10 @@ const permissionNames: Record<string, SandboxDenied["permission"]> = {
  */
 const cpuUsage = process.cpuUsage.bind(process)
 const resourceUsage = process.resourceUsage.bind(process)
+// One getrusage at a call's end, not two: resourceUsage carries the CPU times cpuUsage reads (the same microseconds).
 const usageSince = (start: NodeJS.CpuUsage): CallUsage => {
-  const cpu = cpuUsage(start)
-  return { cpuMs: (cpu.user + cpu.system) / 1000, peakRssBytes: resourceUsage().maxRSS * 1024 }
+  const now = resourceUsage()
+  return { cpuMs: (now.userCPUTime - start.user + (now.systemCPUTime - start.system)) / 1000, peakRssBytes: now.maxRSS * 1024 }
 }
 
 const describe = (u: unknown) => (u instanceof Error ? `${u.name}: ${u.message}` : String(u))
