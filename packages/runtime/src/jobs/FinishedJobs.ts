@@ -1,4 +1,4 @@
-import { Deferred, Effect, Exit, Option } from "effect"
+import { Effect, Exit, Option } from "effect"
 import type { Job, JobLogLine } from "@plinth/domain"
 import { noLines, type Carried, type Entry, type QueueState, type SequenceHooks } from "./QueueState.js"
 import type { Watching } from "./Watching.js"
@@ -72,7 +72,7 @@ export const makeFinishedJobs = (q: QueueState, watching: Watching, hooks: Seque
     counts[to]++
     throughput.record(job.finishedAt!)
     if (heard()) publish({ _tag: "stateChanged", ...common(job), from, to })
-    if (entry.done !== undefined) Deferred.unsafeDone(entry.done, Exit.succeed(job))
+    entry.done?.done(Exit.succeed(job))
     return job.sequence === undefined ? Effect.void : sequenceStepEnded(job)
   }
 

@@ -10,6 +10,7 @@ import {
   type JobStatus,
   type SequenceId,
 } from "@plinth/domain"
+import type { OneShot } from "../effects/OneShot.js"
 import { PluginManager } from "../manager/PluginManager.js"
 import { JobJournal } from "../stores/JobJournal.js"
 import { makeEventHub } from "./EventHub.js"
@@ -31,7 +32,7 @@ interface Entry {
   readonly seq: number
   readonly plugin: string
   /** Made when someone first waits: most jobs of a busy queue are never waited on one by one. */
-  done: Deferred.Deferred<Job> | undefined
+  done: OneShot<Job> | undefined
   logs: Array<JobLogLine> | undefined
   /** The lane running the job, once it runs: interrupting it stops the job's call. */
   fiber: Fiber.RuntimeFiber<void> | undefined

@@ -1,5 +1,6 @@
-import { Deferred, Effect, FiberId, Option } from "effect"
+import { Effect, Option } from "effect"
 import { isTerminal, JobNotFound, type Job, type JobId, type JobLogLine } from "@plinth/domain"
+import { makeOneShot } from "../effects/OneShot.js"
 import type { QueueState } from "./QueueState.js"
 
 /* Reading the queue: a job (live, archived or journaled), waiting for one, its logs, the running jobs, the counts. */
@@ -21,8 +22,8 @@ export const makeReading = (q: QueueState) => {
       const entry = live.get(id)
       if (entry !== undefined) {
         // A job that has just finished (its end being journaled) is archived only after: its waiter is told by finish.
-        entry.done ??= Deferred.unsafeMake<Job>(FiberId.none)
-        return Deferred.await(entry.done)
+        entry.done ??= makeOneShot<Job>()
+        return entry.done.await
       }
       return Effect.flatMap(findJob(id), (found) =>
         Option.isSome(found) && isTerminal(found.value.status) ? Effect.succeed(found.value) : Effect.fail(new JobNotFound({ job: id })),

@@ -1,4 +1,4 @@
-import { Deferred, Effect, Fiber } from "effect"
+import { Deferred, Effect, Exit, Fiber, FiberId } from "effect"
 import { afterInterruption } from "@plinth/domain"
 import type { QueueState } from "./QueueState.js"
 import type { FinishedJobs } from "./FinishedJobs.js"
@@ -39,7 +39,7 @@ export const makeShutdown = (q: QueueState, finished: FinishedJobs) => {
         if (heard()) publish({ _tag: "stateChanged", ...common(entry.job), from: "running", to: "pending" })
       }
     }
-    for (const entry of live.values()) if (entry.done !== undefined) yield* Deferred.interrupt(entry.done)
+    for (const entry of live.values()) entry.done?.done(Exit.interrupt(FiberId.none))
     for (const entry of sequences.values()) yield* Deferred.interrupt(entry.done)
     yield* hub.shutdown
   })
