@@ -1,6 +1,7 @@
 import { Effect, Option } from "effect"
 import type { Job } from "@plinth/domain"
 import type { JobJournal } from "../stores/JobJournal.js"
+import type { StoreUnavailable } from "../stores/StoreErrors.js"
 import type { Entry, LaneState, QueueState } from "./QueueState.js"
 import type { FinishedJobs } from "./FinishedJobs.js"
 
@@ -47,21 +48,23 @@ export const makeLaneCarry = (q: QueueState, finished: FinishedJobs) => {
    * Uninterruptible: a cancel arriving meanwhile waits for one commit, and
    * the carried job is never left unannounced.
    */
-  const recordRunning = (lane: LaneState, entry: Entry, journalService: JobJournal["Type"]) =>
+  const recordRunning = (lane: LaneState, entry: Entry, journalService: JobJournal["Type"]): Effect.Effect<Option.Option<StoreUnavailable>> =>
     Effect.uninterruptible(
-      Effect.gen(function* () {
+      Effect.suspend(() => {
         const carried = lane.carry
         lane.carry = undefined
-        const written = (jobs: ReadonlyArray<Job>) => Effect.flip(journalService.write(jobs)).pipe(Effect.option)
-        if (carried === undefined) return yield* written([entry.job])
-        let unrecorded = yield* written([carried.job, entry.job])
-        // Written together they failed together: each on its own, so that one record's fault is not the other's.
-        if (Option.isSome(unrecorded)) {
-          yield* journalWrite([carried.job])
-          unrecorded = yield* written([entry.job])
-        }
-        yield* carried.settle
-        return unrecorded
+        const written = (jobs: ReadonlyArray<Job>) =>
+          Effect.match(journalService.write(jobs), { onFailure: Option.some, onSuccess: () => Option.none<StoreUnavailable>() })
+        if (carried === undefined) return written([entry.job])
+        return Effect.flatMap(written([carried.job, entry.job]), (unrecorded) =>
+          Effect.zipLeft(
+            Option.isNone(unrecorded)
+              ? Effect.succeed(unrecorded)
+              : // Written together they failed together: each on its own, so that one record's fault is not the other's.
+                Effect.zipRight(journalWrite([carried.job]), written([entry.job])),
+            carried.settle,
+          ),
+        )
       }),
     )
 

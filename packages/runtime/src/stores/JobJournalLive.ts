@@ -1,7 +1,7 @@
 import { SqlError } from "@effect/sql/SqlError"
 import { isTerminal, Job, JobSequence } from "@plinth/domain"
 import Sqlite from "better-sqlite3"
-import { Cause, Chunk, Deferred, Effect, Either, Exit, Layer, Option, ParseResult, Queue, Schedule, Schema } from "effect"
+import { Cause, Deferred, Effect, Either, Exit, Layer, Option, ParseResult, Schedule, Schema } from "effect"
 import { StoreDatabase } from "./Database.js"
 import { JobJournal, JournalRecordUnreadable, type RecoveredJournal } from "./JobJournal.js"
 import { StoreUnavailable } from "./StoreErrors.js"
@@ -179,7 +179,23 @@ export const JobJournalLive = (options: JobJournalOptions = {}): Layer.Layer<Job
       // Pruning waits until this many more than `keep` may be there: one DELETE per slack's worth of finished jobs, not per batch.
       const slack = Math.max(100, Math.ceil(keep / 10))
       const maxBatch = Math.max(1, Math.trunc(options.maxBatch ?? 1_000))
-      const queue = yield* Queue.unbounded<Request>()
+      // The callers' requests, oldest first, and the writer's wake-up while it waits for one. Not an Effect Queue:
+      // a take on an empty Queue makes a Deferred (~7 µs), and the writer waits on an empty one before most commits.
+      let requests: Array<Request> = []
+      let wakeWriter: (() => void) | undefined
+      const request = (r: Request) => {
+        requests.push(r)
+        const wake = wakeWriter
+        wakeWriter = undefined
+        wake?.()
+      }
+      const someRequest = Effect.async<void>((resume) => {
+        if (requests.length > 0) return resume(Effect.void)
+        wakeWriter = () => resume(Effect.void)
+        return Effect.sync(() => {
+          wakeWriter = undefined
+        })
+      })
       // Finished rows in the file, counted at the first commit and then estimated from above (a re-written finished job counts twice).
       let finishedJobs: number | undefined
       let finishedSequences: number | undefined
@@ -301,11 +317,12 @@ export const JobJournalLive = (options: JobJournalOptions = {}): Layer.Layer<Job
         Effect.sync(() => write.done.done(Exit.isSuccess(exit) ? Exit.void : Exit.fail(describeFailure(exit.cause))))
 
       const drainOnce = Effect.gen(function* () {
-        const first = yield* Queue.take(queue)
+        yield* someRequest
         // Let the callers that are ready offer theirs too, so that they share this commit.
         yield* Effect.yieldNow()
-        const requests = [first, ...Chunk.toReadonlyArray(yield* Queue.takeUpTo(queue, maxBatch - 1))]
-        const writes = requests.filter((r): r is Extract<Request, { _tag: "Write" }> => r._tag === "Write")
+        const taken = requests.length <= maxBatch ? requests : requests.slice(0, maxBatch)
+        requests = requests.length <= maxBatch ? [] : requests.slice(maxBatch)
+        const writes = taken.filter((r): r is Extract<Request, { _tag: "Write" }> => r._tag === "Write")
         if (writes.length > 0) {
           const exit = yield* Effect.exit(commit(writes))
           const constraint = Exit.isFailure(exit) && Option.exists(Cause.failureOption(exit.cause), isConstraint)
@@ -318,20 +335,22 @@ export const JobJournalLive = (options: JobJournalOptions = {}): Layer.Layer<Job
             for (const write of writes) write.done.done(settled)
           }
         }
-        for (const r of requests) if (r._tag === "Drain") yield* Deferred.succeed(r.done, undefined)
+        for (const r of taken) if (r._tag === "Drain") yield* Deferred.succeed(r.done, undefined)
       })
       // Runs last, after the writer has stopped: a request that slipped in behind the drain is failed, not left waiting.
       yield* Effect.addFinalizer(() =>
-        Effect.flatMap(Queue.takeAll(queue), (left) =>
-          Effect.forEach(
+        Effect.suspend(() => {
+          const left = requests
+          requests = []
+          return Effect.forEach(
             left,
             (r) =>
               r._tag === "Write"
                 ? Effect.sync(() => r.done.done(Exit.fail(new StoreUnavailable({ path, reason: "the job journal was closed" }))))
                 : Deferred.succeed(r.done, undefined),
             { discard: true },
-          ),
-        ),
+          )
+        }),
       )
       yield* Effect.forkScoped(Effect.forever(drainOnce))
 
@@ -341,7 +360,7 @@ export const JobJournalLive = (options: JobJournalOptions = {}): Layer.Layer<Job
         Effect.suspend(() => {
           closed = true
           return Effect.flatMap(Deferred.make<void>(), (done) =>
-            Queue.offer(queue, { _tag: "Drain", done }).pipe(Effect.zipRight(Effect.ignore(Effect.timeout(Deferred.await(done), "30 seconds")))),
+            Effect.sync(() => request({ _tag: "Drain", done })).pipe(Effect.zipRight(Effect.ignore(Effect.timeout(Deferred.await(done), "30 seconds")))),
           )
         }),
       )
@@ -349,9 +368,9 @@ export const JobJournalLive = (options: JobJournalOptions = {}): Layer.Layer<Job
       /** Offers the rows to the writer and waits for their commit; called inside the caller's own suspend (one effect step per write, not four). */
       const offered = (jobs: ReadonlyArray<Row>, sequences: ReadonlyArray<Row>): Effect.Effect<void, StoreUnavailable> => {
         if (closed) return Effect.fail(new StoreUnavailable({ path, reason: "the job journal was closed" }))
-        // Made and offered at once (the queue is unbounded): a write costs the writer's commit, not extra steps of its own.
+        // Made and handed over at once: a write costs the writer's commit, not extra steps of its own.
         const done = makeOneShot<void, StoreUnavailable>()
-        queue.unsafeOffer({ _tag: "Write", jobs, sequences, done })
+        request({ _tag: "Write", jobs, sequences, done })
         return done.await
       }
 
