@@ -98,4 +98,24 @@ describe("EventHub", () => {
       expect(Chunk.toArray(yield* Fiber.join(following))).toEqual([])
     }),
   )
+
+  it.scopedLive("a stream of events subscribes when it starts and unsubscribes when it ends or is interrupted", () =>
+    Effect.gen(function* () {
+      const hub = makeEventHub()
+      const stream = hub.events({ _tag: "all" }, 100)
+      expect(hub.size()).toBe(0)
+      const two = yield* Effect.fork(Stream.runCollect(Stream.take(stream, 2)))
+      const endless = yield* Effect.fork(Stream.runDrain(stream))
+      const onSequence = yield* Effect.fork(Stream.runCollect(Stream.take(hub.events({ _tag: "sequence", sequence: "s" as SequenceId }, 100), 1)))
+      yield* Effect.sleep("10 millis")
+      expect(hub.size()).toBe(3)
+      hub.publish(event(1))
+      hub.publish(event(2, "b", "s"))
+      expect(ats(Chunk.toArray(yield* Fiber.join(two)))).toEqual([1, 2])
+      expect(ats(Chunk.toArray(yield* Fiber.join(onSequence)))).toEqual([2])
+      expect(hub.size()).toBe(1)
+      yield* Fiber.interrupt(endless)
+      expect(hub.size()).toBe(0)
+    }),
+  )
 })

@@ -35,6 +35,14 @@ const WAKE_INTERVAL_MILLIS = 5
 /** The log is cut once it has grown by this many events (or by its own length, when longer) since it was last cut. */
 const COMPACT_STEP = 1024
 
+type Chunks = Channel.Channel<Chunk.Chunk<JobEvent>>
+
+interface Opened {
+  readonly chunks: Chunks
+  readonly dropped: () => number
+  readonly close: () => void
+}
+
 /** Resumes a waiting reader with its next chunk, or with undefined: its stream ends. */
 type Wake = (chunk: Chunk.Chunk<JobEvent> | undefined) => void
 
@@ -66,6 +74,8 @@ interface Reader {
 export interface EventHub {
   readonly publish: (event: JobEvent) => void
   readonly subscribe: (filter: EventFilter, buffer: number) => Effect.Effect<EventSubscription, never, Scope.Scope>
+  /** The events of a subscription made when the stream starts, and ended with it. */
+  readonly events: (filter: EventFilter, buffer: number) => Stream.Stream<JobEvent>
   /** Ends every subscription (their streams end). */
   readonly shutdown: Effect.Effect<void>
   /** How many subscribers there are now. */
@@ -75,17 +85,17 @@ export interface EventHub {
 const ended: Effect.Effect<Chunk.Chunk<JobEvent> | undefined> = Effect.succeed(undefined)
 
 /**
- * A stream of what `take` returns: an empty array means nothing now (the
+ * The chunks of what `take` returns: an empty array means nothing now (the
  * reader waits, via `await_`, until woken with a chunk), undefined that it
  * has ended. A loop of channel steps of its own rather than
  * `repeatEffectChunkOption`: a busy reader goes through it once per wake,
  * and this does less per turn.
  */
-const streamOf = (
+const chunksOf = (
   take: () => Array<JobEvent> | undefined,
   await_: (wake: Wake) => void,
   unwait: () => void,
-): Stream.Stream<JobEvent> => {
+): Chunks => {
   const wait = Effect.async<Chunk.Chunk<JobEvent> | undefined>((resume) => {
     await_((chunk) => resume(Effect.succeed(chunk)))
     return Effect.sync(unwait)
@@ -95,10 +105,10 @@ const streamOf = (
     if (batch === undefined) return ended
     return batch.length > 0 ? Effect.succeed(Chunk.unsafeFromArray(batch)) : wait
   })
-  const loop: Channel.Channel<Chunk.Chunk<JobEvent>> = Channel.flatMap(Channel.fromEffect(next), (chunk) =>
+  const loop: Chunks = Channel.flatMap(Channel.fromEffect(next), (chunk) =>
     chunk === undefined ? Channel.void : Channel.flatMap(Channel.write(chunk), () => loop),
   )
-  return Stream.fromChannel(loop)
+  return loop
 }
 
 const removeFrom = <A>(array: Array<A>, item: A): boolean => {
@@ -309,85 +319,88 @@ export const makeEventHub = (): EventHub => {
   const indexOf = (filter: EventFilter & { readonly _tag: "job" | "sequence" }) =>
     filter._tag === "job" ? { index: byJob, key: filter.job as string } : { index: bySequence, key: filter.sequence as string }
 
-  const subscribeAll = (capacity: number) =>
-    Effect.acquireRelease(
-      Effect.sync(() => {
-        const reader: Reader = { cursor: head(), capacity, dropped: 0, own: undefined, closed: false, wake: undefined }
-        if (closed) reader.closed = true
-        else {
-          readers.push(reader)
-          count++
-        }
-        return reader
-      }),
-      (reader) =>
-        Effect.sync(() => {
-          closeReader(reader)
-          if (removeFrom(readers, reader)) count--
-          if (readers.length === 0) {
-            log = []
-            base = 0
-            compactAt = COMPACT_STEP
-          }
-        }),
-    ).pipe(
-      Effect.map(
-        (reader): EventSubscription => ({
-          events: streamOf(
-            () => takeReader(reader),
-            (wake) => awaitReader(reader, wake),
-            () => unwaitReader(reader),
-          ),
-          dropped: Effect.sync(() => reader.dropped + dueDrops(reader)),
-        }),
+  /** A subscriber to all events, listening from now on: its chunks, its drops, and how to end it. */
+  const openAll = (capacity: number): Opened => {
+    const reader: Reader = { cursor: head(), capacity, dropped: 0, own: undefined, closed: false, wake: undefined }
+    if (closed) reader.closed = true
+    else {
+      readers.push(reader)
+      count++
+    }
+    return {
+      chunks: chunksOf(
+        () => takeReader(reader),
+        (wake) => awaitReader(reader, wake),
+        () => unwaitReader(reader),
       ),
-    )
-
-  const subscribeOne = (filter: EventFilter & { readonly _tag: "job" | "sequence" }, capacity: number) =>
-    Effect.acquireRelease(
-      Effect.sync(() => {
-        const follower: Follower = { held: [], capacity, dropped: 0, closed: false, wake: undefined }
-        if (closed) follower.closed = true
-        else {
-          const { index, key } = indexOf(filter)
-          const followers = index.get(key)
-          if (followers === undefined) index.set(key, [follower])
-          else followers.push(follower)
-          count++
+      dropped: () => reader.dropped + dueDrops(reader),
+      close: () => {
+        closeReader(reader)
+        if (removeFrom(readers, reader)) count--
+        if (readers.length === 0) {
+          log = []
+          base = 0
+          compactAt = COMPACT_STEP
         }
-        return follower
-      }),
-      (follower) =>
-        Effect.sync(() => {
-          const { index, key } = indexOf(filter)
-          const followers = index.get(key)
-          if (followers !== undefined && removeFrom(followers, follower)) {
-            count--
-            if (followers.length === 0) index.delete(key)
-          }
-          closeFollower(follower)
-        }),
-    ).pipe(
-      Effect.map(
-        (follower): EventSubscription => ({
-          events: streamOf(
-            () => takeFollower(follower),
-            (wake) => {
-              follower.wake = wake
-            },
-            () => {
-              follower.wake = undefined
-            },
-          ),
-          dropped: Effect.sync(() => follower.dropped),
-        }),
-      ),
-    )
-
-  const subscribe = (filter: EventFilter, buffer: number): Effect.Effect<EventSubscription, never, Scope.Scope> => {
-    const capacity = Math.max(1, Math.floor(buffer))
-    return filter._tag === "all" ? subscribeAll(capacity) : subscribeOne(filter, capacity)
+      },
+    }
   }
+
+  const openOne = (filter: EventFilter & { readonly _tag: "job" | "sequence" }, capacity: number): Opened => {
+    const follower: Follower = { held: [], capacity, dropped: 0, closed: false, wake: undefined }
+    if (closed) follower.closed = true
+    else {
+      const { index, key } = indexOf(filter)
+      const followers = index.get(key)
+      if (followers === undefined) index.set(key, [follower])
+      else followers.push(follower)
+      count++
+    }
+    return {
+      chunks: chunksOf(
+        () => takeFollower(follower),
+        (wake) => {
+          follower.wake = wake
+        },
+        () => {
+          follower.wake = undefined
+        },
+      ),
+      dropped: () => follower.dropped,
+      close: () => {
+        const { index, key } = indexOf(filter)
+        const followers = index.get(key)
+        if (followers !== undefined && removeFrom(followers, follower)) {
+          count--
+          if (followers.length === 0) index.delete(key)
+        }
+        closeFollower(follower)
+      },
+    }
+  }
+
+  const open = (filter: EventFilter, buffer: number): Opened => {
+    const capacity = Math.max(1, Math.floor(buffer))
+    return filter._tag === "all" ? openAll(capacity) : openOne(filter, capacity)
+  }
+
+  const subscribe = (filter: EventFilter, buffer: number): Effect.Effect<EventSubscription, never, Scope.Scope> =>
+    Effect.map(
+      Effect.acquireRelease(
+        Effect.sync(() => open(filter, buffer)),
+        (opened) => Effect.sync(opened.close),
+      ),
+      (opened) => ({ events: Stream.fromChannel(opened.chunks), dropped: Effect.sync(opened.dropped) }),
+    )
+
+  // The subscription made when the stream starts and ended with it: no scope to flatten the stream through (a layer each chunk would cross).
+  const events = (filter: EventFilter, buffer: number): Stream.Stream<JobEvent> =>
+    Stream.fromChannel(
+      Channel.suspend(() => {
+        const opened = open(filter, buffer)
+        return Channel.ensuring(opened.chunks, Effect.sync(opened.close))
+      }),
+    )
 
   const shutdown = Effect.sync(() => {
     closed = true
@@ -405,7 +418,7 @@ export const makeEventHub = (): EventHub => {
     base = 0
   })
 
-  return { publish, subscribe, shutdown, size: () => count }
+  return { publish, subscribe, events, shutdown, size: () => count }
 }
 
 /** Filters as the queue's callers write them. */
