@@ -43,8 +43,10 @@ interface Opened {
   readonly close: () => void
 }
 
+type Next = Effect.Effect<Chunk.Chunk<JobEvent> | undefined>
+
 /** Resumes a waiting reader with its next chunk, or with undefined: its stream ends. */
-type Wake = (chunk: Chunk.Chunk<JobEvent> | undefined) => void
+type Wake = (next: Next) => void
 
 /** A subscriber to one job or sequence: a mailbox of its own. */
 interface Follower {
@@ -82,7 +84,9 @@ export interface EventHub {
   readonly size: () => number
 }
 
-const ended: Effect.Effect<Chunk.Chunk<JobEvent> | undefined> = Effect.succeed(undefined)
+const ended: Next = Effect.succeed(undefined)
+
+const nextOf = (batch: Array<JobEvent> | undefined): Next => (batch === undefined ? ended : Effect.succeed(Chunk.unsafeFromArray(batch)))
 
 /**
  * The chunks of what `take` returns: an empty array means nothing now (the
@@ -96,11 +100,12 @@ const chunksOf = (
   await_: (wake: Wake) => void,
   unwait: () => void,
 ): Chunks => {
+  const cancel = Effect.sync(unwait)
   const wait = Effect.async<Chunk.Chunk<JobEvent> | undefined>((resume) => {
-    await_((chunk) => resume(Effect.succeed(chunk)))
-    return Effect.sync(unwait)
+    await_(resume)
+    return cancel
   })
-  const next: Effect.Effect<Chunk.Chunk<JobEvent> | undefined> = Effect.suspend(() => {
+  const next: Next = Effect.suspend(() => {
     const batch = take()
     if (batch === undefined) return ended
     return batch.length > 0 ? Effect.succeed(Chunk.unsafeFromArray(batch)) : wait
@@ -173,7 +178,7 @@ export const makeEventHub = (): EventHub => {
     const woken = waiting
     waiting = []
     // Readers at one cursor with one bound hold the same events: one chunk for them all.
-    let shared: Chunk.Chunk<JobEvent> | undefined
+    let shared: Next | undefined
     let sharedCursor = -1
     let sharedCapacity = -1
     for (const reader of woken) {
@@ -192,13 +197,13 @@ export const makeEventHub = (): EventHub => {
         awaitReader(reader, wake)
         continue
       }
-      const chunk = batch === undefined ? undefined : Chunk.unsafeFromArray(batch)
+      const next = nextOf(batch)
       if (batch !== undefined && reader.own === undefined) {
-        shared = chunk
+        shared = next
         sharedCursor = from
         sharedCapacity = reader.capacity
       }
-      wake(chunk)
+      wake(next)
     }
   }
 
@@ -270,8 +275,7 @@ export const makeEventHub = (): EventHub => {
     const wake = reader.wake
     if (wake === undefined) return
     unwaitReader(reader)
-    const batch = takeReader(reader)
-    wake(batch === undefined ? undefined : Chunk.unsafeFromArray(batch))
+    wake(nextOf(takeReader(reader)))
   }
 
   // ---- Subscribers to one job or sequence ----
@@ -285,7 +289,7 @@ export const makeEventHub = (): EventHub => {
       const wake = follower.wake
       if (wake !== undefined) {
         follower.wake = undefined
-        wake(Chunk.of(event))
+        wake(Effect.succeed(Chunk.of(event)))
       } else if (follower.held.length < follower.capacity) follower.held.push(event)
       else follower.dropped++
     }
@@ -304,7 +308,7 @@ export const makeEventHub = (): EventHub => {
     follower.closed = true
     const wake = follower.wake
     follower.wake = undefined
-    wake?.(undefined)
+    wake?.(ended)
   }
 
   // ----
