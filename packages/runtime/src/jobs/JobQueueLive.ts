@@ -96,8 +96,8 @@ export const makeJobQueue = (options: JobQueueOptions = {}) =>
       waitSequence: sequences.waitSequence,
       subscribe,
       events,
-      sequenceEvents: (sequence) => Stream.unwrapScoped(Effect.map(subscribe({ _tag: "sequence", sequence }), (s) => s.events)),
-      allEvents: Stream.unwrapScoped(Effect.map(subscribe({ _tag: "all" }), (s) => s.events)),
+      sequenceEvents: (sequence) => hub.events({ _tag: "sequence", sequence }, subscriberBuffer),
+      allEvents: hub.events({ _tag: "all" }, subscriberBuffer),
     })
   })
 
