@@ -236,7 +236,7 @@ export const makeClusterJobQueue = (options: ClusterJobQueueOptions) =>
       waitSequence,
       subscribe,
       events,
-      sequenceEvents: (sequence) => Stream.unwrapScoped(Effect.map(subscribe({ _tag: "sequence", sequence }), (s) => s.events)),
-      allEvents: Stream.unwrapScoped(Effect.map(subscribe({ _tag: "all" }), (s) => s.events)),
+      sequenceEvents: (sequence) => hub.events({ _tag: "sequence", sequence }, subscriberBuffer),
+      allEvents: hub.events({ _tag: "all" }, subscriberBuffer),
     })
   })
