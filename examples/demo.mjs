@@ -292,7 +292,8 @@ try {
         const cancelled = yield* queue.cancel(submitted[4])
         const finished = yield* Effect.forEach(submitted, (id) => queue.wait(id))
         yield* watched.await
-        const ran = finished.filter((job) => job.startedAt !== undefined).sort((a, b) => a.startedAt - b.startedAt)
+        // One at a time, so the order they finished in (the history, newest first) is the order they ran in; their start times can share a millisecond.
+        const ran = (yield* queue.history()).filter((job) => submitted.includes(job.id) && job.startedAt !== undefined).reverse()
         console.log(`  submitted 5 jobs; ran in this order: ${ran.map((job) => `${job.action}(${show(job.input)}) priority ${job.priority} -> ${show(job.result)}`).join(", ")}`)
         console.log(`  the slow job reported progress ${progress.map((fraction) => `${Math.round(fraction * 100)}%`).join(" ")}`)
         console.log(`  cancelled while pending: ${cancelled}; it never ran (status ${finished[4].status})`)
