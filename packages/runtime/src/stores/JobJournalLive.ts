@@ -179,23 +179,14 @@ export const JobJournalLive = (options: JobJournalOptions = {}): Layer.Layer<Job
       // Pruning waits until this many more than `keep` may be there: one DELETE per slack's worth of finished jobs, not per batch.
       const slack = Math.max(100, Math.ceil(keep / 10))
       const maxBatch = Math.max(1, Math.trunc(options.maxBatch ?? 1_000))
-      // The callers' requests, oldest first, and the writer's wake-up while it waits for one. Not an Effect Queue:
-      // a take on an empty Queue makes a Deferred (~7 µs), and the writer waits on an empty one before most commits.
+      // The callers' requests, oldest first, and a latch open while there are any. Not an Effect Queue: a take
+      // on an empty Queue makes a Deferred (~7 µs), and the writer waits on an empty one before most commits.
       let requests: Array<Request> = []
-      let wakeWriter: (() => void) | undefined
+      const requested = Effect.unsafeMakeLatch(false)
       const request = (r: Request) => {
         requests.push(r)
-        const wake = wakeWriter
-        wakeWriter = undefined
-        wake?.()
+        requested.unsafeOpen()
       }
-      const someRequest = Effect.async<void>((resume) => {
-        if (requests.length > 0) return resume(Effect.void)
-        wakeWriter = () => resume(Effect.void)
-        return Effect.sync(() => {
-          wakeWriter = undefined
-        })
-      })
       // Finished rows in the file, counted at the first commit and then estimated from above (a re-written finished job counts twice).
       let finishedJobs: number | undefined
       let finishedSequences: number | undefined
@@ -317,11 +308,12 @@ export const JobJournalLive = (options: JobJournalOptions = {}): Layer.Layer<Job
         Effect.sync(() => write.done.done(Exit.isSuccess(exit) ? Exit.void : Exit.fail(describeFailure(exit.cause))))
 
       const drainOnce = Effect.gen(function* () {
-        yield* someRequest
+        yield* requested.await
         // Let the callers that are ready offer theirs too, so that they share this commit.
         yield* Effect.yieldNow()
         const taken = requests.length <= maxBatch ? requests : requests.slice(0, maxBatch)
         requests = requests.length <= maxBatch ? [] : requests.slice(maxBatch)
+        if (requests.length === 0) requested.unsafeClose()
         const writes = taken.filter((r): r is Extract<Request, { _tag: "Write" }> => r._tag === "Write")
         if (writes.length > 0) {
           const exit = yield* Effect.exit(commit(writes))
