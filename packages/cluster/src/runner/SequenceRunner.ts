@@ -42,7 +42,7 @@ export const SequenceRunnerLive = (options: { readonly sender: EventSender }) =>
               // Cancelled before its step was submitted: nothing is owed.
               if (Option.isNone(yield* queue.get(id))) return sequence
             } else {
-              const submitted = yield* Effect.either(
+              yield* Effect.orDie(
                 queue.submit({
                   id,
                   instance: step.instance,
@@ -54,7 +54,6 @@ export const SequenceRunnerLive = (options: { readonly sender: EventSender }) =>
                   ...(step.idempotencyKey !== undefined ? { idempotencyKey: step.idempotencyKey } : {}),
                 }),
               )
-              if (submitted._tag === "Left") return yield* Effect.die(submitted.left)
               if (!(yield* replace(sequence, stepStarted(sequence)))) continue
             }
             const job = yield* Effect.orDie(queue.wait(id))
