@@ -12,6 +12,7 @@ export const timeoutMillisOf = (timeout: Duration.DurationInput | undefined): nu
   return problem === undefined ? millis : { problem }
 }
 
+/** A job's instance and action checked: the plugin that runs it, or what is wrong. */
 type Checked = { plugin: string } | { problem: string }
 
 /*
@@ -59,7 +60,7 @@ export const makeJobRequestChecks = (manager: PluginManagerService) => {
  */
 export const stepsProblem = (
   steps: ReadonlyArray<SequenceStep>,
-  instanceProblem: ((instance: string, action: string) => Effect.Effect<{ plugin: string } | { problem: string }>) | undefined,
+  instanceProblem: ((instance: string, action: string) => Effect.Effect<Checked>) | undefined,
 ): Effect.Effect<string | undefined> =>
   Effect.gen(function* () {
     for (const [index, step] of steps.entries()) {
