@@ -44,7 +44,7 @@ try {
   process.exit(1)
 }
 
-const report = { treeDigest: null, worker: null, manager: null, journal: null, queue: null, cluster: null, startup: null }
+const report = { treeDigest: null, worker: null, manager: null, streamFlood: null, journal: null, queue: null, cluster: null, startup: null }
 report.treeDigest = await treeDigest.runTreeDigestBench({
   repeats,
   log,
@@ -66,6 +66,10 @@ if (existsSync(workerBenchPath)) {
 // The PluginManager's call path against the bare instance, in the same run.
 const managerBench = await import("./manager.mjs")
 report.manager = await managerBench.runManagerBench({ log: options.json ? log : (line) => console.log(line) })
+
+// A stream's memory under a slow consumer, against the same consumer fed from memory in the same host (issue 6 §2).
+const streamFloodBench = await import("./stream-flood.mjs")
+report.streamFlood = await streamFloodBench.runStreamFloodBench({ rounds: Math.min(repeats, 3), log: options.json ? log : (line) => console.log(line) })
 
 // The job journal's grouped commits against raw better-sqlite3 in one transaction, in the same run (ADR 0030).
 const journalBench = await import("./journal.mjs")

@@ -10,10 +10,17 @@
 // each and takes one every `delay` ms. V8 lets garbage grow in proportion to
 // the live heap before it collects, so that is the baseline the stream is
 // measured against.
+//
+// Two more modes take the same chunks from memory, with no worker and no
+// wire, to show what the consumer itself costs in this host: "effect" feeds
+// them, parsed one per pull from the same JSON frame text, to the very
+// `Stream.runForEach` consumer the Plinth mode uses; "plain" parses one,
+// holds it `delay` ms and lets it go, in plain JavaScript. They are the
+// floors a wire cannot go below with that consumer (`bench/stream-flood.mjs`).
 import { spawn } from "node:child_process"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
-import { Effect, Layer, Stream } from "effect"
+import { Chunk, Effect, Layer, Option, Stream } from "effect"
 import { HashingLive, PluginFilesLive, ProcessSpawnerLive, startInstance, TreeDigestVerifierLive } from "@plinth/runtime"
 
 const [dir, lockedJson, countArg, delayArg, mode = "plinth"] = process.argv.slice(2)
@@ -99,47 +106,101 @@ const bareFlood = () =>
     })
   })
 
-const program = Effect.gen(function* () {
-  const instance = yield* startInstance({ plugin: { id: manifest.id, dir, manifest }, locked: JSON.parse(lockedJson), drift: "ignore" })
-  yield* instance.invoke("ping", {})
-  if (mode === "bare") return yield* Effect.promise(bareFlood)
+/** The n-th chunk's frame text as the worker writes it; each pull of the in-memory modes parses one. */
+const block = "x".repeat(MiB - 8)
+const frameText = (n) => JSON.stringify({ _tag: "Chunk", id: 1, value: String(n).padStart(8, "0") + block })
+
+/** Samples this process's RSS every 10 ms and on demand; `growthMiB` is the peak over the baseline. */
+const rssSampler = () => {
   const baseline = process.memoryUsage().rss
   let peak = baseline
   const sample = () => {
     const rss = process.memoryUsage().rss
     if (rss > peak) peak = rss
   }
-  const sampler = setInterval(sample, 10)
-  const heapBaseline = process.memoryUsage().heapUsed
-  let taken = 0
-  let produced = 0
-  let maxAhead = 0
-  let bytes = 0
-  let inOrder = true
-  const started = performance.now()
-  const onProgress = (report) => void (produced = Number(report.message))
-  yield* Stream.runForEach(instance.stream("flood", { count }, { onProgress }), (chunk) =>
-    Effect.suspend(() => {
-      taken++
-      if (Number(chunk.slice(0, 8)) !== taken) inOrder = false
-      maxAhead = Math.max(maxAhead, produced - taken)
-      bytes += chunk.length
-      sample()
-      return Effect.sleep(`${delay} millis`)
+  const timer = setInterval(sample, 10)
+  return {
+    baseline,
+    sample,
+    peak: () => peak,
+    stop: () => clearInterval(timer),
+    growthMiB: () => (peak - baseline) / MiB,
+  }
+}
+
+/** The consumer every Effect mode uses: check the order, sample RSS, take `delay` ms. */
+const consumer = (state, sample) => (chunk) =>
+  Effect.suspend(() => {
+    state.taken++
+    if (Number(chunk.slice(0, 8)) !== state.taken) state.inOrder = false
+    state.maxAhead = Math.max(state.maxAhead, state.produced - state.taken)
+    state.bytes += chunk.length
+    sample()
+    return Effect.sleep(`${delay} millis`)
+  })
+
+/** "effect": the chunks from memory through the same `Stream.runForEach` consumer, no wire. */
+const effectFlood = Effect.suspend(() => {
+  const rss = rssSampler()
+  const state = { taken: 0, produced: 0, maxAhead: 0, bytes: 0, inOrder: true }
+  const pull = Effect.suspend(() =>
+    state.produced >= count ? Effect.fail(Option.none()) : Effect.sync(() => Chunk.of(JSON.parse(frameText(++state.produced)).value)),
+  )
+  return Stream.runForEach(Stream.fromPull(Effect.succeed(pull)), consumer(state, rss.sample)).pipe(
+    Effect.map(() => {
+      rss.stop()
+      return { taken: state.taken, inOrder: state.inOrder, growthMiB: rss.growthMiB() }
     }),
   )
-  clearInterval(sampler)
+})
+
+/** "plain": the chunks from memory, one parsed, held `delay` ms and let go at a time, in plain JavaScript. */
+const plainFlood = () =>
+  new Promise((resolve) => {
+    const rss = rssSampler()
+    let taken = 0
+    let inOrder = true
+    const next = () => {
+      if (taken === count) {
+        rss.stop()
+        return resolve({ taken, inOrder, growthMiB: rss.growthMiB() })
+      }
+      let value = JSON.parse(frameText(taken + 1)).value
+      taken++
+      if (Number(value.slice(0, 8)) !== taken) inOrder = false
+      rss.sample()
+      setTimeout(() => {
+        value = undefined
+        next()
+      }, delay)
+    }
+    next()
+  })
+
+const program = Effect.gen(function* () {
+  const instance = yield* startInstance({ plugin: { id: manifest.id, dir, manifest }, locked: JSON.parse(lockedJson), drift: "ignore" })
+  yield* instance.invoke("ping", {})
+  if (mode === "bare") return yield* Effect.promise(bareFlood)
+  if (mode === "effect") return yield* effectFlood
+  if (mode === "plain") return yield* Effect.promise(plainFlood)
+  const rss = rssSampler()
+  const heapBaseline = process.memoryUsage().heapUsed
+  const state = { taken: 0, produced: 0, maxAhead: 0, bytes: 0, inOrder: true }
+  const started = performance.now()
+  const onProgress = (report) => void (state.produced = Number(report.message))
+  yield* Stream.runForEach(instance.stream("flood", { count }, { onProgress }), consumer(state, rss.sample))
+  rss.stop()
   globalThis.gc?.()
   const heapAfterGc = process.memoryUsage().heapUsed
   return {
-    taken,
-    inOrder,
-    maxAhead,
-    bytesMiB: bytes / MiB,
+    taken: state.taken,
+    inOrder: state.inOrder,
+    maxAhead: state.maxAhead,
+    bytesMiB: state.bytes / MiB,
     seconds: (performance.now() - started) / 1000,
-    baselineMiB: baseline / MiB,
-    peakMiB: peak / MiB,
-    growthMiB: (peak - baseline) / MiB,
+    baselineMiB: rss.baseline / MiB,
+    peakMiB: rss.peak() / MiB,
+    growthMiB: rss.growthMiB(),
     heapRetainedMiB: (heapAfterGc - heapBaseline) / MiB,
   }
 })
