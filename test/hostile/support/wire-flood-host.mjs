@@ -47,15 +47,34 @@ const next = () => {
 }
 next()`
 
+/** The n-th chunk's frame text as the worker writes it; each pull of the in-memory modes parses one. */
+const block = "x".repeat(MiB - 8)
+const frameText = (n) => JSON.stringify({ _tag: "Chunk", id: 1, value: String(n).padStart(8, "0") + block })
+
+/** Samples this process's RSS every 10 ms and on demand; `growthMiB` is the peak over the baseline. */
+const rssSampler = () => {
+  const baseline = process.memoryUsage().rss
+  let peak = baseline
+  const sample = () => {
+    const rss = process.memoryUsage().rss
+    if (rss > peak) peak = rss
+  }
+  const timer = setInterval(sample, 10)
+  return {
+    baseline,
+    sample,
+    peak: () => peak,
+    stop: () => clearInterval(timer),
+    growthMiB: () => (peak - baseline) / MiB,
+  }
+}
+
 /** The bare flood: parsed as each frame arrives, at most four frames read ahead (the socket is paused), one taken per `delay` ms. */
 const bareFlood = () =>
   new Promise((resolve) => {
     const child = spawn(process.execPath, ["-e", writer], { env: {}, stdio: ["ignore", "inherit", "inherit", "pipe"] })
     const socket = child.stdio[3]
-    const baseline = process.memoryUsage().rss
-    let peak = baseline
-    const sample = () => void (peak = Math.max(peak, process.memoryUsage().rss))
-    const sampler = setInterval(sample, 10)
+    const rss = rssSampler()
     let parts = []
     let size = 0
     let need = -1
@@ -68,13 +87,13 @@ const bareFlood = () =>
       if (busy) return
       if (values.length === 0) {
         if (!ended) return socket.resume()
-        clearInterval(sampler)
-        return resolve({ taken, inOrder, growthMiB: (peak - baseline) / MiB })
+        rss.stop()
+        return resolve({ taken, inOrder, growthMiB: rss.growthMiB() })
       }
       const value = values.shift()
       taken++
       if (Number(value.slice(0, 8)) !== taken) inOrder = false
-      sample()
+      rss.sample()
       busy = true
       setTimeout(() => {
         busy = false
@@ -105,28 +124,6 @@ const bareFlood = () =>
       consume()
     })
   })
-
-/** The n-th chunk's frame text as the worker writes it; each pull of the in-memory modes parses one. */
-const block = "x".repeat(MiB - 8)
-const frameText = (n) => JSON.stringify({ _tag: "Chunk", id: 1, value: String(n).padStart(8, "0") + block })
-
-/** Samples this process's RSS every 10 ms and on demand; `growthMiB` is the peak over the baseline. */
-const rssSampler = () => {
-  const baseline = process.memoryUsage().rss
-  let peak = baseline
-  const sample = () => {
-    const rss = process.memoryUsage().rss
-    if (rss > peak) peak = rss
-  }
-  const timer = setInterval(sample, 10)
-  return {
-    baseline,
-    sample,
-    peak: () => peak,
-    stop: () => clearInterval(timer),
-    growthMiB: () => (peak - baseline) / MiB,
-  }
-}
 
 /** The consumer every Effect mode uses: check the order, sample RSS, take `delay` ms. */
 const consumer = (state, sample) => (chunk) =>
