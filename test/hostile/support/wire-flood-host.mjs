@@ -4,19 +4,18 @@
 // prints one JSON line with the figures. Run as its own process (with
 // --expose-gc) so that nothing else shares its memory.
 //
-// With mode "bare" it starts the same instance (so its heap holds what a
-// host's does) but takes the same flood without Plinth: a child writes the
-// chunks as length-prefixed JSON frames on a socketpair, a plain loop parses
-// each and takes one every `delay` ms. V8 lets garbage grow in proportion to
-// the live heap before it collects, so that is the baseline the stream is
-// measured against.
-//
-// Two more modes take the same chunks from memory, with no worker and no
-// wire, to show what the consumer itself costs in this host: "effect" feeds
-// them, parsed one per pull from the same JSON frame text, to the very
-// `Stream.runForEach` consumer the Plinth mode uses; "plain" parses one,
-// holds it `delay` ms and lets it go, in plain JavaScript. They are the
-// floors a wire cannot go below with that consumer (`bench/stream-flood.mjs`).
+// The other modes start the same instance (so the heap holds what a host's
+// does) but take the same flood without Plinth's stream, to show what the
+// rest costs in this host (V8 lets garbage grow in proportion to the live
+// heap before it collects):
+// - "effect": the chunks from memory, parsed one per pull from the same JSON
+//   frame text, taken by the very `Stream.runForEach` consumer of the Plinth
+//   mode; no worker, no wire. The floor for that consumer: the test's baseline.
+// - "plain": the chunks from memory; plain JavaScript parses one, holds it
+//   `delay` ms and lets it go.
+// - "bare": a child writes the chunks as length-prefixed JSON frames on a
+//   socketpair; a plain loop parses each and takes one every `delay` ms.
+// `bench/stream-flood.mjs` runs all four.
 import { spawn } from "node:child_process"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
