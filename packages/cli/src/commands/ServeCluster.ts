@@ -11,7 +11,6 @@ import { oneLine } from "../Render.js"
  * `--cluster` is given, so that no other command loads it.
  */
 
-
 /** Effect's level labels ("WARN") as a person writes them: "warning". */
 const levelWord = (logLevel: LogLevel.LogLevel): string => (logLevel._tag === "Warning" ? "warning" : logLevel.label.toLowerCase())
 
